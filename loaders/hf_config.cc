@@ -1,0 +1,285 @@
+#include "loaders/hf_config.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace oko {
+namespace {
+
+using json = nlohmann::json;
+
+// Typed field access with messages that name the file and the field.
+class Fields {
+ public:
+  Fields(const json& j, const std::string& path) : j_(j), path_(path) {}
+
+  const json* Get(const char* key) const {
+    auto it = j_.find(key);
+    return (it == j_.end() || it->is_null()) ? nullptr : &*it;
+  }
+  Status Int(const char* key, int64_t* out, bool required, int64_t min_value = 1) const {
+    const json* v = Get(key);
+    if (v == nullptr) return required ? Errorf("{}: missing '{}'", path_, key) : Status{};
+    if (!v->is_number_integer())
+      return Errorf("{}: '{}' must be an integer, got {}", path_, key, v->dump());
+    *out = v->get<int64_t>();
+    if (*out < min_value) return Errorf("{}: '{}' must be >= {}, got {}", path_, key, min_value, *out);
+    return {};
+  }
+  Status Double(const char* key, double* out) const {
+    const json* v = Get(key);
+    if (v == nullptr) return {};
+    if (!v->is_number()) return Errorf("{}: '{}' must be a number, got {}", path_, key, v->dump());
+    *out = v->get<double>();
+    return {};
+  }
+  Status Bool(const char* key, bool* out) const {
+    const json* v = Get(key);
+    if (v == nullptr) return {};
+    if (!v->is_boolean()) return Errorf("{}: '{}' must be true or false, got {}", path_, key, v->dump());
+    *out = v->get<bool>();
+    return {};
+  }
+  Status String(const char* key, std::string* out) const {
+    const json* v = Get(key);
+    if (v == nullptr) return {};
+    if (!v->is_string()) return Errorf("{}: '{}' must be a string, got {}", path_, key, v->dump());
+    *out = v->get<std::string>();
+    return {};
+  }
+  // An id or a list of ids (eos_token_id may be either).
+  Status Ids(const char* key, std::vector<int64_t>* out) const {
+    const json* v = Get(key);
+    if (v == nullptr) return {};
+    auto add = [&](const json& x) -> Status {
+      if (!x.is_number_integer() || x.get<int64_t>() < 0)
+        return Errorf("{}: '{}' must be a token id or a list of ids, got {}", path_, key, v->dump());
+      const int64_t id = x.get<int64_t>();
+      if (std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
+      return {};
+    };
+    if (v->is_array()) {
+      for (const auto& x : *v) OKO_RETURN_IF_ERROR(add(x));
+      return {};
+    }
+    return add(*v);
+  }
+
+ private:
+  const json& j_;
+  const std::string& path_;
+};
+
+Status ParseRopeScaling(const json* v, const std::string& path, RopeScaling* out) {
+  if (v == nullptr) return {};
+  if (!v->is_object()) return Errorf("{}: 'rope_scaling' must be an object or null", path);
+  Fields f(*v, path);
+  std::string type;
+  OKO_RETURN_IF_ERROR(f.String("rope_type", &type));
+  if (type.empty()) OKO_RETURN_IF_ERROR(f.String("type", &type));
+  if (type == "default" || type.empty()) return {};
+  if (type != "linear" && type != "llama3")
+    return Errorf("{}: rope_scaling type '{}' is not implemented (supported: linear, llama3)",
+                  path, type);
+  out->type = type;
+  OKO_RETURN_IF_ERROR(f.Double("factor", &out->factor));
+  if (out->factor <= 0) return Errorf("{}: rope_scaling.factor must be > 0", path);
+  OKO_RETURN_IF_ERROR(f.Double("low_freq_factor", &out->low_freq_factor));
+  OKO_RETURN_IF_ERROR(f.Double("high_freq_factor", &out->high_freq_factor));
+  OKO_RETURN_IF_ERROR(f.Int("original_max_position_embeddings",
+                            &out->original_max_position_embeddings, type == "llama3"));
+  return {};
+}
+
+}  // namespace
+
+std::string_view ArchName(Arch a) {
+  switch (a) {
+    case Arch::kQwen3: return "qwen3";
+    case Arch::kQwen2: return "qwen2";
+    case Arch::kLlama: return "llama";
+  }
+  return "?";
+}
+
+Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::string& path) {
+  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Errorf("{}: not valid JSON", path);
+  if (!j.is_object()) return Errorf("{}: not a JSON object", path);
+  Fields f(j, path);
+  ModelConfig c;
+  OKO_RETURN_IF_ERROR(f.String("model_type", &c.model_type));
+  if (c.model_type == "qwen3") {
+    c.arch = Arch::kQwen3;
+    c.qk_norm = true;
+  } else if (c.model_type == "qwen2") {
+    c.arch = Arch::kQwen2;
+    c.qkv_bias = true;
+  } else if (c.model_type == "llama" || c.model_type == "mistral") {
+    c.arch = Arch::kLlama;
+  } else {
+    return Errorf("{}: model_type '{}' is not supported (supported: qwen3, qwen2, llama)", path,
+                  c.model_type.empty() ? "(missing)" : c.model_type);
+  }
+  OKO_RETURN_IF_ERROR(f.Int("vocab_size", &c.vocab_size, true));
+  OKO_RETURN_IF_ERROR(f.Int("hidden_size", &c.hidden_size, true));
+  OKO_RETURN_IF_ERROR(f.Int("intermediate_size", &c.intermediate_size, true));
+  OKO_RETURN_IF_ERROR(f.Int("num_hidden_layers", &c.num_layers, true));
+  OKO_RETURN_IF_ERROR(f.Int("num_attention_heads", &c.num_heads, true));
+  c.num_kv_heads = c.num_heads;
+  OKO_RETURN_IF_ERROR(f.Int("num_key_value_heads", &c.num_kv_heads, false));
+  if (c.num_heads % c.num_kv_heads != 0)
+    return Errorf("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", path,
+                  c.num_heads, c.num_kv_heads);
+  if (c.hidden_size % c.num_heads != 0 && f.Get("head_dim") == nullptr)
+    return Errorf("{}: hidden_size {} is not a multiple of num_attention_heads {} and no head_dim is given",
+                  path, c.hidden_size, c.num_heads);
+  c.head_dim = c.hidden_size / c.num_heads;
+  OKO_RETURN_IF_ERROR(f.Int("head_dim", &c.head_dim, false));
+  if (c.head_dim % 2 != 0) return Errorf("{}: head_dim {} must be even for RoPE", path, c.head_dim);
+  OKO_RETURN_IF_ERROR(f.Double("rms_norm_eps", &c.rms_norm_eps));
+  OKO_RETURN_IF_ERROR(f.Double("rope_theta", &c.rope_theta));
+  if (c.rope_theta <= 0) return Errorf("{}: 'rope_theta' must be > 0", path);
+  OKO_RETURN_IF_ERROR(ParseRopeScaling(f.Get("rope_scaling"), path, &c.rope_scaling));
+  OKO_RETURN_IF_ERROR(f.Bool("tie_word_embeddings", &c.tie_word_embeddings));
+  bool attention_bias = false;
+  OKO_RETURN_IF_ERROR(f.Bool("attention_bias", &attention_bias));
+  if (attention_bias) c.qkv_bias = c.o_bias = true;
+  bool mlp_bias = false;
+  OKO_RETURN_IF_ERROR(f.Bool("mlp_bias", &mlp_bias));
+  if (mlp_bias) return Errorf("{}: 'mlp_bias': true is not implemented", path);
+  std::string act = "silu";
+  OKO_RETURN_IF_ERROR(f.String("hidden_act", &act));
+  if (act != "silu") return Errorf("{}: hidden_act '{}' is not implemented (only silu)", path, act);
+  OKO_RETURN_IF_ERROR(f.Int("max_position_embeddings", &c.max_position_embeddings, false));
+  int64_t bos = -1;
+  OKO_RETURN_IF_ERROR(f.Int("bos_token_id", &bos, false, 0));
+  if (bos >= 0) c.bos_token_id = bos;
+  OKO_RETURN_IF_ERROR(f.Ids("eos_token_id", &c.eos_token_ids));
+  OKO_RETURN_IF_ERROR(f.String("torch_dtype", &c.torch_dtype));
+  return c;
+}
+
+Status ParseGenerationConfig(const std::string& json_text, const std::string& path,
+                             ModelConfig* config) {
+  json j = json::parse(json_text, nullptr, false);
+  if (j.is_discarded()) return Errorf("{}: not valid JSON", path);
+  if (!j.is_object()) return Errorf("{}: not a JSON object", path);
+  Fields f(j, path);
+  GenerationDefaults& g = config->generation;
+  auto opt_double = [&](const char* key, std::optional<double>* out) -> Status {
+    if (f.Get(key) == nullptr) return {};
+    double v = 0;
+    OKO_RETURN_IF_ERROR(f.Double(key, &v));
+    *out = v;
+    return {};
+  };
+  if (f.Get("do_sample") != nullptr) {
+    bool b = false;
+    OKO_RETURN_IF_ERROR(f.Bool("do_sample", &b));
+    g.do_sample = b;
+  }
+  OKO_RETURN_IF_ERROR(opt_double("temperature", &g.temperature));
+  OKO_RETURN_IF_ERROR(opt_double("top_p", &g.top_p));
+  OKO_RETURN_IF_ERROR(opt_double("min_p", &g.min_p));
+  OKO_RETURN_IF_ERROR(opt_double("repetition_penalty", &g.repetition_penalty));
+  if (f.Get("top_k") != nullptr) {
+    int64_t k = 0;
+    OKO_RETURN_IF_ERROR(f.Int("top_k", &k, true, 0));
+    g.top_k = k;
+  }
+  OKO_RETURN_IF_ERROR(f.Ids("eos_token_id", &g.eos_token_ids));
+  for (int64_t id : g.eos_token_ids)
+    if (std::find(config->eos_token_ids.begin(), config->eos_token_ids.end(), id) ==
+        config->eos_token_ids.end())
+      config->eos_token_ids.push_back(id);
+  return {};
+}
+
+Result<ModelConfig> LoadModelConfig(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(path)) return Errorf("{}: missing (is '{}' a Hugging Face model folder?)", path, dir);
+  OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  OKO_ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(text, path));
+  const std::string gen = (fs::path(dir) / "generation_config.json").string();
+  if (fs::exists(gen)) {
+    OKO_ASSIGN_OR_RETURN(std::string gen_text, ReadFileToString(gen));
+    OKO_RETURN_IF_ERROR(ParseGenerationConfig(gen_text, gen, &c));
+  }
+  return c;
+}
+
+std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  std::vector<ExpectedTensor> t = {
+      {"model.embed_tokens.weight", {V, H}},
+      {"model.norm.weight", {H}},
+      {"lm_head.weight", {V, H}, c.tie_word_embeddings},
+  };
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    auto add = [&](const char* suffix, std::vector<int64_t> shape) {
+      t.push_back({LayerTensor(l, suffix), std::move(shape)});
+    };
+    add("input_layernorm.weight", {H});
+    add("post_attention_layernorm.weight", {H});
+    add("self_attn.q_proj.weight", {c.q_dim(), H});
+    add("self_attn.k_proj.weight", {c.kv_dim(), H});
+    add("self_attn.v_proj.weight", {c.kv_dim(), H});
+    add("self_attn.o_proj.weight", {H, c.q_dim()});
+    if (c.qkv_bias) {
+      add("self_attn.q_proj.bias", {c.q_dim()});
+      add("self_attn.k_proj.bias", {c.kv_dim()});
+      add("self_attn.v_proj.bias", {c.kv_dim()});
+    }
+    if (c.o_bias) add("self_attn.o_proj.bias", {H});
+    if (c.qk_norm) {
+      add("self_attn.q_norm.weight", {c.head_dim});
+      add("self_attn.k_norm.weight", {c.head_dim});
+    }
+    add("mlp.gate_proj.weight", {I, H});
+    add("mlp.up_proj.weight", {I, H});
+    add("mlp.down_proj.weight", {H, I});
+  }
+  return t;
+}
+
+Status CheckTensors(const ModelConfig& c, const TensorStore& store) {
+  std::vector<std::string> missing, wrong, unexpected;
+  std::set<std::string> known;
+  for (const auto& e : ExpectedTensors(c)) {
+    known.insert(e.name);
+    const TensorView* t = store.Find(e.name);
+    if (t == nullptr) {
+      if (!e.optional) missing.push_back(e.name);
+      continue;
+    }
+    if (t->shape != e.shape)
+      wrong.push_back(fmt::format("{}: tensor '{}' has shape {}, expected {}", *t->file, e.name,
+                                  ShapeString(t->shape), ShapeString(e.shape)));
+    else if (t->dtype != DType::kF32 && t->dtype != DType::kBF16 && t->dtype != DType::kF16)
+      wrong.push_back(fmt::format("{}: tensor '{}' has dtype {}, expected F32, BF16 or F16",
+                                  *t->file, e.name, DTypeName(t->dtype)));
+  }
+  for (const auto& [name, t] : store.tensors()) {
+    // Precomputed RoPE tables some exporters keep are harmless.
+    if (!known.count(name) && name.find("rotary_emb.inv_freq") == std::string::npos)
+      unexpected.push_back(name);
+  }
+  if (missing.empty() && wrong.empty() && unexpected.empty()) return {};
+  std::string msg = fmt::format("model tensors do not match config.json ({} {} layers):",
+                                ArchName(c.arch), c.num_layers);
+  auto list = [&](const char* what, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    msg += fmt::format("\n  {} ({}):", what, v.size());
+    for (size_t i = 0; i < v.size() && i < 20; ++i) msg += "\n    " + v[i];
+    if (v.size() > 20) msg += fmt::format("\n    ... and {} more", v.size() - 20);
+  };
+  list("missing", missing);
+  list("wrong shape or dtype", wrong);
+  list("unexpected", unexpected);
+  return Status::Error(msg);
+}
+
+}  // namespace oko

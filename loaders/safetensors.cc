@@ -1,0 +1,200 @@
+#include "loaders/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace oko {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// Multiplies non-negative sizes, failing on overflow past 2^62.
+bool CheckedMul(uint64_t a, uint64_t b, uint64_t* out) {
+  if (a != 0 && b > (uint64_t{1} << 62) / a) return false;
+  *out = a * b;
+  return true;
+}
+
+Result<TensorView> ParseEntry(const std::string& name, const json& e, size_t data_size,
+                              const std::string& path) {
+  auto bad = [&](const std::string& what) {
+    return Errorf("{}: tensor '{}': {}", path, name, what);
+  };
+  if (!e.is_object()) return bad("entry is not an object");
+  TensorView t;
+  t.name = name;
+  auto dt = e.find("dtype");
+  if (dt == e.end() || !dt->is_string()) return bad("missing or non-string 'dtype'");
+  auto dtype = DTypeFromName(dt->get<std::string>());
+  if (!dtype) return bad(fmt::format("unknown dtype '{}'", dt->get<std::string>()));
+  t.dtype = *dtype;
+
+  auto sh = e.find("shape");
+  if (sh == e.end() || !sh->is_array()) return bad("missing or non-array 'shape'");
+  uint64_t numel = 1;
+  for (const auto& d : *sh) {
+    if (!d.is_number_unsigned()) return bad("shape entries must be non-negative integers");
+    const uint64_t v = d.get<uint64_t>();
+    if (!CheckedMul(numel, v, &numel)) return bad("shape is too large");
+    t.shape.push_back(static_cast<int64_t>(v));
+  }
+  uint64_t expected_bytes = 0;
+  if (!CheckedMul(numel, DTypeSize(t.dtype), &expected_bytes)) return bad("shape is too large");
+
+  auto off = e.find("data_offsets");
+  if (off == e.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
+      !(*off)[1].is_number_unsigned())
+    return bad("'data_offsets' must be [begin, end] with non-negative integers");
+  const uint64_t begin = (*off)[0].get<uint64_t>(), end = (*off)[1].get<uint64_t>();
+  if (begin > end) return bad(fmt::format("data_offsets [{}, {}] has begin > end", begin, end));
+  if (end > data_size)
+    return bad(fmt::format("data_offsets [{}, {}] past the end of the data region ({} bytes)",
+                           begin, end, data_size));
+  if (end - begin != expected_bytes)
+    return bad(fmt::format("shape {} of {} needs {} bytes but data_offsets span {}",
+                           ShapeString(t.shape), DTypeName(t.dtype), expected_bytes, end - begin));
+  t.nbytes = expected_bytes;
+  t.data = reinterpret_cast<const std::byte*>(begin);  // rebased by the caller
+  return t;
+}
+
+}  // namespace
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+Result<std::vector<TensorView>> SafetensorsFile::ParseHeader(
+    const std::byte* data, size_t size, const std::string& path,
+    std::map<std::string, std::string>* metadata) {
+  if (size < 8) return Errorf("{}: file is {} bytes, too short for a safetensors header", path, size);
+  uint64_t header_len;
+  std::memcpy(&header_len, data, 8);
+  if (header_len > kMaxSafetensorsHeaderBytes)
+    return Errorf("{}: header length {} exceeds the {} byte limit", path, header_len,
+                  kMaxSafetensorsHeaderBytes);
+  if (header_len > size - 8)
+    return Errorf("{}: header length {} runs past the end of the file ({} bytes)", path,
+                  header_len, size);
+  const char* text = reinterpret_cast<const char*>(data + 8);
+  json header = json::parse(text, text + header_len, nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded()) return Errorf("{}: header is not valid JSON", path);
+  if (!header.is_object()) return Errorf("{}: header is not a JSON object", path);
+
+  const std::byte* region = data + 8 + header_len;
+  const size_t region_size = size - 8 - header_len;
+  std::vector<TensorView> tensors;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      if (!it->is_object()) return Errorf("{}: __metadata__ is not an object", path);
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        if (!m->is_string()) return Errorf("{}: __metadata__ value '{}' is not a string", path, m.key());
+        if (metadata != nullptr) (*metadata)[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    OKO_ASSIGN_OR_RETURN(TensorView t, ParseEntry(it.key(), *it, region_size, path));
+    tensors.push_back(std::move(t));
+  }
+  // No two tensors may share bytes.
+  std::vector<const TensorView*> order;
+  for (const auto& t : tensors) order.push_back(&t);
+  std::sort(order.begin(), order.end(), [](const TensorView* a, const TensorView* b) {
+    return a->data < b->data;
+  });
+  for (size_t i = 1; i < order.size(); ++i) {
+    const auto* prev = order[i - 1];
+    const auto prev_end = reinterpret_cast<uintptr_t>(prev->data) + prev->nbytes;
+    if (prev->nbytes > 0 && order[i]->nbytes > 0 &&
+        reinterpret_cast<uintptr_t>(order[i]->data) < prev_end)
+      return Errorf("{}: tensors '{}' and '{}' overlap", path, prev->name, order[i]->name);
+  }
+  for (auto& t : tensors) t.data = region + reinterpret_cast<uintptr_t>(t.data);
+  return tensors;
+}
+
+Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
+  auto f = std::unique_ptr<SafetensorsFile>(new SafetensorsFile);
+  OKO_ASSIGN_OR_RETURN(f->file_, MappedFile::Open(path));
+  OKO_ASSIGN_OR_RETURN(f->tensors_,
+                       ParseHeader(f->file_->data(), f->file_->size(), path, &f->metadata_));
+  for (auto& t : f->tensors_) t.file = &f->file_->path();
+  return f;
+}
+
+Status TensorStore::Add(std::unique_ptr<SafetensorsFile> file) {
+  for (const auto& t : file->tensors()) {
+    auto [it, inserted] = by_name_.emplace(t.name, t);
+    if (!inserted)
+      return Errorf("{}: tensor '{}' is also in {}", file->path(), t.name, *it->second.file);
+  }
+  files_.push_back(std::move(file));
+  return {};
+}
+
+Result<TensorStore> TensorStore::OpenDir(const std::string& dir) {
+  TensorStore store;
+  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  std::vector<std::string> shards;
+  if (fs::exists(index)) {
+    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(index.string()));
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Errorf("{}: not valid JSON", index.string());
+    auto wm = j.find("weight_map");
+    if (wm == j.end() || !wm->is_object())
+      return Errorf("{}: missing 'weight_map' object", index.string());
+    std::map<std::string, std::string> expected;  // tensor -> shard
+    std::set<std::string> names;
+    for (auto it = wm->begin(); it != wm->end(); ++it) {
+      if (!it->is_string())
+        return Errorf("{}: weight_map['{}'] is not a string", index.string(), it.key());
+      const std::string shard = it->get<std::string>();
+      if (shard.empty() || shard.find('/') != std::string::npos || shard == "..")
+        return Errorf("{}: weight_map['{}'] names '{}', not a file in the folder",
+                      index.string(), it.key(), shard);
+      expected[it.key()] = shard;
+      if (names.insert(shard).second) shards.push_back(shard);
+    }
+    for (const auto& shard : shards) {
+      const std::string p = (fs::path(dir) / shard).string();
+      if (!fs::exists(p))
+        return Errorf("{}: shard '{}' named in the weight_map is missing", index.string(), shard);
+      OKO_ASSIGN_OR_RETURN(auto f, SafetensorsFile::Open(p));
+      OKO_RETURN_IF_ERROR(store.Add(std::move(f)));
+    }
+    for (const auto& [name, shard] : expected) {
+      const TensorView* t = store.Find(name);
+      if (t == nullptr)
+        return Errorf("{}: tensor '{}' is not in shard '{}'", index.string(), name, shard);
+    }
+    return store;
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".safetensors") shards.push_back(entry.path().string());
+  if (ec) return Errorf("{}: cannot list the folder: {}", dir, ec.message());
+  if (shards.empty()) return Errorf("{}: no *.safetensors file in the folder", dir);
+  std::sort(shards.begin(), shards.end());
+  for (const auto& p : shards) {
+    OKO_ASSIGN_OR_RETURN(auto f, SafetensorsFile::Open(p));
+    OKO_RETURN_IF_ERROR(store.Add(std::move(f)));
+  }
+  return store;
+}
+
+const TensorView* TensorStore::Find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &it->second;
+}
+
+uint64_t TensorStore::total_bytes() const {
+  uint64_t n = 0;
+  for (const auto& [name, t] : by_name_) n += t.nbytes;
+  return n;
+}
+
+}  // namespace oko

@@ -1,0 +1,76 @@
+// Safetensors files, single or sharded, memory-mapped and validated before use.
+// Format: u64 LE header length N, N bytes of JSON {name: {dtype, shape, data_offsets}},
+// "__metadata__": {str: str}, then the data region; offsets are relative to it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/dtype.h"
+#include "common/mapped_file.h"
+#include "common/status.h"
+
+namespace oko {
+
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
+
+// A zero-copy view of one tensor inside a mapped file.
+struct TensorView {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const std::byte* data = nullptr;
+  size_t nbytes = 0;
+  const std::string* file = nullptr;  // path of the file it lives in
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+  template <typename T>
+  const T* as() const { return reinterpret_cast<const T*>(data); }
+};
+
+std::string ShapeString(const std::vector<int64_t>& shape);
+
+class SafetensorsFile {
+ public:
+  // Maps and validates `path`; every error names the file and the tensor.
+  static Result<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  // Validates an in-memory image (used by Open and by the fuzzer).
+  static Result<std::vector<TensorView>> ParseHeader(const std::byte* data, size_t size,
+                                                     const std::string& path,
+                                                     std::map<std::string, std::string>* metadata);
+
+  const std::string& path() const { return file_->path(); }
+  const std::vector<TensorView>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+ private:
+  std::unique_ptr<MappedFile> file_;
+  std::vector<TensorView> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// All tensors of a model folder: model.safetensors, or the shards named by
+// model.safetensors.index.json (each shard mapped once), or every *.safetensors.
+class TensorStore {
+ public:
+  static Result<TensorStore> OpenDir(const std::string& dir);
+
+  const TensorView* Find(const std::string& name) const;
+  const std::map<std::string, TensorView>& tensors() const { return by_name_; }
+  const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
+  uint64_t total_bytes() const;
+
+ private:
+  Status Add(std::unique_ptr<SafetensorsFile> file);
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, TensorView> by_name_;
+};
+
+}  // namespace oko

@@ -1,0 +1,27 @@
+// Elementwise ops of the layer graph. All f32, any length n (tails handled), in place
+// where the name says so. Threads: disjoint ranges may run concurrently.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace oko {
+
+// y[i] += x[i]. Cost: n flop; 12n bytes.
+void AddInplace(float* y, const float* x, size_t n);
+
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)) (HF ACT2FN["silu"]).
+// out may alias gate or up. Cost: ~6n flop; 12n bytes. Tolerance: 1e-6 rel.
+void SiluMul(const float* gate, const float* up, float* out, size_t n);
+
+// In-place numerically stable softmax of x[0, n): max-subtracted exp, f32 sum.
+// Entries equal to -inf get probability 0. Cost: ~5n flop; 8n bytes.
+void SoftmaxInplace(float* x, size_t n);
+
+// Widens n bf16 / f16 values to f32 (exact).
+void Bf16ToF32Row(const uint16_t* src, float* dst, size_t n);
+void F16ToF32Row(const uint16_t* src, float* dst, size_t n);
+// Narrows n f32 values to f16 (round to nearest even): KV-cache storage.
+void F32ToF16Row(const float* src, uint16_t* dst, size_t n);
+
+}  // namespace oko

@@ -1,0 +1,44 @@
+// OnednnMatMul: prefill GEMM through oneDNN 2.6 matmul, y[M, N] = x[M, K] · W[N, K]^T.
+// The weights are reordered once, at construction, into oneDNN's blocked layout for this
+// CPU; primitives are created once per M bucket and cached in the object.
+// Modes: kF32 (exact: f32 activations and weights widened to f32), kBf16 (activations
+// rounded to bf16 with RNE, bf16 weights, f32 accumulation: AVX512-BF16 fast path).
+// Threads: oneDNN runs on OpenMP; call from one thread while the engine's pool is idle.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+
+#include "common/dtype.h"
+
+namespace oko {
+
+enum class ComputeMode { kF32, kBf16 };
+
+class OnednnMatMul {
+ public:
+  // w: [N, K] row-major of w_dtype (f32, bf16, f16); bias [N] f32 or nullptr (copied).
+  OnednnMatMul(const void* w, DType w_dtype, size_t N, size_t K, const float* bias,
+               ComputeMode mode);
+  ~OnednnMatMul();
+  OnednnMatMul(const OnednnMatMul&) = delete;
+  OnednnMatMul& operator=(const OnednnMatMul&) = delete;
+
+  // x [M, K] with row stride x_stride; y [M, N] with row stride y_stride.
+  void Run(const float* x, size_t x_stride, size_t M, float* y, size_t y_stride);
+  size_t N() const { return N_; }
+  size_t K() const { return K_; }
+  // Bytes of the reordered weight copy.
+  size_t weight_bytes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  size_t N_, K_;
+};
+
+// Sets the OpenMP thread count oneDNN uses (call once, with the engine's thread count).
+void SetOnednnThreads(int threads);
+
+}  // namespace oko

@@ -1,0 +1,22 @@
+// Helpers shared by the tests: where the shared data is, running the oko binary, .npy.
+#pragma once
+
+#include <string>
+
+namespace oko::test {
+
+// $OKO_SHARED, else ../shared beside the repository root.
+std::string SharedDir();
+std::string SharedPath(const std::string& relative);
+// A fresh empty folder under the build's temporary area, removed at process exit.
+std::string TempDir(const std::string& name);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs the oko binary with `args` (shell-quoted here), optionally feeding stdin.
+CommandResult RunOko(const std::string& args, const std::string& stdin_text = "");
+
+}  // namespace oko::test

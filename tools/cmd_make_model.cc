@@ -1,0 +1,204 @@
+// oko make-model: a Hugging Face folder with random weights of a real model's shapes, for
+// benchmarks (speed does not depend on the values). Deterministic for a seed.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/mapped_file.h"
+#include "loaders/hf_config.h"
+#include "loaders/safetensors_writer.h"
+#include "tools/command.h"
+
+namespace oko {
+namespace {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+struct Preset {
+  const char* name;
+  int64_t hidden, intermediate, layers, heads, kv_heads, head_dim;
+};
+// Dims copied from the real Qwen3 configs (and shared/models/tiny-qwen3).
+constexpr Preset kPresets[] = {
+    {"qwen3-0.6b", 1024, 3072, 28, 16, 8, 128},
+    {"qwen3-1.7b", 2048, 6144, 28, 16, 8, 128},
+    {"qwen3-4b", 2560, 9728, 36, 32, 8, 128},
+    {"tiny-qwen3", 64, 192, 4, 4, 2, 32},
+};
+
+ojson PresetConfig(const Preset& p) {
+  return ojson{{"architectures", {"Qwen3ForCausalLM"}},
+               {"attention_bias", false},
+               {"attention_dropout", 0.0},
+               {"bos_token_id", 151643},
+               {"eos_token_id", 151645},
+               {"head_dim", p.head_dim},
+               {"hidden_act", "silu"},
+               {"hidden_size", p.hidden},
+               {"initializer_range", 0.02},
+               {"intermediate_size", p.intermediate},
+               {"max_position_embeddings", 40960},
+               {"max_window_layers", p.layers},
+               {"model_type", "qwen3"},
+               {"num_attention_heads", p.heads},
+               {"num_hidden_layers", p.layers},
+               {"num_key_value_heads", p.kv_heads},
+               {"rms_norm_eps", 1e-06},
+               {"rope_scaling", nullptr},
+               {"rope_theta", 1000000},
+               {"sliding_window", nullptr},
+               {"tie_word_embeddings", true},
+               {"torch_dtype", "bfloat16"},
+               {"use_cache", true},
+               {"use_sliding_window", false},
+               {"vocab_size", 151936}};
+}
+
+ojson PresetGenerationConfig() {
+  return ojson{{"bos_token_id", 151643}, {"do_sample", true},
+               {"eos_token_id", {151645, 151643}}, {"pad_token_id", 151643},
+               {"temperature", 0.6}, {"top_k", 20}, {"top_p", 0.95}};
+}
+
+// splitmix64: tiny, fast, and the same stream on every machine.
+struct SplitMix64 {
+  uint64_t s;
+  uint64_t Next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [-1, 1).
+  float NextSigned() { return static_cast<float>(static_cast<int64_t>(Next()) >> 40) * 0x1p-23f; }
+};
+
+uint64_t HashName(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+void StoreAs(DType dtype, float v, std::byte* dst) {
+  if (dtype == DType::kF32) {
+    std::memcpy(dst, &v, 4);
+  } else {
+    const uint16_t h = dtype == DType::kBF16 ? F32ToBf16(v) : F32ToF16(v);
+    std::memcpy(dst, &h, 2);
+  }
+}
+
+// Norm weights are 1 (as initialised by HF), biases 0, matrices uniform with std 0.02.
+TensorToWrite RandomTensor(const ExpectedTensor& e, DType dtype, uint64_t seed) {
+  TensorToWrite t{e.name, dtype, e.shape, nullptr};
+  const bool is_norm = e.name.find("norm") != std::string::npos;
+  const bool is_bias = e.name.ends_with(".bias");
+  t.write = [=](AtomicFile& f) -> Status {
+    SplitMix64 rng{seed ^ HashName(e.name)};
+    int64_t n = 1;
+    for (int64_t d : e.shape) n *= d;
+    const float scale = 0.02f * 1.7320508f;  // uniform(-a, a) has std a / sqrt(3)
+    const size_t esize = DTypeSize(dtype);
+    std::vector<std::byte> buf(size_t{1} << 20);
+    const int64_t per_chunk = static_cast<int64_t>(buf.size() / esize);
+    for (int64_t begin = 0; begin < n; begin += per_chunk) {
+      const int64_t count = std::min(per_chunk, n - begin);
+      for (int64_t i = 0; i < count; ++i) {
+        const float v = is_norm ? 1.0f : is_bias ? 0.0f : scale * rng.NextSigned();
+        StoreAs(dtype, v, buf.data() + i * esize);
+      }
+      OKO_RETURN_IF_ERROR(f.Write(buf.data(), count * esize));
+    }
+    return {};
+  };
+  return t;
+}
+
+Status CopyFile(const fs::path& from, const fs::path& to) {
+  OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(from.string()));
+  return WriteFileAtomically(to.string(), text);
+}
+
+struct MakeModelOptions {
+  std::string preset, config_path, tokenizer_dir, out, dtype = "bf16";
+  uint64_t seed = 0;
+};
+
+Status RunMakeModel(const MakeModelOptions& o) {
+  ojson config, generation;
+  if (!o.preset.empty()) {
+    const Preset* p = nullptr;
+    for (const auto& q : kPresets)
+      if (o.preset == q.name) p = &q;
+    if (p == nullptr) return Errorf("unknown preset '{}'", o.preset);
+    config = PresetConfig(*p);
+    generation = PresetGenerationConfig();
+  } else {
+    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(o.config_path));
+    config = ojson::parse(text, nullptr, false);
+    if (config.is_discarded() || !config.is_object())
+      return Errorf("{}: not a JSON object", o.config_path);
+  }
+  const DType dtype = o.dtype == "f32" ? DType::kF32 : o.dtype == "f16" ? DType::kF16 : DType::kBF16;
+  config["torch_dtype"] = o.dtype == "f32" ? "float32" : o.dtype == "f16" ? "float16" : "bfloat16";
+  OKO_ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(config.dump(), o.config_path.empty()
+                                                                          ? "preset " + o.preset
+                                                                          : o.config_path));
+  const std::string tokenizer_dir =
+      o.tokenizer_dir.empty() ? SharedDir() + "/models/qwen3-tokenizer" : o.tokenizer_dir;
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
+    if (!fs::exists(fs::path(tokenizer_dir) / name))
+      return Errorf("{}: missing {} (pass --tokenizer DIR)", tokenizer_dir, name);
+
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) return Errorf("{}: cannot create the folder: {}", o.out, ec.message());
+  std::vector<TensorToWrite> tensors;
+  for (const auto& e : ExpectedTensors(c))
+    if (!e.optional) tensors.push_back(RandomTensor(e, dtype, o.seed));
+  const fs::path out(o.out);
+  OKO_RETURN_IF_ERROR(WriteSafetensors((out / "model.safetensors").string(), tensors,
+                                       {{"format", "pt"}}));
+  OKO_RETURN_IF_ERROR(WriteFileAtomically((out / "config.json").string(), config.dump(2) + "\n"));
+  if (!generation.is_null())
+    OKO_RETURN_IF_ERROR(WriteFileAtomically((out / "generation_config.json").string(),
+                                            generation.dump(2) + "\n"));
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
+    OKO_RETURN_IF_ERROR(CopyFile(fs::path(tokenizer_dir) / name, out / name));
+  int64_t params = 0;
+  for (const auto& t : tensors) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    params += n;
+  }
+  fmt::print("wrote {} ({} {}, {:.1f} M parameters, {})\n", o.out, ArchName(c.arch),
+             o.preset.empty() ? o.config_path : o.preset, params / 1e6, o.dtype);
+  return {};
+}
+
+}  // namespace
+
+Subcommand AddMakeModelCommand(CLI::App& root) {
+  auto o = std::make_shared<MakeModelOptions>();
+  CLI::App* app = root.add_subcommand(
+      "make-model", "Write a model folder with random weights of a real model's shapes");
+  auto* preset = app->add_option("--preset", o->preset, "qwen3-0.6b|qwen3-1.7b|qwen3-4b|tiny-qwen3")
+                     ->check(CLI::IsMember({"qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "tiny-qwen3"}));
+  auto* config = app->add_option("--config", o->config_path, "a config.json to copy the dims from")
+                     ->check(CLI::ExistingFile);
+  preset->excludes(config);
+  app->add_option("--tokenizer", o->tokenizer_dir,
+                  "folder with tokenizer.json and tokenizer_config.json "
+                  "(default: $OKO_SHARED/models/qwen3-tokenizer)");
+  app->add_option("--out", o->out, "output folder")->required();
+  app->add_option("--dtype", o->dtype, "weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
+  app->add_option("--seed", o->seed, "random seed");
+  return {app, [o, preset, config]() -> Status {
+            if (preset->count() == 0 && config->count() == 0)
+              return Status::Error("make-model: give --preset or --config", ExitCode::kUsage);
+            return RunMakeModel(*o);
+          }};
+}
+
+}  // namespace oko

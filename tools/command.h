@@ -1,0 +1,27 @@
+// The `oko` subcommands: each tools/cmd_*.cc adds one to the CLI11 app and returns the
+// function that runs it once the arguments are parsed.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+
+namespace oko {
+
+struct Subcommand {
+  CLI::App* app = nullptr;
+  std::function<Status()> run;
+};
+
+Subcommand AddInfoCommand(CLI::App& root);
+Subcommand AddMakeModelCommand(CLI::App& root);
+
+// The shared data folder: $OKO_SHARED, else ../shared beside the source tree.
+std::string SharedDir();
+
+// -m/--model DIR, required, must be a folder.
+void AddModelOption(CLI::App* app, std::string* dir);
+
+}  // namespace oko
