@@ -1,0 +1,68 @@
+// The layer graph: the model as an explicit list of op nodes, built from the config.
+// Each node names its op, its layer, the activation buffers it reads and writes and the
+// weights it uses; the profiler times nodes and the trace hook reads their outputs.
+// Adding an architecture means adding a builder here, not editing kernels.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/linear.h"
+#include "loaders/hf_config.h"
+
+namespace oko {
+
+enum class OpKind : uint8_t {
+  kEmbed,      // x = embed_tokens[ids]
+  kRmsNorm,    // out = rmsnorm(in) * w          (rows of `cols`)
+  kHeadNorm,   // in place per-head rmsnorm     (Qwen3 q_norm / k_norm)
+  kMatMul,     // out = in W^T (+ b)
+  kRope,       // in place rotary embedding of q and k
+  kKvStore,    // k, v -> KV cache at the batch positions
+  kAttention,  // softmax(q k^T / sqrt(d)) v over the visible cache   (trace hook)
+  kSiluMul,    // out = silu(in) * in2
+  kResidual,   // out += in                     (residual stream)
+  kLogits,     // out = final hidden of the wanted rows W_lm^T
+};
+std::string_view OpKindName(OpKind k);
+
+// Activation buffers, each [max_batch, width] f32, owned by the model.
+enum class Buf : uint8_t { kX, kXn, kQ, kK, kV, kAttn, kProj, kGate, kUp, kLogits, kNone };
+inline constexpr int kNumBufs = static_cast<int>(Buf::kNone);
+
+struct Node {
+  std::string name;  // "L3.attn.q_proj", "final_norm", "lm_head"
+  OpKind kind;
+  int64_t layer = -1;  // -1: before or after the decoder layers
+  Buf in = Buf::kNone, in2 = Buf::kNone, out = Buf::kNone;
+  Linear* linear = nullptr;          // kMatMul, kLogits
+  const float* norm_weight = nullptr;  // kRmsNorm, kHeadNorm
+  int64_t cols = 0;                  // kRmsNorm / kHeadNorm row width; elementwise width
+};
+
+// Owns the per-layer weights (as Linear views and widened norm vectors) and the nodes.
+class LayerGraph {
+ public:
+  static LayerGraph Build(const ModelConfig& c, const TensorStore& tensors, ComputeMode mode);
+
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const TensorView& embeddings() const { return *embed_; }
+  // Index of the node after which decoder layer `layer` is complete (its residual add).
+  size_t LayerEnd(int64_t layer) const { return layer_end_[layer]; }
+  size_t BufWidth(Buf b) const { return widths_[static_cast<int>(b)]; }
+
+ private:
+  Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias,
+                    ComputeMode mode);
+  const float* AddNorm(const TensorStore& t, const std::string& name);
+
+  std::vector<Node> nodes_;
+  std::vector<size_t> layer_end_;
+  std::vector<std::unique_ptr<Linear>> linears_;
+  std::vector<std::unique_ptr<std::vector<float>>> norms_;
+  const TensorView* embed_ = nullptr;
+  size_t widths_[kNumBufs] = {};
+};
+
+}  // namespace oko

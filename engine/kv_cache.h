@@ -1,0 +1,59 @@
+// KvCache: per layer, K and V of `capacity` positions in a ring buffer (f32 or f16).
+//
+// Keys are stored after RoPE at their absolute positions, so nothing is recomputed when
+// the ring wraps: the oldest positions are overwritten and attention continues as a
+// sliding window over the last `capacity` positions, of which the first `sink` (the
+// StreamingLLM attention sinks) are never evicted.
+//
+// Physical layout: `sink` fixed slots, then a ring of window + slack slots. The slack is
+// the largest batch written at once: a prefill chunk writes its keys before its queries
+// attend, and the chunk's first query must still see the keys the chunk's last writes
+// would otherwise overwrite.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/dtype.h"
+#include "ops/attention.h"
+
+namespace oko {
+
+class KvCache {
+ public:
+  KvCache(int64_t num_layers, int64_t kv_dim, int64_t capacity, int64_t sink, int64_t max_batch,
+          DType dtype);
+
+  int64_t capacity() const { return capacity_; }
+  int64_t sink() const { return sink_; }
+  int64_t max_batch() const { return slack_; }
+  int64_t ring() const { return ring_; }  // slots after the sinks, window + slack
+  DType dtype() const { return dtype_; }
+  int64_t kv_dim() const { return kv_dim_; }
+  size_t bytes() const;
+
+  // The physical slot of absolute position `pos`.
+  int64_t Slot(int64_t pos) const {
+    return pos < sink_ ? pos : sink_ + (pos - sink_) % ring_;
+  }
+  // Element pointers to slot 0 of layer `layer` (slot j is at + j * kv_dim()).
+  void* K(int64_t layer) { return Base(k_, layer); }
+  void* V(int64_t layer) { return Base(v_, layer); }
+  // Stores rows [T, kv_dim] of k and v (f32) at positions pos0 .. pos0+T-1 (T <= max_batch()).
+  void Store(int64_t layer, int64_t pos0, int64_t T, const float* k, const float* v);
+
+  // The slot spans a query at absolute position `pos` attends (causal, window, sinks),
+  // oldest first. Returns their count (<= 3); `positions` (optional) receives the
+  // absolute position of every visible key in span order.
+  size_t VisibleSpans(int64_t pos, SlotSpan spans[3], std::vector<int64_t>* positions) const;
+
+ private:
+  void* Base(std::vector<uint8_t>& buf, int64_t layer) {
+    return buf.data() + static_cast<size_t>(layer * slots_ * kv_dim_) * DTypeSize(dtype_);
+  }
+  int64_t num_layers_, kv_dim_, capacity_, sink_, slack_, ring_, slots_;
+  DType dtype_;
+  std::vector<uint8_t> k_, v_;
+};
+
+}  // namespace oko
