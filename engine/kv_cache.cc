@@ -8,12 +8,13 @@
 
 namespace oko {
 
-KvCache::KvCache(int64_t num_layers, int64_t kv_dim, int64_t capacity, int64_t sink,
-                 int64_t max_batch, DType dtype)
+KvCache::KvCache(int64_t num_layers, int64_t kv_dim, int64_t capacity, int64_t window,
+                 int64_t sink, int64_t max_batch, DType dtype)
     : num_layers_(num_layers),
       kv_dim_(kv_dim),
       capacity_(capacity),
-      sink_(std::min(sink, capacity - 1)),
+      window_(window == 0 ? capacity : std::min(window, capacity)),
+      sink_(std::min(sink, window_ - 1)),
       slack_(max_batch),
       dtype_(dtype) {
   OKO_CHECK(capacity >= 2 && max_batch >= 1 && sink >= 0, "capacity {} batch {} sink {}",
@@ -57,7 +58,7 @@ size_t KvCache::VisibleSpans(int64_t pos, SlotSpan spans[3],
   };
   const int64_t sink_end = std::min(sink_, pos + 1);
   add_positions(0, sink_end - 1);
-  const int64_t window = capacity_ - sink_;
+  const int64_t window = window_ - sink_;
   const int64_t first = std::max(sink_, pos - window + 1);
   if (first > pos) return n;
   // Split the window where the ring wraps.

@@ -21,10 +21,14 @@ namespace oko {
 
 class KvCache {
  public:
-  KvCache(int64_t num_layers, int64_t kv_dim, int64_t capacity, int64_t sink, int64_t max_batch,
-          DType dtype);
+  // window (<= capacity, 0 = capacity): how many positions a query attends, sinks
+  // included. A smaller window than capacity is a sliding-window mask over a cache that
+  // has not wrapped; tests compare it with a wrapped ring of capacity == window.
+  KvCache(int64_t num_layers, int64_t kv_dim, int64_t capacity, int64_t window, int64_t sink,
+          int64_t max_batch, DType dtype);
 
   int64_t capacity() const { return capacity_; }
+  int64_t window() const { return window_; }
   int64_t sink() const { return sink_; }
   int64_t max_batch() const { return slack_; }
   int64_t ring() const { return ring_; }  // slots after the sinks, window + slack
@@ -51,7 +55,7 @@ class KvCache {
   void* Base(std::vector<uint8_t>& buf, int64_t layer) {
     return buf.data() + static_cast<size_t>(layer * slots_ * kv_dim_) * DTypeSize(dtype_);
   }
-  int64_t num_layers_, kv_dim_, capacity_, sink_, slack_, ring_, slots_;
+  int64_t num_layers_, kv_dim_, capacity_, window_, sink_, slack_, ring_, slots_;
   DType dtype_;
   std::vector<uint8_t> k_, v_;
 };

@@ -30,6 +30,8 @@ int ResolveThreads(int t) {
 Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const EngineOptions& options) {
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(dir));
   if (options.ctx < 2) return Errorf("--ctx must be at least 2, got {}", options.ctx);
+  if (options.window < 0 || options.window > options.ctx)
+    return Errorf("the attention window must be in [0, ctx], got {}", options.window);
   if (options.sink < 0 || options.sink >= options.ctx)
     return Errorf("--sink must be in [0, ctx), got {}", options.sink);
   return std::unique_ptr<Model>(new Model(std::move(m), options));
@@ -41,7 +43,7 @@ Model::Model(ModelDir dir, const EngineOptions& options)
       pool_(ResolveThreads(options.threads)),
       graph_(LayerGraph::Build(dir_.config, dir_.tensors, options.compute)),
       rope_(dir_.config.head_dim, dir_.config.rope_theta, dir_.config.rope_scaling),
-      kv_(dir_.config.num_layers, dir_.config.kv_dim(), options.ctx, options.sink,
+      kv_(dir_.config.num_layers, dir_.config.kv_dim(), options.ctx, options.window, options.sink,
           std::min(options.max_batch, options.ctx), options.kv_dtype) {
   options_.threads = pool_.size();
   SetOnednnThreads(pool_.size());
@@ -59,7 +61,7 @@ Model::Model(ModelDir dir, const EngineOptions& options)
 bool Model::Rewind(int64_t n) {
   if (n > position_ || n < 0) return false;
   // The positions a query at n attends must not have been overwritten by those dropped.
-  const int64_t window = kv_.capacity() - kv_.sink();
+  const int64_t window = kv_.window() - kv_.sink();
   const int64_t oldest_needed = std::max(kv_.sink(), n - window);
   if (position_ - 1 - oldest_needed >= kv_.ring()) return false;
   position_ = n;
@@ -229,7 +231,7 @@ OpCost Model::NodeCost(const Node& n, const Batch& b) const {
       return {2 * M * N * K, static_cast<double>(n.linear->weight_bytes()) + 4 * M * (N + K)};
     }
     case OpKind::kAttention: {
-      const double keys = std::min<double>(static_cast<double>(b.pos0) + T, kv_.capacity());
+      const double keys = std::min<double>(static_cast<double>(b.pos0) + T, kv_.window());
       const double hd = c.head_dim;
       return {4 * T * c.num_heads * keys * hd,
               2 * keys * c.kv_dim() * DTypeSize(kv_.dtype()) + 8 * T * c.q_dim()};

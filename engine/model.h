@@ -21,6 +21,7 @@ namespace oko {
 struct EngineOptions {
   int threads = 0;            // 0: every core
   int64_t ctx = 4096;         // KV capacity in positions (clamped to the model's maximum)
+  int64_t window = 0;         // attended positions (0: ctx); < ctx masks a sliding window
   int64_t sink = 0;           // positions never evicted when the ring wraps
   int64_t max_batch = 256;    // prefill chunk
   DType kv_dtype = DType::kF32;
