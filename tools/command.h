@@ -17,6 +17,7 @@ struct Subcommand {
 
 Subcommand AddInfoCommand(CLI::App& root);
 Subcommand AddMakeModelCommand(CLI::App& root);
+Subcommand AddTemplateCommand(CLI::App& root);
 
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.
 std::string SharedDir();

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   std::vector<oko::Subcommand> commands = {
       oko::AddInfoCommand(app),
       oko::AddMakeModelCommand(app),
+      oko::AddTemplateCommand(app),
   };
   try {
     app.parse(argc, argv);
