@@ -92,7 +92,7 @@ Value FilterTrim(const Value& v, const CallArgs& a) {
 Value FilterUpper(const Value& v, const CallArgs&) { return Value::Str(PyUpper(ToStr(v))); }
 Value FilterLower(const Value& v, const CallArgs&) { return Value::Str(PyLower(ToStr(v))); }
 Value FilterCapitalize(const Value& v, const CallArgs&) { return Value::Str(PyCapitalize(ToStr(v))); }
-Value FilterTitle(const Value& v, const CallArgs&) { return Value::Str(PyTitle(ToStr(v))); }
+Value FilterTitle(const Value& v, const CallArgs&) { return Value::Str(JinjaTitle(ToStr(v))); }
 
 Value FilterJoin(const Value& v, const CallArgs& a) {
   const std::string sep = OptString(a, 0, "d").value_or("");

@@ -2,6 +2,9 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
+#include <iterator>
+
 namespace oko::jinja {
 namespace {
 
@@ -43,16 +46,146 @@ bool IsCased(char32_t c) {
   return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
 }
 
-template <typename F>
-std::string MapCodePoints(std::string_view s, F f) {
-  std::u32string cps = DecodeUtf8(s);
-  for (char32_t& c : cps) c = f(c);
-  return EncodeUtf8(cps);
+// CPython's full case mappings that are more than one code point (SpecialCasing.txt,
+// unconditional part), which utf8proc's simple mappings lack: "ß".upper() == "SS".
+// Generated with Python 3.11: every c with len(c.upper()), len(c.title()) or
+// len(c.lower()) > 1. Columns: code point, upper, title, lower (nullptr = simple mapping).
+struct SpecialCase {
+  char32_t cp;
+  const char32_t* upper;
+  const char32_t* title;
+  const char32_t* lower;
+};
+constexpr SpecialCase kSpecialCases[] = {
+{0xDF, U"\x53\x53", U"\x53\x73", nullptr},
+{0x130, nullptr, nullptr, U"\x69\x307"},
+{0x149, U"\x2BC\x4E", U"\x2BC\x4E", nullptr},
+{0x1F0, U"\x4A\x30C", U"\x4A\x30C", nullptr},
+{0x390, U"\x399\x308\x301", U"\x399\x308\x301", nullptr},
+{0x3B0, U"\x3A5\x308\x301", U"\x3A5\x308\x301", nullptr},
+{0x587, U"\x535\x552", U"\x535\x582", nullptr},
+{0x1E96, U"\x48\x331", U"\x48\x331", nullptr},
+{0x1E97, U"\x54\x308", U"\x54\x308", nullptr},
+{0x1E98, U"\x57\x30A", U"\x57\x30A", nullptr},
+{0x1E99, U"\x59\x30A", U"\x59\x30A", nullptr},
+{0x1E9A, U"\x41\x2BE", U"\x41\x2BE", nullptr},
+{0x1F50, U"\x3A5\x313", U"\x3A5\x313", nullptr},
+{0x1F52, U"\x3A5\x313\x300", U"\x3A5\x313\x300", nullptr},
+{0x1F54, U"\x3A5\x313\x301", U"\x3A5\x313\x301", nullptr},
+{0x1F56, U"\x3A5\x313\x342", U"\x3A5\x313\x342", nullptr},
+{0x1F80, U"\x1F08\x399", nullptr, nullptr},
+{0x1F81, U"\x1F09\x399", nullptr, nullptr},
+{0x1F82, U"\x1F0A\x399", nullptr, nullptr},
+{0x1F83, U"\x1F0B\x399", nullptr, nullptr},
+{0x1F84, U"\x1F0C\x399", nullptr, nullptr},
+{0x1F85, U"\x1F0D\x399", nullptr, nullptr},
+{0x1F86, U"\x1F0E\x399", nullptr, nullptr},
+{0x1F87, U"\x1F0F\x399", nullptr, nullptr},
+{0x1F88, U"\x1F08\x399", nullptr, nullptr},
+{0x1F89, U"\x1F09\x399", nullptr, nullptr},
+{0x1F8A, U"\x1F0A\x399", nullptr, nullptr},
+{0x1F8B, U"\x1F0B\x399", nullptr, nullptr},
+{0x1F8C, U"\x1F0C\x399", nullptr, nullptr},
+{0x1F8D, U"\x1F0D\x399", nullptr, nullptr},
+{0x1F8E, U"\x1F0E\x399", nullptr, nullptr},
+{0x1F8F, U"\x1F0F\x399", nullptr, nullptr},
+{0x1F90, U"\x1F28\x399", nullptr, nullptr},
+{0x1F91, U"\x1F29\x399", nullptr, nullptr},
+{0x1F92, U"\x1F2A\x399", nullptr, nullptr},
+{0x1F93, U"\x1F2B\x399", nullptr, nullptr},
+{0x1F94, U"\x1F2C\x399", nullptr, nullptr},
+{0x1F95, U"\x1F2D\x399", nullptr, nullptr},
+{0x1F96, U"\x1F2E\x399", nullptr, nullptr},
+{0x1F97, U"\x1F2F\x399", nullptr, nullptr},
+{0x1F98, U"\x1F28\x399", nullptr, nullptr},
+{0x1F99, U"\x1F29\x399", nullptr, nullptr},
+{0x1F9A, U"\x1F2A\x399", nullptr, nullptr},
+{0x1F9B, U"\x1F2B\x399", nullptr, nullptr},
+{0x1F9C, U"\x1F2C\x399", nullptr, nullptr},
+{0x1F9D, U"\x1F2D\x399", nullptr, nullptr},
+{0x1F9E, U"\x1F2E\x399", nullptr, nullptr},
+{0x1F9F, U"\x1F2F\x399", nullptr, nullptr},
+{0x1FA0, U"\x1F68\x399", nullptr, nullptr},
+{0x1FA1, U"\x1F69\x399", nullptr, nullptr},
+{0x1FA2, U"\x1F6A\x399", nullptr, nullptr},
+{0x1FA3, U"\x1F6B\x399", nullptr, nullptr},
+{0x1FA4, U"\x1F6C\x399", nullptr, nullptr},
+{0x1FA5, U"\x1F6D\x399", nullptr, nullptr},
+{0x1FA6, U"\x1F6E\x399", nullptr, nullptr},
+{0x1FA7, U"\x1F6F\x399", nullptr, nullptr},
+{0x1FA8, U"\x1F68\x399", nullptr, nullptr},
+{0x1FA9, U"\x1F69\x399", nullptr, nullptr},
+{0x1FAA, U"\x1F6A\x399", nullptr, nullptr},
+{0x1FAB, U"\x1F6B\x399", nullptr, nullptr},
+{0x1FAC, U"\x1F6C\x399", nullptr, nullptr},
+{0x1FAD, U"\x1F6D\x399", nullptr, nullptr},
+{0x1FAE, U"\x1F6E\x399", nullptr, nullptr},
+{0x1FAF, U"\x1F6F\x399", nullptr, nullptr},
+{0x1FB2, U"\x1FBA\x399", U"\x1FBA\x345", nullptr},
+{0x1FB3, U"\x391\x399", nullptr, nullptr},
+{0x1FB4, U"\x386\x399", U"\x386\x345", nullptr},
+{0x1FB6, U"\x391\x342", U"\x391\x342", nullptr},
+{0x1FB7, U"\x391\x342\x399", U"\x391\x342\x345", nullptr},
+{0x1FBC, U"\x391\x399", nullptr, nullptr},
+{0x1FC2, U"\x1FCA\x399", U"\x1FCA\x345", nullptr},
+{0x1FC3, U"\x397\x399", nullptr, nullptr},
+{0x1FC4, U"\x389\x399", U"\x389\x345", nullptr},
+{0x1FC6, U"\x397\x342", U"\x397\x342", nullptr},
+{0x1FC7, U"\x397\x342\x399", U"\x397\x342\x345", nullptr},
+{0x1FCC, U"\x397\x399", nullptr, nullptr},
+{0x1FD2, U"\x399\x308\x300", U"\x399\x308\x300", nullptr},
+{0x1FD3, U"\x399\x308\x301", U"\x399\x308\x301", nullptr},
+{0x1FD6, U"\x399\x342", U"\x399\x342", nullptr},
+{0x1FD7, U"\x399\x308\x342", U"\x399\x308\x342", nullptr},
+{0x1FE2, U"\x3A5\x308\x300", U"\x3A5\x308\x300", nullptr},
+{0x1FE3, U"\x3A5\x308\x301", U"\x3A5\x308\x301", nullptr},
+{0x1FE4, U"\x3A1\x313", U"\x3A1\x313", nullptr},
+{0x1FE6, U"\x3A5\x342", U"\x3A5\x342", nullptr},
+{0x1FE7, U"\x3A5\x308\x342", U"\x3A5\x308\x342", nullptr},
+{0x1FF2, U"\x1FFA\x399", U"\x1FFA\x345", nullptr},
+{0x1FF3, U"\x3A9\x399", nullptr, nullptr},
+{0x1FF4, U"\x38F\x399", U"\x38F\x345", nullptr},
+{0x1FF6, U"\x3A9\x342", U"\x3A9\x342", nullptr},
+{0x1FF7, U"\x3A9\x342\x399", U"\x3A9\x342\x345", nullptr},
+{0x1FFC, U"\x3A9\x399", nullptr, nullptr},
+{0xFB00, U"\x46\x46", U"\x46\x66", nullptr},
+{0xFB01, U"\x46\x49", U"\x46\x69", nullptr},
+{0xFB02, U"\x46\x4C", U"\x46\x6C", nullptr},
+{0xFB03, U"\x46\x46\x49", U"\x46\x66\x69", nullptr},
+{0xFB04, U"\x46\x46\x4C", U"\x46\x66\x6C", nullptr},
+{0xFB05, U"\x53\x54", U"\x53\x74", nullptr},
+{0xFB06, U"\x53\x54", U"\x53\x74", nullptr},
+{0xFB13, U"\x544\x546", U"\x544\x576", nullptr},
+{0xFB14, U"\x544\x535", U"\x544\x565", nullptr},
+{0xFB15, U"\x544\x53B", U"\x544\x56B", nullptr},
+{0xFB16, U"\x54E\x546", U"\x54E\x576", nullptr},
+{0xFB17, U"\x544\x53D", U"\x544\x56D", nullptr},
+};
+
+enum class Case { kUpper, kLower, kTitle };
+
+void AppendCased(char32_t c, Case which, std::u32string* out) {
+  const auto it = std::lower_bound(std::begin(kSpecialCases), std::end(kSpecialCases), c,
+                                   [](const SpecialCase& s, char32_t x) { return s.cp < x; });
+  if (it != std::end(kSpecialCases) && it->cp == c) {
+    const char32_t* full = which == Case::kUpper ? it->upper : which == Case::kTitle ? it->title : it->lower;
+    if (full != nullptr) {
+      out->append(full);
+      return;
+    }
+  }
+  const auto cp = static_cast<utf8proc_int32_t>(c);
+  const auto mapped = which == Case::kUpper   ? utf8proc_toupper(cp)
+                      : which == Case::kTitle ? utf8proc_totitle(cp)
+                                              : utf8proc_tolower(cp);
+  out->push_back(static_cast<char32_t>(mapped));
 }
 
-char32_t Upper(char32_t c) { return static_cast<char32_t>(utf8proc_toupper(static_cast<int32_t>(c))); }
-char32_t Lower(char32_t c) { return static_cast<char32_t>(utf8proc_tolower(static_cast<int32_t>(c))); }
-char32_t Title(char32_t c) { return static_cast<char32_t>(utf8proc_totitle(static_cast<int32_t>(c))); }
+std::string MapCase(std::string_view s, Case which) {
+  std::u32string out;
+  for (char32_t c : DecodeUtf8(s)) AppendCased(c, which, &out);
+  return EncodeUtf8(out);
+}
 
 }  // namespace
 
@@ -185,24 +318,42 @@ std::string PyReplace(std::string_view s, std::string_view old, std::string_view
   return out;
 }
 
-std::string PyUpper(std::string_view s) { return MapCodePoints(s, Upper); }
-std::string PyLower(std::string_view s) { return MapCodePoints(s, Lower); }
+std::string PyUpper(std::string_view s) { return MapCase(s, Case::kUpper); }
+std::string PyLower(std::string_view s) { return MapCase(s, Case::kLower); }
 
 std::string PyCapitalize(std::string_view s) {
-  std::u32string cps = DecodeUtf8(s);
-  for (size_t i = 0; i < cps.size(); ++i) cps[i] = i == 0 ? Title(cps[i]) : Lower(cps[i]);
-  return EncodeUtf8(cps);
+  const std::u32string cps = DecodeUtf8(s);
+  std::u32string out;
+  for (size_t i = 0; i < cps.size(); ++i) AppendCased(cps[i], i == 0 ? Case::kTitle : Case::kLower, &out);
+  return EncodeUtf8(out);
 }
 
 std::string PyTitle(std::string_view s) {
-  std::u32string cps = DecodeUtf8(s);
+  std::u32string out;
   bool previous_cased = false;
-  for (char32_t& c : cps) {
-    const bool cased = IsCased(c);
-    c = previous_cased ? Lower(c) : Title(c);
-    previous_cased = cased;
+  for (char32_t c : DecodeUtf8(s)) {
+    AppendCased(c, previous_cased ? Case::kLower : Case::kTitle, &out);
+    previous_cased = IsCased(c);
   }
-  return EncodeUtf8(cps);
+  return EncodeUtf8(out);
+}
+
+std::string JinjaTitle(std::string_view s) {
+  // jinja2's do_title: words are split at runs of [-\s({\[<]; each word's first
+  // character is upper-cased (str.upper) and the rest lower-cased.
+  auto is_break = [](char32_t c) { return IsPySpace(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<'; };
+  std::u32string out;
+  bool word_start = true;
+  for (char32_t c : DecodeUtf8(s)) {
+    if (is_break(c)) {
+      out.push_back(c);
+      word_start = true;
+      continue;
+    }
+    AppendCased(c, word_start ? Case::kUpper : Case::kLower, &out);
+    word_start = false;
+  }
+  return EncodeUtf8(out);
 }
 
 }  // namespace oko::jinja

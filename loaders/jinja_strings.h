@@ -34,5 +34,7 @@ std::string PyLower(std::string_view s);
 // str.capitalize() and str.title().
 std::string PyCapitalize(std::string_view s);
 std::string PyTitle(std::string_view s);
+// jinja2's title filter, which is not str.title(): see jinja2.filters.do_title.
+std::string JinjaTitle(std::string_view s);
 
 }  // namespace oko::jinja

@@ -315,17 +315,17 @@ std::string FormatFloat(double d) {
   std::string out = negative ? "-" : "";
   const int n = static_cast<int>(digits.size());
   if (exponent >= 16 || exponent < -4) {  // CPython's repr switches to scientific here
-    out += digits.substr(0, 1);
-    if (n > 1) out += "." + digits.substr(1);
+    out.push_back(digits[0]);
+    if (n > 1) out.append(".").append(digits, 1, std::string::npos);
     out += fmt::format("e{}{:02d}", exponent < 0 ? '-' : '+', std::abs(exponent));
   } else if (exponent >= 0) {
     if (n <= exponent + 1) {
       out += digits + std::string(exponent + 1 - n, '0') + ".0";
     } else {
-      out += digits.substr(0, exponent + 1) + "." + digits.substr(exponent + 1);
+      out.append(digits, 0, exponent + 1).append(".").append(digits, exponent + 1, std::string::npos);
     }
   } else {
-    out += "0." + std::string(-exponent - 1, '0') + digits;
+    out.append("0.").append(-exponent - 1, '0').append(digits);
   }
   return out;
 }
