@@ -73,17 +73,19 @@ class Evaluator {
     const auto n = static_cast<int64_t>(items.size());
     const auto k = static_cast<int64_t>(i);
     Dict loop;
-    loop.Set("index0", Value::Int(k));
-    loop.Set("index", Value::Int(k + 1));
-    loop.Set("revindex0", Value::Int(n - k - 1));
-    loop.Set("revindex", Value::Int(n - k));
-    loop.Set("first", Value::Bool(k == 0));
-    loop.Set("last", Value::Bool(k == n - 1));
-    loop.Set("length", Value::Int(n));
-    loop.Set("depth", Value::Int(1));
-    loop.Set("depth0", Value::Int(0));
-    loop.Set("previtem", k > 0 ? items[i - 1] : Value::MakeUndefined("there is no previous item"));
-    loop.Set("nextitem", k + 1 < n ? items[i + 1] : Value::MakeUndefined("there is no next item"));
+    loop.entries = {
+        {"index0", Value::Int(k)},
+        {"index", Value::Int(k + 1)},
+        {"revindex0", Value::Int(n - k - 1)},
+        {"revindex", Value::Int(n - k)},
+        {"first", Value::Bool(k == 0)},
+        {"last", Value::Bool(k == n - 1)},
+        {"length", Value::Int(n)},
+        {"depth", Value::Int(1)},
+        {"depth0", Value::Int(0)},
+        {"previtem", k > 0 ? items[i - 1] : Value::MakeUndefined("there is no previous item")},
+        {"nextitem", k + 1 < n ? items[i + 1] : Value::MakeUndefined("there is no next item")},
+    };
     return Value::MakeDict(std::move(loop));
   }
 
@@ -163,7 +165,7 @@ class Evaluator {
   Value Eval(const Expr& e) {
     try {
       Value v = EvalInner(e);
-      steps_ += 1 + (v.is_string() ? static_cast<int64_t>(v.as_string().size() >> 6) : 0);
+      steps_ += 1 + (v.is_string() ? static_cast<int64_t>(v.as_string().size() >> 4) : 0);
       if (steps_ > limits_.max_steps)
         throw TemplateError(fmt::format("render exceeded its budget of {} evaluation steps", limits_.max_steps));
       return v;
@@ -255,7 +257,7 @@ class Evaluator {
     Value f;
     if (callee.kind == ExprKind::kGetAttr) {
       Value obj = Eval(*callee.args[0]);
-      ThrowIfUndefined(obj);
+      if (obj.is_undefined()) throw TemplateError(UndefinedMessage(obj), callee.args[0]->pos);
       CallArgs args = EvalArgs(e);
       Value out;
       if (CallMethod(obj, callee.name, args, &out)) return out;

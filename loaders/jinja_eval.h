@@ -14,9 +14,10 @@ struct RenderLimits {
   size_t max_output_bytes = size_t{16} << 20;
   // Iterations of all for loops of one render together.
   int64_t max_loop_iterations = int64_t{1} << 20;
-  // Expression evaluations of one render; a string result also costs one step per 64
-  // bytes, so repeatedly building huge strings exhausts the budget too.
-  int64_t max_steps = int64_t{1} << 26;
+  // Expression evaluations of one render; a string result also costs one step per 16
+  // bytes, so repeatedly building huge strings exhausts the budget too (at most 512 MiB
+  // of string results per render).
+  int64_t max_steps = int64_t{1} << 25;
 };
 
 // Renders `body` with `variables` as the template's context. Throws TemplateError.

@@ -55,14 +55,21 @@ class Lexer {
   }
 
  private:
-  SourcePos PosAt(size_t offset) const {
+  // Tokens arrive in source order, so the column is counted on from the previous token's
+  // (a long line would otherwise cost quadratic time); an earlier offset counts afresh.
+  SourcePos PosAt(size_t offset) {
     const auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset) - 1;
     const size_t line_start = *it;
-    const auto column = CodePointCount(std::string_view(src_).substr(line_start, offset - line_start));
-    return {static_cast<int>(it - line_starts_.begin()) + 1, static_cast<int>(column) + 1};
+    if (offset < last_offset_ || line_start > last_offset_) {
+      last_offset_ = line_start;
+      last_column_ = 1;
+    }
+    last_column_ += CodePointCount(std::string_view(src_).substr(last_offset_, offset - last_offset_));
+    last_offset_ = offset;
+    return {static_cast<int>(it - line_starts_.begin()) + 1, static_cast<int>(last_column_)};
   }
 
-  [[noreturn]] void Fail(size_t offset, const std::string& message) const {
+  [[noreturn]] void Fail(size_t offset, const std::string& message) {
     throw TemplateError(message, PosAt(offset));
   }
 
@@ -296,6 +303,8 @@ class Lexer {
   std::string src_;
   std::vector<size_t> line_starts_;
   size_t pos_ = 0;
+  size_t last_offset_ = 0;  // PosAt's cache: an offset and its 1-based column
+  size_t last_column_ = 1;
   std::vector<Token> tokens_;
 };
 

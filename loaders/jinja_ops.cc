@@ -83,8 +83,12 @@ Value Repeat(const Value& seq, int64_t n) {
   if (seq.is_string()) {
     const std::string& s = seq.as_string();
     if (!s.empty()) CheckStringSize(static_cast<size_t>(std::min<int64_t>(n, kMaxStringBytes + 1)) * s.size());
-    std::string out;
-    for (int64_t i = 0; i < n && !s.empty(); ++i) out += s;
+    const size_t total = static_cast<size_t>(n) * s.size();
+    std::string out = n > 0 ? s : std::string();
+    out.reserve(total);
+    // Doubling, then the remainder (a whole number of copies of s): O(total) bytes moved.
+    while (!out.empty() && out.size() * 2 <= total) out.append(out.data(), out.size());
+    out.append(out.data(), total - out.size());
     return Value::Str(std::move(out));
   }
   const auto& items = seq.as_list().items;

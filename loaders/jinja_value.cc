@@ -241,9 +241,12 @@ std::string TypeName(const Value& v) {
   return "function";
 }
 
+std::string UndefinedMessage(const Value& v) {
+  return v.undefined_hint().empty() ? "value is undefined" : v.undefined_hint();
+}
+
 void ThrowIfUndefined(const Value& v) {
-  if (v.is_undefined())
-    throw TemplateError(v.undefined_hint().empty() ? "value is undefined" : v.undefined_hint());
+  if (v.is_undefined()) throw TemplateError(UndefinedMessage(v));
 }
 
 Value FromJson(const nlohmann::ordered_json& j) { return FromJsonAt(j, 0); }

@@ -130,6 +130,8 @@ class Value {
 
 // Python's type name, for messages: 'str', 'int', 'NoneType', 'dict object'...
 std::string TypeName(const Value& v);
+// The message of jinja2's UndefinedError for an Undefined `v`.
+std::string UndefinedMessage(const Value& v);
 // Throws the "is undefined" error jinja2 raises when `v` is Undefined.
 void ThrowIfUndefined(const Value& v);
 
