@@ -35,7 +35,7 @@ Status RunTemplate(const TemplateArgs& args) {
   OKO_ASSIGN_OR_RETURN(ChatTemplate tmpl, ChatTemplate::LoadFromDir(args.dir));
   OKO_ASSIGN_OR_RETURN(nlohmann::ordered_json variables, ReadVariables(args));
   auto rendered = tmpl.Render(variables);
-  if (!rendered.ok()) return rendered.status().WithContext(args.messages_path);
+  if (!rendered.ok()) return rendered.status().WithContext("rendering " + args.messages_path);
   std::fwrite(rendered->data(), 1, rendered->size(), stdout);
   return {};
 }
