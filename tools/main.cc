@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
       oko::AddRunCommand(app),
       oko::AddBenchCommand(app),
       oko::AddProfileCommand(app),
+      oko::AddTemplateCommand(app),
   };
   try {
     app.parse(argc, argv);
