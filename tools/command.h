@@ -17,6 +17,8 @@ struct Subcommand {
 
 Subcommand AddInfoCommand(CLI::App& root);
 Subcommand AddMakeModelCommand(CLI::App& root);
+Subcommand AddTokenizeCommand(CLI::App& root);
+Subcommand AddDetokenizeCommand(CLI::App& root);
 
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.
 std::string SharedDir();

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   std::vector<oko::Subcommand> commands = {
       oko::AddInfoCommand(app),
       oko::AddMakeModelCommand(app),
+      oko::AddTokenizeCommand(app),
+      oko::AddDetokenizeCommand(app),
   };
   try {
     app.parse(argc, argv);
