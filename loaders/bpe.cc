@@ -8,14 +8,12 @@
 namespace oko {
 
 Result<std::unique_ptr<BpeModel>> BpeModel::Create(
-    Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+    StringArena arena, TokenIndex vocab,
+    const std::vector<std::pair<std::string_view, std::string_view>>& merges,
     BpeOptions options) {
-  std::unique_ptr<BpeModel> m(new BpeModel(std::move(vocab), options));
-  const auto find = [&](std::string_view s) -> int32_t {
-    auto it = m->vocab_.find(s);
-    return it == m->vocab_.end() ? -1 : it->second;
-  };
-  m->merges_.reserve(merges.size());
+  std::unique_ptr<BpeModel> m(new BpeModel(std::move(arena), std::move(vocab), options));
+  const auto find = [&](std::string_view s) { return m->vocab_.Find(s); };
+  m->merges_.Reserve(merges.size());
   std::string joined;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
@@ -27,7 +25,7 @@ Result<std::unique_ptr<BpeModel>> BpeModel::Create(
                     a < 0 ? left : b < 0 ? right : joined);
     }
     // A repeated pair keeps its last rank, as HF's map construction does.
-    m->merges_[PairKey(a, b)] = Merge{static_cast<uint32_t>(rank), c};
+    m->merges_.Insert(a, b, {static_cast<uint32_t>(rank), c});
   }
   std::string ch;
   for (int b = 0; b < 256; ++b) {
@@ -59,8 +57,7 @@ Status BpeModel::InitialSymbols(std::string_view piece, bool byte_level,
     } else {
       pos += utf8::SequenceLength(static_cast<unsigned char>(piece[pos]));
       ch = piece.substr(begin, pos - begin);
-      auto it = vocab_.find(ch);
-      id = it == vocab_.end() ? -1 : it->second;
+      id = vocab_.Find(ch);
     }
     if (id >= 0) {
       out->push_back(id);
@@ -106,9 +103,9 @@ void BpeModel::MergeAll(std::vector<int32_t>* symbols) const {
   const auto push = [&](int32_t pos) {
     const int32_t right = next[pos];
     if (right < 0) return;
-    auto it = merges_.find(PairKey(id[pos], id[right]));
-    if (it == merges_.end()) return;
-    heap.push_back({it->second.rank, pos, it->second.id});
+    const PairIndex::Value* m = merges_.Find(id[pos], id[right]);
+    if (m == nullptr) return;
+    heap.push_back({m->rank, pos, m->id});
     std::push_heap(heap.begin(), heap.end(), std::greater<>());
   };
   for (int i = 0; i + 1 < n; ++i) push(i);
@@ -119,8 +116,8 @@ void BpeModel::MergeAll(std::vector<int32_t>* symbols) const {
     const int32_t pos = top.pos, right = next[pos];
     // Stale when the symbol was merged away or its right neighbour changed.
     if (id[pos] < 0 || right < 0) continue;
-    auto it = merges_.find(PairKey(id[pos], id[right]));
-    if (it == merges_.end() || it->second.id != top.merged) continue;
+    const PairIndex::Value* m = merges_.Find(id[pos], id[right]);
+    if (m == nullptr || m->id != top.merged) continue;
     id[pos] = top.merged;
     id[right] = -1;
     next[pos] = next[right];
@@ -148,8 +145,8 @@ Status BpeModel::Tokenize(std::string_view piece, bool byte_level,
     if (byte_level) {
       for (char c : piece) utf8::Append(ByteLevelChar(static_cast<uint8_t>(c)), &key);
     }
-    auto it = vocab_.find(byte_level ? std::string_view(key) : piece);
-    if (it != vocab_.end()) word.push_back(it->second);
+    const int32_t id = vocab_.Find(byte_level ? std::string_view(key) : piece);
+    if (id >= 0) word.push_back(id);
   }
   if (word.empty()) {
     OKO_RETURN_IF_ERROR(InitialSymbols(piece, byte_level, &word));

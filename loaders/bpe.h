@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "loaders/token_index.h"
 
 namespace oko {
 
@@ -21,7 +22,6 @@ struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
-using Vocab = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 struct BpeOptions {
   bool byte_fallback = false;  // unknown characters become <0xXX> byte tokens
@@ -32,33 +32,30 @@ struct BpeOptions {
 
 class BpeModel {
  public:
-  // `merges` in rank order (index = rank), as token strings. Errors name the merge.
+  // `vocab` keys live in `arena`; `merges` in rank order (index = rank), as token
+  // strings. Errors name the merge.
   static Result<std::unique_ptr<BpeModel>> Create(
-      Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+      StringArena arena, TokenIndex vocab,
+      const std::vector<std::pair<std::string_view, std::string_view>>& merges,
       BpeOptions options);
 
   // Appends the ids of one pre-token. With `byte_level` each byte of `piece` stands for
   // its byte-level character (ByteLevel pre-tokenizer, applied lazily).
   Status Tokenize(std::string_view piece, bool byte_level, std::vector<int32_t>* ids) const;
 
-  const Vocab& vocab() const { return vocab_; }
+  const TokenIndex& vocab() const { return vocab_; }
 
  private:
-  struct Merge {
-    uint32_t rank;
-    int32_t id;
-  };
-  static uint64_t PairKey(int32_t a, int32_t b) {
-    return static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32 | static_cast<uint32_t>(b);
-  }
-  BpeModel(Vocab vocab, BpeOptions options) : vocab_(std::move(vocab)), options_(options) {}
+  BpeModel(StringArena arena, TokenIndex vocab, BpeOptions options)
+      : arena_(std::move(arena)), vocab_(std::move(vocab)), options_(options) {}
   // The word's symbols before any merge.
   Status InitialSymbols(std::string_view piece, bool byte_level, std::vector<int32_t>* out) const;
   void MergeAll(std::vector<int32_t>* symbols) const;
 
-  Vocab vocab_;
+  StringArena arena_;  // the vocab's strings
+  TokenIndex vocab_;
   BpeOptions options_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  PairIndex merges_;
   int32_t byte_level_ids_[256];  // vocab id of each byte's byte-level character, or -1
   int32_t byte_fallback_ids_[256];  // vocab id of "<0xXX>", or -1
 

@@ -1,0 +1,74 @@
+#include "loaders/token_index.h"
+
+#include <algorithm>
+
+namespace oko {
+
+std::string_view StringArena::Store(std::string_view s) {
+  if (s.empty()) return "";  // a non-null pointer: TokenIndex marks free slots with null
+  if (s.size() > capacity_ - used_) {
+    capacity_ = std::max(kBlockSize, s.size());
+    blocks_.push_back(std::unique_ptr<char[]>(new char[capacity_]));
+    used_ = 0;
+  }
+  char* dst = blocks_.back().get() + used_;
+  std::memcpy(dst, s.data(), s.size());
+  used_ += s.size();
+  return {dst, s.size()};
+}
+
+void TokenIndex::Insert(std::string_view key, int32_t id) {
+  if ((size_ + 1) * 2 > slots_.size()) Grow();  // load factor <= 1/2
+  const uint64_t h = Hash(key);
+  for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    Slot& s = slots_[i];
+    if (s.data == nullptr) {
+      s = Slot{key.data(), static_cast<uint32_t>(key.size()), static_cast<uint32_t>(h), id};
+      ++size_;
+      return;
+    }
+    if (s.hash == static_cast<uint32_t>(h) && std::string_view(s.data, s.len) == key) {
+      s.id = id;
+      return;
+    }
+  }
+}
+
+void TokenIndex::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(std::max<size_t>(64, old.size() * 2), Slot{});
+  mask_ = slots_.size() - 1;
+  size_ = 0;
+  for (const Slot& s : old)
+    if (s.data != nullptr) Insert(std::string_view(s.data, s.len), s.id);
+}
+
+void PairIndex::Reserve(size_t n) {
+  size_t cap = 64;
+  while (cap < n * 2) cap *= 2;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{});
+  mask_ = cap - 1;
+  size_ = 0;
+  for (const Slot& s : old)
+    if (s.key != kEmpty) Insert(static_cast<int32_t>(s.key >> 32), static_cast<int32_t>(s.key), s.value);
+}
+
+void PairIndex::Insert(int32_t a, int32_t b, Value v) {
+  if ((size_ + 1) * 2 > slots_.size()) Reserve(size_ + 1);
+  const uint64_t key = Key(a, b);
+  for (size_t i = Mix(key) & mask_;; i = (i + 1) & mask_) {
+    Slot& s = slots_[i];
+    if (s.key == key) {
+      s.value = v;
+      return;
+    }
+    if (s.key == kEmpty) {
+      s = Slot{key, v};
+      ++size_;
+      return;
+    }
+  }
+}
+
+}  // namespace oko
