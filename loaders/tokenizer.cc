@@ -358,6 +358,7 @@ Status Tokenizer::EncodePlain(std::string_view text, bool at_input_start,
   if (normalizer_) OKO_RETURN_IF_ERROR(normalizer_->Apply(&normalized));
   std::vector<TextSegment> segments;
   normalized_added_.Split(normalized, &segments);
+  BpeScratch scratch;
   for (const TextSegment& seg : segments) {
     if (seg.token_id >= 0) {
       ids->push_back(seg.token_id);
@@ -371,7 +372,7 @@ Status Tokenizer::EncodePlain(std::string_view text, bool at_input_start,
     p.at_input_start = at_input_start && seg.begin == 0;
     if (pre_tokenizer_) OKO_RETURN_IF_ERROR(pre_tokenizer_->Apply(&p));
     for (size_t i = 0; i < p.pieces.size(); ++i) {
-      OKO_RETURN_IF_ERROR(model_->Tokenize(p.Piece(i), p.byte_level, ids));
+      OKO_RETURN_IF_ERROR(model_->Tokenize(p.Piece(i), p.byte_level, &scratch, ids));
     }
   }
   return {};
