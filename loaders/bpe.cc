@@ -152,7 +152,7 @@ void BpeModel::CacheStore(std::string_view piece, uint64_t hash,
 Status BpeModel::Tokenize(std::string_view piece, bool byte_level, BpeScratch* scratch,
                           std::vector<int32_t>* ids) const {
   const bool cacheable = piece.size() <= kCacheKeyBytes;
-  const uint64_t hash = cacheable ? std::hash<std::string_view>{}(piece) : 0;
+  const uint64_t hash = cacheable ? HashBytes(piece) : 0;
   if (cacheable && CacheLookup(piece, hash, ids)) return {};
   std::vector<int32_t>& word = scratch->word;
   word.clear();

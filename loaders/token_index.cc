@@ -17,8 +17,21 @@ std::string_view StringArena::Store(std::string_view s) {
   return {dst, s.size()};
 }
 
+namespace {
+// Power-of-two table size for n entries at a load factor of at most 5/8.
+size_t SlotsFor(size_t n) {
+  size_t slots = 64;
+  while (slots * 5 < n * 8) slots *= 2;
+  return slots;
+}
+}  // namespace
+
+void TokenIndex::Reserve(size_t n) {
+  if (SlotsFor(n) > slots_.size()) Rehash(SlotsFor(n));
+}
+
 void TokenIndex::Insert(std::string_view key, int32_t id) {
-  if ((size_ + 1) * 2 > slots_.size()) Grow();  // load factor <= 1/2
+  if (SlotsFor(size_ + 1) > slots_.size()) Rehash(SlotsFor(size_ + 1) * 2);
   const uint64_t h = Hash(key);
   for (size_t i = h & mask_;; i = (i + 1) & mask_) {
     Slot& s = slots_[i];
@@ -34,9 +47,9 @@ void TokenIndex::Insert(std::string_view key, int32_t id) {
   }
 }
 
-void TokenIndex::Grow() {
+void TokenIndex::Rehash(size_t slots) {
   std::vector<Slot> old = std::move(slots_);
-  slots_.assign(std::max<size_t>(64, old.size() * 2), Slot{});
+  slots_.assign(slots, Slot{});
   mask_ = slots_.size() - 1;
   size_ = 0;
   for (const Slot& s : old)
@@ -44,8 +57,8 @@ void TokenIndex::Grow() {
 }
 
 void PairIndex::Reserve(size_t n) {
-  size_t cap = 64;
-  while (cap < n * 2) cap *= 2;
+  const size_t cap = SlotsFor(n);
+  if (cap <= slots_.size()) return;
   std::vector<Slot> old = std::move(slots_);
   slots_.assign(cap, Slot{});
   mask_ = cap - 1;
@@ -55,7 +68,7 @@ void PairIndex::Reserve(size_t n) {
 }
 
 void PairIndex::Insert(int32_t a, int32_t b, Value v) {
-  if ((size_ + 1) * 2 > slots_.size()) Reserve(size_ + 1);
+  if (SlotsFor(size_ + 1) > slots_.size()) Reserve((size_ + 1) * 2);
   const uint64_t key = Key(a, b);
   for (size_t i = Mix(key) & mask_;; i = (i + 1) & mask_) {
     Slot& s = slots_[i];

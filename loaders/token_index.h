@@ -14,6 +14,25 @@
 
 namespace oko {
 
+// A fast 64-bit hash of bytes (multiply-xorshift over 8-byte words); token strings
+// are short, and std::hash's byte loop showed up in profiles.
+inline uint64_t HashBytes(std::string_view s) {
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 31;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, s.data() + i, s.size() - i);
+  h = (h ^ w) * 0x94D049BB133111EBULL;
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ULL;
+  return h ^ (h >> 32);
+}
+
 // Append-only storage for strings with stable addresses (views stay valid when the
 // arena is moved).
 class StringArena {
@@ -29,6 +48,8 @@ class StringArena {
 
 class TokenIndex {
  public:
+  // Room for n entries without rehashing.
+  void Reserve(size_t n);
   // `key` must outlive the index. A repeated key keeps the last id.
   void Insert(std::string_view key, int32_t id);
   // The id of `key`, or -1.
@@ -59,8 +80,8 @@ class TokenIndex {
     uint32_t hash = 0;
     int32_t id = -1;
   };
-  static uint64_t Hash(std::string_view s) { return std::hash<std::string_view>{}(s); }
-  void Grow();
+  static uint64_t Hash(std::string_view s) { return HashBytes(s); }
+  void Rehash(size_t slots);
 
   std::vector<Slot> slots_;
   size_t mask_ = 0;

@@ -73,6 +73,9 @@ struct ModelSection {
 Status ParseVocab(od::value v, ModelSection* m) {
   od::object obj;
   if (v.get_object().get(obj)) return Errorf("model.vocab: expected an object of token -> id");
+  size_t count = 0;
+  if (auto e = obj.count_fields().get(count)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
+  m->vocab.Reserve(count);
   for (auto field : obj) {
     std::string_view key;
     int64_t id;
