@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
