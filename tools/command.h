@@ -22,6 +22,8 @@ Subcommand AddRunCommand(CLI::App& root);
 Subcommand AddBenchCommand(CLI::App& root);
 Subcommand AddProfileCommand(CLI::App& root);
 Subcommand AddTemplateCommand(CLI::App& root);
+Subcommand AddTokenizeCommand(CLI::App& root);
+Subcommand AddDetokenizeCommand(CLI::App& root);
 
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.
 std::string SharedDir();

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
       oko::AddBenchCommand(app),
       oko::AddProfileCommand(app),
       oko::AddTemplateCommand(app),
+      oko::AddTokenizeCommand(app),
+      oko::AddDetokenizeCommand(app),
   };
   try {
     app.parse(argc, argv);
