@@ -278,6 +278,25 @@ TEST(SafetensorsTest, FolderWithoutIndexLoadsEverySafetensorsFile) {
   EXPECT_EQ(store->tensors().size(), 3u);
 }
 
+TEST(SafetensorsTest, ModelSafetensorsIsPreferredAsTransformersDoes) {
+  ShardedFolder f("prefer_single");
+  f.WriteShards();
+  f.WriteIndex(f.Map());
+  const float x = 3;
+  ASSERT_TRUE(WriteSafetensors(f.dir + "/model.safetensors",
+                               {TensorFromBytes("x", DType::kF32, {1}, &x)})
+                  .ok());
+  ASSERT_TRUE(WriteSafetensors(f.dir + "/adapter_model.safetensors",
+                               {TensorFromBytes("base_model.x", DType::kF32, {1}, &x)})
+                  .ok());
+  auto store = TensorStore::OpenDir(f.dir);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(store->files().size(), 1u);
+  ASSERT_EQ(store->tensors().size(), 1u);
+  EXPECT_EQ(*store->Find("x")->file, f.dir + "/model.safetensors");
+  EXPECT_TRUE(MappingsOf(f.dir + "/" + f.Shard(1)).empty()) << "shards of a stale index are not read";
+}
+
 TEST(SafetensorsTest, ShardNamedInTheIndexIsMissing) {
   ShardedFolder f("missing_shard");
   f.WriteShards();
