@@ -142,6 +142,14 @@ Status TensorStore::Add(std::unique_ptr<SafetensorsFile> file) {
 
 Result<TensorStore> TensorStore::OpenDir(const std::string& dir) {
   TensorStore store;
+  // As transformers does: model.safetensors first, then the index of a sharded model. Other
+  // .safetensors files beside them (adapters, traces, consolidated copies) are not weights.
+  const fs::path single = fs::path(dir) / "model.safetensors";
+  if (fs::exists(single)) {
+    OKO_ASSIGN_OR_RETURN(auto f, SafetensorsFile::Open(single.string()));
+    OKO_RETURN_IF_ERROR(store.Add(std::move(f)));
+    return store;
+  }
   const fs::path index = fs::path(dir) / "model.safetensors.index.json";
   std::vector<std::string> shards;
   if (fs::exists(index)) {

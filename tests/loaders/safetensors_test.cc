@@ -193,6 +193,38 @@ TEST(SafetensorsTest, WriterRoundTripsEveryDtype) {
   ASSERT_NE(got["empty"], nullptr);
   EXPECT_EQ(got["empty"]->numel(), 0);
   EXPECT_EQ(got["empty"]->nbytes, 0u);
+  // Mixed sizes are laid out so that every view is aligned to its element size.
+  for (const TensorView& t : (*file)->tensors())
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype), 0u) << t.name;
+}
+
+TEST(SafetensorsTest, WriterKeepsTheOrderOfEqualSizesAndAlignsMixedOnes) {
+  const std::string path = test::TempDir("order") + "/order.safetensors";
+  const uint8_t bytes[16] = {};
+  ASSERT_TRUE(WriteSafetensors(path, {TensorFromBytes("z.u8", DType::kU8, {3}, bytes),
+                                      TensorFromBytes("y.f32", DType::kF32, {1}, bytes),
+                                      TensorFromBytes("x.bf16", DType::kBF16, {1}, bytes),
+                                      TensorFromBytes("w.f32", DType::kF32, {2}, bytes),
+                                      TensorFromBytes("v.i64", DType::kI64, {1}, bytes)})
+                  .ok());
+  const std::string bytes_on_disk = Slurp(path);
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes_on_disk.data(), 8);
+  const auto header = nlohmann::ordered_json::parse(bytes_on_disk.substr(8, header_len));
+  std::vector<std::pair<std::string, uint64_t>> layout;
+  for (const auto& [name, entry] : header.items())
+    layout.emplace_back(name, entry["data_offsets"][0].get<uint64_t>());
+  EXPECT_EQ(layout, (std::vector<std::pair<std::string, uint64_t>>{
+                        {"v.i64", 0}, {"y.f32", 8}, {"w.f32", 12}, {"x.bf16", 20}, {"z.u8", 22}}));
+}
+
+TEST(SafetensorsTest, WriterRejectsADuplicateName) {
+  const std::string path = test::TempDir("dup_write") + "/dup.safetensors";
+  const float x[2] = {};
+  const Status s = WriteSafetensors(path, {TensorFromBytes("w", DType::kF32, {1}, x),
+                                           TensorFromBytes("w", DType::kF32, {2}, x)});
+  EXPECT_EQ(s.message(), path + ": tensor name 'w' is used twice");
+  EXPECT_FALSE(fs::exists(path));
 }
 
 TEST(SafetensorsTest, DtypeNamesAndSizesMatchTheFormat) {
@@ -276,6 +308,25 @@ TEST(SafetensorsTest, FolderWithoutIndexLoadsEverySafetensorsFile) {
   ASSERT_TRUE(store.ok()) << store.status().message();
   EXPECT_EQ(store->files().size(), 2u);
   EXPECT_EQ(store->tensors().size(), 3u);
+}
+
+TEST(SafetensorsTest, ModelSafetensorsIsPreferredAsTransformersDoes) {
+  ShardedFolder f("prefer_single");
+  f.WriteShards();
+  f.WriteIndex(f.Map());
+  const float x = 3;
+  ASSERT_TRUE(WriteSafetensors(f.dir + "/model.safetensors",
+                               {TensorFromBytes("x", DType::kF32, {1}, &x)})
+                  .ok());
+  ASSERT_TRUE(WriteSafetensors(f.dir + "/adapter_model.safetensors",
+                               {TensorFromBytes("base_model.x", DType::kF32, {1}, &x)})
+                  .ok());
+  auto store = TensorStore::OpenDir(f.dir);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(store->files().size(), 1u);
+  ASSERT_EQ(store->tensors().size(), 1u);
+  EXPECT_EQ(*store->Find("x")->file, f.dir + "/model.safetensors");
+  EXPECT_TRUE(MappingsOf(f.dir + "/" + f.Shard(1)).empty()) << "shards of a stale index are not read";
 }
 
 TEST(SafetensorsTest, ShardNamedInTheIndexIsMissing) {
