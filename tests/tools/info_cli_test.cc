@@ -11,7 +11,7 @@
 #include "loaders/safetensors.h"
 #include "loaders/safetensors_writer.h"
 #include "tests/test_util.h"
-#include "tests/tools/model_folder.h"
+#include "tests/model_folder.h"
 
 namespace oko {
 namespace {
