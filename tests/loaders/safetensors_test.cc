@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "loaders/safetensors_writer.h"
 #include "tests/model_folder.h"
@@ -378,6 +379,42 @@ TEST(SafetensorsTest, FolderWithoutSafetensors) {
 TEST(SafetensorsTest, MissingFile) {
   const std::string path = test::TempDir("missing_file") + "/absent.safetensors";
   EXPECT_THAT(OpenError(path), HasSubstr(path + ": cannot open: No such file or directory"));
+}
+
+// Any image the parser accepts yields views inside it, without overlaps; run it under
+// -DOKO_SANITIZE=ON to also catch reads outside the buffer.
+TEST(SafetensorsTest, TruncatedOrCorruptedImagesNeverEscapeTheBuffer) {
+  const std::string path = test::TempDir("fuzz") + "/f.safetensors";
+  const float a[6] = {1, 2, 3, 4, 5, 6};
+  const uint16_t b[3] = {1, 2, 3};
+  ASSERT_TRUE(WriteSafetensors(path, {TensorFromBytes("a", DType::kF32, {2, 3}, a),
+                                      TensorFromBytes("b", DType::kBF16, {3}, b),
+                                      TensorFromBytes("e", DType::kI8, {0}, nullptr)},
+                               {{"k", "v"}})
+                  .ok());
+  const std::string good = test::ReadBytes(path);
+  auto check = [](const std::string& image) {
+    std::vector<std::byte> buf(image.size());  // exactly sized, so ASan sees any overrun
+    if (!image.empty()) std::memcpy(buf.data(), image.data(), image.size());
+    auto parsed = SafetensorsFile::ParseHeader(buf.data(), buf.size(), "f", nullptr);
+    if (!parsed.ok()) return false;
+    for (const TensorView& t : *parsed) {
+      EXPECT_GE(t.data, buf.data() + 8);
+      EXPECT_LE(t.data + t.nbytes, buf.data() + buf.size());
+      EXPECT_EQ(static_cast<int64_t>(t.nbytes), t.numel() * static_cast<int64_t>(DTypeSize(t.dtype)));
+    }
+    return true;
+  };
+  ASSERT_TRUE(check(good));
+  for (size_t n = 0; n < good.size(); ++n)
+    EXPECT_FALSE(check(good.substr(0, n))) << "a file cut to " << n << " bytes was accepted";
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 3000; ++i) {
+    std::string image = good;
+    for (int flips = 1 + i % 3; flips > 0; --flips)
+      image[rng() % image.size()] = static_cast<char>(rng());
+    check(image);
+  }
 }
 
 // One malformed file: its bytes and a substring the error must contain (after the path).
