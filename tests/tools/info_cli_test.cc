@@ -197,6 +197,22 @@ TEST(InfoCliTest, MissingFilesAreBadInput) {
   EXPECT_THAT(r.err, HasSubstr(dir + "/config.json: missing"));
 }
 
+TEST(InfoCliTest, SymlinkLoopsAreBadInputNotACrash) {
+  const std::string dir = CopyOfStories("info_loop");
+  fs::remove(dir + "/model.safetensors");
+  fs::create_symlink("model.safetensors", dir + "/model.safetensors");
+  auto r = test::RunOko("info -m " + dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "oko info: error: " + dir +
+                       "/model.safetensors: cannot open: Too many levels of symbolic links\n");
+  fs::remove(dir + "/config.json");
+  fs::create_symlink("config.json", dir + "/config.json");
+  r = test::RunOko("info -m " + dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "oko info: error: " + dir +
+                       "/config.json: cannot open: Too many levels of symbolic links\n");
+}
+
 TEST(InfoCliTest, BrokenConfigNamesTheFileAndField) {
   const std::string dir = CopyOfStories("info_config");
   std::string config = test::ReadBytes(dir + "/config.json");
