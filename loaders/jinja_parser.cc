@@ -136,6 +136,7 @@ class Parser {
     if (name.text == "if") return ParseIf();
     if (name.text == "for") return ParseFor();
     if (name.text == "set") return ParseSet();
+    if (name.text == "macro") return ParseMacro();
     if (name.text == "break" || name.text == "continue") {
       if (loop_depth_ == 0) Fail(name, fmt::format("'{}' outside a for loop", name.text));
       ++i_;
@@ -221,6 +222,26 @@ class Parser {
     s->block_set = true;
     s->body = ParseBody({"endset"});
     ExpectEndTag("endset");
+    return s;
+  }
+
+  // {% macro name(a, b=default) %}; the body is not inside any enclosing loop.
+  StmtPtr ParseMacro() {
+    auto s = MakeStmt(StmtKind::kMacro, Cur().pos);
+    ++i_;
+    s->text = ExpectName();
+    ExpectOp("(");
+    while (!SkipOp(")")) {
+      if (!s->targets.empty()) ExpectOp(",");
+      s->targets.push_back(ExpectName());
+      s->defaults.push_back(SkipOp("=") ? ParseExpression() : nullptr);
+    }
+    ExpectBlockEnd();
+    const int saved_loop_depth = loop_depth_;
+    loop_depth_ = 0;
+    s->body = ParseBody({"endmacro"});
+    loop_depth_ = saved_loop_depth;
+    ExpectEndTag("endmacro");
     return s;
   }
 
