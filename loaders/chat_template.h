@@ -31,8 +31,9 @@ class ChatTemplate {
   // Renders with `variables`, a JSON object: {"messages": [...], "tools": [...],
   // "add_generation_prompt": bool, "enable_thinking": bool, ...}. Keys absent take
   // apply_chat_template's defaults (tools and documents None, add_generation_prompt
-  // false); variables override the preset special tokens. Use ordered_json so that
-  // objects keep their key order through tojson, as Python dicts do.
+  // false); variables override the preset special tokens. Pass ordered_json so that
+  // objects keep their key order through tojson, as Python dicts do (a plain
+  // nlohmann::json converts implicitly, with its keys sorted).
   Result<std::string> Render(const nlohmann::ordered_json& variables, const Limits& limits = {}) const;
 
   const std::string& origin() const { return origin_; }

@@ -440,7 +440,7 @@ class Parser {
       } else if (IsOp("[")) {
         node = ParseSubscript(std::move(node));
       } else if (IsOp("(")) {
-        node = ParseCall(std::move(node), ExprKind::kCall);
+        node = ParseCall(std::move(node));
       } else {
         return node;
       }
@@ -460,15 +460,15 @@ class Parser {
     return e;
   }
 
-  // Parses "(args, name=value)" into a node of `kind` whose args[0] is `callee` (for
-  // filters and tests, the operand; `name` is set by the caller).
-  ExprPtr ParseCall(ExprPtr callee, ExprKind kind) {
-    ExprPtr e = MakeExpr(kind, Cur().pos);
+  // callee(args, name=value): a kCall node whose args[0] is the callee.
+  ExprPtr ParseCall(ExprPtr callee) {
+    ExprPtr e = MakeExpr(ExprKind::kCall, Cur().pos);
     e->args.push_back(std::move(callee));
     AppendCallArgs(e.get());
     return e;
   }
 
+  // "(a, b, name=value)" appended to e's args (after the callee or operand) and keywords.
   void AppendCallArgs(Expr* e) {
     ExpectOp("(");
     bool first = true;
@@ -503,7 +503,7 @@ class Parser {
       } else if (IsName("is")) {
         node = ParseTest(std::move(node));
       } else if (IsOp("(")) {
-        node = ParseCall(std::move(node), ExprKind::kCall);
+        node = ParseCall(std::move(node));
       } else {
         return node;
       }
