@@ -54,6 +54,7 @@ enum class StmtKind {
   kBreak,
   kContinue,
   kMacro,     // {% macro text(targets = defaults) %} body {% endmacro %}
+  kBlock,     // {% generation %} body {% endgeneration %}: transformers' tag, renders body
 };
 
 struct Stmt;

@@ -61,6 +61,7 @@ class Evaluator {
       case StmtKind::kFor: return ExecFor(s);
       case StmtKind::kSet: ExecSet(s); return Flow::kNormal;
       case StmtKind::kMacro: frames_.back()[s.text] = MakeMacro(s); return Flow::kNormal;
+      case StmtKind::kBlock: return Exec(s.body);
       case StmtKind::kBreak: return Flow::kBreak;
       case StmtKind::kContinue: return Flow::kContinue;
     }

@@ -137,6 +137,7 @@ class Parser {
     if (name.text == "for") return ParseFor();
     if (name.text == "set") return ParseSet();
     if (name.text == "macro") return ParseMacro();
+    if (name.text == "generation") return ParseGeneration();
     if (name.text == "break" || name.text == "continue") {
       if (loop_depth_ == 0) Fail(name, fmt::format("'{}' outside a for loop", name.text));
       ++i_;
@@ -242,6 +243,17 @@ class Parser {
     s->body = ParseBody({"endmacro"});
     loop_depth_ = saved_loop_depth;
     ExpectEndTag("endmacro");
+    return s;
+  }
+
+  // transformers' AssistantTracker extension marks assistant text for masks; rendering
+  // is unaffected.
+  StmtPtr ParseGeneration() {
+    auto s = MakeStmt(StmtKind::kBlock, Cur().pos);
+    ++i_;
+    ExpectBlockEnd();
+    s->body = ParseBody({"endgeneration"});
+    ExpectEndTag("endgeneration");
     return s;
   }
 

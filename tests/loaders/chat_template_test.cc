@@ -170,6 +170,12 @@ TEST(JinjaStatements, Macros) {
   EXPECT_EQ(Render("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(b=2) }}"), "ERROR: t:1:42: macro 'm' has no parameter 'b'");
 }
 
+TEST(JinjaStatements, GenerationTagRendersItsBody) {
+  EXPECT_EQ(Render("{% for m in ['a', 'b'] %}{% generation %}{{ m }}{% if m == 'a' %}{% continue %}{% endif %}!"
+                   "{% endgeneration %}{% endfor %}"),
+            "ab!");
+}
+
 TEST(JinjaExpressions, LiteralsAccessAndSlices) {
   EXPECT_EQ(Render("{{ none }}|{{ true }}|{{ 1.0 }}|{{ [none, \"it's\", 'q\"x', 'a\\nb'] }}|{{ {'a': 'b'} }}|{{ (1,) }}"),
             "None|True|1.0|[None, \"it's\", 'q\"x', 'a\\nb']|{'a': 'b'}|(1,)");
