@@ -3,6 +3,13 @@
 // lstrip_blocks, tojson = json.dumps(ensure_ascii=False), raise_exception and
 // strftime_now, the special tokens preset as variables. Byte-exact against
 // ../shared/golden/chat_template.
+//
+// The Jinja subset (loaders/jinja_*.cc): if/elif/else, for (tuple targets, `if` filter,
+// else, loop.*, break/continue), set (names, tuples, namespace attributes, blocks),
+// macro, generation; the full expression grammar of jinja2 3.1; the filters, tests,
+// str and dict methods in jinja_builtins.cc. Not supported, each a clear error: raw,
+// call, filter, with, include/extends/block, recursive loops, str % formatting.
+// Integers are 64-bit (a JSON integer beyond that arrives as a float).
 #pragma once
 
 #include <memory>
