@@ -215,7 +215,9 @@ Status ParseFile(std::string_view text, FileSections* s) {
                     : key == "post_processor" ? &s->post_processor
                     : key == "decoder"        ? &s->decoder
                                               : nullptr;
-    if (section == nullptr) continue;  // version, truncation, padding
+    // "truncation" and "padding" are skipped on purpose: transformers turns them off
+    // unless a call asks for them (encode(text) neither truncates nor pads).
+    if (section == nullptr) continue;
     std::string_view raw;
     if (auto e = RawJson(field.value(), &raw)) return Errorf("{}: {}", key, SimdjsonMessage(e));
     *section = json::parse(raw, nullptr, /*allow_exceptions=*/false);
