@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "loaders/utf8.h"
 #include "tests/test_util.h"
@@ -147,6 +149,24 @@ TEST(TokenizerQwen3, VocabularyAndSpecialTokens) {
   EXPECT_EQ(t.eos_id(), 151645);      // tokenizer_config.json eos_token <|im_end|>
   EXPECT_EQ(t.bos_id(), std::nullopt);  // bos_token null
   EXPECT_FALSE(t.add_bos_token());
+}
+
+TEST(TokenizerQwen3, ConcurrentEncodesAgree) {
+  const auto cases = ReadJsonl(SharedPath("golden/tokenizer/qwen3.jsonl"));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int rep = 0; rep < 5; ++rep) {
+        for (const json& c : cases) {
+          auto ids = Qwen().Encode(c["text"].get<std::string>(), false);
+          if (!ids.ok() || *ids != Ids(c["ids"])) ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(TokenizerQwen3, RejectsInvalidUtf8) {
