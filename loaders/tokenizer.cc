@@ -167,7 +167,9 @@ Status ParseModel(od::value v, ModelSection* m) {
       OKO_RETURN_IF_ERROR(CheckUnsupportedString(value, key));
     }
   }
-  if (m->type != "BPE")
+  // Files from early tokenizers versions have no "type"; HF then recognises BPE by its
+  // fields.
+  if (m->type != "BPE" && !(m->type.empty() && m->has_merges))
     return Errorf("model.type '{}' is not supported by oko (only BPE)", m->type);
   if (!m->has_vocab) return Errorf("model: missing 'vocab'");
   if (!m->has_merges) return Errorf("model: missing 'merges'");

@@ -1,6 +1,8 @@
 // Tokenizer throughput: encode MB/s (10^6 bytes of UTF-8 input per second) of
 // ../shared/golden/tokenizer/corpus.txt with the Qwen3 tokenizer (ids checked against
 // corpus.ids.u32 before timing), and the load time of the Qwen3 tokenizer.json (11 MB).
+// MB/s and bytes_per_second are per CPU second (Google Benchmark rates use CPU time);
+// on a shared machine the wall-clock Time column is larger.
 // Run: build/bench/tokenizer_bench --benchmark_repetitions=9 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
