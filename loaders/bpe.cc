@@ -17,18 +17,45 @@ Result<std::unique_ptr<BpeModel>> BpeModel::Create(
   std::unique_ptr<BpeModel> m(new BpeModel(std::move(arena), std::move(vocab), options));
   const auto find = [&](std::string_view s) { return m->vocab_.Find(s); };
   m->merges_.Reserve(merges.size());
+  // In batches: hash and prefetch every lookup of the batch first, so that the cache
+  // misses into the 150k-entry tables overlap instead of queueing one after another.
+  constexpr size_t kBatch = 16;
   std::string joined;
-  for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [left, right] = merges[rank];
-    const int32_t a = find(left), b = find(right);
-    joined.assign(left).append(right);
-    const int32_t c = find(joined);
-    if (a < 0 || b < 0 || c < 0) {
-      return Errorf("merges[{}] \"{} {}\": token '{}' is not in the vocab", rank, left, right,
-                    a < 0 ? left : b < 0 ? right : joined);
+  size_t offset[kBatch + 1];
+  uint64_t hash[kBatch][3];
+  int32_t ids[kBatch][3];
+  for (size_t base = 0; base < merges.size(); base += kBatch) {
+    const size_t n = std::min(kBatch, merges.size() - base);
+    joined.clear();
+    for (size_t i = 0; i < n; ++i) {
+      offset[i] = joined.size();
+      joined.append(merges[base + i].first).append(merges[base + i].second);
+    }
+    offset[n] = joined.size();
+    const auto joined_at = [&](size_t i) {
+      return std::string_view(joined).substr(offset[i], offset[i + 1] - offset[i]);
+    };
+    for (size_t i = 0; i < n; ++i) {
+      hash[i][0] = HashBytes(merges[base + i].first);
+      hash[i][1] = HashBytes(merges[base + i].second);
+      hash[i][2] = HashBytes(joined_at(i));
+      for (uint64_t h : hash[i]) m->vocab_.Prefetch(h);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const auto& [left, right] = merges[base + i];
+      ids[i][0] = m->vocab_.Find(left, hash[i][0]);
+      ids[i][1] = m->vocab_.Find(right, hash[i][1]);
+      ids[i][2] = m->vocab_.Find(joined_at(i), hash[i][2]);
+      if (ids[i][0] < 0 || ids[i][1] < 0 || ids[i][2] < 0) {
+        return Errorf("merges[{}] \"{} {}\": token '{}' is not in the vocab", base + i, left,
+                      right, ids[i][0] < 0 ? left : ids[i][1] < 0 ? right : joined_at(i));
+      }
+      m->merges_.Prefetch(ids[i][0], ids[i][1]);
     }
     // A repeated pair keeps its last rank, as HF's map construction does.
-    m->merges_.Insert(a, b, {static_cast<uint32_t>(rank), c});
+    for (size_t i = 0; i < n; ++i) {
+      m->merges_.Insert(ids[i][0], ids[i][1], {static_cast<uint32_t>(base + i), ids[i][2]});
+    }
   }
   std::string ch;
   for (int b = 0; b < 256; ++b) {

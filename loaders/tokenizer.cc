@@ -77,14 +77,29 @@ Status ParseVocab(od::value v, ModelSection* m) {
   size_t count = 0;
   if (auto e = obj.count_fields().get(count)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
   m->vocab.Reserve(count);
+  // Inserted in batches, prefetching each slot first (see TokenIndex::Prefetch).
+  constexpr size_t kBatch = 16;
+  std::string_view keys[kBatch];
+  int32_t ids[kBatch];
+  uint64_t hashes[kBatch];
+  size_t n = 0;
+  const auto flush = [&] {
+    for (size_t i = 0; i < n; ++i) m->vocab.Insert(keys[i], ids[i], hashes[i]);
+    n = 0;
+  };
   for (auto field : obj) {
     std::string_view key;
     int64_t id;
     if (auto e = field.unescaped_key().get(key)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
     if (field.value().get_int64().get(id) || id < 0 || id > INT32_MAX)
       return Errorf("model.vocab: the id of '{}' must be a non-negative integer", key);
-    m->vocab.Insert(m->arena.Store(key), static_cast<int32_t>(id));
+    keys[n] = m->arena.Store(key);
+    ids[n] = static_cast<int32_t>(id);
+    hashes[n] = HashBytes(keys[n]);
+    m->vocab.Prefetch(hashes[n]);
+    if (++n == kBatch) flush();
   }
+  flush();
   m->has_vocab = true;
   return {};
 }
