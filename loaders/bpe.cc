@@ -133,6 +133,7 @@ void BpeModel::MergeAll(BpeScratch* s) const {
     heap.push_back({m->rank, pos, id[pos], id[right], m->id});
     std::push_heap(heap.begin(), heap.end(), std::greater<>());
   };
+  for (int i = 0; i + 1 < n; ++i) merges_.Prefetch(id[i], id[i + 1]);  // overlap the misses
   for (int i = 0; i + 1 < n; ++i) push(i);
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), std::greater<>());
