@@ -155,13 +155,16 @@ void BpeModel::MergeAll(BpeScratch* s) const {
 bool BpeModel::CacheLookup(std::string_view piece, uint64_t hash, std::vector<int32_t>* ids) const {
   std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return false;
-  const CacheEntry& e = cache_[hash & (kCacheEntries - 1)];
-  if (e.hash != hash || e.key_len != piece.size() ||
-      std::memcmp(e.key, piece.data(), piece.size()) != 0) {
-    return false;
+  const CacheEntry* set = &cache_[(hash * kCacheWays) & (kCacheEntries - 1)];
+  for (size_t way = 0; way < kCacheWays; ++way) {
+    const CacheEntry& e = set[way];
+    if (e.hash == hash && e.key_len == piece.size() &&
+        std::memcmp(e.key, piece.data(), piece.size()) == 0) {
+      ids->insert(ids->end(), e.ids, e.ids + e.n_ids);
+      return true;
+    }
   }
-  ids->insert(ids->end(), e.ids, e.ids + e.n_ids);
-  return true;
+  return false;
 }
 
 void BpeModel::CacheStore(std::string_view piece, uint64_t hash,
@@ -169,7 +172,9 @@ void BpeModel::CacheStore(std::string_view piece, uint64_t hash,
   if (word.size() > kCacheIds) return;
   std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;
-  CacheEntry& e = cache_[hash & (kCacheEntries - 1)];
+  CacheEntry* set = &cache_[(hash * kCacheWays) & (kCacheEntries - 1)];
+  std::copy_backward(set, set + kCacheWays - 1, set + kCacheWays);
+  CacheEntry& e = set[0];
   e.hash = hash;
   e.key_len = static_cast<uint8_t>(piece.size());
   e.n_ids = static_cast<uint8_t>(word.size());
