@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/mapped_file.h"
 #include "loaders/utf8.h"
 #include "tests/test_util.h"
 
@@ -21,11 +22,11 @@ namespace {
 using json = nlohmann::json;
 using test::SharedPath;
 
+// The whole file; an unreadable golden fails the test that needs it.
 std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = ReadFileToString(path);
+  EXPECT_TRUE(text.ok()) << text.status().message();
+  return text.ok() ? *text : std::string();
 }
 
 std::vector<json> ReadJsonl(const std::string& path) {
@@ -39,22 +40,22 @@ std::vector<json> ReadJsonl(const std::string& path) {
 
 std::vector<int32_t> Ids(const json& j) { return j.get<std::vector<int32_t>>(); }
 
-const Tokenizer& Qwen() {
-  static const auto* tok = [] {
-    auto t = Tokenizer::Load(SharedPath("models/qwen3-tokenizer"));
+// Loaded once per process (the Qwen3 file is 11 MB) and kept for every test.
+const Tokenizer& LoadOnce(const std::string& model, std::unique_ptr<Tokenizer>* slot) {
+  if (!*slot) {
+    auto t = Tokenizer::Load(SharedPath("models/" + model));
     EXPECT_TRUE(t.ok()) << t.status().message();
-    return std::move(t).value().release();
-  }();
-  return *tok;
+    *slot = std::move(t).value();
+  }
+  return **slot;
 }
-
+const Tokenizer& Qwen() {
+  static std::unique_ptr<Tokenizer> tok;
+  return LoadOnce("qwen3-tokenizer", &tok);
+}
 const Tokenizer& Stories() {
-  static const auto* tok = [] {
-    auto t = Tokenizer::Load(SharedPath("models/stories260k"));
-    EXPECT_TRUE(t.ok()) << t.status().message();
-    return std::move(t).value().release();
-  }();
-  return *tok;
+  static std::unique_ptr<Tokenizer> tok;
+  return LoadOnce("stories260k", &tok);
 }
 
 // Every Push and the final Flush, concatenated; each chunk must be valid UTF-8.
