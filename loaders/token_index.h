@@ -71,7 +71,6 @@ class TokenIndex {
   void Prefetch(uint64_t hash) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[hash & mask_]);
   }
-  size_t size() const { return size_; }
   // Calls fn(key, id) for every entry, in no particular order.
   template <typename Fn>
   void ForEach(Fn fn) const {
