@@ -86,8 +86,10 @@ TEST(RingBufferTest, WrappedRingEqualsFullCacheWithWindowMask) {
       EngineOptions full = ring;
       full.ctx = 512;
       full.window = 48;
+      // The same sums in another order (the ring splits the window into two spans):
+      // f32 rounding only, logits reach |20|.
       const double d = MaxAbsDiff(RunAll(ring, ids, chunk), RunAll(full, ids, chunk));
-      EXPECT_LE(d, 1e-5) << "sink " << sink << " chunk " << chunk;
+      EXPECT_LE(d, 1e-4) << "sink " << sink << " chunk " << chunk;
     }
   }
 }
