@@ -23,9 +23,9 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::DrainTasks(uint32_t job, int worker) {
   uint64_t c = claim_.load(std::memory_order_acquire);
   for (;;) {
-    if (static_cast<uint32_t>(c >> 32) != job) return;
-    const size_t t = static_cast<uint32_t>(c);
-    if (t >= num_tasks_) return;
+    if (JobOf(c) != (job & ((uint64_t{1} << 24) - 1))) return;
+    const size_t t = c & kTaskMask;
+    if (t >= ((c >> kTaskBits) & kTaskMask)) return;
     if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) continue;
     fn_(ctx_, t, worker);
     done_tasks_.fetch_add(1, std::memory_order_release);
@@ -37,9 +37,10 @@ void ThreadPool::Dispatch(size_t num_tasks, TaskFn fn, const void* ctx) {
   const uint32_t job = epoch_.load(std::memory_order_relaxed) + 1;
   fn_ = fn;
   ctx_ = ctx;
-  num_tasks_ = num_tasks;
   done_tasks_.store(0, std::memory_order_relaxed);
-  claim_.store(static_cast<uint64_t>(job) << 32, std::memory_order_release);
+  const uint64_t job_bits = static_cast<uint64_t>(job) & ((uint64_t{1} << 24) - 1);
+  claim_.store((job_bits << (2 * kTaskBits)) | (static_cast<uint64_t>(num_tasks) << kTaskBits),
+               std::memory_order_release);
   epoch_.store(job, std::memory_order_seq_cst);
   // A futex wake costs a system call: only pay it when a worker went to sleep.
   if (sleepers_.load(std::memory_order_seq_cst) > 0) epoch_.notify_all();

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/check.h"
+
 namespace oko {
 
 class ThreadPool {
@@ -27,6 +29,7 @@ class ThreadPool {
   template <typename Fn>
   void Run(size_t num_tasks, const Fn& fn) {
     if (num_tasks == 0) return;
+    OKO_CHECK(num_tasks <= kTaskMask, "{} tasks in one job (at most {})", num_tasks, kTaskMask);
     if (num_threads_ == 1 || num_tasks == 1) {
       for (size_t t = 0; t < num_tasks; ++t) fn(t, 0);
       return;
@@ -60,16 +63,21 @@ class ThreadPool {
   void WorkerLoop(int worker);
   // Claims and runs tasks of job `job` until none is left (or the job is over).
   void DrainTasks(uint32_t job, int worker);
+  static constexpr uint64_t kTaskBits = 20;
+  static constexpr uint64_t kTaskMask = (uint64_t{1} << kTaskBits) - 1;
+  static uint64_t JobOf(uint64_t c) { return c >> (2 * kTaskBits); }
 
   const int num_threads_;
   std::vector<std::thread> threads_;
-  // The current job. fn_, ctx_ and num_tasks_ are written before claim_ names the new
-  // job and stay valid until its last claimed task is done.
+  // The current job. fn_ and ctx_ are written before claim_ names the new job and stay
+  // valid until its last claimed task is done.
   TaskFn fn_ = nullptr;
   const void* ctx_ = nullptr;
-  size_t num_tasks_ = 0;
-  // High 32 bits: job number; low 32: next unclaimed task. A worker claims a task with a
-  // compare-exchange that fails once the job it woke for is no longer current.
+  // One word, so a worker sees a job's number, size and progress consistently:
+  // bits 40-63 job number (mod 2^24), 20-39 task count, 0-19 next unclaimed task.
+  // A worker claims a task with a compare-exchange, which fails once the job it read is
+  // no longer current; the task count must come from the same word, as the next job's
+  // parameters are written while the old, exhausted word is still published.
   alignas(64) std::atomic<uint64_t> claim_{0};
   alignas(64) std::atomic<size_t> done_tasks_{0};
   alignas(64) std::atomic<uint32_t> epoch_{0};  // = the current job number

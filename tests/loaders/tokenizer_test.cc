@@ -49,13 +49,21 @@ const Tokenizer& LoadOnce(const std::string& model, std::unique_ptr<Tokenizer>* 
   }
   return **slot;
 }
+// Function-local statics: initialised once even when threads race to the first call
+// (ctest runs each test in its own process, so the concurrency test may be the first).
 const Tokenizer& Qwen() {
-  static std::unique_ptr<Tokenizer> tok;
-  return LoadOnce("qwen3-tokenizer", &tok);
+  static const Tokenizer& tok = [] {
+    static std::unique_ptr<Tokenizer> slot;
+    return std::cref(LoadOnce("qwen3-tokenizer", &slot));
+  }();
+  return tok;
 }
 const Tokenizer& Stories() {
-  static std::unique_ptr<Tokenizer> tok;
-  return LoadOnce("stories260k", &tok);
+  static const Tokenizer& tok = [] {
+    static std::unique_ptr<Tokenizer> slot;
+    return std::cref(LoadOnce("stories260k", &slot));
+  }();
+  return tok;
 }
 
 // Every Push and the final Flush, concatenated; each chunk must be valid UTF-8.
