@@ -3,27 +3,19 @@
 // On a terminal: libedit line editing and history, multi-line input, slash commands,
 // Ctrl-C stops the answer, Ctrl-D exits. Otherwise stdin holds one message a line and
 // each reply is printed as one block ending in a newline, for scripts.
-#include <editline/readline.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 
 #include "common/atomic_file.h"
 #include "common/mapped_file.h"
 #include "tools/chat_io.h"
 #include "tools/command.h"
+#include "tools/line_editor.h"
 
 namespace oko {
 namespace {
-
-// Set by SIGINT; the session checks it before every token of a reply.
-std::atomic<bool> g_interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "written by a signal handler");
-extern "C" void OnInterrupt(int) { g_interrupted.store(true, std::memory_order_relaxed); }
 
 struct ChatArgs {
   EngineFlags engine;
@@ -50,12 +42,6 @@ std::string_view Trim(std::string_view s) {
   return s.substr(b, s.find_last_not_of(" \t\r\n") + 1 - b);
 }
 
-// A line typed at the terminal, or why there is none.
-struct TypedLine {
-  enum Kind { kText, kInterrupted, kEnd } kind;
-  std::string text;
-};
-
 class ChatCli {
  public:
   // Replies are styled for a terminal only when both ends are one.
@@ -70,7 +56,6 @@ class ChatCli {
  private:
   void Say(std::string_view text);
   void Greet();
-  TypedLine ReadLine(const char* prompt);
   std::optional<std::string> ReadMessage();
   std::optional<std::string> ReadBlock();
   Status HandleLine(std::string_view line, bool* quit);
@@ -83,6 +68,7 @@ class ChatCli {
   OpenedChat chat_;
   ChatSession& session_;
   ReplyPrinter printer_;
+  LineEditor* editor_ = nullptr;  // on a terminal only
   bool told_context_full_ = false;
 };
 
@@ -102,31 +88,17 @@ void ChatCli::Greet() {
   Say("/help lists the commands; Ctrl-C stops an answer, Ctrl-D exits.\n");
 }
 
-TypedLine ChatCli::ReadLine(const char* prompt) {
-  g_interrupted.store(false);
-  char* raw = readline(prompt);
-  // libedit returns null both at end of input and when SIGINT interrupted the read.
-  if (raw == nullptr) {
-    const bool interrupted = g_interrupted.exchange(false);
-    Say("\n");
-    return {interrupted ? TypedLine::kInterrupted : TypedLine::kEnd, {}};
-  }
-  TypedLine line{TypedLine::kText, raw};
-  std::free(raw);
-  return line;
-}
-
 // A message may span lines: "\" at the end of a line continues it; a line of """ opens
 // a block that the next such line closes. nullopt at end of input; Ctrl-C drops the
 // message being typed ("").
 std::optional<std::string> ChatCli::ReadMessage() {
-  TypedLine line = ReadLine("> ");
+  TypedLine line = editor_->ReadLine("> ");
   if (line.kind != TypedLine::kText) return line.kind == TypedLine::kEnd ? std::nullopt : std::optional<std::string>("");
   if (Trim(line.text) == "\"\"\"") return ReadBlock();
   std::string text = std::move(line.text);
   while (!text.empty() && text.back() == '\\') {
     text.back() = '\n';
-    TypedLine next = ReadLine("... ");
+    TypedLine next = editor_->ReadLine("... ");
     if (next.kind == TypedLine::kEnd) return std::nullopt;
     if (next.kind == TypedLine::kInterrupted) return "";
     text += next.text;
@@ -137,7 +109,7 @@ std::optional<std::string> ChatCli::ReadMessage() {
 std::optional<std::string> ChatCli::ReadBlock() {
   std::string text;
   for (;;) {
-    TypedLine line = ReadLine("... ");
+    TypedLine line = editor_->ReadLine("... ");
     if (line.kind == TypedLine::kEnd) return std::nullopt;
     if (line.kind == TypedLine::kInterrupted) return "";
     if (Trim(line.text) == "\"\"\"") return text;
@@ -147,20 +119,15 @@ std::optional<std::string> ChatCli::ReadBlock() {
 }
 
 Status ChatCli::RunInteractive() {
+  LineEditor editor;
+  editor_ = &editor;
   Greet();
-  struct sigaction action = {};
-  action.sa_handler = OnInterrupt;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;  // output to the terminal must not fail with EINTR
-  sigaction(SIGINT, &action, nullptr);
-  rl_readline_name = "oko";
-  using_history();
   bool quit = false;
   while (!quit) {
     const std::optional<std::string> message = ReadMessage();
     if (!message) break;
     if (Trim(*message).empty()) continue;
-    add_history(message->c_str());
+    editor.AddHistory(*message);
     if (Status s = HandleLine(*message, &quit); !s.ok()) std::fprintf(stderr, "error: %s\n", s.message().c_str());
   }
   return {};
@@ -209,7 +176,9 @@ Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool*
 }
 
 Status ChatCli::Send(std::string_view text) {
-  auto stats = session_.Send(text, [&](const ReplyPiece& p) { printer_.Print(p); }, &g_interrupted);
+  if (editor_ != nullptr) editor_->ClearInterrupt();
+  auto stats = session_.Send(text, [&](const ReplyPiece& p) { printer_.Print(p); },
+                             editor_ != nullptr ? editor_->interrupted() : nullptr);
   if (!stats.ok()) return stats.status();
   printer_.Finish();
   if (stats->stopped_by_callback) Say("[stopped]\n");

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/test_util.h"
@@ -54,7 +55,12 @@ class Terminal {
   }
 
   bool started() const { return pid_ > 0; }
-  void Type(const std::string& keys) { ASSERT_EQ(write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size())); }
+  // Waits a moment first, as a person would: libedit reads keys typed ahead of its
+  // prompt with the terminal still in cooked mode, where a Ctrl-D is not a key at all.
+  void Type(const std::string& keys) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size()));
+  }
   // Everything the program wrote so far; Mark() and Since() delimit one exchange.
   const std::string& output() const { return out_; }
   size_t Mark() const { return out_.size(); }
