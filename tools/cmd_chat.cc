@@ -200,8 +200,8 @@ void ChatCli::PrintStats() {
     Say("last turn: none yet\n");
   }
   const ChatTotals& t = session_.totals();
-  Say(fmt::format("session:   {} turns, {} prompt tokens prefilled of {} rendered, {} generated\n", t.turns,
-                  t.prefilled_tokens, t.prompt_tokens, t.generated_tokens));
+  Say(fmt::format("session:   {} turn{}, {} prompt tokens prefilled of {} rendered, {} generated\n", t.turns,
+                  t.turns == 1 ? "" : "s", t.prefilled_tokens, t.prompt_tokens, t.generated_tokens));
   Say(fmt::format("context:   position {}, window {}{}\n", session_.context_position(), session_.context_window(),
                   session_.context_wrapped() ? " (wrapped: attention slides over the last window)" : ""));
 }

@@ -268,6 +268,18 @@ TEST(ChatScripted, SaveLoadAndSystem) {
   EXPECT_EQ(b[2]["content"], "two");
 }
 
+TEST(ChatScripted, FullContextSaysSoOnceAndGoesOn) {
+  const auto r = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 --seed 4 -n 24 -c 64",
+                              "Tell me a story\nGo on\nAnd then?\nMore\nThe end?\n/stats\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string note = "the context window of 64 positions is full";
+  const size_t first = r.out.find(note);
+  ASSERT_NE(first, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(note, first + 1), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("session:   5 turns"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(wrapped: attention slides over the last window)"), std::string::npos) << r.out;
+}
+
 TEST(ChatScripted, BadLoadFileIsExit2NamingTheFile) {
   const std::string dir = test::TempDir("chat_bad");
   std::ofstream(dir + "/bad.json") << R"([{"role": "user"}])";
