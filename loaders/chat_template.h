@@ -3,6 +3,13 @@
 // lstrip_blocks, tojson = json.dumps(ensure_ascii=False), raise_exception and
 // strftime_now, the special tokens preset as variables. Byte-exact against
 // ../shared/golden/chat_template.
+//
+// The Jinja subset (loaders/jinja_*.cc): if/elif/else, for (tuple targets, `if` filter,
+// else, loop.*, break/continue), set (names, tuples, namespace attributes, blocks),
+// macro, generation; the full expression grammar of jinja2 3.1; the filters, tests,
+// str and dict methods in jinja_builtins.cc. Not supported, each a clear error: raw,
+// call, filter, with, include/extends/block, recursive loops, str % formatting.
+// Integers are 64-bit (a JSON integer beyond that arrives as a float).
 #pragma once
 
 #include <memory>
@@ -31,8 +38,9 @@ class ChatTemplate {
   // Renders with `variables`, a JSON object: {"messages": [...], "tools": [...],
   // "add_generation_prompt": bool, "enable_thinking": bool, ...}. Keys absent take
   // apply_chat_template's defaults (tools and documents None, add_generation_prompt
-  // false); variables override the preset special tokens. Use ordered_json so that
-  // objects keep their key order through tojson, as Python dicts do.
+  // false); variables override the preset special tokens. Pass ordered_json so that
+  // objects keep their key order through tojson, as Python dicts do (a plain
+  // nlohmann::json converts implicitly, with its keys sorted).
   Result<std::string> Render(const nlohmann::ordered_json& variables, const Limits& limits = {}) const;
 
   const std::string& origin() const { return origin_; }

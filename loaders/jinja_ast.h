@@ -53,6 +53,8 @@ enum class StmtKind {
   kSet,       // targets = expr; or targets[0].attr = expr; or block set capturing body
   kBreak,
   kContinue,
+  kMacro,     // {% macro text(targets = defaults) %} body {% endmacro %}
+  kBlock,     // {% generation %} body {% endgeneration %}: transformers' tag, renders body
 };
 
 struct Stmt;
@@ -68,6 +70,7 @@ struct Stmt {
   std::vector<std::string> targets;
   std::string attr;  // {% set ns.attr = ... %}
   bool block_set = false;
+  std::vector<ExprPtr> defaults;  // a macro's parameter defaults, null where none
   std::vector<std::pair<ExprPtr, Body>> branches;
   Body body;
   Body else_body;

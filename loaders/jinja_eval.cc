@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "loaders/jinja_builtins.h"
@@ -11,6 +12,9 @@ namespace oko::jinja {
 namespace {
 
 enum class Flow { kNormal, kBreak, kContinue };
+
+// Macro calls nested deeper than this (recursion included) are an error.
+constexpr int kMaxCallDepth = 32;
 
 class Evaluator {
  public:
@@ -56,6 +60,8 @@ class Evaluator {
         return Exec(s.else_body);
       case StmtKind::kFor: return ExecFor(s);
       case StmtKind::kSet: ExecSet(s); return Flow::kNormal;
+      case StmtKind::kMacro: frames_.back()[s.text] = MakeMacro(s); return Flow::kNormal;
+      case StmtKind::kBlock: return Exec(s.body);
       case StmtKind::kBreak: return Flow::kBreak;
       case StmtKind::kContinue: return Flow::kContinue;
     }
@@ -151,10 +157,60 @@ class Evaluator {
     ns.namespace_attrs().Set(s.attr, std::move(v));
   }
 
+  // A macro is a function over this evaluator, which outlives every value of the render.
+  // It closes over the scopes where it is defined: frames [0, closure_end), which stay
+  // on the stack for as long as the macro can be called.
+  Value MakeMacro(const Stmt& macro) {
+    const size_t closure_end = frames_.size();
+    return Value::MakeFunction(macro.text, [this, &macro, closure_end](const CallArgs& args) {
+      return CallMacro(macro, closure_end, args);
+    });
+  }
+
+  // The body renders to a string in a scope of its own that sees the scopes of the
+  // definition, not those of the caller, as jinja2's macros do.
+  Value CallMacro(const Stmt& macro, size_t closure_end, const CallArgs& args) {
+    if (static_cast<int>(macro_scopes_.size()) >= kMaxCallDepth)
+      throw TemplateError(fmt::format("macro calls nested deeper than {}", kMaxCallDepth));
+    if (args.positional.size() > macro.targets.size())
+      throw TemplateError(fmt::format("macro '{}' takes {} arguments, got {}", macro.text, macro.targets.size(), args.positional.size()));
+    Frame params;
+    for (const auto& [name, value] : args.keyword) {
+      if (std::find(macro.targets.begin(), macro.targets.end(), name) == macro.targets.end())
+        throw TemplateError(fmt::format("macro '{}' has no parameter '{}'", macro.text, name));
+      params[name] = value;
+    }
+    for (size_t i = 0; i < args.positional.size(); ++i) params[macro.targets[i]] = args.positional[i];
+    const size_t saved_frames = frames_.size();
+    macro_scopes_.push_back({closure_end, saved_frames});
+    frames_.push_back(std::move(params));
+    // Defaults are evaluated inside the macro's scope, so they may use earlier parameters.
+    for (size_t i = 0; i < macro.targets.size(); ++i) {
+      const std::string& name = macro.targets[i];
+      if (frames_.back().count(name) != 0) continue;
+      Value v = macro.defaults[i] ? Eval(*macro.defaults[i])
+                                  : Value::MakeUndefined(fmt::format("parameter '{}' was not provided", name));
+      frames_.back()[name] = std::move(v);
+    }
+    std::string captured;
+    std::string* saved_out = out_;
+    out_ = &captured;
+    Exec(macro.body);
+    out_ = saved_out;
+    frames_.resize(saved_frames);
+    macro_scopes_.pop_back();
+    return Value::Str(std::move(captured));
+  }
+
   Value Lookup(const std::string& name) const {
-    for (auto it = frames_.rbegin(); it != frames_.rend(); ++it) {
-      const auto found = it->find(name);
-      if (found != it->end()) return found->second;
+    const MacroScope scope = macro_scopes_.empty() ? MacroScope{0, 0} : macro_scopes_.back();
+    for (size_t i = frames_.size(); i-- > scope.base;) {
+      const auto found = frames_[i].find(name);
+      if (found != frames_[i].end()) return found->second;
+    }
+    for (size_t i = scope.closure_end; i-- > 0;) {
+      const auto found = frames_[i].find(name);
+      if (found != frames_[i].end()) return found->second;
     }
     if (const Value* v = variables_.Find(name)) return *v;
     return FindGlobal(name);
@@ -288,6 +344,13 @@ class Evaluator {
   const Dict& variables_;
   const RenderLimits limits_;
   std::vector<Frame> frames_;
+  // Per active macro call: the frames it closes over, [0, closure_end), and its own,
+  // [base, end).
+  struct MacroScope {
+    size_t closure_end;
+    size_t base;
+  };
+  std::vector<MacroScope> macro_scopes_;
   std::string* out_ = nullptr;
   int64_t iterations_ = 0;
   int64_t steps_ = 0;

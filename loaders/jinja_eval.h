@@ -1,6 +1,6 @@
 // Runs a parsed template: scopes as jinja2 has them (a for loop's body is its own scope,
-// an if is not), the `loop` object, namespace assignment, and hard limits so that no
-// template can run forever or fill memory.
+// an if is not; a macro sees where it was defined), the `loop` object, namespace
+// assignment, and hard limits so that no template can run forever or fill memory.
 #pragma once
 
 #include <cstdint>

@@ -136,6 +136,8 @@ class Parser {
     if (name.text == "if") return ParseIf();
     if (name.text == "for") return ParseFor();
     if (name.text == "set") return ParseSet();
+    if (name.text == "macro") return ParseMacro();
+    if (name.text == "generation") return ParseGeneration();
     if (name.text == "break" || name.text == "continue") {
       if (loop_depth_ == 0) Fail(name, fmt::format("'{}' outside a for loop", name.text));
       ++i_;
@@ -221,6 +223,37 @@ class Parser {
     s->block_set = true;
     s->body = ParseBody({"endset"});
     ExpectEndTag("endset");
+    return s;
+  }
+
+  // {% macro name(a, b=default) %}; the body is not inside any enclosing loop.
+  StmtPtr ParseMacro() {
+    auto s = MakeStmt(StmtKind::kMacro, Cur().pos);
+    ++i_;
+    s->text = ExpectName();
+    ExpectOp("(");
+    while (!SkipOp(")")) {
+      if (!s->targets.empty()) ExpectOp(",");
+      s->targets.push_back(ExpectName());
+      s->defaults.push_back(SkipOp("=") ? ParseExpression() : nullptr);
+    }
+    ExpectBlockEnd();
+    const int saved_loop_depth = loop_depth_;
+    loop_depth_ = 0;
+    s->body = ParseBody({"endmacro"});
+    loop_depth_ = saved_loop_depth;
+    ExpectEndTag("endmacro");
+    return s;
+  }
+
+  // transformers' AssistantTracker extension marks assistant text for masks; rendering
+  // is unaffected.
+  StmtPtr ParseGeneration() {
+    auto s = MakeStmt(StmtKind::kBlock, Cur().pos);
+    ++i_;
+    ExpectBlockEnd();
+    s->body = ParseBody({"endgeneration"});
+    ExpectEndTag("endgeneration");
     return s;
   }
 
@@ -419,7 +452,7 @@ class Parser {
       } else if (IsOp("[")) {
         node = ParseSubscript(std::move(node));
       } else if (IsOp("(")) {
-        node = ParseCall(std::move(node), ExprKind::kCall);
+        node = ParseCall(std::move(node));
       } else {
         return node;
       }
@@ -439,15 +472,15 @@ class Parser {
     return e;
   }
 
-  // Parses "(args, name=value)" into a node of `kind` whose args[0] is `callee` (for
-  // filters and tests, the operand; `name` is set by the caller).
-  ExprPtr ParseCall(ExprPtr callee, ExprKind kind) {
-    ExprPtr e = MakeExpr(kind, Cur().pos);
+  // callee(args, name=value): a kCall node whose args[0] is the callee.
+  ExprPtr ParseCall(ExprPtr callee) {
+    ExprPtr e = MakeExpr(ExprKind::kCall, Cur().pos);
     e->args.push_back(std::move(callee));
     AppendCallArgs(e.get());
     return e;
   }
 
+  // "(a, b, name=value)" appended to e's args (after the callee or operand) and keywords.
   void AppendCallArgs(Expr* e) {
     ExpectOp("(");
     bool first = true;
@@ -482,7 +515,7 @@ class Parser {
       } else if (IsName("is")) {
         node = ParseTest(std::move(node));
       } else if (IsOp("(")) {
-        node = ParseCall(std::move(node), ExprKind::kCall);
+        node = ParseCall(std::move(node));
       } else {
         return node;
       }

@@ -9,7 +9,8 @@
 // once for all M (tiles of 1 weight row x 4 activation rows; oneDNN handles large
 // prefill batches, see gemm_onednn.h).
 // Any K, N (tails handled); x, w, y need no alignment. y rows outside [n_begin, n_end)
-// and the padding between y rows are not touched.
+// and the padding between y rows are not touched. y must not overlap x (rows of y are
+// written while later rows of x are still read).
 // Reference: torch.nn.functional.linear in f64. Tolerance: 1e-5 * sum_k |w x| abs.
 // Threads: disjoint row ranges may run concurrently. Allocates nothing.
 // Cost: 2*M*N*K flop; N*K*sizeof(W) + M*K*4 + M*N*4 bytes.

@@ -36,7 +36,6 @@ class Arena {
     const size_t count = kBytes / stride;
     return data_ + (i % count) * stride;
   }
-  void* MutableSlice(size_t bytes, size_t i) { return const_cast<void*>(Slice(bytes, i)); }
 
  private:
   Arena() {

@@ -155,6 +155,27 @@ TEST(JinjaStatements, SetScopesAndNamespace) {
   EXPECT_NE(Render("{% set y = 3 %}{% set y.attr = 1 %}").find("not a namespace"), std::string::npos);
 }
 
+TEST(JinjaStatements, Macros) {
+  EXPECT_EQ(Render("{% macro m(a, b=2, c=a) %}[{{ a }},{{ b }},{{ c }}]{% endmacro %}{{ m(1) }}{{ m(1, 3) }}{{ m(1, c=5) }}"),
+            "[1,2,1][1,3,1][1,2,5]");
+  // Macros see where they are defined, not the caller's loop variables.
+  EXPECT_EQ(Render("{% set top = 'T' %}{% macro m() %}{{ top }}{{ i is defined }}{% endmacro %}"
+                   "{% for i in range(2) %}{{ m() }}{% endfor %}"),
+            "TFalseTFalse");
+  EXPECT_EQ(Render("{% for i in range(2) %}{% macro m() %}{{ i }}{% endmacro %}{{ m() }}{% endfor %}"), "01");
+  EXPECT_EQ(Render("{% macro fact(n) %}{% if n <= 1 %}1{% else %}{{ n }}*{{ fact(n - 1) }}{% endif %}{% endmacro %}{{ fact(5) }}"),
+            "5*4*3*2*1");
+  EXPECT_EQ(Render("{% macro inf(n) %}{{ inf(n + 1) }}{% endmacro %}{{ inf(0) }}"),
+            "ERROR: t:1:25: macro calls nested deeper than 32");
+  EXPECT_EQ(Render("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(b=2) }}"), "ERROR: t:1:42: macro 'm' has no parameter 'b'");
+}
+
+TEST(JinjaStatements, GenerationTagRendersItsBody) {
+  EXPECT_EQ(Render("{% for m in ['a', 'b'] %}{% generation %}{{ m }}{% if m == 'a' %}{% continue %}{% endif %}!"
+                   "{% endgeneration %}{% endfor %}"),
+            "ab!");
+}
+
 TEST(JinjaExpressions, LiteralsAccessAndSlices) {
   EXPECT_EQ(Render("{{ none }}|{{ true }}|{{ 1.0 }}|{{ [none, \"it's\", 'q\"x', 'a\\nb'] }}|{{ {'a': 'b'} }}|{{ (1,) }}"),
             "None|True|1.0|[None, \"it's\", 'q\"x', 'a\\nb']|{'a': 'b'}|(1,)");
@@ -243,7 +264,7 @@ TEST(JinjaErrors, SyntaxErrorsReportLineAndColumn) {
   EXPECT_EQ(Render("line1\n{% if x %}\n  {{ 1 + }}\n{% endif %}"), "ERROR: t:3:10: unexpected '}}'");
   EXPECT_EQ(Render("{% if x %}\nx"), "ERROR: t:2:2: unexpected end of template, expected '{% endif %}'");
   EXPECT_EQ(Render("{% if true %}{% endfor %}"), "ERROR: t:1:17: unexpected 'endfor', expected 'endif'");
-  EXPECT_EQ(Render("a\n {% macro m() %}{% endmacro %}"), "ERROR: t:2:5: unknown or unsupported tag 'macro'");
+  EXPECT_EQ(Render("a\n {% call m() %}{% endcall %}"), "ERROR: t:2:5: unknown or unsupported tag 'call'");
   EXPECT_EQ(Render("{{ x | nosuch }}"), "ERROR: t:1:8: no filter named 'nosuch'");
   EXPECT_EQ(Render("{{ x is nosuch }}"), "ERROR: t:1:9: no test named 'nosuch'");
   EXPECT_EQ(Render("ab\n  {{ 'open }}"), "ERROR: t:2:6: unterminated string literal");

@@ -11,7 +11,7 @@
 #include "loaders/safetensors.h"
 #include "loaders/safetensors_writer.h"
 #include "tests/test_util.h"
-#include "tests/tools/model_folder.h"
+#include "tests/model_folder.h"
 
 namespace oko {
 namespace {
@@ -195,6 +195,22 @@ TEST(InfoCliTest, MissingFilesAreBadInput) {
   r = test::RunOko("info -m " + dir);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr(dir + "/config.json: missing"));
+}
+
+TEST(InfoCliTest, SymlinkLoopsAreBadInputNotACrash) {
+  const std::string dir = CopyOfStories("info_loop");
+  fs::remove(dir + "/model.safetensors");
+  fs::create_symlink("model.safetensors", dir + "/model.safetensors");
+  auto r = test::RunOko("info -m " + dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "oko info: error: " + dir +
+                       "/model.safetensors: cannot open: Too many levels of symbolic links\n");
+  fs::remove(dir + "/config.json");
+  fs::create_symlink("config.json", dir + "/config.json");
+  r = test::RunOko("info -m " + dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "oko info: error: " + dir +
+                       "/config.json: cannot open: Too many levels of symbolic links\n");
 }
 
 TEST(InfoCliTest, BrokenConfigNamesTheFileAndField) {
