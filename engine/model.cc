@@ -55,7 +55,7 @@ Model::Model(ModelDir dir, const EngineOptions& options)
           options.window, options.sink,
           std::min(options.max_batch, options.ctx), options.kv_dtype) {
   options_.threads = pool_.size();
-  SetOnednnThreads(pool_.size());
+  SetOnednnThreads(1);  // each pool worker runs its own slice (engine/linear.h)
   const size_t rows = kv_.max_batch();
   for (int b = 0; b < kNumBufs; ++b)
     bufs_[b].assign(rows * graph_.BufWidth(static_cast<Buf>(b)), 0.0f);
