@@ -1,9 +1,14 @@
-// oko run -m DIR (-p PROMPT | --ids 1,2,3) [-n N] [sampling flags]: raw completion,
-// streamed as it is generated; the speed goes to stderr as the last line.
+// oko run -m DIR (-p PROMPT | --ids 1,2,3) [-n N] [sampling flags] [--chat]: raw
+// completion, or with --chat one chat turn through the model's own template (the prompt
+// is the user message). Streamed as it is generated; the speed goes to stderr as the
+// last line.
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "engine/generator.h"
 #include "loaders/tokenizer.h"
+#include "tools/chat_io.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
 
@@ -13,6 +18,8 @@ namespace {
 struct RunOptions {
   EngineFlags engine;
   SamplingFlags sampling;
+  ChatFlags chat;
+  bool as_chat = false;
   std::string prompt, ids;
   int64_t max_new_tokens = 256;
 };
@@ -22,7 +29,20 @@ void Print(const std::string& text) {
   std::fflush(stdout);
 }
 
+void PrintSpeed(const GenerationStats& s) { std::fprintf(stderr, "%s\n", FormatStats(s).c_str()); }
+
+Status RunChatTurn(const RunOptions& o) {
+  OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(o.engine, o.sampling, o.chat, o.max_new_tokens));
+  if (chat.session->raw_completion()) return Status::Error(chat.no_template_reason);
+  ReplyPrinter printer(stdout, ::isatty(STDOUT_FILENO), o.chat.hide_thinking);
+  OKO_ASSIGN_OR_RETURN(GenerationStats s, chat.session->Send(o.prompt, [&](const ReplyPiece& p) { printer.Print(p); }));
+  printer.Finish();
+  PrintSpeed(s);
+  return {};
+}
+
 Status RunRun(const RunOptions& o) {
+  if (o.as_chat) return RunChatTurn(o);
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
   OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(o.engine.model_dir));
@@ -53,10 +73,7 @@ Status RunRun(const RunOptions& o) {
     return true;
   });
   Print(detok.Flush() + "\n");
-  std::fprintf(stderr, "prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s | first token %.0f ms\n",
-               static_cast<long long>(s.prompt_tokens), s.PrefillTokensPerSecond(),
-               static_cast<long long>(s.generated_tokens), s.DecodeTokensPerSecond(),
-               s.first_token_seconds * 1e3);
+  PrintSpeed(s);
   return {};
 }
 
@@ -70,6 +87,9 @@ Subcommand AddRunCommand(CLI::App& root) {
   auto* p = app->add_option("-p,--prompt", o->prompt, "prompt text");
   auto* ids = app->add_option("--ids", o->ids, "prompt as comma-separated token ids");
   p->excludes(ids);
+  app->add_flag("--chat", o->as_chat, "one chat turn: the prompt is a user message rendered by the chat template")
+      ->excludes(ids);
+  o->chat.Add(app);
   app->add_option("-n,--n-predict", o->max_new_tokens, "tokens to generate")->check(CLI::NonNegativeNumber);
   return {app, [o, p, ids]() -> Status {
             if (p->count() == 0 && ids->count() == 0)

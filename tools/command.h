@@ -19,6 +19,7 @@ Subcommand AddInfoCommand(CLI::App& root);
 Subcommand AddMakeModelCommand(CLI::App& root);
 Subcommand AddLogitsCommand(CLI::App& root);
 Subcommand AddRunCommand(CLI::App& root);
+Subcommand AddChatCommand(CLI::App& root);
 Subcommand AddBenchCommand(CLI::App& root);
 Subcommand AddProfileCommand(CLI::App& root);
 Subcommand AddTemplateCommand(CLI::App& root);

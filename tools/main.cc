@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
       oko::AddMakeModelCommand(app),
       oko::AddLogitsCommand(app),
       oko::AddRunCommand(app),
+      oko::AddChatCommand(app),
       oko::AddBenchCommand(app),
       oko::AddProfileCommand(app),
       oko::AddTemplateCommand(app),

@@ -1,0 +1,147 @@
+#include "engine/chat_session.h"
+
+#include <algorithm>
+
+namespace oko {
+
+using ordered_json = nlohmann::ordered_json;
+
+namespace {
+
+ordered_json Message(std::string_view role, std::string_view content) {
+  return ordered_json{{"role", role}, {"content", content}};
+}
+
+// Whether the rendered prompt leaves a <think> block open for the model to continue.
+bool EndsInsideThinking(const std::string& prompt) {
+  const size_t end = prompt.find_last_not_of(" \n");
+  const std::string_view tag = "<think>";
+  return end != std::string::npos && end + 1 >= tag.size() &&
+         std::string_view(prompt).substr(end + 1 - tag.size(), tag.size()) == tag;
+}
+
+}  // namespace
+
+ChatSession::ChatSession(Model& model, const Tokenizer& tokenizer, std::optional<ChatTemplate> chat_template,
+                         const SamplerOptions& sampling, ChatOptions options)
+    : model_(model),
+      tokenizer_(tokenizer),
+      template_(std::move(chat_template)),
+      options_(std::move(options)),
+      sampler_(sampling),
+      generator_(model) {
+  generate_.max_new_tokens = options_.max_new_tokens;
+  generate_.stop_ids = StopIds();
+}
+
+// The end-of-turn token is whatever special token the template writes right after an
+// assistant message (<|im_end|> for ChatML, <|eot_id|> for Llama 3, </s> for Llama 2):
+// found by rendering a probe reply, so no list of names is needed.
+std::optional<int32_t> ChatSession::EndOfTurnId() const {
+  if (!template_) return std::nullopt;
+  constexpr std::string_view kProbe = "oko-probe-reply";
+  ordered_json probe = ordered_json::object();
+  probe["messages"] = ordered_json::array({Message("user", "hi"), Message("assistant", kProbe)});
+  const auto rendered = template_->Render(probe);
+  if (!rendered.ok()) return std::nullopt;
+  const size_t at = rendered->find(kProbe);
+  if (at == std::string::npos) return std::nullopt;
+  std::string after = rendered->substr(at + kProbe.size());
+  after.erase(0, after.find_first_not_of(" \n"));
+  const auto ids = tokenizer_.Encode(after, /*add_special_tokens=*/false);
+  if (!ids.ok() || ids->empty() || !tokenizer_.IsSpecial(ids->front())) return std::nullopt;
+  return ids->front();
+}
+
+// Every eos id of config.json and generation_config.json, the tokenizer's eos token,
+// and the template's end-of-turn token.
+std::vector<int32_t> ChatSession::StopIds() const {
+  std::vector<int32_t> ids(model_.config().eos_token_ids.begin(), model_.config().eos_token_ids.end());
+  if (auto eos = tokenizer_.eos_id()) ids.push_back(*eos);
+  if (auto end_of_turn = EndOfTurnId()) ids.push_back(*end_of_turn);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+ordered_json ChatSession::Messages() const {
+  ordered_json all = ordered_json::array();
+  if (!options_.system.empty()) all.push_back(Message("system", options_.system));
+  for (const auto& m : turns_) all.push_back(m);
+  return all;
+}
+
+Status ChatSession::SetMessages(const ordered_json& messages) {
+  if (!messages.is_array()) return Status::Error("expected a list of messages");
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const ordered_json& m = messages[i];
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      return Errorf("message {}: expected an object with a string 'role'", i);
+    if (!m.contains("content") || !(m["content"].is_string() || m["content"].is_null()))
+      return Errorf("message {}: 'content' must be a string (or null)", i);
+  }
+  const bool has_system = !messages.empty() && messages[0]["role"] == "system" && messages[0]["content"].is_string();
+  options_.system = has_system ? messages[0]["content"].get<std::string>() : "";
+  turns_ = ordered_json::array();
+  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i) turns_.push_back(messages[i]);
+  return {};
+}
+
+Result<std::string> ChatSession::RenderPrompt(std::string_view user_text) const {
+  if (!template_) return std::string(user_text);
+  ordered_json variables = {{"messages", Messages()}, {"add_generation_prompt", true}};
+  variables["messages"].push_back(Message("user", user_text));
+  if (!options_.enable_thinking) variables["enable_thinking"] = false;
+  return template_->Render(variables);
+}
+
+Result<std::vector<int32_t>> ChatSession::Tokenize(std::string_view user_text, bool* start_thinking) const {
+  OKO_ASSIGN_OR_RETURN(std::string prompt, RenderPrompt(user_text));
+  *start_thinking = template_ && EndsInsideThinking(prompt);
+  // A rendered template already holds its BOS and role tokens; a raw prompt gets the
+  // tokenizer's own (add_special_tokens), as transformers does in both cases.
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer_.Encode(prompt, /*add_special_tokens=*/raw_completion()));
+  if (ids.empty()) return Status::Error("the message has no tokens");
+  for (int32_t id : ids)
+    if (id >= model_.config().vocab_size)
+      return Errorf("token id {} of the prompt is outside the model's vocabulary [0, {})", id,
+                    model_.config().vocab_size);
+  return ids;
+}
+
+Result<GenerationStats> ChatSession::Send(std::string_view user_text, const PieceCallback& on_piece,
+                                          const std::atomic<bool>* cancel) {
+  bool start_thinking = false;
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, Tokenize(user_text, &start_thinking));
+  ThinkingSplitter splitter(tokenizer_, start_thinking);
+  std::vector<int32_t> reply;
+  std::vector<ReplyPiece> pieces;
+  auto emit = [&] {
+    for (const ReplyPiece& p : pieces) on_piece(p);
+    pieces.clear();
+  };
+  const auto& stops = generate_.stop_ids;
+  const GenerationStats stats = generator_.Generate(prompt, generate_, sampler_, [&](int32_t id) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return false;
+    if (std::binary_search(stops.begin(), stops.end(), id)) return true;  // ends the turn, unseen
+    reply.push_back(id);
+    splitter.Push(id, &pieces);
+    emit();
+    return true;
+  });
+  splitter.Flush(&pieces);
+  emit();
+
+  // The reply as the model wrote it, <think> block included: the template decides what
+  // of it later turns see.
+  turns_.push_back(Message("user", user_text));
+  turns_.push_back(Message("assistant", tokenizer_.Decode(reply, /*skip_special=*/true)));
+  last_stats_ = stats;
+  ++totals_.turns;
+  totals_.prompt_tokens += stats.prompt_tokens;
+  totals_.prefilled_tokens += stats.prefilled_tokens;
+  totals_.generated_tokens += stats.generated_tokens;
+  return stats;
+}
+
+}  // namespace oko

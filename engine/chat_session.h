@@ -1,0 +1,100 @@
+// ChatSession: a conversation with a model through the model's own chat template.
+//
+// Every turn renders the whole conversation, so the template alone decides what the
+// history looks like (Qwen3 drops the reasoning of earlier turns, exactly as
+// transformers' apply_chat_template would), and hands the ids to the Generator, whose
+// prefix reuse then prefills only the tokens that changed since the cache was filled:
+// the previous reply as the template rewrites it, the new user message and the
+// generation prompt.
+//
+// Without a template (base models such as stories260k) it is raw completion: every
+// message is a prompt of its own, tokenized with the tokenizer's BOS.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/generator.h"
+#include "engine/thinking_splitter.h"
+#include "loaders/chat_template.h"
+#include "loaders/tokenizer.h"
+
+namespace oko {
+
+struct ChatOptions {
+  std::string system;           // "" = no system message
+  bool enable_thinking = true;  // false passes enable_thinking=false to the template
+  int64_t max_new_tokens = 4096;
+};
+
+// Receives the reply as it is decoded, piece by piece.
+using PieceCallback = std::function<void(const ReplyPiece& piece)>;
+
+struct ChatTotals {
+  int64_t turns = 0;
+  int64_t prompt_tokens = 0;     // rendered, summed over turns
+  int64_t prefilled_tokens = 0;  // of which computed
+  int64_t generated_tokens = 0;
+};
+
+class ChatSession {
+ public:
+  // `chat_template` unset: raw completion. The model and tokenizer must outlive the session.
+  ChatSession(Model& model, const Tokenizer& tokenizer, std::optional<ChatTemplate> chat_template,
+              const SamplerOptions& sampling, ChatOptions options);
+
+  // One turn: the user message in, the reply streamed to `on_piece`. When `cancel`
+  // becomes true the reply stops before the next token; what was shown stays in the
+  // transcript. Errors (a template that raises, text that is not UTF-8) leave the
+  // conversation as it was.
+  Result<GenerationStats> Send(std::string_view user_text, const PieceCallback& on_piece,
+                               const std::atomic<bool>* cancel = nullptr);
+
+  // Forgets the turns; keeps the system prompt. The cache keeps what still matches.
+  void Reset() { turns_ = nlohmann::ordered_json::array(); }
+  void SetSystem(std::string system) { options_.system = std::move(system); }
+  const std::string& system() const { return options_.system; }
+  // The transcript as chat messages: the system message (when set), then the turns.
+  nlohmann::ordered_json Messages() const;
+  // Replaces the conversation with `messages`, a list of {"role", "content"} objects
+  // (other keys are kept for the template); a leading system message becomes the
+  // system prompt. Errors name the bad message.
+  Status SetMessages(const nlohmann::ordered_json& messages);
+
+  // The prompt the next turn would render for `user_text` (what Send tokenizes).
+  Result<std::string> RenderPrompt(std::string_view user_text) const;
+  bool raw_completion() const { return !template_.has_value(); }
+  const std::vector<int32_t>& stop_ids() const { return generate_.stop_ids; }
+  const std::optional<GenerationStats>& last_stats() const { return last_stats_; }
+  const ChatTotals& totals() const { return totals_; }
+  // The ids whose keys and values the cache holds (the Generator's prefix).
+  const std::vector<int32_t>& cached_tokens() const { return generator_.cached(); }
+  // Positions run so far in this cache, and how many attention sees at once. Past the
+  // window the KV ring overwrites the oldest positions and the chat goes on.
+  int64_t context_position() const { return model_.position(); }
+  int64_t context_window() const { return model_.kv_cache().window(); }
+  bool context_wrapped() const { return context_position() > context_window(); }
+
+ private:
+  Result<std::vector<int32_t>> Tokenize(std::string_view user_text, bool* start_thinking) const;
+  std::vector<int32_t> StopIds() const;
+  std::optional<int32_t> EndOfTurnId() const;
+
+  Model& model_;
+  const Tokenizer& tokenizer_;
+  std::optional<ChatTemplate> template_;
+  ChatOptions options_;
+  Sampler sampler_;
+  Generator generator_;
+  GenerateOptions generate_;
+  nlohmann::ordered_json turns_ = nlohmann::ordered_json::array();
+  std::optional<GenerationStats> last_stats_;
+  ChatTotals totals_;
+};
+
+}  // namespace oko

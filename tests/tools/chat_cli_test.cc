@@ -1,0 +1,309 @@
+// `oko chat` end to end. On a pseudo-terminal (forkpty), as a person uses it: two turns,
+// /stats showing that turn two prefilled only its new tokens, /reset, multi-line input,
+// Ctrl-C mid-answer and at the prompt, Ctrl-D; a model without a chat template. With
+// stdin not a terminal, as scripts use it (one message a line). And `oko run --chat`.
+// tiny-qwen3 has the real Qwen3 tokenizer and template and random weights: the replies
+// are gibberish, but the tokens flow.
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/test_util.h"
+
+namespace oko {
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+std::string Model(const std::string& name) { return test::SharedPath("models/" + name); }
+
+// The oko binary on the slave side of a pseudo-terminal; the test types on the master.
+class Terminal {
+ public:
+  explicit Terminal(const std::vector<std::string>& args) {
+    struct winsize size = {};
+    size.ws_row = 40;
+    size.ws_col = 120;
+    pid_ = forkpty(&fd_, nullptr, nullptr, &size);
+    if (pid_ == 0) {
+      setenv("TERM", "xterm", 1);
+      std::vector<char*> argv = {const_cast<char*>(OKO_BINARY)};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(OKO_BINARY, argv.data());
+      _exit(127);
+    }
+  }
+  ~Terminal() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+
+  bool started() const { return pid_ > 0; }
+  // Waits a moment first, as a person would: libedit reads keys typed ahead of its
+  // prompt with the terminal still in cooked mode, where a Ctrl-D is not a key at all.
+  void Type(const std::string& keys) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size()));
+  }
+  // Everything the program wrote so far; Mark() and Since() delimit one exchange.
+  const std::string& output() const { return out_; }
+  size_t Mark() const { return out_.size(); }
+  std::string Since(size_t mark) const { return out_.substr(mark); }
+
+  // Reads until `needle` appears after `mark`; false after `seconds`.
+  bool WaitFor(const std::string& needle, size_t mark, double seconds = 20) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    while (out_.find(needle, mark) == std::string::npos) {
+      if (Clock::now() > deadline || !ReadSome(100)) return false;
+    }
+    return true;
+  }
+  // Reads until `bytes` more bytes arrived after `mark`.
+  bool WaitForBytes(size_t bytes, size_t mark, double seconds = 60) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    while (out_.size() < mark + bytes) {
+      if (Clock::now() > deadline || !ReadSome(100)) return false;
+    }
+    return true;
+  }
+  // The exit status once the program ends (-1 on timeout).
+  int WaitExit(double seconds = 60) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < deadline) {
+      ReadSome(50);
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+    }
+    return -1;
+  }
+
+ private:
+  // False once the slave side is closed (the program exited).
+  bool ReadSome(int timeout_ms) {
+    struct pollfd p = {fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return true;
+    char buf[4096];
+    const ssize_t n = read(fd_, buf, sizeof buf);
+    if (n <= 0) return false;
+    out_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  bool exited_ = false;
+  std::string out_;
+};
+
+constexpr const char* kPrompt = "\n> ";
+
+// Types a message and waits for the reply and the next prompt; returns the exchange.
+std::string Say(Terminal& t, const std::string& message) {
+  const size_t mark = t.Mark();
+  t.Type(message + "\r");
+  EXPECT_TRUE(t.WaitFor(kPrompt, mark + message.size())) << "no prompt after '" << message << "':\n" << t.Since(mark);
+  return t.Since(mark);
+}
+
+struct TurnStats {
+  int64_t prompt = -1, prefilled = -1;
+};
+
+// The "last turn" numbers of /stats.
+TurnStats Stats(Terminal& t) {
+  const std::string text = Say(t, "/stats");
+  std::smatch m;
+  TurnStats s;
+  if (std::regex_search(text, m, std::regex(R"(last turn: prompt (\d+) tokens \((\d+) new\))"))) {
+    s.prompt = std::stoll(m[1]);
+    s.prefilled = std::stoll(m[2]);
+  }
+  EXPECT_GE(s.prompt, 0) << text;
+  return s;
+}
+
+std::vector<std::string> ChatArgs(const std::string& model, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"chat", "-m", Model(model), "-t", "1", "--seed", "3"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST(ChatTerminal, TwoTurnsStatsResetAndExit) {
+  Terminal t(ChatArgs("tiny-qwen3", {"-n", "8"}));
+  ASSERT_TRUE(t.started());
+  ASSERT_TRUE(t.WaitFor("> ", 0)) << t.output();
+  EXPECT_NE(t.output().find("/help"), std::string::npos);
+
+  Say(t, "Hello there, who are you?");
+  const TurnStats first = Stats(t);
+  EXPECT_EQ(first.prefilled, first.prompt);  // nothing cached yet
+
+  Say(t, "Tell me more.");
+  const TurnStats second = Stats(t);
+  EXPECT_GT(second.prompt, first.prompt);
+  // Turn one's prompt is a prefix of turn two's and came from the cache: only the
+  // reply, the new message and the generation prompt were computed.
+  EXPECT_LE(second.prefilled, second.prompt - first.prompt);
+  EXPECT_GT(second.prefilled, 0);
+
+  EXPECT_NE(Say(t, "/reset").find("cleared"), std::string::npos);
+  Say(t, "Hi again");
+  EXPECT_LT(Stats(t).prompt, second.prompt);  // the history is gone
+
+  EXPECT_NE(Say(t, "/help").find("/save FILE"), std::string::npos);
+  EXPECT_NE(Say(t, "/bogus").find("unknown command /bogus"), std::string::npos);
+  t.Type("\x04");  // Ctrl-D
+  EXPECT_EQ(t.WaitExit(), 0) << t.output();
+}
+
+TEST(ChatTerminal, CtrlCStopsTheAnswerAndCtrlCAtThePromptDoesNotExit) {
+  // Greedy decoding of the random weights never reaches <|im_end|>: a reply that only
+  // Ctrl-C (or -n) ends.
+  Terminal t(ChatArgs("tiny-qwen3", {"-n", "100000", "--temp", "0"}));
+  ASSERT_TRUE(t.WaitFor("> ", 0)) << t.output();
+  size_t mark = t.Mark();
+  t.Type("Write a very long story.\r");
+  ASSERT_TRUE(t.WaitForBytes(400, mark)) << t.Since(mark);
+  t.Type("\x03");
+  ASSERT_TRUE(t.WaitFor("[stopped]", mark)) << t.Since(mark);
+  ASSERT_TRUE(t.WaitFor(kPrompt, mark)) << t.Since(mark);
+  const TurnStats stopped = Stats(t);
+  EXPECT_GT(stopped.prompt, 0);
+
+  mark = t.Mark();
+  t.Type("half a line\x03");  // at the prompt: drops the line, a fresh prompt
+  ASSERT_TRUE(t.WaitFor("> ", mark)) << t.Since(mark);
+  const TurnStats after = Stats(t);
+  EXPECT_EQ(after.prompt, stopped.prompt);  // nothing was sent
+
+  t.Type("\x04");
+  EXPECT_EQ(t.WaitExit(), 0) << t.output();
+}
+
+TEST(ChatTerminal, MultiLineInputAndSave) {
+  const std::string file = test::TempDir("chat_multiline") + "/chat.json";
+  Terminal t(ChatArgs("tiny-qwen3", {"-n", "4", "--system", "Be brief."}));
+  ASSERT_TRUE(t.WaitFor("> ", 0)) << t.output();
+  size_t mark = t.Mark();
+  t.Type("first line \\\r");
+  ASSERT_TRUE(t.WaitFor("... ", mark)) << t.Since(mark);
+  Say(t, "second line");
+  mark = t.Mark();
+  t.Type("\"\"\"\r");
+  ASSERT_TRUE(t.WaitFor("... ", mark)) << t.Since(mark);
+  t.Type("a\rb\r");
+  Say(t, "\"\"\"");
+  EXPECT_NE(Say(t, "/save " + file).find("Saved 5 messages"), std::string::npos);
+  t.Type("\x04");
+  EXPECT_EQ(t.WaitExit(), 0) << t.output();
+
+  std::ifstream in(file);
+  const ordered_json saved = ordered_json::parse(in);
+  ASSERT_EQ(saved.size(), 5u) << saved.dump(1);
+  EXPECT_EQ(saved[0], (ordered_json{{"role", "system"}, {"content", "Be brief."}}));
+  EXPECT_EQ(saved[1]["content"], "first line \nsecond line");
+  EXPECT_EQ(saved[3]["content"], "a\nb");
+  EXPECT_EQ(saved[4]["role"], "assistant");
+}
+
+TEST(ChatTerminal, ModelWithoutTemplateIsRawCompletion) {
+  Terminal t(ChatArgs("stories260k", {"-n", "16"}));
+  ASSERT_TRUE(t.WaitFor("> ", 0)) << t.output();
+  EXPECT_NE(t.output().find("No chat template"), std::string::npos) << t.output();
+  EXPECT_NE(t.output().find("Raw completion mode"), std::string::npos) << t.output();
+  const std::string reply = Say(t, "Once upon a time");
+  EXPECT_GT(reply.size(), std::string("Once upon a time\r\n\r\n> ").size()) << reply;
+  EXPECT_EQ(Stats(t).prompt, 5);  // <s> Once upon a time
+  t.Type("\x04");
+  EXPECT_EQ(t.WaitExit(), 0) << t.output();
+}
+
+// stdin not a terminal: one message a line, one reply a message.
+std::string Quoted(const std::string& s) { return "'" + s + "'"; }
+
+TEST(ChatScripted, RepliesOnePerLineSameSeedSameText) {
+  const std::string args = "chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 --seed 9 -n 6";
+  const auto a = test::RunOko(args, "Hello\n\nHow are you?\n/stats\n");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out.find('\x1b'), std::string::npos) << "no terminal styling in a pipe";
+  const auto turn2 = a.out.find("last turn: prompt ");
+  ASSERT_NE(turn2, std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("session:   2 turns"), std::string::npos) << a.out;
+  const auto b = test::RunOko(args, "Hello\n\nHow are you?\n/stats\n");
+  EXPECT_EQ(a.out.substr(0, turn2), b.out.substr(0, b.out.find("last turn: prompt ")));
+}
+
+TEST(ChatScripted, SaveLoadAndSystem) {
+  const std::string dir = test::TempDir("chat_scripted");
+  const std::string model = Quoted(Model("tiny-qwen3"));
+  auto r = test::RunOko("chat -m " + model + " -t 1 --seed 1 -n 4 --system 'You are terse.'",
+                        "one\n/save " + dir + "/a.json\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::RunOko("chat -m " + model + " -t 1 --seed 1 -n 4",
+                   "/load " + dir + "/a.json\ntwo\n/system\n/save " + dir + "/b.json\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(dir + "/b.json");
+  const ordered_json b = ordered_json::parse(in);
+  ASSERT_EQ(b.size(), 4u) << b.dump(1);  // the system prompt was cleared after loading
+  EXPECT_EQ(b[0]["content"], "one");
+  EXPECT_EQ(b[2]["content"], "two");
+}
+
+TEST(ChatScripted, FullContextSaysSoOnceAndGoesOn) {
+  const auto r = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 --seed 4 -n 24 -c 64",
+                              "Tell me a story\nGo on\nAnd then?\nMore\nThe end?\n/stats\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string note = "the context window of 64 positions is full";
+  const size_t first = r.out.find(note);
+  ASSERT_NE(first, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(note, first + 1), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("session:   5 turns"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(wrapped: attention slides over the last window)"), std::string::npos) << r.out;
+}
+
+TEST(ChatScripted, BadLoadFileIsExit2NamingTheFile) {
+  const std::string dir = test::TempDir("chat_bad");
+  std::ofstream(dir + "/bad.json") << R"([{"role": "user"}])";
+  const auto r = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) + " -n 2", "/load " + dir + "/bad.json\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(dir + "/bad.json: message 0"), std::string::npos) << r.err;
+}
+
+TEST(ChatScripted, WithoutTemplateSaysSoAndCompletes) {
+  const auto r = test::RunOko("chat -m " + Quoted(Model("stories260k")) + " --seed 2 -n 12", "Once upon a time\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("no chat template"), std::string::npos) << r.err;
+  EXPECT_GT(r.out.size(), 1u);
+}
+
+TEST(RunChat, OneTurnThroughTheTemplate) {
+  const auto r = test::RunOko("run -m " + Quoted(Model("tiny-qwen3")) + " -p Hello --chat --seed 1 -n 5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // <|im_start|> user \n Hello <|im_end|> \n <|im_start|> assistant \n
+  EXPECT_NE(r.err.find("prompt 9 tokens"), std::string::npos) << r.err;
+  const auto none = test::RunOko("run -m " + Quoted(Model("stories260k")) + " -p Hi --chat");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("tokenizer_config.json"), std::string::npos) << none.err;
+}
+
+}  // namespace
+}  // namespace oko

@@ -1,0 +1,67 @@
+#include "tools/chat_io.h"
+
+#include <fmt/format.h>
+
+namespace oko {
+
+namespace {
+constexpr std::string_view kDim = "\x1b[2m", kNormal = "\x1b[0m";
+}  // namespace
+
+void ChatFlags::Add(CLI::App* app) {
+  app->add_option("--system", system, "system prompt");
+  app->add_flag("--no-thinking", no_thinking, "pass enable_thinking=false to the chat template (Qwen3)");
+  app->add_flag("--hide-thinking", hide_thinking, "do not print the <think> part of replies");
+}
+
+Result<OpenedChat> OpenChat(const EngineFlags& engine, const SamplingFlags& sampling, const ChatFlags& chat,
+                            int64_t max_new_tokens) {
+  OpenedChat c;
+  OKO_ASSIGN_OR_RETURN(EngineOptions options, engine.ToOptions());
+  OKO_ASSIGN_OR_RETURN(c.model, Model::Load(engine.model_dir, options));
+  OKO_ASSIGN_OR_RETURN(c.tokenizer, Tokenizer::Load(engine.model_dir));
+  std::optional<ChatTemplate> chat_template;
+  if (auto t = ChatTemplate::LoadFromDir(engine.model_dir); t.ok()) {
+    chat_template = std::move(t.value());
+  } else {
+    c.no_template_reason = t.status().message();
+  }
+  ChatOptions chat_options;
+  chat_options.system = chat.system;
+  chat_options.enable_thinking = !chat.no_thinking;
+  chat_options.max_new_tokens = max_new_tokens;
+  c.session = std::make_unique<ChatSession>(*c.model, *c.tokenizer, std::move(chat_template),
+                                            sampling.Resolve(c.model->config().generation), chat_options);
+  return c;
+}
+
+void ReplyPrinter::Write(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), out_);
+  std::fflush(out_);
+}
+
+void ReplyPrinter::Print(const ReplyPiece& piece) {
+  if (piece.channel == ReplyChannel::kThinking) {
+    if (hide_thinking_) return;
+    if (!in_thinking_) Write(terminal_ ? kDim : "<think>\n");
+    in_thinking_ = true;
+  } else if (in_thinking_) {
+    Write(terminal_ ? fmt::format("{}\n\n", kNormal) : "\n</think>\n\n");
+    in_thinking_ = false;
+  }
+  Write(piece.text);
+}
+
+void ReplyPrinter::Finish() {
+  if (in_thinking_) Write(terminal_ ? kNormal : "\n</think>");
+  in_thinking_ = false;
+  Write("\n");
+}
+
+std::string FormatStats(const GenerationStats& s) {
+  return fmt::format("prompt {} tokens ({} new), {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | first token {:.0f} ms",
+                     s.prompt_tokens, s.prefilled_tokens, s.PrefillTokensPerSecond(), s.generated_tokens,
+                     s.DecodeTokensPerSecond(), s.first_token_seconds * 1e3);
+}
+
+}  // namespace oko

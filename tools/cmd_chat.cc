@@ -1,0 +1,245 @@
+// oko chat -m DIR [sampling flags] [--system S] [--no-thinking] [--hide-thinking] [-n N]:
+// a conversation through the model's own chat template (engine/chat_session.h).
+// On a terminal: libedit line editing and history, multi-line input, slash commands,
+// Ctrl-C stops the answer, Ctrl-D exits. Otherwise stdin holds one message a line and
+// each reply is printed as one block ending in a newline, for scripts.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "common/atomic_file.h"
+#include "common/mapped_file.h"
+#include "tools/chat_io.h"
+#include "tools/command.h"
+#include "tools/line_editor.h"
+
+namespace oko {
+namespace {
+
+struct ChatArgs {
+  EngineFlags engine;
+  SamplingFlags sampling;
+  ChatFlags chat;
+  int64_t max_new_tokens = 4096;
+};
+
+constexpr std::string_view kHelp =
+    "Type a message and press Enter. End a line with \\ to continue on the next, or put\n"
+    "\"\"\" alone on a line to open and to close a multi-line block.\n"
+    "  /help           this text\n"
+    "  /reset          forget the conversation (the system prompt stays)\n"
+    "  /system TEXT    set the system prompt (/system alone clears it)\n"
+    "  /stats          speed of the last turn, tokens prefilled vs reused, context use\n"
+    "  /save FILE      write the conversation as a JSON list of messages\n"
+    "  /load FILE      continue a conversation saved with /save\n"
+    "  /exit           leave (as Ctrl-D)\n"
+    "Ctrl-C stops the current answer; Ctrl-D exits.\n";
+
+std::string_view Trim(std::string_view s) {
+  const size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t\r\n") + 1 - b);
+}
+
+class ChatCli {
+ public:
+  // Replies are styled for a terminal only when both ends are one.
+  ChatCli(OpenedChat chat, bool interactive, bool hide_thinking)
+      : chat_(std::move(chat)),
+        session_(*chat_.session),
+        printer_(stdout, interactive && ::isatty(STDOUT_FILENO), hide_thinking) {}
+
+  Status RunInteractive();
+  Status RunScripted();
+
+ private:
+  void Say(std::string_view text);
+  void Greet();
+  std::optional<std::string> ReadMessage();
+  std::optional<std::string> ReadBlock();
+  Status HandleLine(std::string_view line, bool* quit);
+  Status HandleCommand(std::string_view name, std::string_view arg, bool* quit);
+  Status Send(std::string_view text);
+  void PrintStats();
+  Status Save(const std::string& path);
+  Status Load(const std::string& path);
+
+  OpenedChat chat_;
+  ChatSession& session_;
+  ReplyPrinter printer_;
+  LineEditor* editor_ = nullptr;  // on a terminal only
+  bool told_context_full_ = false;
+};
+
+void ChatCli::Say(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+void ChatCli::Greet() {
+  const ModelConfig& c = chat_.model->config();
+  Say(fmt::format("oko chat: {} ({} layers, context window {} positions)\n", c.model_type, c.num_layers,
+                  session_.context_window()));
+  if (session_.raw_completion())
+    Say(fmt::format("No chat template: {}\nRaw completion mode: each message is a prompt of its own, "
+                    "continued as plain text.\n",
+                    chat_.no_template_reason));
+  Say("/help lists the commands; Ctrl-C stops an answer, Ctrl-D exits.\n");
+}
+
+// A message may span lines: "\" at the end of a line continues it; a line of """ opens
+// a block that the next such line closes. nullopt at end of input; Ctrl-C drops the
+// message being typed ("").
+std::optional<std::string> ChatCli::ReadMessage() {
+  TypedLine line = editor_->ReadLine("> ");
+  if (line.kind != TypedLine::kText) return line.kind == TypedLine::kEnd ? std::nullopt : std::optional<std::string>("");
+  if (Trim(line.text) == "\"\"\"") return ReadBlock();
+  std::string text = std::move(line.text);
+  while (!text.empty() && text.back() == '\\') {
+    text.back() = '\n';
+    TypedLine next = editor_->ReadLine("... ");
+    if (next.kind == TypedLine::kEnd) return std::nullopt;
+    if (next.kind == TypedLine::kInterrupted) return "";
+    text += next.text;
+  }
+  return text;
+}
+
+std::optional<std::string> ChatCli::ReadBlock() {
+  std::string text;
+  for (;;) {
+    TypedLine line = editor_->ReadLine("... ");
+    if (line.kind == TypedLine::kEnd) return std::nullopt;
+    if (line.kind == TypedLine::kInterrupted) return "";
+    if (Trim(line.text) == "\"\"\"") return text;
+    if (!text.empty()) text += '\n';
+    text += line.text;
+  }
+}
+
+Status ChatCli::RunInteractive() {
+  LineEditor editor;
+  editor_ = &editor;
+  Greet();
+  bool quit = false;
+  while (!quit) {
+    const std::optional<std::string> message = ReadMessage();
+    if (!message) break;
+    if (Trim(*message).empty()) continue;
+    editor.AddHistory(*message);
+    if (Status s = HandleLine(*message, &quit); !s.ok()) std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  }
+  return {};
+}
+
+// One message a line; the first error ends the run with its status.
+Status ChatCli::RunScripted() {
+  bool quit = false;
+  for (std::string line; !quit && std::getline(std::cin, line);) {
+    if (Trim(line).empty()) continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    OKO_RETURN_IF_ERROR(HandleLine(line, &quit));
+  }
+  return {};
+}
+
+Status ChatCli::HandleLine(std::string_view line, bool* quit) {
+  const std::string_view trimmed = Trim(line);
+  if (trimmed.empty() || trimmed.front() != '/') return Send(line);
+  const size_t space = trimmed.find_first_of(" \t");
+  const std::string_view name = trimmed.substr(0, space);
+  const std::string_view arg = space == std::string_view::npos ? "" : Trim(trimmed.substr(space));
+  return HandleCommand(name, arg, quit);
+}
+
+Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool* quit) {
+  if (name == "/help") {
+    Say(kHelp);
+  } else if (name == "/reset") {
+    session_.Reset();
+    Say("The conversation is cleared.\n");
+  } else if (name == "/system") {
+    session_.SetSystem(std::string(arg));
+    Say(arg.empty() ? "The system prompt is cleared.\n" : "The system prompt is set.\n");
+  } else if (name == "/stats") {
+    PrintStats();
+  } else if (name == "/save" || name == "/load") {
+    if (arg.empty()) return Errorf("{} needs a file name", name);
+    return name == "/save" ? Save(std::string(arg)) : Load(std::string(arg));
+  } else if (name == "/exit" || name == "/quit") {
+    *quit = true;
+  } else {
+    return Errorf("unknown command {} (/help lists them)", name);
+  }
+  return {};
+}
+
+Status ChatCli::Send(std::string_view text) {
+  if (editor_ != nullptr) editor_->ClearInterrupt();
+  auto stats = session_.Send(text, [&](const ReplyPiece& p) { printer_.Print(p); },
+                             editor_ != nullptr ? editor_->interrupted() : nullptr);
+  if (!stats.ok()) return stats.status();
+  printer_.Finish();
+  if (stats->stopped_by_callback) Say("[stopped]\n");
+  if (session_.context_wrapped() && !told_context_full_) {
+    told_context_full_ = true;
+    Say(fmt::format("[the context window of {} positions is full: the KV cache is now a ring, the oldest "
+                    "tokens fall out of attention and the chat goes on]\n",
+                    session_.context_window()));
+  }
+  return {};
+}
+
+void ChatCli::PrintStats() {
+  if (const auto& last = session_.last_stats()) {
+    Say(fmt::format("last turn: {}\n", FormatStats(*last)));
+    Say(fmt::format("           {} of the {} prompt tokens came from the KV cache\n",
+                    last->prompt_tokens - last->prefilled_tokens, last->prompt_tokens));
+  } else {
+    Say("last turn: none yet\n");
+  }
+  const ChatTotals& t = session_.totals();
+  Say(fmt::format("session:   {} turn{}, {} prompt tokens prefilled of {} rendered, {} generated\n", t.turns,
+                  t.turns == 1 ? "" : "s", t.prefilled_tokens, t.prompt_tokens, t.generated_tokens));
+  Say(fmt::format("context:   position {}, window {}{}\n", session_.context_position(), session_.context_window(),
+                  session_.context_wrapped() ? " (wrapped: attention slides over the last window)" : ""));
+}
+
+Status ChatCli::Save(const std::string& path) {
+  OKO_RETURN_IF_ERROR(WriteFileAtomically(path, session_.Messages().dump(2) + "\n"));
+  Say(fmt::format("Saved {} messages to {}\n", session_.Messages().size(), path));
+  return {};
+}
+
+Status ChatCli::Load(const std::string& path) {
+  OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  const auto messages = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (messages.is_discarded()) return Errorf("{}: not valid JSON", path);
+  OKO_RETURN_IF_ERROR(session_.SetMessages(messages).WithContext(path));
+  Say(fmt::format("Loaded {} messages from {}\n", messages.size(), path));
+  return {};
+}
+
+Status RunChat(const ChatArgs& args) {
+  OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(args.engine, args.sampling, args.chat, args.max_new_tokens));
+  const bool interactive = ::isatty(STDIN_FILENO);
+  if (!interactive && chat.session->raw_completion())
+    std::fprintf(stderr, "oko chat: no chat template (%s): raw completion mode\n", chat.no_template_reason.c_str());
+  ChatCli cli(std::move(chat), interactive, args.chat.hide_thinking);
+  return interactive ? cli.RunInteractive() : cli.RunScripted();
+}
+
+}  // namespace
+
+Subcommand AddChatCommand(CLI::App& root) {
+  auto args = std::make_shared<ChatArgs>();
+  CLI::App* app = root.add_subcommand("chat", "Chat with the model through its own chat template");
+  args->engine.Add(app);
+  args->sampling.Add(app);
+  args->chat.Add(app);
+  app->add_option("-n,--n-predict", args->max_new_tokens, "most tokens per reply")->check(CLI::PositiveNumber);
+  return {app, [args] { return RunChat(*args); }};
+}
+
+}  // namespace oko
