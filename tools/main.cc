@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
       oko::AddInfoCommand(app),
       oko::AddMakeModelCommand(app),
       oko::AddLogitsCommand(app),
+      oko::AddTraceCommand(app),
   };
   try {
     app.parse(argc, argv);
