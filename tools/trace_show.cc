@@ -68,6 +68,11 @@ std::string RowLabel(const TraceData& t, int64_t pos) {
   return fmt::format("{:>5} {:<{}}", pos, TokenLabel(t.tokens[pos], kLabelCols), kLabelCols);
 }
 
+std::string TrimRight(std::string s) {
+  s.erase(s.find_last_not_of(' ') + 1);
+  return s;
+}
+
 // Position ruler over the key columns: the key position every 10 columns.
 std::string Ruler(const TraceData& t, int64_t cols, int64_t pool, size_t indent) {
   std::string line(indent, ' ');
@@ -81,7 +86,7 @@ std::string Ruler(const TraceData& t, int64_t cols, int64_t pool, size_t indent)
       ++c;
     }
   }
-  return line + "\n";
+  return TrimRight(line) + "\n";
 }
 
 Result<size_t> LayerSlot(const TraceData& t, int64_t layer) {
@@ -167,14 +172,14 @@ Result<std::string> RenderHeatmap(const TraceData& t, const ShowOptions& o) {
   out += Ruler(t, cols, kpool, label);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t q0 = r * qpool, q1 = std::min(Q, q0 + qpool);
-    out += RowLabel(t, t.query_positions[q0]) + " ";
+    std::string line = RowLabel(t, t.query_positions[q0]) + " ";
     for (int64_t c = 0; c < cols; ++c) {
       float v = 0;
       for (int64_t q = q0; q < q1; ++q)
         for (int64_t k = c * kpool; k < std::min(K, (c + 1) * kpool); ++k) v += m[q * K + k];
-      out += Cell(v / static_cast<float>(q1 - q0), o.color);
+      line += Cell(v / static_cast<float>(q1 - q0), o.color);
     }
-    out += "\n";
+    out += TrimRight(line) + "\n";
   }
   if (t.sink_count > 0) out += fmt::format("sinks: key positions 0-{} are kept when the KV ring wraps\n", t.sink_count - 1);
   if (o.color == TermColor::kNone) out += "legend: ■ ≥0.4  ▓ ≥0.15  ▒ ≥0.05  ░ ≥0.01  · >0  (blank: not attended)\n";
