@@ -12,7 +12,9 @@ using json = nlohmann::json;
 // Typed field access with messages that name the file and the field.
 class Fields {
  public:
-  Fields(const json& j, const std::string& path) : j_(j), path_(path) {}
+  // `prefix` names the enclosing object in messages, e.g. "rope_scaling.".
+  Fields(const json& j, const std::string& path, std::string prefix = "")
+      : j_(j), path_(path), prefix_(std::move(prefix)) {}
 
   const json* Get(const char* key) const {
     auto it = j_.find(key);
@@ -20,31 +22,35 @@ class Fields {
   }
   Status Int(const char* key, int64_t* out, bool required, int64_t min_value = 1) const {
     const json* v = Get(key);
-    if (v == nullptr) return required ? Errorf("{}: missing '{}'", path_, key) : Status{};
+    if (v == nullptr) return required ? Errorf("{}: missing '{}'", path_, Name(key)) : Status{};
     if (!v->is_number_integer())
-      return Errorf("{}: '{}' must be an integer, got {}", path_, key, v->dump());
+      return Errorf("{}: '{}' must be an integer, got {}", path_, Name(key), v->dump());
     *out = v->get<int64_t>();
-    if (*out < min_value) return Errorf("{}: '{}' must be >= {}, got {}", path_, key, min_value, *out);
+    if (*out < min_value)
+      return Errorf("{}: '{}' must be >= {}, got {}", path_, Name(key), min_value, *out);
     return {};
   }
   Status Double(const char* key, double* out) const {
     const json* v = Get(key);
     if (v == nullptr) return {};
-    if (!v->is_number()) return Errorf("{}: '{}' must be a number, got {}", path_, key, v->dump());
+    if (!v->is_number())
+      return Errorf("{}: '{}' must be a number, got {}", path_, Name(key), v->dump());
     *out = v->get<double>();
     return {};
   }
   Status Bool(const char* key, bool* out) const {
     const json* v = Get(key);
     if (v == nullptr) return {};
-    if (!v->is_boolean()) return Errorf("{}: '{}' must be true or false, got {}", path_, key, v->dump());
+    if (!v->is_boolean())
+      return Errorf("{}: '{}' must be true or false, got {}", path_, Name(key), v->dump());
     *out = v->get<bool>();
     return {};
   }
   Status String(const char* key, std::string* out) const {
     const json* v = Get(key);
     if (v == nullptr) return {};
-    if (!v->is_string()) return Errorf("{}: '{}' must be a string, got {}", path_, key, v->dump());
+    if (!v->is_string())
+      return Errorf("{}: '{}' must be a string, got {}", path_, Name(key), v->dump());
     *out = v->get<std::string>();
     return {};
   }
@@ -54,7 +60,8 @@ class Fields {
     if (v == nullptr) return {};
     auto add = [&](const json& x) -> Status {
       if (!x.is_number_integer() || x.get<int64_t>() < 0)
-        return Errorf("{}: '{}' must be a token id or a list of ids, got {}", path_, key, v->dump());
+        return Errorf("{}: '{}' must be a token id or a list of ids, got {}", path_, Name(key),
+                      v->dump());
       const int64_t id = x.get<int64_t>();
       if (std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
       return {};
@@ -67,14 +74,16 @@ class Fields {
   }
 
  private:
+  std::string Name(const char* key) const { return prefix_ + key; }
   const json& j_;
   const std::string& path_;
+  std::string prefix_;
 };
 
 Status ParseRopeScaling(const json* v, const std::string& path, RopeScaling* out) {
   if (v == nullptr) return {};
   if (!v->is_object()) return Errorf("{}: 'rope_scaling' must be an object or null", path);
-  Fields f(*v, path);
+  Fields f(*v, path, "rope_scaling.");
   std::string type;
   OKO_RETURN_IF_ERROR(f.String("rope_type", &type));
   if (type.empty()) OKO_RETURN_IF_ERROR(f.String("type", &type));
@@ -84,7 +93,8 @@ Status ParseRopeScaling(const json* v, const std::string& path, RopeScaling* out
                   path, type);
   out->type = type;
   OKO_RETURN_IF_ERROR(f.Double("factor", &out->factor));
-  if (out->factor <= 0) return Errorf("{}: rope_scaling.factor must be > 0", path);
+  if (out->factor <= 0)
+    return Errorf("{}: 'rope_scaling.factor' must be > 0, got {}", path, out->factor);
   OKO_RETURN_IF_ERROR(f.Double("low_freq_factor", &out->low_freq_factor));
   OKO_RETURN_IF_ERROR(f.Double("high_freq_factor", &out->high_freq_factor));
   OKO_RETURN_IF_ERROR(f.Int("original_max_position_embeddings",
@@ -158,6 +168,8 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
   if (bos >= 0) c.bos_token_id = bos;
   OKO_RETURN_IF_ERROR(f.Ids("eos_token_id", &c.eos_token_ids));
   OKO_RETURN_IF_ERROR(f.String("torch_dtype", &c.torch_dtype));
+  // transformers >= 4.56 saves "dtype" in place of "torch_dtype".
+  if (c.torch_dtype.empty()) OKO_RETURN_IF_ERROR(f.String("dtype", &c.torch_dtype));
   return c;
 }
 

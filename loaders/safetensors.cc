@@ -37,7 +37,9 @@ Result<TensorView> ParseEntry(const std::string& name, const json& e, size_t dat
   if (sh == e.end() || !sh->is_array()) return bad("missing or non-array 'shape'");
   uint64_t numel = 1;
   for (const auto& d : *sh) {
-    if (!d.is_number_unsigned()) return bad("shape entries must be non-negative integers");
+    if (!d.is_number_unsigned())
+      return bad(fmt::format("shape {} has an entry that is not a non-negative integer",
+                             sh->dump()));
     const uint64_t v = d.get<uint64_t>();
     if (!CheckedMul(numel, v, &numel)) return bad("shape is too large");
     t.shape.push_back(static_cast<int64_t>(v));
@@ -100,18 +102,20 @@ Result<std::vector<TensorView>> SafetensorsFile::ParseHeader(
     OKO_ASSIGN_OR_RETURN(TensorView t, ParseEntry(it.key(), *it, region_size, path));
     tensors.push_back(std::move(t));
   }
-  // No two tensors may share bytes.
+  // No two tensors may share bytes: in order of their starts, each non-empty tensor must
+  // begin at or after the furthest end so far (not only the previous tensor's end).
   std::vector<const TensorView*> order;
-  for (const auto& t : tensors) order.push_back(&t);
+  for (const auto& t : tensors)
+    if (t.nbytes > 0) order.push_back(&t);
   std::sort(order.begin(), order.end(), [](const TensorView* a, const TensorView* b) {
     return a->data < b->data;
   });
-  for (size_t i = 1; i < order.size(); ++i) {
-    const auto* prev = order[i - 1];
-    const auto prev_end = reinterpret_cast<uintptr_t>(prev->data) + prev->nbytes;
-    if (prev->nbytes > 0 && order[i]->nbytes > 0 &&
-        reinterpret_cast<uintptr_t>(order[i]->data) < prev_end)
-      return Errorf("{}: tensors '{}' and '{}' overlap", path, prev->name, order[i]->name);
+  auto end_of = [](const TensorView* t) { return reinterpret_cast<uintptr_t>(t->data) + t->nbytes; };
+  const TensorView* furthest = nullptr;  // the tensor reaching furthest so far
+  for (const TensorView* t : order) {
+    if (furthest != nullptr && reinterpret_cast<uintptr_t>(t->data) < end_of(furthest))
+      return Errorf("{}: tensors '{}' and '{}' overlap", path, furthest->name, t->name);
+    if (furthest == nullptr || end_of(t) > end_of(furthest)) furthest = t;
   }
   for (auto& t : tensors) t.data = region + reinterpret_cast<uintptr_t>(t.data);
   return tensors;
@@ -168,8 +172,10 @@ Result<TensorStore> TensorStore::OpenDir(const std::string& dir) {
     }
     for (const auto& [name, shard] : expected) {
       const TensorView* t = store.Find(name);
-      if (t == nullptr)
-        return Errorf("{}: tensor '{}' is not in shard '{}'", index.string(), name, shard);
+      const std::string shard_path = (fs::path(dir) / shard).string();
+      if (t == nullptr || *t->file != shard_path)
+        return Errorf("{}: tensor '{}' is not in shard '{}'{}", index.string(), name, shard,
+                      t == nullptr ? "" : fmt::format(" (it is in {})", *t->file));
     }
     return store;
   }

@@ -17,6 +17,9 @@
 
 namespace oko {
 
+// Largest head_dim supported with an f16 KV cache (f32 has no limit).
+inline constexpr size_t kAttentionMaxHeadDimF16 = 512;
+
 struct SlotSpan {
   size_t begin, end;  // slots [begin, end)
 };

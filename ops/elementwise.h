@@ -21,6 +21,9 @@ void SoftmaxInplace(float* x, size_t n);
 // Widens n bf16 / f16 values to f32 (exact).
 void Bf16ToF32Row(const uint16_t* src, float* dst, size_t n);
 void F16ToF32Row(const uint16_t* src, float* dst, size_t n);
+// Narrows n f32 values to bf16, round to nearest even (PyTorch .to(bfloat16)); NaN stays
+// NaN. Highway 1.0.3's DemoteTo truncates, so the rounding is done here.
+void F32ToBf16Row(const float* src, uint16_t* dst, size_t n);
 // Narrows n f32 values to f16 (round to nearest even): KV-cache storage.
 void F32ToF16Row(const float* src, uint16_t* dst, size_t n);
 

@@ -9,6 +9,8 @@
 
 #include <hwy/highway.h>
 
+#include "common/dtype.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace oko {
 namespace HWY_NAMESPACE {
@@ -49,6 +51,45 @@ HWY_INLINE float DotF32(D d, const float* HWY_RESTRICT x, const float* HWY_RESTR
   for (; i + N <= n; i += N) a0 = hn::MulAdd(hn::LoadU(d, x + i), hn::LoadU(d, y + i), a0);
   if (i < n) a1 = hn::MulAdd(LoadTail(d, x + i, n - i, 0.0f), LoadTail(d, y + i, n - i, 0.0f), a1);
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+}
+
+// Hardware f16 <-> f32 conversion (F16C) exists from AVX2 up. Below that, Highway 1.0.3
+// emulates it without inf/NaN (and truncates when narrowing), so we use scalar code there.
+constexpr bool kNativeF16 = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2;
+
+inline float ToF32(float v) { return v; }
+inline float ToF32(hwy::bfloat16_t v) { return Bf16ToF32(v.bits); }
+inline float ToF32(hwy::float16_t v) { return F16ToF32(v.bits); }
+
+// Loads Lanes(df) consecutive weights of type T (f32, bf16 or f16) widened exactly to f32.
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadF32(DF df, const float* HWY_RESTRICT p) {
+  return hn::LoadU(df, p);
+}
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadF32(DF df, const hwy::bfloat16_t* HWY_RESTRICT p) {
+  const hn::Rebind<hwy::bfloat16_t, DF> dbf;
+  return hn::PromoteTo(df, hn::LoadU(dbf, p));
+}
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadF32(DF df, const hwy::float16_t* HWY_RESTRICT p) {
+  if constexpr (kNativeF16) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, p));
+  } else {
+    HWY_ALIGN float buf[HWY_MAX_BYTES / sizeof(float)];
+    for (size_t j = 0; j < hn::Lanes(df); ++j) buf[j] = ToF32(p[j]);
+    return hn::Load(df, buf);
+  }
+}
+
+// Loads `count` < Lanes(df) elements widened to f32, the other lanes 0. Reads only
+// [p, p + count): safe at the end of any buffer on every target.
+template <class DF, typename T>
+HWY_INLINE hn::Vec<DF> LoadTailF32(DF df, const T* HWY_RESTRICT p, size_t count) {
+  HWY_ALIGN float buf[HWY_MAX_BYTES / sizeof(float)];
+  for (size_t j = 0; j < hn::Lanes(df); ++j) buf[j] = j < count ? ToF32(p[j]) : 0.0f;
+  return hn::Load(df, buf);
 }
 
 }  // namespace HWY_NAMESPACE

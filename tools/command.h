@@ -18,6 +18,9 @@ struct Subcommand {
 Subcommand AddInfoCommand(CLI::App& root);
 Subcommand AddMakeModelCommand(CLI::App& root);
 Subcommand AddLogitsCommand(CLI::App& root);
+Subcommand AddRunCommand(CLI::App& root);
+Subcommand AddBenchCommand(CLI::App& root);
+Subcommand AddProfileCommand(CLI::App& root);
 Subcommand AddTraceCommand(CLI::App& root);
 
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.

@@ -1,13 +1,18 @@
 #include "tools/engine_flags.h"
 
 #include <charconv>
+#include <random>
 
 #include "tools/command.h"
 
 namespace oko {
 
-void EngineFlags::Add(CLI::App* app) {
-  AddModelOption(app, &model_dir);
+void EngineFlags::Add(CLI::App* app, bool model_required) {
+  if (model_required) {
+    AddModelOption(app, &model_dir);
+  } else {
+    app->add_option("-m,--model", model_dir, "Hugging Face model folder")->check(CLI::ExistingDirectory);
+  }
   app->add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app->add_option("-c,--ctx", ctx, "KV-cache capacity in positions")->check(CLI::PositiveNumber);
   app->add_option("--sink", sink, "positions kept when the KV ring wraps (StreamingLLM)")
@@ -25,6 +30,29 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
   o.sink = sink;
   OKO_ASSIGN_OR_RETURN(o.compute, ParseComputeMode(compute));
   o.kv_dtype = kv == "f16" ? DType::kF16 : DType::kF32;
+  return o;
+}
+
+void SamplingFlags::Add(CLI::App* app) {
+  app->add_option("--temp", temperature, "temperature (0: greedy)");
+  app->add_option("--top-k", top_k, "keep the k most likely tokens (0: off)");
+  app->add_option("--top-p", top_p, "nucleus sampling mass (1: off)");
+  app->add_option("--min-p", min_p, "drop tokens below min-p times the top probability");
+  app->add_option("--repeat-penalty", repeat_penalty, "repetition penalty (1: off)");
+  app->add_option("--presence-penalty", presence_penalty, "presence penalty (0: off)");
+  app->add_option("--seed", seed, "random seed (same seed, same text)");
+}
+
+SamplerOptions SamplingFlags::Resolve(const GenerationDefaults& g) const {
+  SamplerOptions o;
+  const bool sample = g.do_sample.value_or(g.temperature.has_value());
+  o.temperature = temperature.value_or(sample ? static_cast<float>(g.temperature.value_or(1.0)) : 0.0f);
+  o.top_k = top_k.value_or(g.top_k.value_or(0));
+  o.top_p = top_p.value_or(static_cast<float>(g.top_p.value_or(1.0)));
+  o.min_p = min_p.value_or(static_cast<float>(g.min_p.value_or(0.0)));
+  o.repetition_penalty = repeat_penalty.value_or(static_cast<float>(g.repetition_penalty.value_or(1.0)));
+  o.presence_penalty = presence_penalty.value_or(0.0f);
+  o.seed = seed.value_or(std::random_device{}());
   return o;
 }
 

@@ -4,7 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include <optional>
+
 #include "engine/model.h"
+#include "engine/sampler.h"
 
 namespace oko {
 
@@ -16,8 +19,20 @@ struct EngineFlags {
   std::string compute = "f32";
   std::string kv = "f32";
 
-  void Add(CLI::App* app);
+  void Add(CLI::App* app, bool model_required = true);
   Result<EngineOptions> ToOptions() const;
+};
+
+// Sampling flags; unset ones take the model's generation_config.json defaults.
+struct SamplingFlags {
+  std::optional<float> temperature, top_p, min_p, repeat_penalty, presence_penalty;
+  std::optional<int64_t> top_k;
+  std::optional<uint64_t> seed;
+
+  void Add(CLI::App* app);
+  // generation_config.json values where no flag was given; greedy when it says
+  // do_sample: false; a random seed unless --seed.
+  SamplerOptions Resolve(const GenerationDefaults& defaults) const;
 };
 
 // Parses "1,2,3" into token ids; errors name the bad item.

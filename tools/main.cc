@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
       oko::AddInfoCommand(app),
       oko::AddMakeModelCommand(app),
       oko::AddLogitsCommand(app),
+      oko::AddBenchCommand(app),
+      oko::AddProfileCommand(app),
       oko::AddTraceCommand(app),
   };
   try {

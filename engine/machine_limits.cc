@@ -1,0 +1,124 @@
+#include "engine/machine_limits.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/mapped_file.h"
+#include "ops/machine_probe.h"
+
+namespace oko {
+
+namespace {
+
+namespace fs = std::filesystem;
+constexpr size_t kReadBytes = size_t{512} << 20;  // far beyond any cache here (DEPS.md)
+constexpr int kRepeats = 5;
+
+template <typename Fn>
+double BestSeconds(int repeats, const Fn& fn) {
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+double MeasureReadGbs(ThreadPool& pool) {
+  void* mem = mmap(nullptr, kReadBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return 0;
+  auto* bytes = static_cast<uint8_t*>(mem);
+  std::memset(bytes, 1, kReadBytes);  // fault the pages in first
+  std::atomic<uint64_t> checksum{0};
+  const size_t slice = kReadBytes / pool.size() / 64 * 64;
+  const double s = BestSeconds(kRepeats, [&] {
+    pool.Run(pool.size(), [&](size_t t, int) {
+      checksum += ReadBytesChecksum(bytes + t * slice, slice);
+    });
+  });
+  munmap(mem, kReadBytes);
+  return static_cast<double>(slice * pool.size()) / s / 1e9;
+}
+
+template <typename Probe>
+double MeasurePeakGflops(ThreadPool& pool, Probe probe) {
+  constexpr size_t kIterations = 4 << 20;
+  double flops = 0;
+  const double s = BestSeconds(kRepeats, [&] {
+    std::atomic<double> total{0};
+    pool.Run(pool.size(), [&](size_t, int) { total += probe(kIterations); });
+    flops = total;
+  });
+  return flops / s / 1e9;
+}
+
+fs::path CachePath() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  const fs::path base = xdg != nullptr && *xdg ? fs::path(xdg) : fs::path(home ? home : "/tmp") / ".cache";
+  return base / "oko" / "machine.json";
+}
+
+std::string CacheKey(const std::string& cpu, int threads) {
+  return cpu + " | threads " + std::to_string(threads);
+}
+
+}  // namespace
+
+std::string CpuModelName() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos)
+      return line.substr(line.find(':') + 2);
+  return "unknown cpu";
+}
+
+MachineLimits MeasureMachine(ThreadPool& pool) {
+  MachineLimits m;
+  m.cpu = CpuModelName();
+  m.threads = pool.size();
+  m.read_gbs = MeasureReadGbs(pool);
+  m.f32_gflops = MeasurePeakGflops(pool, FmaF32Flops);
+  m.bf16_gflops = MeasurePeakGflops(pool, DotBf16Flops);
+  return m;
+}
+
+MachineLimits LoadOrMeasureMachine(ThreadPool& pool, bool remeasure) {
+  using json = nlohmann::json;
+  const fs::path path = CachePath();
+  const std::string key = CacheKey(CpuModelName(), pool.size());
+  json cache = json::object();
+  if (auto text = ReadFileToString(path.string()); text.ok()) {
+    cache = json::parse(*text, nullptr, false);
+    if (!cache.is_object()) cache = json::object();
+  }
+  if (!remeasure && cache.contains(key) && cache[key].is_object()) {
+    const json& e = cache[key];
+    MachineLimits m;
+    m.cpu = CpuModelName();
+    m.threads = pool.size();
+    m.read_gbs = e.value("read_gbs", 0.0);
+    m.f32_gflops = e.value("f32_gflops", 0.0);
+    m.bf16_gflops = e.value("bf16_gflops", 0.0);
+    if (m.read_gbs > 0 && m.f32_gflops > 0) return m;
+  }
+  const MachineLimits m = MeasureMachine(pool);
+  cache[key] = {{"read_gbs", m.read_gbs}, {"f32_gflops", m.f32_gflops}, {"bf16_gflops", m.bf16_gflops}};
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (!ec) (void)WriteFileAtomically(path.string(), cache.dump(2) + "\n");  // a cache: best effort
+  return m;
+}
+
+}  // namespace oko

@@ -1,0 +1,425 @@
+#include "loaders/tokenizer.h"
+
+#include <simdjson.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/mapped_file.h"
+#include "loaders/utf8.h"
+
+namespace oko {
+namespace {
+
+namespace fs = std::filesystem;
+namespace od = simdjson::ondemand;
+using json = nlohmann::json;
+
+// A git symlink checked out on a system without symlink support (or copied by a tool
+// that does not follow links) becomes a small text file whose whole content is the link
+// target, e.g. "../tiny-qwen3/tokenizer.json". Follow such a file when it names an
+// existing file; a real tokenizer.json is a JSON object and never looks like a path.
+Result<std::string> ResolveTokenizerPath(const std::string& dir) {
+  fs::path path = fs::path(dir) / "tokenizer.json";
+  for (int hops = 0; hops < 4; ++hops) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+      return Errorf("{}: no tokenizer.json in this folder", dir);
+    const auto size = fs::file_size(path, ec);
+    if (ec || size > 1024) return path.string();
+    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path.string()));
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    if (text.empty() || text[0] == '{' || text.find('\n') != std::string::npos) return path.string();
+    const fs::path target = path.parent_path() / text;
+    if (!fs::is_regular_file(target, ec)) return path.string();  // JSON errors will say why
+    path = target;
+  }
+  return Errorf("{}: tokenizer.json link chain is too long", dir);
+}
+
+std::string SimdjsonMessage(simdjson::error_code e) { return simdjson::error_message(e); }
+
+// The raw JSON text of a value (object, array or scalar), for the small sections that
+// are parsed with nlohmann::json.
+simdjson::error_code RawJson(od::value v, std::string_view* out) {
+  od::json_type type;
+  if (auto e = v.type().get(type)) return e;
+  if (type == od::json_type::object) {
+    od::object o;
+    if (auto e = v.get_object().get(o)) return e;
+    return o.raw_json().get(*out);
+  }
+  if (type == od::json_type::array) {
+    od::array a;
+    if (auto e = v.get_array().get(a)) return e;
+    return a.raw_json().get(*out);
+  }
+  *out = v.raw_json_token();
+  return simdjson::SUCCESS;
+}
+
+// The "model" section as read: vocab, merges and options.
+struct ModelSection {
+  std::string type;
+  Vocab vocab;
+  std::vector<std::pair<std::string, std::string>> merges;
+  BpeOptions options;
+  std::optional<std::string> unk_token;
+  bool has_vocab = false, has_merges = false;
+};
+
+Status ParseVocab(od::value v, ModelSection* m) {
+  od::object obj;
+  if (v.get_object().get(obj)) return Errorf("model.vocab: expected an object of token -> id");
+  m->vocab.reserve(1 << 18);
+  for (auto field : obj) {
+    std::string_view key;
+    int64_t id;
+    if (auto e = field.unescaped_key().get(key)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
+    if (field.value().get_int64().get(id) || id < 0 || id > INT32_MAX)
+      return Errorf("model.vocab: the id of '{}' must be a non-negative integer", key);
+    m->vocab.emplace(key, static_cast<int32_t>(id));
+  }
+  m->has_vocab = true;
+  return {};
+}
+
+Status ParseMerges(od::value v, ModelSection* m) {
+  od::array arr;
+  if (v.get_array().get(arr)) return Errorf("model.merges: expected an array");
+  size_t i = 0;
+  for (auto item : arr) {
+    od::json_type type;
+    if (auto e = item.type().get(type)) return Errorf("model.merges[{}]: {}", i, SimdjsonMessage(e));
+    if (type == od::json_type::string) {  // "left right"
+      std::string_view s;
+      if (item.get_string().get(s)) return Errorf("model.merges[{}]: bad string", i);
+      const size_t space = s.find(' ');
+      if (space == std::string_view::npos || s.find(' ', space + 1) != std::string_view::npos)
+        return Errorf("model.merges[{}]: '{}' must be two tokens separated by one space", i, s);
+      m->merges.emplace_back(s.substr(0, space), s.substr(space + 1));
+    } else {  // ["left", "right"]
+      od::array pair;
+      std::string_view parts[2];
+      size_t n = 0;
+      if (item.get_array().get(pair)) return Errorf("model.merges[{}]: expected a string or a pair", i);
+      for (auto part : pair) {
+        if (n == 2 || part.get_string().get(parts[n]))
+          return Errorf("model.merges[{}]: expected a pair of two strings", i);
+        ++n;
+      }
+      if (n != 2) return Errorf("model.merges[{}]: expected a pair of two strings", i);
+      m->merges.emplace_back(parts[0], parts[1]);
+    }
+    ++i;
+  }
+  m->has_merges = true;
+  return {};
+}
+
+// Options that change results and that oko does not implement must not pass silently.
+Status CheckUnsupportedString(od::value v, std::string_view key) {
+  if (v.is_null()) return {};
+  std::string_view s;
+  if (v.get_string().get(s)) return Errorf("model.{}: expected a string or null", key);
+  if (!s.empty()) return Errorf("model.{} '{}' is not supported by oko", key, s);
+  return {};
+}
+
+Status ParseModel(od::value v, ModelSection* m) {
+  od::object obj;
+  if (v.get_object().get(obj)) return Errorf("model: expected an object");
+  for (auto field : obj) {
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return Errorf("model: {}", SimdjsonMessage(e));
+    od::value value = field.value();
+    if (key == "type") {
+      std::string_view t;
+      if (value.get_string().get(t)) return Errorf("model.type: expected a string");
+      m->type = t;
+    } else if (key == "vocab") {
+      OKO_RETURN_IF_ERROR(ParseVocab(value, m));
+    } else if (key == "merges") {
+      OKO_RETURN_IF_ERROR(ParseMerges(value, m));
+    } else if (key == "byte_fallback" || key == "ignore_merges" || key == "fuse_unk") {
+      bool b = false;
+      if (!value.is_null() && value.get_bool().get(b))
+        return Errorf("model.{}: expected true or false", key);
+      (key == "byte_fallback" ? m->options.byte_fallback
+       : key == "ignore_merges" ? m->options.ignore_merges
+                                : m->options.fuse_unk) = b;
+    } else if (key == "unk_token") {
+      std::string_view s;
+      if (!value.is_null()) {
+        if (value.get_string().get(s)) return Errorf("model.unk_token: expected a string or null");
+        m->unk_token = std::string(s);
+      }
+    } else if (key == "dropout") {
+      double d = 0;
+      if (!value.is_null() && (value.get_double().get(d) || d != 0))
+        return Errorf("model.dropout (BPE dropout) is not supported by oko");
+    } else if (key == "continuing_subword_prefix" || key == "end_of_word_suffix") {
+      OKO_RETURN_IF_ERROR(CheckUnsupportedString(value, key));
+    }
+  }
+  if (m->type != "BPE")
+    return Errorf("model.type '{}' is not supported by oko (only BPE)", m->type);
+  if (!m->has_vocab) return Errorf("model: missing 'vocab'");
+  if (!m->has_merges) return Errorf("model: missing 'merges'");
+  return {};
+}
+
+// The sections of tokenizer.json that oko reads.
+struct FileSections {
+  ModelSection model;
+  bool has_model = false;
+  json added_tokens = json::array();
+  json normalizer, pre_tokenizer, post_processor, decoder;  // null when absent
+};
+
+Status ParseFile(std::string_view text, FileSections* s) {
+  simdjson::padded_string padded(text);
+  od::parser parser;
+  od::document doc;
+  if (auto e = parser.iterate(padded).get(doc)) return Errorf("not valid JSON: {}", SimdjsonMessage(e));
+  od::object root;
+  if (auto e = doc.get_object().get(root)) return Errorf("expected a JSON object: {}", SimdjsonMessage(e));
+  for (auto field : root) {
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return Errorf("not valid JSON: {}", SimdjsonMessage(e));
+    if (key == "model") {
+      OKO_RETURN_IF_ERROR(ParseModel(field.value(), &s->model));
+      s->has_model = true;
+      continue;
+    }
+    json* section = key == "added_tokens"     ? &s->added_tokens
+                    : key == "normalizer"     ? &s->normalizer
+                    : key == "pre_tokenizer"  ? &s->pre_tokenizer
+                    : key == "post_processor" ? &s->post_processor
+                    : key == "decoder"        ? &s->decoder
+                                              : nullptr;
+    if (section == nullptr) continue;  // version, truncation, padding
+    std::string_view raw;
+    if (auto e = RawJson(field.value(), &raw)) return Errorf("{}: {}", key, SimdjsonMessage(e));
+    *section = json::parse(raw, nullptr, /*allow_exceptions=*/false);
+    if (section->is_discarded()) return Errorf("{}: not valid JSON", key);
+  }
+  if (!s->has_model) return Errorf("missing section 'model'");
+  return {};
+}
+
+Result<std::vector<AddedToken>> ParseAddedTokens(const json& j) {
+  if (!j.is_array()) return Errorf("added_tokens: expected an array");
+  std::vector<AddedToken> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const json& t = j[i];
+    const std::string where = fmt::format("added_tokens[{}]", i);
+    if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() ||
+        t["id"].get<int64_t>() < 0 || t["id"].get<int64_t>() > INT32_MAX || !t.contains("content") ||
+        !t["content"].is_string()) {
+      return Errorf("{}: expected {{\"id\": N, \"content\": \"...\", ...}}, got {}", where, t.dump());
+    }
+    AddedToken a;
+    a.id = static_cast<int32_t>(t["id"].get<int64_t>());
+    a.content = t["content"].get<std::string>();
+    const auto flag = [&](const char* key, bool* out_flag) -> Status {
+      auto it = t.find(key);
+      if (it == t.end() || it->is_null()) return {};
+      if (!it->is_boolean()) return Errorf("{}: '{}' must be true or false", where, key);
+      *out_flag = it->get<bool>();
+      return {};
+    };
+    OKO_RETURN_IF_ERROR(flag("special", &a.special));
+    OKO_RETURN_IF_ERROR(flag("lstrip", &a.lstrip));
+    OKO_RETURN_IF_ERROR(flag("rstrip", &a.rstrip));
+    OKO_RETURN_IF_ERROR(flag("single_word", &a.single_word));
+    OKO_RETURN_IF_ERROR(flag("normalized", &a.normalized));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_dir) {
+  OKO_ASSIGN_OR_RETURN(std::string path, ResolveTokenizerPath(model_dir));
+  OKO_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
+  const std::string config_path = (fs::path(model_dir) / "tokenizer_config.json").string();
+  std::string config;
+  if (std::error_code ec; fs::exists(config_path, ec)) {
+    OKO_ASSIGN_OR_RETURN(config, ReadFileToString(config_path));
+  }
+  auto tok = FromJson(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()),
+                      "", path);
+  if (!tok.ok()) return tok.status();
+  OKO_RETURN_IF_ERROR((*tok)->ParseConfig(config, config_path));
+  return tok;
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenizer_json,
+                                                       std::string_view config_json,
+                                                       const std::string& path) {
+  FileSections s;
+  OKO_RETURN_IF_ERROR(ParseFile(tokenizer_json, &s).WithContext(path));
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  auto added = ParseAddedTokens(s.added_tokens);
+  if (!added.ok()) return added.status().WithContext(path);
+
+  int32_t size = 0;
+  for (const auto& [token, id] : s.model.vocab) size = std::max(size, id + 1);
+  for (const AddedToken& a : *added) size = std::max(size, a.id + 1);
+  t->tokens_.resize(size);
+  t->special_.resize(size);
+  for (const auto& [token, id] : s.model.vocab) t->tokens_[id] = token;
+  for (const AddedToken& a : *added) {
+    t->tokens_[a.id] = a.content;
+    t->special_[a.id] = a.special;
+    t->added_ids_[a.content] = a.id;
+    (a.normalized ? t->normalized_added_ : t->raw_added_).Add(a);
+  }
+  if (s.model.unk_token) {
+    auto it = s.model.vocab.find(*s.model.unk_token);
+    if (it == s.model.vocab.end())
+      return Errorf("{}: model.unk_token '{}' is not in the vocab", path, *s.model.unk_token);
+    s.model.options.unk_id = it->second;
+  }
+  auto model = BpeModel::Create(std::move(s.model.vocab), s.model.merges, s.model.options);
+  if (!model.ok()) return model.status().WithContext(path + ": model");
+  t->model_ = std::move(model).value();
+
+  const auto section = [&](auto parse, const json& j, const char* name, auto* out) -> Status {
+    auto r = parse(j, name);
+    if (!r.ok()) return r.status().WithContext(path);
+    *out = std::move(r).value();
+    return {};
+  };
+  OKO_RETURN_IF_ERROR(section(ParseNormalizer, s.normalizer, "normalizer", &t->normalizer_));
+  OKO_RETURN_IF_ERROR(section(ParsePreTokenizer, s.pre_tokenizer, "pre_tokenizer", &t->pre_tokenizer_));
+  OKO_RETURN_IF_ERROR(section(ParsePostProcessor, s.post_processor, "post_processor", &t->post_processor_));
+  OKO_RETURN_IF_ERROR(section(ParseDecoder, s.decoder, "decoder", &t->decoder_));
+  if (!config_json.empty()) OKO_RETURN_IF_ERROR(t->ParseConfig(config_json, "tokenizer_config.json"));
+  return t;
+}
+
+Status Tokenizer::ParseConfig(std::string_view config_json, const std::string& path) {
+  if (config_json.empty()) return {};
+  const json j = json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Errorf("{}: not a valid JSON object", path);
+  // bos_token/eos_token: a string, an AddedToken object {"content": ...}, or null.
+  const auto token = [&](const char* key, std::optional<int32_t>* out) -> Status {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return {};
+    const json* content = &*it;
+    if (it->is_object() && it->contains("content")) content = &(*it)["content"];
+    if (!content->is_string()) return Errorf("{}: '{}' must be a string or null", path, key);
+    *out = TokenId(content->get<std::string>());
+    if (!*out) return Errorf("{}: '{}' {} is not a token of tokenizer.json", path, key, content->dump());
+    return {};
+  };
+  OKO_RETURN_IF_ERROR(token("bos_token", &bos_id_));
+  OKO_RETURN_IF_ERROR(token("eos_token", &eos_id_));
+  if (auto it = j.find("add_bos_token"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean()) return Errorf("{}: 'add_bos_token' must be true or false", path);
+    add_bos_token_ = it->get<bool>();
+  }
+  return {};
+}
+
+Result<std::vector<int32_t>> Tokenizer::Encode(std::string_view text, bool add_special_tokens) const {
+  if (const size_t bad = utf8::FirstInvalidByte(text); bad != std::string_view::npos) {
+    return Errorf("the text is not valid UTF-8: byte 0x{:02X} at offset {}",
+                  static_cast<unsigned char>(text[bad]), bad);
+  }
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 3 + 4);
+  std::vector<TextSegment> segments;
+  raw_added_.Split(text, &segments);
+  for (const TextSegment& seg : segments) {
+    if (seg.token_id >= 0) {
+      ids.push_back(seg.token_id);
+    } else {
+      OKO_RETURN_IF_ERROR(
+          EncodePlain(text.substr(seg.begin, seg.end - seg.begin), seg.begin == 0, &ids));
+    }
+  }
+  if (add_special_tokens && post_processor_) post_processor_->Process(&ids);
+  return ids;
+}
+
+Status Tokenizer::EncodePlain(std::string_view text, bool at_input_start,
+                              std::vector<int32_t>* ids) const {
+  std::string normalized(text);
+  if (normalizer_) OKO_RETURN_IF_ERROR(normalizer_->Apply(&normalized));
+  std::vector<TextSegment> segments;
+  normalized_added_.Split(normalized, &segments);
+  for (const TextSegment& seg : segments) {
+    if (seg.token_id >= 0) {
+      ids->push_back(seg.token_id);
+      continue;
+    }
+    PreTokens p;
+    p.text = seg.begin == 0 && seg.end == normalized.size()
+                 ? std::move(normalized)
+                 : normalized.substr(seg.begin, seg.end - seg.begin);
+    p.pieces.emplace_back(0, static_cast<uint32_t>(p.text.size()));
+    p.at_input_start = at_input_start && seg.begin == 0;
+    if (pre_tokenizer_) OKO_RETURN_IF_ERROR(pre_tokenizer_->Apply(&p));
+    for (size_t i = 0; i < p.pieces.size(); ++i) {
+      OKO_RETURN_IF_ERROR(model_->Tokenize(p.Piece(i), p.byte_level, ids));
+    }
+  }
+  return {};
+}
+
+std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) const {
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocab_size() || tokens_[id].empty()) continue;
+    if (skip_special && special_[id]) continue;
+    tokens.push_back(tokens_[id]);
+  }
+  std::string out;
+  if (decoder_) {
+    decoder_->DecodeChain(&tokens);
+    for (const std::string& t : tokens) out += t;
+  } else {  // HF joins undecoded tokens with spaces
+    for (size_t i = 0; i < tokens.size(); ++i) out += (i ? " " : "") + tokens[i];
+  }
+  return out;
+}
+
+std::string_view Tokenizer::TokenText(int32_t id) const {
+  return id >= 0 && id < vocab_size() ? std::string_view(tokens_[id]) : std::string_view();
+}
+
+std::optional<int32_t> Tokenizer::TokenId(std::string_view token) const {
+  if (auto it = added_ids_.find(token); it != added_ids_.end()) return it->second;
+  if (auto it = model_->vocab().find(token); it != model_->vocab().end()) return it->second;
+  return std::nullopt;
+}
+
+bool Tokenizer::IsSpecial(int32_t id) const {
+  return id >= 0 && id < vocab_size() && special_[id];
+}
+
+std::string StreamingDetokenizer::Push(int32_t id) {
+  ids_.push_back(id);
+  const std::string prefix = tokenizer_.Decode(std::span(ids_).first(read_), skip_special_);
+  std::string text = tokenizer_.Decode(ids_, skip_special_);
+  // U+FFFD at the end: the last token stopped inside a character; wait for the rest.
+  if (text.size() <= prefix.size() || text.ends_with("\xEF\xBF\xBD")) return {};
+  ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(read_));
+  read_ = ids_.size();
+  return text.substr(prefix.size());
+}
+
+std::string StreamingDetokenizer::Flush() {
+  const std::string prefix = tokenizer_.Decode(std::span(ids_).first(read_), skip_special_);
+  std::string text = tokenizer_.Decode(ids_, skip_special_);
+  ids_.clear();
+  read_ = 0;
+  return text.size() > prefix.size() ? text.substr(prefix.size()) : std::string();
+}
+
+}  // namespace oko

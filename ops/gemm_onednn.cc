@@ -1,0 +1,138 @@
+#include "ops/gemm_onednn.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "common/check.h"
+#include "ops/elementwise.h"
+
+namespace oko {
+
+namespace {
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using dims = dnnl::memory::dims;
+
+// 0 = leave OpenMP's default. Applied in Run() on the calling thread, because
+// omp_set_num_threads only affects the thread that calls it.
+std::atomic<int> g_threads{0};
+
+// M used to pick oneDNN's preferred blocked weight layout (a typical prefill chunk).
+constexpr dnnl::memory::dim kLayoutM = 128;
+
+dnnl::memory::dim D(size_t v) { return static_cast<dnnl::memory::dim>(v); }
+}  // namespace
+
+struct OnednnMatMul::Impl {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  ComputeMode mode;
+  dt act_dt;
+  dnnl::memory::desc w_md;  // blocked layout chosen by oneDNN for this CPU
+  dnnl::memory weights;
+  dnnl::memory::desc bias_md;
+  dnnl::memory bias;
+  struct Prim {
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul mm;
+  };
+  // (M, x row stride, y row stride) -> primitive.
+  std::map<std::tuple<size_t, size_t, size_t>, Prim> prims;
+  std::vector<uint16_t> x_bf16;  // activations rounded to bf16 (kBf16 mode), grows to max M*K
+
+  dnnl::matmul::primitive_desc MakePd(size_t M, size_t K, size_t N, size_t x_stride,
+                                      size_t y_stride, const dnnl::memory::desc& wd) const {
+    const dnnl::memory::desc src({D(M), D(K)}, act_dt, dims{D(x_stride), 1});
+    const dnnl::memory::desc dst({D(M), D(N)}, dt::f32, dims{D(y_stride), 1});
+    const auto desc = bias ? dnnl::matmul::desc(src, wd, bias_md, dst)
+                           : dnnl::matmul::desc(src, wd, dst);
+    return dnnl::matmul::primitive_desc(desc, eng);
+  }
+};
+
+OnednnMatMul::OnednnMatMul(const void* w, DType w_dtype, size_t N, size_t K, const float* bias,
+                           ComputeMode mode)
+    : impl_(std::make_unique<Impl>()), N_(N), K_(K) {
+  OKO_CHECK(w_dtype == DType::kF32 || w_dtype == DType::kBF16 || w_dtype == DType::kF16,
+            "weight dtype {} not supported (F32, BF16, F16)", DTypeName(w_dtype));
+  OKO_CHECK(N > 0 && K > 0, "empty weight [{}, {}]", N, K);
+  Impl& im = *impl_;
+  im.mode = mode;
+  im.act_dt = mode == ComputeMode::kBf16 ? dt::bf16 : dt::f32;
+  if (bias != nullptr) {
+    im.bias_md = dnnl::memory::desc({1, D(N)}, dt::f32, tag::ab);
+    im.bias = dnnl::memory(im.bias_md, im.eng);
+    std::copy(bias, bias + N, static_cast<float*>(im.bias.get_data_handle()));
+  }
+
+  // The [N, K] row-major buffer is the {K, N} matrix in `ba` order. oneDNN's reorder
+  // converts f32/bf16 to the compute type (f32 -> bf16 rounds to nearest even); f16 is
+  // widened to f32 first (exact).
+  std::vector<float> widened;
+  const void* src = w;
+  dt src_dt = w_dtype == DType::kBF16 ? dt::bf16 : dt::f32;
+  if (w_dtype == DType::kF16) {
+    widened.resize(N * K);
+    F16ToF32Row(static_cast<const uint16_t*>(w), widened.data(), N * K);
+    src = widened.data();
+  }
+  const dnnl::memory::desc user_md({D(K), D(N)}, src_dt, tag::ba);
+  const dnnl::memory::desc any_md({D(K), D(N)}, im.act_dt, tag::any);
+  im.w_md = im.MakePd(kLayoutM, K, N, K, N, any_md).weights_desc();
+  im.weights = dnnl::memory(im.w_md, im.eng);
+  dnnl::memory user(user_md, im.eng, const_cast<void*>(src));
+  dnnl::reorder(user, im.weights).execute(im.strm, user, im.weights);
+  im.strm.wait();
+}
+
+OnednnMatMul::~OnednnMatMul() = default;
+
+size_t OnednnMatMul::weight_bytes() const { return impl_->w_md.get_size(); }
+
+void OnednnMatMul::Run(const float* x, size_t x_stride, size_t M, float* y, size_t y_stride) {
+  OKO_CHECK(x_stride >= K_ && y_stride >= N_, "strides x={} y={} for K={} N={}", x_stride,
+            y_stride, K_, N_);
+  if (M == 0) return;
+  Impl& im = *impl_;
+  if (const int t = g_threads.load(std::memory_order_relaxed); t > 0 && omp_get_max_threads() != t)
+    omp_set_num_threads(t);
+
+  const void* src = x;
+  size_t src_stride = x_stride;
+  if (im.mode == ComputeMode::kBf16) {
+    if (im.x_bf16.size() < M * K_) im.x_bf16.resize(M * K_);
+    for (size_t m = 0; m < M; ++m) F32ToBf16Row(x + m * x_stride, im.x_bf16.data() + m * K_, K_);
+    src = im.x_bf16.data();
+    src_stride = K_;
+  }
+  const auto key = std::make_tuple(M, src_stride, y_stride);
+  auto it = im.prims.find(key);
+  if (it == im.prims.end()) {
+    auto pd = im.MakePd(M, K_, N_, src_stride, y_stride, im.w_md);
+    dnnl::matmul mm(pd);
+    it = im.prims.emplace(key, Impl::Prim{std::move(pd), std::move(mm)}).first;
+  }
+  const Impl::Prim& prim = it->second;
+  dnnl::memory src_mem(prim.pd.src_desc(), im.eng, const_cast<void*>(src));
+  dnnl::memory dst_mem(prim.pd.dst_desc(), im.eng, y);
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, im.weights}, {DNNL_ARG_DST, dst_mem}};
+  if (im.bias) args.emplace(DNNL_ARG_BIAS, im.bias);
+  prim.mm.execute(im.strm, args);
+  im.strm.wait();
+}
+
+void SetOnednnThreads(int threads) {
+  OKO_CHECK(threads > 0, "threads={}", threads);
+  g_threads.store(threads, std::memory_order_relaxed);
+  omp_set_num_threads(threads);
+}
+
+}  // namespace oko

@@ -1,0 +1,93 @@
+#include "ops/machine_probe.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/machine_probe.cc"
+#include <hwy/foreach_target.h>  // must come before highway.h
+#include <hwy/highway.h>
+
+#if HWY_TARGET == HWY_AVX3_DL
+#include <immintrin.h>
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace oko {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+uint64_t ReadBytesChecksumT(const uint8_t* p, size_t n) {
+  const hn::ScalableTag<uint32_t> d;
+  const size_t N = hn::Lanes(d);
+  const auto* w = reinterpret_cast<const uint32_t*>(p);
+  const size_t words = n / 4;
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * N <= words; i += 4 * N) {
+    a0 = hn::Add(a0, hn::LoadU(d, w + i));
+    a1 = hn::Add(a1, hn::LoadU(d, w + i + N));
+    a2 = hn::Add(a2, hn::LoadU(d, w + i + 2 * N));
+    a3 = hn::Add(a3, hn::LoadU(d, w + i + 3 * N));
+  }
+  for (; i + N <= words; i += N) a0 = hn::Add(a0, hn::LoadU(d, w + i));
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+}
+
+// Eight independent accumulator chains hide the FMA latency (4 cycles, 2 ports).
+double FmaF32FlopsT(size_t iterations) {
+  const hn::ScalableTag<float> d;
+  const auto m = hn::Set(d, 0.999999f), c = hn::Set(d, 1e-7f);
+  auto a0 = hn::Set(d, 1.f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (size_t i = 0; i < iterations; ++i) {
+    a0 = hn::MulAdd(a0, m, c); a1 = hn::MulAdd(a1, m, c);
+    a2 = hn::MulAdd(a2, m, c); a3 = hn::MulAdd(a3, m, c);
+    a4 = hn::MulAdd(a4, m, c); a5 = hn::MulAdd(a5, m, c);
+    a6 = hn::MulAdd(a6, m, c); a7 = hn::MulAdd(a7, m, c);
+  }
+  const auto sum = hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)),
+                           hn::Add(hn::Add(a4, a5), hn::Add(a6, a7)));
+  volatile float sink = hn::GetLane(sum);
+  (void)sink;
+  return 2.0 * 8 * hn::Lanes(d) * static_cast<double>(iterations);
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
+// Raw vdpbf16ps: Highway 1.0.3 has no bf16 dot (DEPS.md); the attribute must repeat the
+// target string, as clang replaces rather than merges it.
+__attribute__((target(HWY_TARGET_STR ",avx512bf16"))) double DotBf16FlopsT(size_t iterations) {
+  const __m512bh m = (__m512bh)_mm512_set1_epi16(0x3f80);  // bf16 1.0
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (size_t i = 0; i < iterations; ++i) {
+    a0 = _mm512_dpbf16_ps(a0, m, m); a1 = _mm512_dpbf16_ps(a1, m, m);
+    a2 = _mm512_dpbf16_ps(a2, m, m); a3 = _mm512_dpbf16_ps(a3, m, m);
+    a4 = _mm512_dpbf16_ps(a4, m, m); a5 = _mm512_dpbf16_ps(a5, m, m);
+    a6 = _mm512_dpbf16_ps(a6, m, m); a7 = _mm512_dpbf16_ps(a7, m, m);
+  }
+  __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                           _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+  volatile float sink = _mm512_reduce_add_ps(s);
+  (void)sink;
+  return 2.0 * 8 * 32 * static_cast<double>(iterations);  // 32 bf16 pairs per vector
+}
+#else
+double DotBf16FlopsT(size_t) { return 0.0; }
+#endif
+
+}  // namespace HWY_NAMESPACE
+}  // namespace oko
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace oko {
+HWY_EXPORT(ReadBytesChecksumT);
+HWY_EXPORT(FmaF32FlopsT);
+HWY_EXPORT(DotBf16FlopsT);
+
+uint64_t ReadBytesChecksum(const uint8_t* p, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(ReadBytesChecksumT)(p, n);
+}
+double FmaF32Flops(size_t iterations) { return HWY_DYNAMIC_DISPATCH(FmaF32FlopsT)(iterations); }
+double DotBf16Flops(size_t iterations) {
+  if (!__builtin_cpu_supports("avx512bf16")) return 0.0;
+  return HWY_DYNAMIC_DISPATCH(DotBf16FlopsT)(iterations);
+}
+}  // namespace oko
+#endif

@@ -1,0 +1,22 @@
+// Kernels that measure the machine's limits (engine/machine_limits.h times them):
+// a streaming read (the decode roofline's bandwidth) and FMA throughput in f32 and
+// through the AVX512-BF16 dot product (the prefill roofline's peak).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace oko {
+
+// Reads n bytes (n a multiple of 64) with full-width loads; returns a checksum so the
+// loads cannot be optimised away.
+uint64_t ReadBytesChecksum(const uint8_t* p, size_t n);
+
+// Runs `iterations` rounds of independent f32 FMAs on registers; returns the FLOPs done.
+double FmaF32Flops(size_t iterations);
+
+// The same with vdpbf16ps (2 FLOPs per bf16 pair); returns 0 when the CPU or the build
+// lacks AVX512-BF16.
+double DotBf16Flops(size_t iterations);
+
+}  // namespace oko

@@ -1,0 +1,135 @@
+#include "ops/attention.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/dtype.h"
+#include "tests/ops/ops_test_util.h"
+
+namespace oko {
+namespace {
+
+struct Case {
+  size_t num_queries, head_dim, capacity;
+  std::vector<SlotSpan> spans;
+};
+
+void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
+  const size_t D = c.head_dim, G = c.num_queries;
+  // Two KV heads interleaved per slot, like the engine's cache; we attend with head 1.
+  const size_t kv_stride = 2 * D + 1;
+  const size_t q_stride = D + 3, out_stride = D + 2;
+  const test::Buffer<float> q = test::RandomFloats(G * q_stride, seed, 1, -2.0f, 2.0f);
+  std::vector<float> k = test::RandomFloats(c.capacity * kv_stride, seed + 1).ToVector();
+  std::vector<float> v = test::RandomFloats(c.capacity * kv_stride, seed + 2).ToVector();
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  if (kv_dtype == DType::kF16) {  // the reference uses the values the kernel sees
+    for (size_t i = 0; i < k.size(); ++i) {
+      k16[i] = F32ToF16(k[i]);
+      v16[i] = F32ToF16(v[i]);
+      k[i] = F16ToF32(k16[i]);
+      v[i] = F16ToF32(v16[i]);
+    }
+  }
+  size_t total = 0;
+  for (const SlotSpan& s : c.spans) total += s.end - s.begin;
+  test::Buffer<float> probs(G * total, 2), out(G * out_stride, 1);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = 99.0f;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+
+  const size_t head = D + 1;  // element offset of KV head 1 inside a slot
+  AttentionArgs a;
+  a.q = q.data();
+  a.q_stride = q_stride;
+  a.num_queries = G;
+  a.k = kv_dtype == DType::kF16 ? static_cast<const void*>(k16.data() + head) : k.data() + head;
+  a.v = kv_dtype == DType::kF16 ? static_cast<const void*>(v16.data() + head) : v.data() + head;
+  a.kv_stride = kv_stride;
+  a.kv_dtype = kv_dtype;
+  a.spans = c.spans.data();
+  a.num_spans = c.spans.size();
+  a.head_dim = D;
+  a.scale = scale;
+  a.probs = probs.data();
+  a.out = out.data();
+  a.out_stride = out_stride;
+  AttentionQueries(a);
+
+  const std::string what = std::string(DTypeName(kv_dtype)) + " G=" + std::to_string(G) +
+                           " D=" + std::to_string(D) + " total=" + std::to_string(total);
+  for (size_t g = 0; g < G; ++g) {
+    std::vector<size_t> slots;
+    for (const SlotSpan& s : c.spans)
+      for (size_t j = s.begin; j < s.end; ++j) slots.push_back(j);
+    std::vector<double> p(total);
+    double max = -INFINITY, sum = 0.0;
+    for (size_t t = 0; t < total; ++t) {
+      double dot = 0.0;
+      for (size_t d = 0; d < D; ++d) dot += double{q[g * q_stride + d]} * k[slots[t] * kv_stride + head + d];
+      p[t] = scale * dot;
+      max = std::max(max, p[t]);
+    }
+    for (double& x : p) sum += x = std::exp(x - max);
+    for (double& x : p) x /= sum;
+    test::ExpectNear(probs.data() + g * total, p, 1e-5, 1e-7, what + " probs g=" + std::to_string(g));
+    std::vector<double> want(D, 0.0), tol(D, 1e-6);
+    for (size_t t = 0; t < total; ++t) {
+      for (size_t d = 0; d < D; ++d) {
+        const double pv = p[t] * v[slots[t] * kv_stride + head + d];
+        want[d] += pv;
+        tol[d] += 1e-5 * std::fabs(pv);
+      }
+    }
+    test::ExpectWithin(out.data() + g * out_stride, want, tol, what + " out g=" + std::to_string(g));
+    for (size_t d = D; d < out_stride && g + 1 < G; ++d) ASSERT_EQ(out[g * out_stride + d], 99.0f);
+  }
+}
+
+class AttentionTest : public test::TargetTest {};
+
+TEST_P(AttentionTest, MatchesReference) {
+  uint32_t seed = 1;
+  for (DType kv : {DType::kF32, DType::kF16}) {
+    for (size_t G : {1, 2, 3, 8}) {
+      for (size_t D : {1, 4, 15, 16, 17, 64, 128}) {
+        for (size_t total : {1, 3, 4, 5, 9, 40})
+          RunCase(kv, {G, D, 48, {{0, total}}}, seed++);
+        // A wrapped ring buffer with an attention sink: three spans.
+        RunCase(kv, {G, D, 48, {{0, 2}, {37, 48}, {3, 20}}}, seed++);
+      }
+    }
+    RunCase(kv, {2, 128, 4100, {{0, 4096}}}, seed++);  // long context, Qwen3 head_dim
+  }
+}
+
+TEST_P(AttentionTest, NoSlotsGivesZeroOutput) {
+  std::vector<float> q(8, 1.0f), k(8, 1.0f), out(8, 5.0f), probs(1);
+  const SlotSpan span{3, 3};
+  AttentionArgs a{q.data(), 8, 1, k.data(), k.data(), 8, DType::kF32, &span, 1, 8, 1.0f,
+                  probs.data(), out.data(), 8};
+  AttentionQueries(a);
+  for (float v : out) EXPECT_EQ(v, 0.0f);
+}
+
+// Scores far apart must not overflow: the max is subtracted before exp.
+TEST_P(AttentionTest, LargeScoresStayFinite) {
+  const size_t D = 16;
+  std::vector<float> q(D, 30.0f), k(4 * D), v(4 * D), probs(4), out(D);
+  for (size_t j = 0; j < 4; ++j)
+    for (size_t d = 0; d < D; ++d) k[j * D + d] = j == 2 ? 1.0f : -1.0f, v[j * D + d] = float(j);
+  const SlotSpan span{0, 4};
+  AttentionArgs a{q.data(), D, 1, k.data(), v.data(), D, DType::kF32, &span, 1, D, 1.0f,
+                  probs.data(), out.data(), D};
+  AttentionQueries(a);
+  EXPECT_EQ(probs[2], 1.0f);
+  for (float x : out) EXPECT_EQ(x, 2.0f);
+}
+
+OKO_INSTANTIATE_ON_ALL_TARGETS(AttentionTest);
+
+}  // namespace
+}  // namespace oko
