@@ -6,12 +6,17 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "engine/trace_recorder.h"
+#include "loaders/tokenizer.h"
+#include "common/atomic_file.h"
 #include "loaders/trace_file.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
+#include "tools/trace_diff.h"
+#include "tools/trace_html.h"
 #include "tools/trace_show.h"
 
 namespace oko {
@@ -19,7 +24,7 @@ namespace {
 
 struct TraceOptions {
   EngineFlags engine;
-  std::string ids, out, layers, heads, queries, dtype = "f32", html;
+  std::string prompt, ids, out, layers, heads, queries, dtype = "f32", html;
   std::vector<std::string> diff;
   int64_t n = 0;
   uint64_t max_bytes = 1ull << 30;
@@ -89,11 +94,32 @@ std::string ModelName(const std::string& dir) {
   return d.substr(d.find_last_of('/') + 1);
 }
 
-// Token texts: "<id>" until the tokenizer names them.
-std::vector<TraceToken> Tokens(const std::vector<int32_t>& ids) {
+// The text of one token as it reads in the output (or "<id>" without a tokenizer).
+std::string TokenText(const Tokenizer* tok, int32_t id) {
+  return tok != nullptr ? tok->Decode(std::span<const int32_t>(&id, 1)) : fmt::format("<{}>", id);
+}
+
+std::vector<TraceToken> Tokens(const Tokenizer* tok, const std::vector<int32_t>& ids) {
   std::vector<TraceToken> tokens;
-  for (int32_t id : ids) tokens.push_back({id, fmt::format("<{}>", id), -1, ""});
+  for (int32_t id : ids) tokens.push_back({id, TokenText(tok, id), -1, ""});
   return tokens;
+}
+
+// The model's tokenizer when it has one (needed by -p; names tokens in the trace).
+Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const TraceOptions& o) {
+  if (o.prompt.empty() && !std::filesystem::exists(o.engine.model_dir + "/tokenizer.json"))
+    return std::unique_ptr<Tokenizer>();
+  return Tokenizer::Load(o.engine.model_dir);
+}
+
+Result<std::vector<int32_t>> PromptIds(const TraceOptions& o, const Tokenizer* tok) {
+  if (!o.ids.empty() && !o.prompt.empty())
+    return Status::Error("give the prompt as -p or --ids, not both", ExitCode::kUsage);
+  if (!o.ids.empty()) return ParseIds(o.ids);
+  if (o.prompt.empty()) return Status::Error("give the prompt as -p TEXT or --ids 1,2,3", ExitCode::kUsage);
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(o.prompt));
+  if (ids.empty()) return Errorf("-p: the prompt encodes to no tokens");
+  return ids;
 }
 
 std::string OptionsJson(const TraceOptions& o, const TraceFilter& f, int64_t prompt_tokens) {
@@ -101,7 +127,7 @@ std::string OptionsJson(const TraceOptions& o, const TraceFilter& f, int64_t pro
                       {"compute", o.engine.compute}, {"kv", o.engine.kv},
                       {"threads", o.engine.threads}, {"dtype", o.dtype},
                       {"layers", o.layers},          {"heads", o.heads},
-                      {"queries", o.queries},        {"generated", o.n},
+                      {"queries", o.queries},        {"generated", o.n}, {"prompt", o.prompt},
                       {"prompt_tokens", prompt_tokens}, {"logit_lens", o.logit_lens}};
   return j.dump();
 }
@@ -126,8 +152,14 @@ std::vector<int32_t> Generate(Model& model, std::vector<int32_t> ids, int64_t n)
   return ids;
 }
 
-Status Show(const TraceOptions& o) {
+// --show and --html read the file just written: what they display is what was saved.
+Status View(const TraceOptions& o) {
   OKO_ASSIGN_OR_RETURN(TraceData t, ReadTrace(o.out));
+  if (!o.html.empty()) {
+    OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderTraceHtml(t, t.model + " · " + o.out)));
+    std::fprintf(stderr, "trace: viewer -> %s\n", o.html.c_str());
+  }
+  if (!o.show) return Status();
   ShowOptions s;
   s.layer = o.show_layer;
   s.head = o.show_head;
@@ -139,11 +171,23 @@ Status Show(const TraceOptions& o) {
   return Status();
 }
 
+Status RunDiff(const TraceOptions& o) {
+  OKO_ASSIGN_OR_RETURN(TraceData a, ReadTrace(o.diff[0]));
+  OKO_ASSIGN_OR_RETURN(TraceData b, ReadTrace(o.diff[1]));
+  OKO_ASSIGN_OR_RETURN(TraceDiff d, DiffTraces(a, b));
+  const std::string table = RenderDrift(d, 20);
+  std::fwrite(table.data(), 1, table.size(), stdout);
+  if (o.html.empty()) return Status();
+  OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderDiffHtml(d, "drift " + o.diff[0] + " → " + o.diff[1])));
+  std::fprintf(stderr, "trace: drift viewer -> %s\n", o.html.c_str());
+  return Status();
+}
+
 Status RunRecord(const TraceOptions& o) {
   if (o.engine.model_dir.empty()) return Status::Error("-m/--model is required", ExitCode::kUsage);
   if (o.out.empty()) return Status::Error("--out is required", ExitCode::kUsage);
-  if (o.ids.empty()) return Status::Error("give the prompt as --ids", ExitCode::kUsage);
-  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(o.ids));
+  OKO_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, LoadTokenizer(o));
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, PromptIds(o, tok.get()));
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
   const ModelConfig& c = model->config();
@@ -168,15 +212,19 @@ Status RunRecord(const TraceOptions& o) {
   int64_t t0 = Profiler::NowNs();
   ids = Generate(*model, std::move(ids), o.n);
   time.forward_ns = Profiler::NowNs() - t0;
+  if (tok != nullptr && o.n > 0) {
+    const std::span<const int32_t> generated(ids.end() - o.n, ids.end());
+    std::fprintf(stderr, "trace: generated: %s\n", tok->Decode(generated).c_str());
+  }
   model->set_trace(nullptr);
   t0 = Profiler::NowNs();
   if (o.logit_lens) rec.ComputeLogitLens(*model, o.lens_k);
   time.lens_ns = Profiler::NowNs() - t0;
 
-  TraceWriteOptions w{ModelName(o.engine.model_dir), Tokens(ids), dtype,
+  TraceWriteOptions w{ModelName(o.engine.model_dir), Tokens(tok.get(), ids), dtype,
                       OptionsJson(o, f, total - o.n), {}};
   nlohmann::json lens_tokens = nlohmann::json::object();
-  for (int32_t id : rec.lens_ids()) lens_tokens[std::to_string(id)] = fmt::format("<{}>", id);
+  for (int32_t id : rec.lens_ids()) lens_tokens[std::to_string(id)] = TokenText(tok.get(), id);
   if (o.logit_lens) w.extra["lens_tokens"] = lens_tokens.dump();
   const uint64_t bytes = rec.TensorBytes(dtype);
   std::fprintf(stderr, "trace: %zu layers x %zu heads x %zu queries x %zu keys, %s: %s -> %s\n",
@@ -193,7 +241,7 @@ Status RunRecord(const TraceOptions& o) {
                time.forward_ns / 1e6, static_cast<long long>(ids.size()), hook_ms,
                100.0 * hook_ms / std::max(1e-9, time.forward_ns / 1e6), model->options().threads,
                time.lens_ns / 1e6, time.write_ns / 1e6);
-  return o.show ? Show(o) : Status();
+  return o.show || !o.html.empty() ? View(o) : Status();
 }
 
 }  // namespace
@@ -203,6 +251,7 @@ Subcommand AddTraceCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand("trace", "Record where each token looks: attention to a .safetensors trace");
   o->engine.Add(app);
   app->get_option("-m")->required(false);
+  app->add_option("-p,--prompt", o->prompt, "prompt text (encoded with the model's tokenizer)");
   app->add_option("--ids", o->ids, "prompt as comma-separated token ids");
   app->add_option("-n,--n-predict", o->n, "greedy tokens generated (and traced) after the prompt")
       ->check(CLI::NonNegativeNumber);
@@ -217,7 +266,10 @@ Subcommand AddTraceCommand(CLI::App& root) {
   app->add_option("--head", o->show_head, "head shown by --show (default: the head average)");
   app->add_flag("--logit-lens", o->logit_lens, "record each layer's top next tokens (final norm + lm_head)");
   app->add_option("--lens-k", o->lens_k, "tokens kept per position by --logit-lens")->check(CLI::PositiveNumber);
-  return {app, [o] { return RunRecord(*o); }};
+  app->add_option("--html", o->html, "also write a self-contained HTML viewer");
+  app->add_option("--diff", o->diff, "A.safetensors B.safetensors: rank the drift between two traces")
+      ->expected(2);
+  return {app, [o] { return o->diff.empty() ? RunRecord(*o) : RunDiff(*o); }};
 }
 
 }  // namespace oko
