@@ -10,6 +10,7 @@
 #include "engine/model.h"
 #include "engine/profiler.h"
 #include "loaders/safetensors_writer.h"
+#include "ops/elementwise.h"
 
 namespace oko {
 
@@ -50,7 +51,7 @@ Status WriteRow(AtomicFile& f, const std::vector<float>& row, DType dtype,
                 std::vector<uint16_t>* half) {
   if (dtype == DType::kF32) return f.Write(row.data(), row.size() * 4);
   half->resize(row.size());
-  for (size_t i = 0; i < row.size(); ++i) (*half)[i] = F32ToF16(row[i]);
+  F32ToF16Row(row.data(), half->data(), row.size());
   return f.Write(half->data(), half->size() * 2);
 }
 
@@ -73,6 +74,7 @@ TraceRecorder::Row* TraceRecorder::FindOrAddRow(int64_t layer_slot, int64_t quer
     row = std::make_unique<Row>();
     row->keys.assign(keys, keys + n);
     row->probs.assign(heads_.size() * n, 0.0f);
+    last_query_ = std::max(last_query_, query);
   }
   // Events of one query in one forward see the same keys (OnResidual(-1) drops re-runs).
   OKO_CHECK(static_cast<int64_t>(row->keys.size()) == n, "query {} saw {} then {} keys",
@@ -101,7 +103,7 @@ void TraceRecorder::OnResidual(int64_t layer, int64_t pos0, int64_t T, const flo
                                int64_t dim) {
   const int64_t t0 = Profiler::NowNs();
   std::lock_guard<std::mutex> lock(mu_);
-  if (layer == -1) {
+  if (layer == -1 && pos0 <= last_query_) {
     // A forward over positions already recorded (a rewind) replaces what they held.
     std::erase_if(rows_, [&](const auto& r) { return r.first.second >= pos0; });
     std::erase_if(residuals_, [&](const auto& r) { return r.first.second >= pos0; });
@@ -111,6 +113,7 @@ void TraceRecorder::OnResidual(int64_t layer, int64_t pos0, int64_t T, const flo
       const int64_t pos = pos0 + t;
       if (pos < filter_.query_begin || pos >= filter_.query_end) continue;
       residuals_[{layer, pos}].assign(x + t * dim, x + (t + 1) * dim);
+      last_query_ = std::max(last_query_, pos);
     }
   }
   hook_ns_.fetch_add(Profiler::NowNs() - t0, std::memory_order_relaxed);

@@ -107,6 +107,7 @@ class TraceRecorder : public TraceSink {
   mutable std::mutex mu_;
   std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Row>> rows_;  // (slot, query)
   std::map<std::pair<int64_t, int64_t>, std::vector<float>> residuals_;  // (layer, query)
+  int64_t last_query_ = -1;  // the largest query position recorded
   Lens lens_;
   std::atomic<int64_t> hook_ns_{0};
 };

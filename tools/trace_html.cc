@@ -26,11 +26,19 @@ std::string Base64(const std::vector<uint8_t>& in) {
 }
 
 // 8 bits a value, sqrt-spaced so that small weights keep distinct shades (viewer.js
-// decodes them); the exact values stay in the .safetensors.
-uint8_t Quantize(float p, bool is_signed) {
+// decodes them); the exact values stay in the .safetensors. Differences are scaled by
+// their largest magnitude first: drift is often far below 1.
+uint8_t Quantize(float p, bool is_signed, float scale) {
   if (!is_signed) return static_cast<uint8_t>(std::lround(255 * std::sqrt(std::clamp(p, 0.0f, 1.0f))));
-  const float m = std::sqrt(std::min(1.0f, std::fabs(p)));
+  const float m = std::sqrt(std::min(1.0f, std::fabs(p) / scale));
   return static_cast<uint8_t>(128 + std::lround(127 * (p < 0 ? -m : m)));
+}
+
+float MaxAbs(const TraceData& t) {
+  float m = 0;
+  for (const auto& layer : t.attn)
+    for (float v : layer) m = std::max(m, std::fabs(v));
+  return m > 0 ? m : 1.0f;
 }
 
 // Keys a query can attend are those at or before it: rows store only those.
@@ -51,19 +59,20 @@ nlohmann::json Lens(const TraceData& t) {
 
 nlohmann::json Payload(const TraceData& t, bool is_signed, const std::string& title) {
   const std::vector<int64_t> len = RowLengths(t);
+  const float scale = is_signed ? MaxAbs(t) : 1.0f;
   nlohmann::json attn = nlohmann::json::array();
   for (size_t l = 0; l < t.attn.size(); ++l) {
     std::vector<uint8_t> bytes;
     for (int64_t h = 0; h < t.H(); ++h)
       for (int64_t q = 0; q < t.Q(); ++q) {
         const float* row = t.Row(l, h, q);
-        for (int64_t k = 0; k < len[q]; ++k) bytes.push_back(Quantize(row[k], is_signed));
+        for (int64_t k = 0; k < len[q]; ++k) bytes.push_back(Quantize(row[k], is_signed, scale));
       }
     attn.push_back(Base64(bytes));
   }
   return {{"title", title}, {"model", t.model}, {"tokens", t.tokens}, {"queries", t.query_positions},
           {"keys", t.key_positions}, {"sinks", t.key_is_sink}, {"layers", t.layers},
-          {"heads", t.heads}, {"rowlen", len}, {"attn", attn}, {"signed", is_signed},
+          {"heads", t.heads}, {"rowlen", len}, {"attn", attn}, {"signed", is_signed}, {"scale", scale},
           {"lens", Lens(t)}, {"drift", nullptr}};
 }
 

@@ -180,7 +180,7 @@ TEST(TraceRecorder, RingWrapReportsTheKeysAttended) {
   const TraceData w = RecordAndRead(*flat, ids, {}, DType::kF32, "window");
   for (size_t l = 0; l < t.attn.size(); ++l)
     for (size_t i = 0; i < t.attn[l].size(); ++i)
-      ASSERT_NEAR(t.attn[l][i], w.attn[l][i], 1e-6) << "layer " << l << " index " << i;
+      ASSERT_NEAR(t.attn[l][i], w.attn[l][i], 1e-5) << "layer " << l << " index " << i;
 }
 
 TEST(TraceRecorder, RerunPositionsReplaceTheirRows) {

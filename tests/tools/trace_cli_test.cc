@@ -74,10 +74,10 @@ TEST(TraceCli, ShowPrintsAPlainHeatmapWhenNotATerminal) {
                               " -n 2 --out '" + out + "' --show --layer 0 --head 3 --logit-lens");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("layer 0, head 3 · 7 queries × 7 keys (stories260k)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("    0 <1>        ■\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("    0 <s>        ■\n"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("\x1b["), std::string::npos) << "colours on a pipe";
   EXPECT_NE(r.out.find("top attended tokens per query (layer 0, head 3)"), std::string::npos);
-  EXPECT_NE(r.out.find("    0 <1>        → '<1>'@0 1.00\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("    0 <s>        → '<s>'@0 1.00\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("logit lens"), std::string::npos);
 }
 

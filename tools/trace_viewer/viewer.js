@@ -1,7 +1,7 @@
 // oko trace viewer: draws the OKO payload (set by the page) on canvases. No network.
 // Payload: tokens, queries/keys (absolute positions), layers, heads, rowlen[q] (keys up to
 // the query), attn[layer slot] = base64 bytes [head][query][rowlen[q]], each byte
-// round(255*sqrt(p)) (signed: 128 + round(127*sign(d)*sqrt|d|)), lens, drift.
+// round(255*sqrt(p)) (signed: 128 + round(127*sign(d)*sqrt(|d|/scale))), lens, drift.
 "use strict";
 window.onerror = (msg) => { document.title = "error: " + msg; };
 
@@ -14,7 +14,7 @@ const perHead = rowStart[Q];
 const bytes = D.attn.map((b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
 const decode = new Float32Array(256);
 for (let b = 0; b < 256; b++) {
-  decode[b] = D.signed ? Math.sign(b - 128) * ((b - 128) / 127) ** 2 : (b / 255) ** 2;
+  decode[b] = D.signed ? D.scale * Math.sign(b - 128) * ((b - 128) / 127) ** 2 : (b / 255) ** 2;
 }
 const state = { layer: L - 1, head: -1, query: Q - 1 };
 
@@ -34,8 +34,8 @@ function row(l, h, q) {
 
 const MAGMA = [[20, 14, 40], [80, 18, 123], [182, 54, 121], [251, 136, 97], [252, 253, 191]];
 function color(v) {
-  if (D.signed) {  // blue (B larger) .. dark .. red (A larger)
-    const a = Math.min(1, Math.sqrt(Math.abs(v)) * 1.4);
+  if (D.signed) {  // blue (B larger) .. dark .. red (A larger), relative to the largest
+    const a = Math.min(1, Math.sqrt(Math.abs(v) / D.scale));
     return v >= 0 ? [20 + 235 * a, 14 + 76 * a, 40 + 20 * a] : [20 + 60 * a, 14 + 126 * a, 40 + 215 * a];
   }
   const x = Math.min(1, Math.sqrt(Math.max(0, v))) * 4, i = Math.min(3, Math.floor(x)), f = x - i;
@@ -43,6 +43,7 @@ function color(v) {
   return [a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2])];
 }
 function css(v) { const c = color(v); return `rgb(${c[0] | 0},${c[1] | 0},${c[2] | 0})`; }
+const fmt = (v) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
 function label(t, n = 14) {
   const s = t.replace(/\n/g, "↵").replace(/\t/g, "→");
   return s.length > n ? s.slice(0, n - 1) + "…" : s;
@@ -94,7 +95,7 @@ function drawGrid() {
       c.getContext("2d").putImageData(image(l, hs, c.height, c.width), 0, 0);
       cell.appendChild(c);
       const score = D.drift ? D.drift.find((d) => d.layer === D.layers[l] && d.head === D.heads[hs]) : null;
-      if (score) cell.insertAdjacentHTML("beforeend", `<span>${score.jsd.toFixed(3)}</span>`);
+      if (score) cell.insertAdjacentHTML("beforeend", `<span>${fmt(score.jsd)}</span>`);
       cell.onclick = () => { state.layer = l; state.head = hs; syncControls(); drawAll(); };
       grid.appendChild(cell);
     }
@@ -155,10 +156,10 @@ function drawRowDetail() {
   const q = state.query, r = row(state.layer, state.head, q);
   const order = [...r.keys()].sort((a, b) => Math.abs(r[b]) - Math.abs(r[a])).slice(0, 8);
   let html = `<div>query ${D.queries[q]} <b>${escapeHtml(label(tokenOfQuery(q), 30))}</b> attends: ` +
-    order.filter((k) => r[k] !== 0).map((k) => `${escapeHtml(label(tokenOfKey(k)))}@${D.keys[k]} ${r[k].toFixed(3)}`).join(", ") + "</div><div>";
+    order.filter((k) => r[k] !== 0).map((k) => `${escapeHtml(label(tokenOfKey(k)))}@${D.keys[k]} ${fmt(r[k])}`).join(", ") + "</div><div>";
   for (let k = 0; k < Math.min(K, 400); k++) {
     const kk = K > 400 ? K - 400 + k : k;
-    html += `<span class="tok" style="background:${r[kk] === 0 ? "transparent" : css(r[kk])};color:${Math.abs(r[kk]) > 0.3 ? "#000" : "#e4e4ee"}" title="${D.keys[kk]}: ${r[kk].toFixed(4)}">${escapeHtml(label(tokenOfKey(kk), 20))}</span>`;
+    html += `<span class="tok" style="background:${r[kk] === 0 ? "transparent" : css(r[kk])};color:${Math.abs(r[kk]) > 0.3 ? "#000" : "#e4e4ee"}" title="${D.keys[kk]}: ${fmt(r[kk])}">${escapeHtml(label(tokenOfKey(kk), 20))}</span>`;
   }
   $("row-detail").innerHTML = html + "</div>";
 }
@@ -248,7 +249,7 @@ function drawLens() {
 function drawDrift() {
   if (!D.drift) return;
   let html = "<table><tr><th>rank</th><th>layer</th><th>head</th><th>JSD</th><th>L1</th></tr>";
-  D.drift.slice(0, 12).forEach((d, i) => { html += `<tr><td>${i + 1}</td><td>${d.layer}</td><td>${d.head}</td><td>${d.jsd.toFixed(4)}</td><td>${d.l1.toFixed(4)}</td></tr>`; });
+  D.drift.slice(0, 12).forEach((d, i) => { html += `<tr><td>${i + 1}</td><td>${d.layer}</td><td>${d.head}</td><td>${fmt(d.jsd)}</td><td>${fmt(d.l1)}</td></tr>`; });
   $("drift").innerHTML = html + "</table>";
 }
 
@@ -268,7 +269,7 @@ function setup() {
   $("zoom").oninput = drawHeatmap;
   $("heatmap").onmousemove = (ev) => {
     const at = cellAt(ev);
-    $("hover").textContent = at ? `${label(tokenOfQuery(at.q))}@${D.queries[at.q]} → ${label(tokenOfKey(at.k))}@${D.keys[at.k]}: ${value(state.layer, state.head, at.q, at.k).toFixed(4)}` : "";
+    $("hover").textContent = at ? `${label(tokenOfQuery(at.q))}@${D.queries[at.q]} → ${label(tokenOfKey(at.k))}@${D.keys[at.k]}: ${fmt(value(state.layer, state.head, at.q, at.k))}` : "";
   };
   $("heatmap").onclick = (ev) => { const at = cellAt(ev); if (at) { state.query = at.q; drawAll(); } };
   $("lines").onmousemove = (ev) => {
