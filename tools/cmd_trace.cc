@@ -122,7 +122,7 @@ Result<std::vector<int32_t>> PromptIds(const TraceOptions& o, const Tokenizer* t
   return ids;
 }
 
-std::string OptionsJson(const TraceOptions& o, const TraceFilter& f, int64_t prompt_tokens) {
+std::string OptionsJson(const TraceOptions& o, int64_t prompt_tokens) {
   nlohmann::json j = {{"ctx", o.engine.ctx},         {"sink", o.engine.sink},
                       {"compute", o.engine.compute}, {"kv", o.engine.kv},
                       {"threads", o.engine.threads}, {"dtype", o.dtype},
@@ -183,6 +183,47 @@ Status RunDiff(const TraceOptions& o) {
   return Status();
 }
 
+Result<TraceFilter> MakeFilter(const TraceOptions& o, const ModelConfig& c) {
+  TraceFilter f;
+  OKO_ASSIGN_OR_RETURN(f.layers, ParseList(o.layers, c.num_layers, "--layers"));
+  OKO_ASSIGN_OR_RETURN(f.heads, ParseList(o.heads, c.num_heads, "--heads"));
+  OKO_RETURN_IF_ERROR(ParseQueries(o.queries, &f));
+  f.residuals = o.logit_lens;
+  return f;
+}
+
+// Refuses before the model runs when even the upper bound (every key up to the last
+// query) is over, so an oversized trace never fills memory.
+Status CheckEstimate(const TraceOptions& o, const TraceRecorder& rec, const TraceFilter& f,
+                     int64_t total, DType dtype) {
+  const int64_t q_end = std::min(total, f.query_end);
+  const int64_t q_count = std::max<int64_t>(0, q_end - f.query_begin);
+  return CheckSize(rec.layers().size() * rec.heads().size() * q_count * q_end * DTypeSize(dtype), o,
+                   "would hold");
+}
+
+TraceWriteOptions WriteOptions(const TraceOptions& o, const TraceRecorder& rec, const Tokenizer* tok,
+                               const std::vector<int32_t>& ids, DType dtype) {
+  TraceWriteOptions w{ModelName(o.engine.model_dir), Tokens(tok, ids), dtype,
+                      OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n), {}};
+  if (!o.logit_lens) return w;
+  nlohmann::json names = nlohmann::json::object();
+  for (int32_t id : rec.lens_ids()) names[std::to_string(id)] = TokenText(tok, id);
+  w.extra["lens_tokens"] = names.dump();
+  return w;
+}
+
+// What the trace cost: hook time is summed over worker threads, so it is divided by
+// their number to compare with the forward's wall time.
+void ReportCost(const Timing& time, const TraceRecorder& rec, int threads, size_t tokens) {
+  const double hook_ms = rec.hook_ns() / 1e6 / threads, forward_ms = time.forward_ns / 1e6;
+  std::fprintf(stderr,
+               "trace: forward %.1f ms for %zu tokens, of which recording %.2f ms (%.1f%%; hook time "
+               "over %d threads); logit lens %.1f ms; write %.1f ms\n",
+               forward_ms, tokens, hook_ms, 100.0 * hook_ms / std::max(1e-9, forward_ms), threads,
+               time.lens_ns / 1e6, time.write_ns / 1e6);
+}
+
 Status RunRecord(const TraceOptions& o) {
   if (o.engine.model_dir.empty()) return Status::Error("-m/--model is required", ExitCode::kUsage);
   if (o.out.empty()) return Status::Error("--out is required", ExitCode::kUsage);
@@ -193,54 +234,32 @@ Status RunRecord(const TraceOptions& o) {
   const ModelConfig& c = model->config();
   for (int32_t id : ids)
     if (id >= c.vocab_size) return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, c.vocab_size);
-  TraceFilter f;
-  OKO_ASSIGN_OR_RETURN(f.layers, ParseList(o.layers, c.num_layers, "--layers"));
-  OKO_ASSIGN_OR_RETURN(f.heads, ParseList(o.heads, c.num_heads, "--heads"));
-  OKO_RETURN_IF_ERROR(ParseQueries(o.queries, &f));
-  f.residuals = o.logit_lens;
+  OKO_ASSIGN_OR_RETURN(TraceFilter f, MakeFilter(o, c));
   const DType dtype = o.dtype == "f16" ? DType::kF16 : DType::kF32;
   TraceRecorder rec(c.num_layers, c.num_heads, model->kv_cache().sink(), f);
-
-  // Refuse before running when even the upper bound (every key up to the last query) is over.
-  const int64_t total = static_cast<int64_t>(ids.size()) + o.n;
-  const int64_t q_end = std::min(total, f.query_end), q_count = std::max<int64_t>(0, q_end - f.query_begin);
-  OKO_RETURN_IF_ERROR(CheckSize(rec.layers().size() * rec.heads().size() * q_count * q_end * DTypeSize(dtype),
-                                o, "would hold"));
+  OKO_RETURN_IF_ERROR(CheckEstimate(o, rec, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
 
   Timing time;
   model->set_trace(&rec);
   int64_t t0 = Profiler::NowNs();
   ids = Generate(*model, std::move(ids), o.n);
   time.forward_ns = Profiler::NowNs() - t0;
-  if (tok != nullptr && o.n > 0) {
-    const std::span<const int32_t> generated(ids.end() - o.n, ids.end());
-    std::fprintf(stderr, "trace: generated: %s\n", tok->Decode(generated).c_str());
-  }
   model->set_trace(nullptr);
+  if (tok != nullptr && o.n > 0)
+    std::fprintf(stderr, "trace: generated: %s\n", tok->Decode(std::span(ids.end() - o.n, ids.end())).c_str());
   t0 = Profiler::NowNs();
   if (o.logit_lens) rec.ComputeLogitLens(*model, o.lens_k);
   time.lens_ns = Profiler::NowNs() - t0;
 
-  TraceWriteOptions w{ModelName(o.engine.model_dir), Tokens(tok.get(), ids), dtype,
-                      OptionsJson(o, f, total - o.n), {}};
-  nlohmann::json lens_tokens = nlohmann::json::object();
-  for (int32_t id : rec.lens_ids()) lens_tokens[std::to_string(id)] = TokenText(tok.get(), id);
-  if (o.logit_lens) w.extra["lens_tokens"] = lens_tokens.dump();
   const uint64_t bytes = rec.TensorBytes(dtype);
   std::fprintf(stderr, "trace: %zu layers x %zu heads x %zu queries x %zu keys, %s: %s -> %s\n",
                rec.layers().size(), rec.heads().size(), rec.QueryPositions().size(),
                rec.KeyPositions().size(), o.dtype.c_str(), Megabytes(bytes).c_str(), o.out.c_str());
   OKO_RETURN_IF_ERROR(CheckSize(bytes, o, "holds"));
   t0 = Profiler::NowNs();
-  OKO_RETURN_IF_ERROR(rec.Write(o.out, w));
+  OKO_RETURN_IF_ERROR(rec.Write(o.out, WriteOptions(o, rec, tok.get(), ids, dtype)));
   time.write_ns = Profiler::NowNs() - t0;
-  const double hook_ms = rec.hook_ns() / 1e6 / model->options().threads;
-  std::fprintf(stderr,
-               "trace: forward %.1f ms for %lld tokens, of which recording %.2f ms (%.1f%%; hook time "
-               "over %d threads); logit lens %.1f ms; write %.1f ms\n",
-               time.forward_ns / 1e6, static_cast<long long>(ids.size()), hook_ms,
-               100.0 * hook_ms / std::max(1e-9, time.forward_ns / 1e6), model->options().threads,
-               time.lens_ns / 1e6, time.write_ns / 1e6);
+  ReportCost(time, rec, model->options().threads, ids.size());
   return o.show || !o.html.empty() ? View(o) : Status();
 }
 

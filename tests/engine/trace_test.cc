@@ -30,7 +30,7 @@ std::unique_ptr<Model> LoadModel(const std::string& name, EngineOptions o = {}) 
 
 std::vector<TraceToken> Tokens(const std::vector<int32_t>& ids) {
   std::vector<TraceToken> t;
-  for (int32_t id : ids) t.push_back({id, "t" + std::to_string(id), -1, ""});
+  for (int32_t id : ids) t.push_back({id, fmt::format("t{}", id), -1, ""});
   return t;
 }
 
@@ -166,7 +166,9 @@ TEST(TraceRecorder, RingWrapReportsTheKeysAttended) {
       for (int64_t k = 0; k < 40; ++k) {
         const float p = t.Row(4, h, q)[k];
         const bool seen = k <= q && (k < 2 || k >= first);
-        if (!seen) ASSERT_EQ(p, 0.0f) << "query " << q << " key " << k;
+        if (!seen) {
+          ASSERT_EQ(p, 0.0f) << "query " << q << " key " << k;
+        }
         sum += p;
       }
       ASSERT_NEAR(sum, 1.0, 1e-5);

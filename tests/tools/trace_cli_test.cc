@@ -43,6 +43,22 @@ TEST(TraceCli, WritesTheGoldenAttentionOfPromptAndGeneration) {
           ASSERT_NEAR(t->Row(l, h, q)[k], g[((l * 8 + h) * T + q) * T + k], 1e-5);
 }
 
+TEST(TraceCli, PromptTextIsTokenizedAndNamed) {
+  const std::string out = test::TempDir("cli_prompt") + "/t.safetensors";
+  const auto r = test::RunOko("trace " + Stories() + " -p 'Once upon a time' -n 4 --dtype f16 --out '" + out + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("trace: generated: "), std::string::npos) << r.err;
+  auto t = ReadTrace(out);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ASSERT_GE(t->tokens.size(), 5u);
+  EXPECT_EQ(t->token_ids[0], 1);  // BOS, added by the tokenizer's post-processor
+  EXPECT_EQ(t->tokens[1], "Once");
+  EXPECT_EQ(t->dtype, "f16");
+  EXPECT_NE(t->options.find("\"prompt\":\"Once upon a time\""), std::string::npos) << t->options;
+  const auto both = test::RunOko("trace " + Stories() + " -p hi --ids 1 --out '" + out + "'");
+  EXPECT_EQ(both.exit_code, 1) << both.err;
+}
+
 TEST(TraceCli, RefusesPastMaxBytesAndKeepsTheOldFile) {
   const std::string dir = test::TempDir("cli_max");
   const std::string out = dir + "/t.safetensors";
