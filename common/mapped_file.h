@@ -31,4 +31,8 @@ class MappedFile {
 // Reads a whole (small) file into a string; errors name the file.
 Result<std::string> ReadFileToString(const std::string& path);
 
+// Whether `path` exists, without throwing: true also when it cannot be told (a symlink
+// loop, no permission), so that opening it then reports the real error with the file name.
+bool PathExists(const std::string& path);
+
 }  // namespace oko

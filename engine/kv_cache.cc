@@ -22,12 +22,12 @@ KvCache::KvCache(int64_t num_layers, int64_t kv_dim, int64_t capacity, int64_t w
   OKO_CHECK(dtype == DType::kF32 || dtype == DType::kF16, "KV dtype must be f32 or f16");
   ring_ = capacity_ - sink_ + slack_;
   slots_ = sink_ + ring_;
-  const size_t bytes = static_cast<size_t>(num_layers_ * slots_ * kv_dim_) * DTypeSize(dtype_);
-  k_.assign(bytes, 0);
-  v_.assign(bytes, 0);
+  bytes_ = static_cast<size_t>(num_layers_ * slots_ * kv_dim_) * DTypeSize(dtype_);
+  k_ = std::make_unique_for_overwrite<uint8_t[]>(bytes_);
+  v_ = std::make_unique_for_overwrite<uint8_t[]>(bytes_);
 }
 
-size_t KvCache::bytes() const { return k_.size() + v_.size(); }
+size_t KvCache::bytes() const { return 2 * bytes_; }
 
 void KvCache::Store(int64_t layer, int64_t pos0, int64_t T, const float* k, const float* v) {
   OKO_CHECK(T <= slack_, "batch {} exceeds the KV slack {}", T, slack_);

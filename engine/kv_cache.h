@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "common/dtype.h"
@@ -52,12 +53,15 @@ class KvCache {
   size_t VisibleSpans(int64_t pos, SlotSpan spans[3], std::vector<int64_t>* positions) const;
 
  private:
-  void* Base(std::vector<uint8_t>& buf, int64_t layer) {
-    return buf.data() + static_cast<size_t>(layer * slots_ * kv_dim_) * DTypeSize(dtype_);
+  void* Base(std::unique_ptr<uint8_t[]>& buf, int64_t layer) {
+    return buf.get() + static_cast<size_t>(layer * slots_ * kv_dim_) * DTypeSize(dtype_);
   }
   int64_t num_layers_, kv_dim_, capacity_, window_, sink_, slack_, ring_, slots_;
   DType dtype_;
-  std::vector<uint8_t> k_, v_;
+  size_t bytes_ = 0;  // of K, and of V
+  // Left uninitialised: slots are written before they are read, and untouched pages of
+  // a large allocation cost no memory, so a 32k-position cache only costs what is used.
+  std::unique_ptr<uint8_t[]> k_, v_;
 };
 
 }  // namespace oko

@@ -15,31 +15,36 @@ ThreadPool::ThreadPool(int num_threads) : num_threads_(num_threads < 1 ? 1 : num
 
 ThreadPool::~ThreadPool() {
   stop_.store(true, std::memory_order_release);
-  epoch_.fetch_add(1, std::memory_order_release);
+  epoch_.fetch_add(1, std::memory_order_seq_cst);
   epoch_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::DrainTasks(int worker) {
+void ThreadPool::DrainTasks(uint32_t job, int worker) {
+  uint64_t c = claim_.load(std::memory_order_acquire);
   for (;;) {
-    const size_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (t >= num_tasks_) break;
+    if (static_cast<uint32_t>(c >> 32) != job) return;
+    const size_t t = static_cast<uint32_t>(c);
+    if (t >= num_tasks_) return;
+    if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) continue;
     fn_(ctx_, t, worker);
+    done_tasks_.fetch_add(1, std::memory_order_release);
+    c = claim_.load(std::memory_order_acquire);
   }
 }
 
 void ThreadPool::Dispatch(size_t num_tasks, TaskFn fn, const void* ctx) {
+  const uint32_t job = epoch_.load(std::memory_order_relaxed) + 1;
   fn_ = fn;
   ctx_ = ctx;
   num_tasks_ = num_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  busy_workers_.store(num_threads_ - 1, std::memory_order_relaxed);
-  epoch_.fetch_add(1, std::memory_order_seq_cst);
+  done_tasks_.store(0, std::memory_order_relaxed);
+  claim_.store(static_cast<uint64_t>(job) << 32, std::memory_order_release);
+  epoch_.store(job, std::memory_order_seq_cst);
   // A futex wake costs a system call: only pay it when a worker went to sleep.
   if (sleepers_.load(std::memory_order_seq_cst) > 0) epoch_.notify_all();
-  DrainTasks(0);
-  // Wait for the workers to finish their last task (they may still hold one).
-  while (busy_workers_.load(std::memory_order_acquire) != 0) _mm_pause();
+  DrainTasks(job, 0);
+  while (done_tasks_.load(std::memory_order_acquire) != num_tasks) _mm_pause();
 }
 
 void ThreadPool::WorkerLoop(int worker) {
@@ -58,8 +63,7 @@ void ThreadPool::WorkerLoop(int worker) {
     }
     seen = e;
     if (stop_.load(std::memory_order_acquire)) return;
-    DrainTasks(worker);
-    busy_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    DrainTasks(e, worker);
   }
 }
 

@@ -1,7 +1,9 @@
 // ThreadPool: one per process; the calling thread is worker 0 and N-1 workers wait for
-// work. Run() hands out task indices from an atomic counter, so uneven tasks balance.
-// Workers spin briefly after each job (decode issues hundreds of jobs per token), then
-// sleep on a futex-backed atomic wait so an idle engine uses no CPU.
+// work. Run() hands out task indices from an atomic counter, so uneven tasks balance, and
+// the caller works too: a job finishes when its tasks are done, not when every worker
+// has woken up, so a worker the OS has descheduled (shared cores) never stalls a job it
+// did not join. Workers spin briefly after each job (decode issues hundreds of jobs per
+// token), then sleep on a futex-backed atomic wait so an idle engine uses no CPU.
 #pragma once
 
 #include <atomic>
@@ -56,17 +58,21 @@ class ThreadPool {
   }
   void Dispatch(size_t num_tasks, TaskFn fn, const void* ctx);
   void WorkerLoop(int worker);
-  void DrainTasks(int worker);
+  // Claims and runs tasks of job `job` until none is left (or the job is over).
+  void DrainTasks(uint32_t job, int worker);
 
   const int num_threads_;
   std::vector<std::thread> threads_;
-  // The current job; published by bumping epoch_.
+  // The current job. fn_, ctx_ and num_tasks_ are written before claim_ names the new
+  // job and stay valid until its last claimed task is done.
   TaskFn fn_ = nullptr;
   const void* ctx_ = nullptr;
   size_t num_tasks_ = 0;
-  alignas(64) std::atomic<size_t> next_task_{0};
-  alignas(64) std::atomic<uint32_t> epoch_{0};
-  alignas(64) std::atomic<int> busy_workers_{0};
+  // High 32 bits: job number; low 32: next unclaimed task. A worker claims a task with a
+  // compare-exchange that fails once the job it woke for is no longer current.
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  alignas(64) std::atomic<size_t> done_tasks_{0};
+  alignas(64) std::atomic<uint32_t> epoch_{0};  // = the current job number
   std::atomic<int> sleepers_{0};  // workers blocked in epoch_.wait()
   std::atomic<bool> stop_{false};
 };

@@ -1,6 +1,9 @@
 #include "loaders/bpe.h"
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
+#include <string>
 
 #include "loaders/tokenizer_components.h"
 #include "loaders/utf8.h"
@@ -8,14 +11,12 @@
 namespace oko {
 
 Result<std::unique_ptr<BpeModel>> BpeModel::Create(
-    Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+    StringArena arena, TokenIndex vocab,
+    const std::vector<std::pair<std::string_view, std::string_view>>& merges,
     BpeOptions options) {
-  std::unique_ptr<BpeModel> m(new BpeModel(std::move(vocab), options));
-  const auto find = [&](std::string_view s) -> int32_t {
-    auto it = m->vocab_.find(s);
-    return it == m->vocab_.end() ? -1 : it->second;
-  };
-  m->merges_.reserve(merges.size());
+  std::unique_ptr<BpeModel> m(new BpeModel(std::move(arena), std::move(vocab), options));
+  const auto find = [&](std::string_view s) { return m->vocab_.Find(s); };
+  m->merges_.Reserve(merges.size());
   std::string joined;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
@@ -27,7 +28,7 @@ Result<std::unique_ptr<BpeModel>> BpeModel::Create(
                     a < 0 ? left : b < 0 ? right : joined);
     }
     // A repeated pair keeps its last rank, as HF's map construction does.
-    m->merges_[PairKey(a, b)] = Merge{static_cast<uint32_t>(rank), c};
+    m->merges_.Insert(a, b, {static_cast<uint32_t>(rank), c});
   }
   std::string ch;
   for (int b = 0; b < 256; ++b) {
@@ -59,8 +60,7 @@ Status BpeModel::InitialSymbols(std::string_view piece, bool byte_level,
     } else {
       pos += utf8::SequenceLength(static_cast<unsigned char>(piece[pos]));
       ch = piece.substr(begin, pos - begin);
-      auto it = vocab_.find(ch);
-      id = it == vocab_.end() ? -1 : it->second;
+      id = vocab_.Find(ch);
     }
     if (id >= 0) {
       out->push_back(id);
@@ -84,43 +84,36 @@ Status BpeModel::InitialSymbols(std::string_view piece, bool byte_level,
   return {};
 }
 
-void BpeModel::MergeAll(std::vector<int32_t>* symbols) const {
-  std::vector<int32_t>& id = *symbols;
+void BpeModel::MergeAll(BpeScratch* s) const {
+  std::vector<int32_t>& id = s->word;
   const int n = static_cast<int>(id.size());
   if (n < 2) return;
-  std::vector<int32_t> prev(n), next(n);
+  std::vector<int32_t>& prev = s->prev;
+  std::vector<int32_t>& next = s->next;
+  prev.resize(n);
+  next.resize(n);
   for (int i = 0; i < n; ++i) {
     prev[i] = i - 1;
     next[i] = i + 1 < n ? i + 1 : -1;
   }
-  // Candidate merges ordered by (rank, position): the lowest rank first, leftmost on ties.
-  struct Candidate {
-    uint32_t rank;
-    int32_t pos;
-    int32_t merged;
-    bool operator>(const Candidate& o) const {
-      return rank != o.rank ? rank > o.rank : pos > o.pos;
-    }
-  };
-  std::vector<Candidate> heap;
+  std::vector<BpeScratch::Candidate>& heap = s->heap;
+  heap.clear();
   const auto push = [&](int32_t pos) {
     const int32_t right = next[pos];
     if (right < 0) return;
-    auto it = merges_.find(PairKey(id[pos], id[right]));
-    if (it == merges_.end()) return;
-    heap.push_back({it->second.rank, pos, it->second.id});
+    const PairIndex::Value* m = merges_.Find(id[pos], id[right]);
+    if (m == nullptr) return;
+    heap.push_back({m->rank, pos, id[pos], id[right], m->id});
     std::push_heap(heap.begin(), heap.end(), std::greater<>());
   };
   for (int i = 0; i + 1 < n; ++i) push(i);
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), std::greater<>());
-    const Candidate top = heap.back();
+    const BpeScratch::Candidate top = heap.back();
     heap.pop_back();
     const int32_t pos = top.pos, right = next[pos];
-    // Stale when the symbol was merged away or its right neighbour changed.
-    if (id[pos] < 0 || right < 0) continue;
-    auto it = merges_.find(PairKey(id[pos], id[right]));
-    if (it == merges_.end() || it->second.id != top.merged) continue;
+    // Stale when the symbol or its right neighbour changed since the push.
+    if (id[pos] != top.left || right < 0 || id[right] != top.right) continue;
     id[pos] = top.merged;
     id[right] = -1;
     next[pos] = next[right];
@@ -131,36 +124,52 @@ void BpeModel::MergeAll(std::vector<int32_t>* symbols) const {
   id.erase(std::remove(id.begin(), id.end(), -1), id.end());
 }
 
-Status BpeModel::Tokenize(std::string_view piece, bool byte_level,
-                          std::vector<int32_t>* ids) const {
-  const bool cacheable = piece.size() <= kMaxCachedBytes;
-  if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    auto it = cache_.find(piece);
-    if (it != cache_.end()) {
-      ids->insert(ids->end(), it->second.begin(), it->second.end());
-      return {};
-    }
+bool BpeModel::CacheLookup(std::string_view piece, uint64_t hash, std::vector<int32_t>* ids) const {
+  std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  const CacheEntry& e = cache_[hash & (kCacheEntries - 1)];
+  if (e.hash != hash || e.key_len != piece.size() ||
+      std::memcmp(e.key, piece.data(), piece.size()) != 0) {
+    return false;
   }
-  std::vector<int32_t> word;
+  ids->insert(ids->end(), e.ids, e.ids + e.n_ids);
+  return true;
+}
+
+void BpeModel::CacheStore(std::string_view piece, uint64_t hash,
+                          const std::vector<int32_t>& word) const {
+  if (word.size() > kCacheIds) return;
+  std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  CacheEntry& e = cache_[hash & (kCacheEntries - 1)];
+  e.hash = hash;
+  e.key_len = static_cast<uint8_t>(piece.size());
+  e.n_ids = static_cast<uint8_t>(word.size());
+  std::memcpy(e.key, piece.data(), piece.size());
+  std::copy(word.begin(), word.end(), e.ids);
+}
+
+Status BpeModel::Tokenize(std::string_view piece, bool byte_level, BpeScratch* scratch,
+                          std::vector<int32_t>* ids) const {
+  const bool cacheable = piece.size() <= kCacheKeyBytes;
+  const uint64_t hash = cacheable ? HashBytes(piece) : 0;
+  if (cacheable && CacheLookup(piece, hash, ids)) return {};
+  std::vector<int32_t>& word = scratch->word;
+  word.clear();
   if (options_.ignore_merges) {
     std::string key;
     if (byte_level) {
       for (char c : piece) utf8::Append(ByteLevelChar(static_cast<uint8_t>(c)), &key);
     }
-    auto it = vocab_.find(byte_level ? std::string_view(key) : piece);
-    if (it != vocab_.end()) word.push_back(it->second);
+    const int32_t id = vocab_.Find(byte_level ? std::string_view(key) : piece);
+    if (id >= 0) word.push_back(id);
   }
   if (word.empty()) {
     OKO_RETURN_IF_ERROR(InitialSymbols(piece, byte_level, &word));
-    MergeAll(&word);
+    MergeAll(scratch);
   }
   ids->insert(ids->end(), word.begin(), word.end());
-  if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    if (cache_.size() >= kCacheCapacity) cache_.clear();  // keep only recent words
-    cache_.emplace(piece, std::move(word));
-  }
+  if (cacheable) CacheStore(piece, hash, word);
   return {};
 }
 

@@ -5,23 +5,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "loaders/token_index.h"
 
 namespace oko {
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-using Vocab = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 struct BpeOptions {
   bool byte_fallback = false;  // unknown characters become <0xXX> byte tokens
@@ -30,43 +24,69 @@ struct BpeOptions {
   std::optional<int32_t> unk_id;
 };
 
+// Working memory of one Encode call, reused across its pre-tokens.
+struct BpeScratch {
+  struct Candidate {  // a possible merge of the symbol at `pos` with its right neighbour
+    uint32_t rank;
+    int32_t pos;
+    int32_t left, right;  // the pair's ids when pushed (stale if they changed)
+    int32_t merged;
+    bool operator>(const Candidate& o) const {
+      return rank != o.rank ? rank > o.rank : pos > o.pos;  // lowest rank, then leftmost
+    }
+  };
+  std::vector<int32_t> word, prev, next;
+  std::vector<Candidate> heap;
+};
+
 class BpeModel {
  public:
-  // `merges` in rank order (index = rank), as token strings. Errors name the merge.
+  // `vocab` keys live in `arena`; `merges` in rank order (index = rank), as token
+  // strings. Errors name the merge.
   static Result<std::unique_ptr<BpeModel>> Create(
-      Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+      StringArena arena, TokenIndex vocab,
+      const std::vector<std::pair<std::string_view, std::string_view>>& merges,
       BpeOptions options);
 
   // Appends the ids of one pre-token. With `byte_level` each byte of `piece` stands for
   // its byte-level character (ByteLevel pre-tokenizer, applied lazily).
-  Status Tokenize(std::string_view piece, bool byte_level, std::vector<int32_t>* ids) const;
+  Status Tokenize(std::string_view piece, bool byte_level, BpeScratch* scratch,
+                  std::vector<int32_t>* ids) const;
 
-  const Vocab& vocab() const { return vocab_; }
+  const TokenIndex& vocab() const { return vocab_; }
 
  private:
-  struct Merge {
-    uint32_t rank;
-    int32_t id;
+  // Direct-mapped cache of recent short pre-tokens and their ids, one cache line per
+  // entry (HF keeps a word cache too: most words repeat).
+  static constexpr size_t kCacheKeyBytes = 22;
+  static constexpr size_t kCacheIds = 8;
+  static constexpr size_t kCacheEntries = 1 << 16;  // 4 MiB
+  struct CacheEntry {
+    uint64_t hash = 0;
+    uint8_t key_len = 0;  // 0: empty (pieces are never empty)
+    uint8_t n_ids = 0;
+    char key[kCacheKeyBytes];
+    int32_t ids[kCacheIds];
   };
-  static uint64_t PairKey(int32_t a, int32_t b) {
-    return static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32 | static_cast<uint32_t>(b);
-  }
-  BpeModel(Vocab vocab, BpeOptions options) : vocab_(std::move(vocab)), options_(options) {}
+
+  BpeModel(StringArena arena, TokenIndex vocab, BpeOptions options)
+      : arena_(std::move(arena)), vocab_(std::move(vocab)), options_(options) {}
   // The word's symbols before any merge.
   Status InitialSymbols(std::string_view piece, bool byte_level, std::vector<int32_t>* out) const;
-  void MergeAll(std::vector<int32_t>* symbols) const;
+  void MergeAll(BpeScratch* s) const;
+  bool CacheLookup(std::string_view piece, uint64_t hash, std::vector<int32_t>* ids) const;
+  void CacheStore(std::string_view piece, uint64_t hash, const std::vector<int32_t>& word) const;
 
-  Vocab vocab_;
+  StringArena arena_;  // the vocab's strings
+  TokenIndex vocab_;
   BpeOptions options_;
-  std::unordered_map<uint64_t, Merge> merges_;
-  int32_t byte_level_ids_[256];  // vocab id of each byte's byte-level character, or -1
+  PairIndex merges_;
+  int32_t byte_level_ids_[256];     // vocab id of each byte's byte-level character, or -1
   int32_t byte_fallback_ids_[256];  // vocab id of "<0xXX>", or -1
 
-  // Cache of recent pre-tokens (HF keeps one too): most words repeat.
-  static constexpr size_t kCacheCapacity = 1 << 16;
-  static constexpr size_t kMaxCachedBytes = 64;
+  // Concurrent Encode calls share the cache; one that finds it locked skips it.
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
+  std::unique_ptr<CacheEntry[]> cache_{new CacheEntry[kCacheEntries]};
 };
 
 }  // namespace oko

@@ -212,11 +212,11 @@ Status ParseGenerationConfig(const std::string& json_text, const std::string& pa
 Result<ModelConfig> LoadModelConfig(const std::string& dir) {
   namespace fs = std::filesystem;
   const std::string path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(path)) return Errorf("{}: missing (is '{}' a Hugging Face model folder?)", path, dir);
+  if (!PathExists(path)) return Errorf("{}: missing (is '{}' a Hugging Face model folder?)", path, dir);
   OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
   OKO_ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(text, path));
   const std::string gen = (fs::path(dir) / "generation_config.json").string();
-  if (fs::exists(gen)) {
+  if (PathExists(gen)) {
     OKO_ASSIGN_OR_RETURN(std::string gen_text, ReadFileToString(gen));
     OKO_RETURN_IF_ERROR(ParseGenerationConfig(gen_text, gen, &c));
   }

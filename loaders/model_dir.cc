@@ -14,6 +14,8 @@ int64_t ModelDir::ParameterCount() const {
 }
 
 bool HasChatTemplate(const std::string& dir) {
+  // transformers reads chat_template.jinja first, then tokenizer_config.json.
+  if (fs::exists(fs::path(dir) / "chat_template.jinja")) return true;
   auto text = ReadFileToString((fs::path(dir) / "tokenizer_config.json").string());
   if (!text.ok()) return false;
   auto j = nlohmann::json::parse(*text, nullptr, false);
@@ -28,7 +30,7 @@ Result<ModelDir> OpenModelDir(const std::string& dir) {
   OKO_ASSIGN_OR_RETURN(m.config, LoadModelConfig(dir));
   OKO_ASSIGN_OR_RETURN(m.tensors, TensorStore::OpenDir(dir));
   OKO_RETURN_IF_ERROR(CheckTensors(m.config, m.tensors).WithContext(dir));
-  m.has_tokenizer = fs::exists(fs::path(dir) / "tokenizer.json");
+  m.has_tokenizer = PathExists((fs::path(dir) / "tokenizer.json").string());
   m.has_chat_template = HasChatTemplate(dir);
   return m;
 }

@@ -25,7 +25,8 @@ struct ModelDir {
 // each tensor the architecture needs.
 Result<ModelDir> OpenModelDir(const std::string& dir);
 
-// Whether DIR/tokenizer_config.json carries a chat_template (string or named list).
+// Whether DIR has chat_template.jinja, or a tokenizer_config.json with a chat_template
+// (a string or a named list).
 bool HasChatTemplate(const std::string& dir);
 
 }  // namespace oko

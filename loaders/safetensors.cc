@@ -142,9 +142,17 @@ Status TensorStore::Add(std::unique_ptr<SafetensorsFile> file) {
 
 Result<TensorStore> TensorStore::OpenDir(const std::string& dir) {
   TensorStore store;
+  // As transformers does: model.safetensors first, then the index of a sharded model. Other
+  // .safetensors files beside them (adapters, traces, consolidated copies) are not weights.
+  const fs::path single = fs::path(dir) / "model.safetensors";
+  if (PathExists(single.string())) {
+    OKO_ASSIGN_OR_RETURN(auto f, SafetensorsFile::Open(single.string()));
+    OKO_RETURN_IF_ERROR(store.Add(std::move(f)));
+    return store;
+  }
   const fs::path index = fs::path(dir) / "model.safetensors.index.json";
   std::vector<std::string> shards;
-  if (fs::exists(index)) {
+  if (PathExists(index.string())) {
     OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(index.string()));
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return Errorf("{}: not valid JSON", index.string());
@@ -165,7 +173,7 @@ Result<TensorStore> TensorStore::OpenDir(const std::string& dir) {
     }
     for (const auto& shard : shards) {
       const std::string p = (fs::path(dir) / shard).string();
-      if (!fs::exists(p))
+      if (!PathExists(p))
         return Errorf("{}: shard '{}' named in the weight_map is missing", index.string(), shard);
       OKO_ASSIGN_OR_RETURN(auto f, SafetensorsFile::Open(p));
       OKO_RETURN_IF_ERROR(store.Add(std::move(f)));

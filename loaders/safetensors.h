@@ -56,8 +56,8 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// All tensors of a model folder: model.safetensors, or the shards named by
-// model.safetensors.index.json (each shard mapped once), or every *.safetensors.
+// All tensors of a model folder: model.safetensors, else the shards named by
+// model.safetensors.index.json (each shard mapped once), else every *.safetensors.
 class TensorStore {
  public:
   static Result<TensorStore> OpenDir(const std::string& dir);

@@ -25,6 +25,8 @@ struct TensorToWrite {
 TensorToWrite TensorFromBytes(std::string name, DType dtype, std::vector<int64_t> shape,
                               const void* data);
 
+// Tensors are laid out largest element size first, keeping the given order otherwise, so each
+// is aligned to its element size in the mapped file. Names must be unique.
 Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                         const std::map<std::string, std::string>& metadata = {});
 

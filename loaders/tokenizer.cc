@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -61,8 +62,10 @@ simdjson::error_code RawJson(od::value v, std::string_view* out) {
 // The "model" section as read: vocab, merges and options.
 struct ModelSection {
   std::string type;
-  Vocab vocab;
-  std::vector<std::pair<std::string, std::string>> merges;
+  StringArena arena;  // vocab strings
+  TokenIndex vocab;
+  // Views into the JSON parser's string buffer: valid while the parser lives.
+  std::vector<std::pair<std::string_view, std::string_view>> merges;
   BpeOptions options;
   std::optional<std::string> unk_token;
   bool has_vocab = false, has_merges = false;
@@ -71,14 +74,16 @@ struct ModelSection {
 Status ParseVocab(od::value v, ModelSection* m) {
   od::object obj;
   if (v.get_object().get(obj)) return Errorf("model.vocab: expected an object of token -> id");
-  m->vocab.reserve(1 << 18);
+  size_t count = 0;
+  if (auto e = obj.count_fields().get(count)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
+  m->vocab.Reserve(count);
   for (auto field : obj) {
     std::string_view key;
     int64_t id;
     if (auto e = field.unescaped_key().get(key)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
     if (field.value().get_int64().get(id) || id < 0 || id > INT32_MAX)
       return Errorf("model.vocab: the id of '{}' must be a non-negative integer", key);
-    m->vocab.emplace(key, static_cast<int32_t>(id));
+    m->vocab.Insert(m->arena.Store(key), static_cast<int32_t>(id));
   }
   m->has_vocab = true;
   return {};
@@ -169,10 +174,20 @@ Status ParseModel(od::value v, ModelSection* m) {
   return {};
 }
 
+Result<std::unique_ptr<BpeModel>> BuildModel(ModelSection m) {
+  if (m.unk_token) {
+    const int32_t unk = m.vocab.Find(*m.unk_token);
+    if (unk < 0) return Errorf("model.unk_token '{}' is not in the vocab", *m.unk_token);
+    m.options.unk_id = unk;
+  }
+  auto model = BpeModel::Create(std::move(m.arena), std::move(m.vocab), m.merges, m.options);
+  if (!model.ok()) return model.status().WithContext("model");
+  return model;
+}
+
 // The sections of tokenizer.json that oko reads.
 struct FileSections {
-  ModelSection model;
-  bool has_model = false;
+  std::unique_ptr<BpeModel> model;
   json added_tokens = json::array();
   json normalizer, pre_tokenizer, post_processor, decoder;  // null when absent
 };
@@ -188,8 +203,10 @@ Status ParseFile(std::string_view text, FileSections* s) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return Errorf("not valid JSON: {}", SimdjsonMessage(e));
     if (key == "model") {
-      OKO_RETURN_IF_ERROR(ParseModel(field.value(), &s->model));
-      s->has_model = true;
+      ModelSection m;
+      OKO_RETURN_IF_ERROR(ParseModel(field.value(), &m));
+      // Built here, while the parser that holds the merge strings is alive.
+      OKO_ASSIGN_OR_RETURN(s->model, BuildModel(std::move(m)));
       continue;
     }
     json* section = key == "added_tokens"     ? &s->added_tokens
@@ -204,7 +221,7 @@ Status ParseFile(std::string_view text, FileSections* s) {
     *section = json::parse(raw, nullptr, /*allow_exceptions=*/false);
     if (section->is_discarded()) return Errorf("{}: not valid JSON", key);
   }
-  if (!s->has_model) return Errorf("missing section 'model'");
+  if (!s->model) return Errorf("missing section 'model'");
   return {};
 }
 
@@ -266,26 +283,19 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenize
   if (!added.ok()) return added.status().WithContext(path);
 
   int32_t size = 0;
-  for (const auto& [token, id] : s.model.vocab) size = std::max(size, id + 1);
+  s.model->vocab().ForEach([&](std::string_view, int32_t id) { size = std::max(size, id + 1); });
   for (const AddedToken& a : *added) size = std::max(size, a.id + 1);
   t->tokens_.resize(size);
   t->special_.resize(size);
-  for (const auto& [token, id] : s.model.vocab) t->tokens_[id] = token;
+  s.model->vocab().ForEach([&](std::string_view token, int32_t id) { t->tokens_[id] = token; });
   for (const AddedToken& a : *added) {
-    t->tokens_[a.id] = a.content;
+    const std::string_view content = t->added_text_.Store(a.content);
+    t->tokens_[a.id] = content;
     t->special_[a.id] = a.special;
-    t->added_ids_[a.content] = a.id;
+    t->added_ids_.Insert(content, a.id);
     (a.normalized ? t->normalized_added_ : t->raw_added_).Add(a);
   }
-  if (s.model.unk_token) {
-    auto it = s.model.vocab.find(*s.model.unk_token);
-    if (it == s.model.vocab.end())
-      return Errorf("{}: model.unk_token '{}' is not in the vocab", path, *s.model.unk_token);
-    s.model.options.unk_id = it->second;
-  }
-  auto model = BpeModel::Create(std::move(s.model.vocab), s.model.merges, s.model.options);
-  if (!model.ok()) return model.status().WithContext(path + ": model");
-  t->model_ = std::move(model).value();
+  t->model_ = std::move(s.model);
 
   const auto section = [&](auto parse, const json& j, const char* name, auto* out) -> Status {
     auto r = parse(j, name);
@@ -352,6 +362,7 @@ Status Tokenizer::EncodePlain(std::string_view text, bool at_input_start,
   if (normalizer_) OKO_RETURN_IF_ERROR(normalizer_->Apply(&normalized));
   std::vector<TextSegment> segments;
   normalized_added_.Split(normalized, &segments);
+  BpeScratch scratch;
   for (const TextSegment& seg : segments) {
     if (seg.token_id >= 0) {
       ids->push_back(seg.token_id);
@@ -365,7 +376,7 @@ Status Tokenizer::EncodePlain(std::string_view text, bool at_input_start,
     p.at_input_start = at_input_start && seg.begin == 0;
     if (pre_tokenizer_) OKO_RETURN_IF_ERROR(pre_tokenizer_->Apply(&p));
     for (size_t i = 0; i < p.pieces.size(); ++i) {
-      OKO_RETURN_IF_ERROR(model_->Tokenize(p.Piece(i), p.byte_level, ids));
+      OKO_RETURN_IF_ERROR(model_->Tokenize(p.Piece(i), p.byte_level, &scratch, ids));
     }
   }
   return {};
@@ -377,7 +388,7 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) c
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size() || tokens_[id].empty()) continue;
     if (skip_special && special_[id]) continue;
-    tokens.push_back(tokens_[id]);
+    tokens.emplace_back(tokens_[id]);
   }
   std::string out;
   if (decoder_) {
@@ -390,12 +401,12 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) c
 }
 
 std::string_view Tokenizer::TokenText(int32_t id) const {
-  return id >= 0 && id < vocab_size() ? std::string_view(tokens_[id]) : std::string_view();
+  return id >= 0 && id < vocab_size() ? tokens_[id] : std::string_view();
 }
 
 std::optional<int32_t> Tokenizer::TokenId(std::string_view token) const {
-  if (auto it = added_ids_.find(token); it != added_ids_.end()) return it->second;
-  if (auto it = model_->vocab().find(token); it != model_->vocab().end()) return it->second;
+  if (const int32_t id = added_ids_.Find(token); id >= 0) return id;
+  if (const int32_t id = model_->vocab().Find(token); id >= 0) return id;
   return std::nullopt;
 }
 

@@ -70,9 +70,10 @@ class Tokenizer {
   std::unique_ptr<Decoder> decoder_;
   AddedTokenMatcher raw_added_;         // added tokens matched in the raw text
   AddedTokenMatcher normalized_added_;  // ... and in the normalized text
-  std::vector<std::string> tokens_;     // id -> string (model vocab + added tokens)
+  StringArena added_text_;              // contents of the added tokens
+  std::vector<std::string_view> tokens_;  // id -> string (model vocab + added tokens)
   std::vector<bool> special_;           // id -> added token with special: true
-  Vocab added_ids_;                     // added token content -> id
+  TokenIndex added_ids_;                // added token content -> id
   std::optional<int32_t> bos_id_, eos_id_;
   bool add_bos_token_ = false;
 };

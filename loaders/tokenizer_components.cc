@@ -1,3 +1,5 @@
+// Normalizers, pre-tokenizers and post-processors of tokenizer.json (HF tokenizers
+// src/{normalizers,pre_tokenizers,processors}); decoders are in tokenizer_decoders.cc.
 #include "loaders/tokenizer_components.h"
 
 #include <utf8proc.h>
@@ -5,112 +7,15 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <nlohmann/json.hpp>
 
-#include "loaders/regex.h"
+#include "loaders/tokenizer_json.h"
 #include "loaders/utf8.h"
 
 namespace oko {
 namespace {
 
-using json = nlohmann::json;
+using namespace tokenizer_json;  // NOLINT: the section readers
 using Span = Regex::Span;
-
-// ---- JSON field access with messages that name the section and the field ----------
-
-Result<const json*> Field(const json& j, const char* key, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end()) return Errorf("{}: missing field '{}'", where, key);
-  return &*it;
-}
-
-Result<std::string> StringField(const json& j, const char* key, const std::string& where) {
-  OKO_ASSIGN_OR_RETURN(const json* v, Field(j, key, where));
-  if (!v->is_string()) return Errorf("{}: '{}' must be a string, got {}", where, key, v->dump());
-  return v->get<std::string>();
-}
-
-Result<bool> BoolField(const json& j, const char* key, const std::string& where, bool dflt) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_boolean()) return Errorf("{}: '{}' must be true or false, got {}", where, key, it->dump());
-  return it->get<bool>();
-}
-
-Result<int64_t> IntField(const json& j, const char* key, const std::string& where) {
-  OKO_ASSIGN_OR_RETURN(const json* v, Field(j, key, where));
-  if (!v->is_number_integer() || v->get<int64_t>() < 0)
-    return Errorf("{}: '{}' must be a non-negative integer, got {}", where, key, v->dump());
-  return v->get<int64_t>();
-}
-
-Result<std::string> TypeOf(const json& j, const std::string& where) {
-  if (!j.is_object()) return Errorf("{}: expected an object, got {}", where, j.dump());
-  return StringField(j, "type", where);
-}
-
-Result<const json*> ArrayField(const json& j, const char* key, const std::string& where) {
-  OKO_ASSIGN_OR_RETURN(const json* v, Field(j, key, where));
-  if (!v->is_array()) return Errorf("{}: '{}' must be an array", where, key);
-  return v;
-}
-
-Status Unsupported(const std::string& where, const std::string& kind, const std::string& type) {
-  return Errorf("{}: {} type '{}' is not supported by oko", where, kind, type);
-}
-
-// A "pattern" field: {"String": "..."} or {"Regex": "..."}.
-struct Pattern {
-  std::string literal;
-  std::unique_ptr<Regex> regex;  // set for {"Regex": ...}
-
-  // Appends the [begin, end) matches in s.
-  Status FindAll(std::string_view s, std::vector<Span>* out) const {
-    if (regex) return regex->FindAll(s, out);
-    if (literal.empty()) return {};
-    for (size_t pos = s.find(literal); pos != std::string_view::npos;
-         pos = s.find(literal, pos + literal.size())) {
-      out->emplace_back(pos, pos + literal.size());
-    }
-    return {};
-  }
-};
-
-Result<Pattern> ParsePattern(const json& j, const std::string& where, bool allow_regex) {
-  OKO_ASSIGN_OR_RETURN(const json* p, Field(j, "pattern", where));
-  Pattern pattern;
-  if (p->is_object() && p->contains("String") && (*p)["String"].is_string()) {
-    pattern.literal = (*p)["String"].get<std::string>();
-    return pattern;
-  }
-  if (p->is_object() && p->contains("Regex") && (*p)["Regex"].is_string()) {
-    if (!allow_regex) return Errorf("{}: a Regex pattern is not supported here", where);
-    auto re = Regex::Compile((*p)["Regex"].get<std::string>());
-    if (!re.ok()) return re.status().WithContext(where + ".pattern");
-    pattern.regex = std::move(re).value();
-    return pattern;
-  }
-  return Errorf("{}: 'pattern' must be {{\"String\": ...}} or {{\"Regex\": ...}}, got {}", where,
-                p->dump());
-}
-
-// Replaces every match of `pattern` in *text by `content`.
-Status ReplaceAll(const Pattern& pattern, const std::string& content, std::string* text) {
-  std::vector<Span> matches;
-  OKO_RETURN_IF_ERROR(pattern.FindAll(*text, &matches));
-  if (matches.empty()) return {};
-  std::string out;
-  out.reserve(text->size() + matches.size() * content.size());
-  size_t prev = 0;
-  for (const auto& [b, e] : matches) {
-    out.append(*text, prev, b - prev);
-    out += content;
-    prev = e;
-  }
-  out.append(*text, prev);
-  *text = std::move(out);
-  return {};
-}
 
 // ---- Normalizers -----------------------------------------------------------------
 
@@ -349,8 +254,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
 // prepended, and pieces start at each replacement (HF metaspace.rs).
 class MetaspacePreTokenizer : public PreTokenizer {
  public:
-  enum class Prepend { kAlways, kFirst, kNever };
-  MetaspacePreTokenizer(std::string replacement, Prepend prepend, bool split)
+  MetaspacePreTokenizer(std::string replacement, PrependScheme prepend, bool split)
       : replacement_(std::move(replacement)), prepend_(prepend), split_(split) {
     pattern_.literal = replacement_;
   }
@@ -367,7 +271,7 @@ class MetaspacePreTokenizer : public PreTokenizer {
         pos += replacement_.size();
       }
       const bool first = p->at_input_start && i == 0;
-      if ((prepend_ == Prepend::kAlways || (prepend_ == Prepend::kFirst && first)) &&
+      if ((prepend_ == PrependScheme::kAlways || (prepend_ == PrependScheme::kFirst && first)) &&
           piece.rfind(replacement_, 0) != 0) {
         piece.insert(0, replacement_);
       }
@@ -388,7 +292,7 @@ class MetaspacePreTokenizer : public PreTokenizer {
 
  private:
   std::string replacement_;
-  Prepend prepend_;
+  PrependScheme prepend_;
   bool split_;
   Pattern pattern_;
 };
@@ -480,202 +384,6 @@ Result<std::unique_ptr<PostProcessor>> ParseTemplate(const json& j, const std::s
     items.push_back(std::move(special));
   }
   return std::unique_ptr<PostProcessor>(new TemplatePostProcessor(std::move(items)));
-}
-
-// ---- Decoders --------------------------------------------------------------------
-
-// Byte-level characters back to bytes, all tokens joined, then lossy UTF-8. A token
-// with a character outside the alphabet (an added token such as "<|im_end|>" is
-// ASCII and maps to itself) contributes its UTF-8 bytes unchanged, as in HF.
-class ByteLevelDecoder : public Decoder {
- public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    std::string bytes;
-    for (const std::string& t : *tokens) {
-      const size_t start = bytes.size();
-      size_t pos = 0;
-      while (pos < t.size()) {
-        const int b = ByteLevelByte(utf8::Next(t, &pos));
-        if (b < 0) {
-          bytes.resize(start);
-          bytes += t;
-          break;
-        }
-        bytes.push_back(static_cast<char>(b));
-      }
-    }
-    tokens->assign(1, utf8::Lossy(bytes));
-  }
-};
-
-// Runs of "<0xXX>" tokens become their bytes when those form valid UTF-8, otherwise
-// one U+FFFD per byte token (HF byte_fallback.rs).
-class ByteFallbackDecoder : public Decoder {
- public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    std::vector<std::string> out;
-    std::string bytes;
-    size_t n_bytes = 0;
-    auto flush = [&] {
-      if (n_bytes == 0) return;
-      if (utf8::FirstInvalidByte(bytes) == std::string_view::npos) {
-        out.push_back(bytes);
-      } else {
-        for (size_t i = 0; i < n_bytes; ++i) out.emplace_back("\xEF\xBF\xBD");
-      }
-      bytes.clear();
-      n_bytes = 0;
-    };
-    for (std::string& t : *tokens) {
-      const int b = ParseByteToken(t);
-      if (b >= 0) {
-        bytes.push_back(static_cast<char>(b));
-        ++n_bytes;
-        continue;
-      }
-      flush();
-      out.push_back(std::move(t));
-    }
-    flush();
-    *tokens = std::move(out);
-  }
-
- private:
-  static int Hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  }
-  static int ParseByteToken(const std::string& t) {
-    if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return -1;
-    const int hi = Hex(t[3]), lo = Hex(t[4]);
-    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
-  }
-};
-
-class FuseDecoder : public Decoder {
- public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    std::string all;
-    for (const std::string& t : *tokens) all += t;
-    tokens->assign(1, std::move(all));
-  }
-};
-
-class ReplaceDecoder : public Decoder {
- public:
-  ReplaceDecoder(Pattern pattern, std::string content)
-      : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    // A literal pattern (the only kind ParseDecoder accepts) cannot fail to match.
-    for (std::string& t : *tokens) (void)ReplaceAll(pattern_, content_, &t);
-  }
-
- private:
-  Pattern pattern_;
-  std::string content_;
-};
-
-// Removes up to `start` leading and `stop` trailing `content` characters of each token.
-class StripDecoder : public Decoder {
- public:
-  StripDecoder(char32_t content, size_t start, size_t stop)
-      : content_(content), start_(start), stop_(stop) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    for (std::string& t : *tokens) {
-      std::vector<char32_t> chars;
-      for (size_t pos = 0; pos < t.size();) chars.push_back(utf8::Next(t, &pos));
-      size_t begin = 0, end = chars.size();
-      while (begin < start_ && begin < end && chars[begin] == content_) ++begin;
-      while (chars.size() - end < stop_ && end > begin && chars[end - 1] == content_) --end;
-      std::string out;
-      for (size_t i = begin; i < end; ++i) utf8::Append(chars[i], &out);
-      t = std::move(out);
-    }
-  }
-
- private:
-  char32_t content_;
-  size_t start_, stop_;
-};
-
-// The replacement becomes a space; in the first token it is dropped (the prefix space
-// the pre-tokenizer added), unless prepend_scheme is "never" (HF metaspace.rs).
-class MetaspaceDecoder : public Decoder {
- public:
-  MetaspaceDecoder(char32_t replacement, bool strip_first)
-      : replacement_(replacement), strip_first_(strip_first) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    for (size_t i = 0; i < tokens->size(); ++i) {
-      const std::string& t = (*tokens)[i];
-      std::string out;
-      for (size_t pos = 0; pos < t.size();) {
-        const char32_t c = utf8::Next(t, &pos);
-        if (c != replacement_) {
-          utf8::Append(c, &out);
-        } else if (i != 0 || !strip_first_) {
-          out.push_back(' ');
-        }
-      }
-      (*tokens)[i] = std::move(out);
-    }
-  }
-
- private:
-  char32_t replacement_;
-  bool strip_first_;
-};
-
-class SequenceDecoder : public Decoder {
- public:
-  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> steps)
-      : steps_(std::move(steps)) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    for (const auto& step : steps_) step->DecodeChain(tokens);
-  }
-
- private:
-  std::vector<std::unique_ptr<Decoder>> steps_;
-};
-
-// A string field holding exactly one character.
-Result<char32_t> CharField(const json& j, const char* key, const std::string& where) {
-  OKO_ASSIGN_OR_RETURN(std::string s, StringField(j, key, where));
-  size_t pos = 0;
-  if (s.empty() || utf8::FirstInvalidByte(s) != std::string_view::npos ||
-      (utf8::Next(s, &pos), pos != s.size())) {
-    return Errorf("{}: '{}' must be one character, got '{}'", where, key, s);
-  }
-  pos = 0;
-  return utf8::Next(s, &pos);
-}
-
-// Metaspace's prepend scheme: "prepend_scheme" in current files, "add_prefix_space"
-// in files written before tokenizers 0.14.
-Result<MetaspacePreTokenizer::Prepend> ParsePrependScheme(const json& j, const std::string& where) {
-  using Prepend = MetaspacePreTokenizer::Prepend;
-  if (j.contains("prepend_scheme")) {
-    OKO_ASSIGN_OR_RETURN(std::string s, StringField(j, "prepend_scheme", where));
-    if (s == "always") return Prepend::kAlways;
-    if (s == "first") return Prepend::kFirst;
-    if (s == "never") return Prepend::kNever;
-    return Errorf("{}: unknown prepend_scheme '{}'", where, s);
-  }
-  OKO_ASSIGN_OR_RETURN(bool add, BoolField(j, "add_prefix_space", where, true));
-  return add ? Prepend::kAlways : Prepend::kNever;
-}
-
-template <typename T, typename ParseFn>
-Result<std::vector<std::unique_ptr<T>>> ParseList(const json& j, const char* key,
-                                                  const std::string& where, ParseFn parse) {
-  OKO_ASSIGN_OR_RETURN(const json* list, ArrayField(j, key, where));
-  std::vector<std::unique_ptr<T>> steps;
-  for (size_t i = 0; i < list->size(); ++i) {
-    OKO_ASSIGN_OR_RETURN(auto step, parse((*list)[i], fmt::format("{}.{}[{}]", where, key, i)));
-    if (step) steps.push_back(std::move(step));
-  }
-  return steps;
 }
 
 }  // namespace
@@ -793,36 +501,5 @@ Result<std::unique_ptr<PostProcessor>> ParsePostProcessor(const json& j, const s
   return Unsupported(where, "post-processor", type);
 }
 
-Result<std::unique_ptr<Decoder>> ParseDecoder(const json& j, const std::string& where) {
-  if (j.is_null()) return std::unique_ptr<Decoder>();
-  OKO_ASSIGN_OR_RETURN(std::string type, TypeOf(j, where));
-  std::unique_ptr<Decoder> d;
-  if (type == "ByteLevel") {
-    d.reset(new ByteLevelDecoder());
-  } else if (type == "ByteFallback") {
-    d.reset(new ByteFallbackDecoder());
-  } else if (type == "Fuse") {
-    d.reset(new FuseDecoder());
-  } else if (type == "Replace") {
-    OKO_ASSIGN_OR_RETURN(Pattern pattern, ParsePattern(j, where, /*allow_regex=*/false));
-    OKO_ASSIGN_OR_RETURN(std::string content, StringField(j, "content", where));
-    d.reset(new ReplaceDecoder(std::move(pattern), std::move(content)));
-  } else if (type == "Strip") {
-    OKO_ASSIGN_OR_RETURN(char32_t content, CharField(j, "content", where));
-    OKO_ASSIGN_OR_RETURN(int64_t start, IntField(j, "start", where));
-    OKO_ASSIGN_OR_RETURN(int64_t stop, IntField(j, "stop", where));
-    d.reset(new StripDecoder(content, static_cast<size_t>(start), static_cast<size_t>(stop)));
-  } else if (type == "Metaspace") {
-    OKO_ASSIGN_OR_RETURN(char32_t replacement, CharField(j, "replacement", where));
-    OKO_ASSIGN_OR_RETURN(auto prepend, ParsePrependScheme(j, where));
-    d.reset(new MetaspaceDecoder(replacement, prepend != MetaspacePreTokenizer::Prepend::kNever));
-  } else if (type == "Sequence") {
-    OKO_ASSIGN_OR_RETURN(auto steps, ParseList<Decoder>(j, "decoders", where, ParseDecoder));
-    d.reset(new SequenceDecoder(std::move(steps)));
-  } else {
-    return Unsupported(where, "decoder", type);
-  }
-  return d;
-}
 
 }  // namespace oko

@@ -103,16 +103,19 @@ bool IsWhiteSpace(char32_t cp) {
 }
 
 bool IsWordChar(char32_t cp) {
-  if (cp == '_') return true;
+  if (cp == 0x200C || cp == 0x200D) return true;  // Join_Control
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
     case UTF8PROC_CATEGORY_LU:
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM:
     case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO:
+    case UTF8PROC_CATEGORY_PC:  // connector punctuation, e.g. '_'
       return true;
     default:
       return false;

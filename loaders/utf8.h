@@ -51,7 +51,8 @@ std::string Lossy(std::string_view bytes);
 
 // Unicode White_Space (Rust's char::is_whitespace).
 bool IsWhiteSpace(char32_t cp);
-// Letters, numbers and '_' (what HF's single_word added tokens treat as a word).
+// Rust regex's Unicode \w (letters, marks, decimal digits, letter numbers, connector
+// punctuation such as '_', joiners): what HF's single_word added tokens call a word.
 bool IsWordChar(char32_t cp);
 
 }  // namespace oko::utf8

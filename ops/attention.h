@@ -4,9 +4,19 @@
 //   p = softmax(s)               (f32, max-subtracted)
 //   out[g] = sum_j p[j] * v[j]
 // The engine turns its ring buffer + causal/window mask into at most a few contiguous
-// slot spans. K and V are stored slot-major: slot j of this KV head starts at
-// k + j * kv_stride (elements), f32 or f16.
+// slot spans. Slot j of this KV head starts at k + j * kv_stride (elements), f32 or f16
+// (f16 widened exactly). Any head_dim, any num_queries; total = sum of span lengths.
+// total == 0 gives out = 0. Scores are max-subtracted before exp, so large scores do not
+// overflow; a query whose scores are all -inf gets p = 0 and out = 0 (HF would give NaN).
 // probs: [num_queries, total] scratch that receives p (the trace hook reads it).
+// out may alias q (same rows and stride): every score is computed before out is written.
+// Layout and speed: each K/V row is read once for all queries (tiles of up to 4 queries
+// x 4 slots). Head-major caches (kv_stride = head_dim, each head's K and V contiguous)
+// stream at the read-loop bandwidth; slot-major (kv_stride = kv_heads * head_dim, 256 B
+// pieces 2 KiB apart for f16) measured 1.7x (f16) / 2x (f32) slower from DRAM at ctx 4096
+// even with software prefetching (about 4x without).
+// Reference: HF eager_attention_forward (f32 softmax). Tolerance: probs 1e-5 rel, out
+// 1e-5 * sum_j |p_j v_j| abs.
 // Threads: distinct (query, head) groups may run concurrently. Allocates nothing.
 // Cost: 4*num_queries*total*head_dim flop; 2*total*head_dim*sizeof(kv) bytes.
 #pragma once
@@ -16,9 +26,6 @@
 #include "common/dtype.h"
 
 namespace oko {
-
-// Largest head_dim supported with an f16 KV cache (f32 has no limit).
-inline constexpr size_t kAttentionMaxHeadDimF16 = 512;
 
 struct SlotSpan {
   size_t begin, end;  // slots [begin, end)

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -18,7 +17,6 @@ namespace oko {
 namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-using dims = dnnl::memory::dims;
 
 // 0 = leave OpenMP's default. Applied in Run() on the calling thread, because
 // omp_set_num_threads only affects the thread that calls it.
@@ -43,14 +41,19 @@ struct OnednnMatMul::Impl {
     dnnl::matmul::primitive_desc pd;
     dnnl::matmul mm;
   };
-  // (M, x row stride, y row stride) -> primitive.
-  std::map<std::tuple<size_t, size_t, size_t>, Prim> prims;
-  std::vector<uint16_t> x_bf16;  // activations rounded to bf16 (kBf16 mode), grows to max M*K
+  std::map<size_t, Prim> prims;  // by M
+  // oneDNN 2.6 falls back to its reference (scalar) matmul when src or dst rows are
+  // padded, so activations are packed densely: rounded to bf16 (kBf16 mode) or copied
+  // (kF32 mode with x_stride != K), and a strided y is produced densely and copied out.
+  // Each grows to the largest M seen.
+  std::vector<uint16_t> x_bf16;
+  std::vector<float> x_dense, y_dense;
+  const char* last_impl = "";
 
-  dnnl::matmul::primitive_desc MakePd(size_t M, size_t K, size_t N, size_t x_stride,
-                                      size_t y_stride, const dnnl::memory::desc& wd) const {
-    const dnnl::memory::desc src({D(M), D(K)}, act_dt, dims{D(x_stride), 1});
-    const dnnl::memory::desc dst({D(M), D(N)}, dt::f32, dims{D(y_stride), 1});
+  dnnl::matmul::primitive_desc MakePd(size_t M, size_t K, size_t N,
+                                      const dnnl::memory::desc& wd) const {
+    const dnnl::memory::desc src({D(M), D(K)}, act_dt, tag::ab);
+    const dnnl::memory::desc dst({D(M), D(N)}, dt::f32, tag::ab);
     const auto desc = bias ? dnnl::matmul::desc(src, wd, bias_md, dst)
                            : dnnl::matmul::desc(src, wd, dst);
     return dnnl::matmul::primitive_desc(desc, eng);
@@ -85,7 +88,7 @@ OnednnMatMul::OnednnMatMul(const void* w, DType w_dtype, size_t N, size_t K, con
   }
   const dnnl::memory::desc user_md({D(K), D(N)}, src_dt, tag::ba);
   const dnnl::memory::desc any_md({D(K), D(N)}, im.act_dt, tag::any);
-  im.w_md = im.MakePd(kLayoutM, K, N, K, N, any_md).weights_desc();
+  im.w_md = im.MakePd(kLayoutM, K, N, any_md).weights_desc();
   im.weights = dnnl::memory(im.w_md, im.eng);
   dnnl::memory user(user_md, im.eng, const_cast<void*>(src));
   dnnl::reorder(user, im.weights).execute(im.strm, user, im.weights);
@@ -105,29 +108,41 @@ void OnednnMatMul::Run(const float* x, size_t x_stride, size_t M, float* y, size
     omp_set_num_threads(t);
 
   const void* src = x;
-  size_t src_stride = x_stride;
   if (im.mode == ComputeMode::kBf16) {
     if (im.x_bf16.size() < M * K_) im.x_bf16.resize(M * K_);
     for (size_t m = 0; m < M; ++m) F32ToBf16Row(x + m * x_stride, im.x_bf16.data() + m * K_, K_);
     src = im.x_bf16.data();
-    src_stride = K_;
+  } else if (x_stride != K_) {
+    if (im.x_dense.size() < M * K_) im.x_dense.resize(M * K_);
+    for (size_t m = 0; m < M; ++m)
+      std::copy(x + m * x_stride, x + m * x_stride + K_, im.x_dense.data() + m * K_);
+    src = im.x_dense.data();
   }
-  const auto key = std::make_tuple(M, src_stride, y_stride);
-  auto it = im.prims.find(key);
+  float* dst = y;
+  if (y_stride != N_) {
+    if (im.y_dense.size() < M * N_) im.y_dense.resize(M * N_);
+    dst = im.y_dense.data();
+  }
+  auto it = im.prims.find(M);
   if (it == im.prims.end()) {
-    auto pd = im.MakePd(M, K_, N_, src_stride, y_stride, im.w_md);
+    auto pd = im.MakePd(M, K_, N_, im.w_md);
     dnnl::matmul mm(pd);
-    it = im.prims.emplace(key, Impl::Prim{std::move(pd), std::move(mm)}).first;
+    it = im.prims.emplace(M, Impl::Prim{std::move(pd), std::move(mm)}).first;
   }
   const Impl::Prim& prim = it->second;
   dnnl::memory src_mem(prim.pd.src_desc(), im.eng, const_cast<void*>(src));
-  dnnl::memory dst_mem(prim.pd.dst_desc(), im.eng, y);
+  dnnl::memory dst_mem(prim.pd.dst_desc(), im.eng, dst);
   std::unordered_map<int, dnnl::memory> args = {
       {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, im.weights}, {DNNL_ARG_DST, dst_mem}};
   if (im.bias) args.emplace(DNNL_ARG_BIAS, im.bias);
   prim.mm.execute(im.strm, args);
   im.strm.wait();
+  im.last_impl = prim.pd.impl_info_str();
+  if (dst != y)
+    for (size_t m = 0; m < M; ++m) std::copy(dst + m * N_, dst + (m + 1) * N_, y + m * y_stride);
 }
+
+const char* OnednnMatMul::impl_name() const { return impl_->last_impl; }
 
 void SetOnednnThreads(int threads) {
   OKO_CHECK(threads > 0, "threads={}", threads);

@@ -12,84 +12,76 @@ HWY_BEFORE_NAMESPACE();
 namespace oko {
 namespace HWY_NAMESPACE {
 
-// Register tile: kR weight rows x kM activation rows, one f32 accumulator vector each.
-// Every weight vector is widened once and used for kM rows of x; every x vector is
-// loaded once and used for kR weight rows. Writes y[m0 + m, n0 + r] (+ bias).
-template <size_t kR, size_t kM, typename TW>
-HWY_INLINE void MatMulTile(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n0, size_t m0) {
+// One weight row n times kM activation rows, kU vectors of K per step (kM * kU f32
+// accumulators). The weight row is read as a single sequential stream: DRAM-cold GEMV
+// measured 31-34 GB/s (= the plain read loop) with one row at a time, but 12-15 GB/s
+// when 2-8 rows were interleaved to share x loads (rows 2-4 KiB apart; x is in L1 anyway).
+// Writes y[m0 + m, n] (+ bias).
+template <size_t kM, size_t kU, typename TW>
+HWY_INLINE void MatMulTile(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t m0) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
   const size_t K = a.K;
-  const TW* HWY_RESTRICT wr[kR];
-  for (size_t r = 0; r < kR; ++r) wr[r] = w + (n0 + r) * K;
+  const TW* HWY_RESTRICT wr = w + n * K;
   const float* HWY_RESTRICT xm[kM];
   for (size_t m = 0; m < kM; ++m) xm[m] = a.x + (m0 + m) * a.x_stride;
 
-  hn::Vec<decltype(df)> acc[kR][kM];
-  for (size_t r = 0; r < kR; ++r)
-    for (size_t m = 0; m < kM; ++m) acc[r][m] = hn::Zero(df);
+  hn::Vec<decltype(df)> acc[kM][kU];
+  for (size_t m = 0; m < kM; ++m)
+    for (size_t u = 0; u < kU; ++u) acc[m][u] = hn::Zero(df);
 
   size_t k = 0;
-  for (; k + N <= K; k += N) {
-    hn::Vec<decltype(df)> vx[kM];
-    for (size_t m = 0; m < kM; ++m) vx[m] = hn::LoadU(df, xm[m] + k);
-    for (size_t r = 0; r < kR; ++r) {
-      const auto vw = LoadF32(df, wr[r] + k);
-      for (size_t m = 0; m < kM; ++m) acc[r][m] = hn::MulAdd(vw, vx[m], acc[r][m]);
+  for (; k + kU * N <= K; k += kU * N) {
+    for (size_t u = 0; u < kU; ++u) {
+      const auto vw = LoadF32(df, wr + k + u * N);
+      for (size_t m = 0; m < kM; ++m)
+        acc[m][u] = hn::MulAdd(vw, hn::LoadU(df, xm[m] + k + u * N), acc[m][u]);
     }
+  }
+  for (; k + N <= K; k += N) {
+    const auto vw = LoadF32(df, wr + k);
+    for (size_t m = 0; m < kM; ++m) acc[m][0] = hn::MulAdd(vw, hn::LoadU(df, xm[m] + k), acc[m][0]);
   }
   if (k < K) {
-    hn::Vec<decltype(df)> vx[kM];
-    for (size_t m = 0; m < kM; ++m) vx[m] = LoadTailF32(df, xm[m] + k, K - k);
-    for (size_t r = 0; r < kR; ++r) {
-      const auto vw = LoadTailF32(df, wr[r] + k, K - k);
-      for (size_t m = 0; m < kM; ++m) acc[r][m] = hn::MulAdd(vw, vx[m], acc[r][m]);
-    }
+    const auto vw = LoadTailF32(df, wr + k, K - k);
+    for (size_t m = 0; m < kM; ++m)
+      acc[m][kU - 1] = hn::MulAdd(vw, LoadTailF32(df, xm[m] + k, K - k), acc[m][kU - 1]);
   }
+  const float bias = a.bias != nullptr ? a.bias[n] : 0.0f;
   for (size_t m = 0; m < kM; ++m) {
-    float* HWY_RESTRICT y = a.y + (m0 + m) * a.y_stride + n0;
-    for (size_t r = 0; r < kR; ++r) {
-      const float bias = a.bias != nullptr ? a.bias[n0 + r] : 0.0f;
-      y[r] = hn::GetLane(hn::SumOfLanes(df, acc[r][m])) + bias;
-    }
+    auto sum = acc[m][0];
+    for (size_t u = 1; u < kU; ++u) sum = hn::Add(sum, acc[m][u]);
+    a.y[(m0 + m) * a.y_stride + n] = hn::GetLane(hn::SumOfLanes(df, sum)) + bias;
   }
 }
 
-// M = 1: 8 weight rows at a time (8 independent FMA chains, 8 sequential streams),
-// then 4, then single rows.
+// M = 1: one row at a time, 4 accumulators (FMA latency x throughput).
 template <typename TW>
 void GemvTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
   const TW* w = static_cast<const TW*>(a.w);
-  size_t n = n_begin;
-  for (; n + 8 <= n_end; n += 8) MatMulTile<8, 1>(a, w, n, 0);
-  for (; n + 4 <= n_end; n += 4) MatMulTile<4, 1>(a, w, n, 0);
-  for (; n < n_end; ++n) MatMulTile<1, 1>(a, w, n, 0);
+  for (size_t n = n_begin; n < n_end; ++n) MatMulTile<1, 4>(a, w, n, 0);
 }
 
-// Activation rows per tile: 4 x 4 accumulators fit the 32 zmm registers; 4 x 2 fit 16.
+// Activation rows per tile: kGemmM x 2 accumulators plus kGemmM x loads fit the
+// registers (32 zmm on AVX3, 16 below).
 constexpr size_t kGemmM = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 ? 4 : 2;
 
-template <size_t kR, typename TW>
-HWY_INLINE void GemmColumn(const MatMulArgs& a, const TW* w, size_t n0) {
-  size_t m = 0;
-  for (; m + kGemmM <= a.M; m += kGemmM) MatMulTile<kR, kGemmM>(a, w, n0, m);
-  switch (a.M - m) {
-    case 3: MatMulTile<kR, 3>(a, w, n0, m); break;
-    case 2: MatMulTile<kR, 2>(a, w, n0, m); break;
-    case 1: MatMulTile<kR, 1>(a, w, n0, m); break;
-    default: break;
-  }
-}
-
-// M > 1: each block of 4 weight rows is streamed from memory once and then reused from
-// L1/L2 for every tile of activation rows.
+// M > 1: each weight row is streamed from memory once, then reused from L1 for every
+// tile of activation rows.
 template <typename TW>
 void GemmTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
   if (a.M == 1) return GemvTyped<TW>(a, n_begin, n_end);
   const TW* w = static_cast<const TW*>(a.w);
-  size_t n = n_begin;
-  for (; n + 4 <= n_end; n += 4) GemmColumn<4>(a, w, n);
-  for (; n < n_end; ++n) GemmColumn<1>(a, w, n);
+  for (size_t n = n_begin; n < n_end; ++n) {
+    size_t m = 0;
+    for (; m + kGemmM <= a.M; m += kGemmM) MatMulTile<kGemmM, 2>(a, w, n, m);
+    switch (a.M - m) {
+      case 3: MatMulTile<3, 2>(a, w, n, m); break;
+      case 2: MatMulTile<2, 2>(a, w, n, m); break;
+      case 1: MatMulTile<1, 4>(a, w, n, m); break;
+      default: break;
+    }
+  }
 }
 
 void GemvRowsT(const MatMulArgs& a, size_t n_begin, size_t n_end) {

@@ -48,7 +48,7 @@ HWY_INLINE float DotF32(D d, const float* HWY_RESTRICT x, const float* HWY_RESTR
     a2 = hn::MulAdd(hn::LoadU(d, x + i + 2 * N), hn::LoadU(d, y + i + 2 * N), a2);
     a3 = hn::MulAdd(hn::LoadU(d, x + i + 3 * N), hn::LoadU(d, y + i + 3 * N), a3);
   }
-  for (; i + N <= n; i += N) a0 = hn::MulAdd(hn::LoadU(d, x + i), hn::LoadU(d, y + i), a0);
+  for (; n - i >= N; i += N) a0 = hn::MulAdd(hn::LoadU(d, x + i), hn::LoadU(d, y + i), a0);
   if (i < n) a1 = hn::MulAdd(LoadTail(d, x + i, n - i, 0.0f), LoadTail(d, y + i, n - i, 0.0f), a1);
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
 }

@@ -148,7 +148,7 @@ Status RunMakeModel(const MakeModelOptions& o) {
   const std::string tokenizer_dir =
       o.tokenizer_dir.empty() ? SharedDir() + "/models/qwen3-tokenizer" : o.tokenizer_dir;
   for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
-    if (!fs::exists(fs::path(tokenizer_dir) / name))
+    if (!PathExists((fs::path(tokenizer_dir) / name).string()))
       return Errorf("{}: missing {} (pass --tokenizer DIR)", tokenizer_dir, name);
 
   std::error_code ec;

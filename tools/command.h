@@ -21,6 +21,9 @@ Subcommand AddLogitsCommand(CLI::App& root);
 Subcommand AddRunCommand(CLI::App& root);
 Subcommand AddBenchCommand(CLI::App& root);
 Subcommand AddProfileCommand(CLI::App& root);
+Subcommand AddTemplateCommand(CLI::App& root);
+Subcommand AddTokenizeCommand(CLI::App& root);
+Subcommand AddDetokenizeCommand(CLI::App& root);
 Subcommand AddTraceCommand(CLI::App& root);
 
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.

@@ -13,8 +13,12 @@ int main(int argc, char** argv) {
       oko::AddInfoCommand(app),
       oko::AddMakeModelCommand(app),
       oko::AddLogitsCommand(app),
+      oko::AddRunCommand(app),
       oko::AddBenchCommand(app),
       oko::AddProfileCommand(app),
+      oko::AddTemplateCommand(app),
+      oko::AddTokenizeCommand(app),
+      oko::AddDetokenizeCommand(app),
       oko::AddTraceCommand(app),
   };
   try {

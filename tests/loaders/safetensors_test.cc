@@ -12,9 +12,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <random>
 
 #include "loaders/safetensors_writer.h"
+#include "tests/model_folder.h"
 #include "tests/test_util.h"
 
 namespace oko {
@@ -26,30 +27,11 @@ using ::testing::HasSubstr;
 
 const char* const kSharedModels[] = {"stories260k", "tiny-qwen3", "tiny-llama"};
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
 // A safetensors image: u64 LE header length, the header text, then `data_bytes` bytes.
 std::string Image(const std::string& header, size_t data_bytes) {
   const uint64_t len = header.size();
   std::string s(reinterpret_cast<const char*>(&len), 8);
   return s + header + std::string(data_bytes, '\x5a');
-}
-
-// The header of a safetensors file, parsed independently of the loader.
-json ReadHeader(const std::string& path) {
-  const std::string bytes = Slurp(path);
-  uint64_t len = 0;
-  std::memcpy(&len, bytes.data(), 8);
-  return json::parse(bytes.substr(8, len));
 }
 
 // [begin, end) of every mapping of `path` in this process, from /proc/self/maps.
@@ -79,7 +61,7 @@ TEST(SafetensorsTest, SharedModelsLoadWithTheirHeaderTensors) {
     const std::string dir = test::SharedPath(std::string("models/") + model);
     auto store = TensorStore::OpenDir(dir);
     ASSERT_TRUE(store.ok()) << store.status().message();
-    const json header = ReadHeader(dir + "/model.safetensors");
+    const auto header = test::SafetensorsHeader(dir + "/model.safetensors");
     ASSERT_EQ(store->tensors().size(), header.size() - 1);  // all but __metadata__
     ASSERT_EQ(store->files().size(), 1u);
     uint64_t total = 0;
@@ -106,8 +88,8 @@ TEST(SafetensorsTest, TensorsAreViewsIntoTheMapping) {
     ASSERT_TRUE(file.ok()) << file.status().message();
     const auto ranges = MappingsOf(path);
     ASSERT_FALSE(ranges.empty()) << path << " is not mapped";
-    const std::string bytes = Slurp(path);
-    const json header = ReadHeader(path);
+    const std::string bytes = test::ReadBytes(path);
+    const auto header = test::SafetensorsHeader(path);
     uint64_t header_len = 0;
     std::memcpy(&header_len, bytes.data(), 8);
     for (const TensorView& t : (*file)->tensors()) {
@@ -162,7 +144,7 @@ TEST(SafetensorsTest, WriterRoundTripsEveryDtype) {
   EXPECT_FALSE(fs::exists(path + ".tmp." + std::to_string(::getpid())));
 
   // The data region starts 8-byte aligned and holds exactly the tensors' bytes.
-  const std::string bytes = Slurp(path);
+  const std::string bytes = test::ReadBytes(path);
   uint64_t header_len = 0;
   std::memcpy(&header_len, bytes.data(), 8);
   EXPECT_EQ(header_len % 8, 0u);
@@ -193,6 +175,35 @@ TEST(SafetensorsTest, WriterRoundTripsEveryDtype) {
   ASSERT_NE(got["empty"], nullptr);
   EXPECT_EQ(got["empty"]->numel(), 0);
   EXPECT_EQ(got["empty"]->nbytes, 0u);
+  // Mixed sizes are laid out so that every view is aligned to its element size.
+  for (const TensorView& t : (*file)->tensors())
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype), 0u) << t.name;
+}
+
+TEST(SafetensorsTest, WriterKeepsTheOrderOfEqualSizesAndAlignsMixedOnes) {
+  const std::string path = test::TempDir("order") + "/order.safetensors";
+  const uint8_t bytes[16] = {};
+  ASSERT_TRUE(WriteSafetensors(path, {TensorFromBytes("z.u8", DType::kU8, {3}, bytes),
+                                      TensorFromBytes("y.f32", DType::kF32, {1}, bytes),
+                                      TensorFromBytes("x.bf16", DType::kBF16, {1}, bytes),
+                                      TensorFromBytes("w.f32", DType::kF32, {2}, bytes),
+                                      TensorFromBytes("v.i64", DType::kI64, {1}, bytes)})
+                  .ok());
+  const auto header = test::SafetensorsHeader(path);
+  std::vector<std::pair<std::string, uint64_t>> layout;
+  for (const auto& [name, entry] : header.items())
+    layout.emplace_back(name, entry["data_offsets"][0].get<uint64_t>());
+  EXPECT_EQ(layout, (std::vector<std::pair<std::string, uint64_t>>{
+                        {"v.i64", 0}, {"y.f32", 8}, {"w.f32", 12}, {"x.bf16", 20}, {"z.u8", 22}}));
+}
+
+TEST(SafetensorsTest, WriterRejectsADuplicateName) {
+  const std::string path = test::TempDir("dup_write") + "/dup.safetensors";
+  const float x[2] = {};
+  const Status s = WriteSafetensors(path, {TensorFromBytes("w", DType::kF32, {1}, x),
+                                           TensorFromBytes("w", DType::kF32, {2}, x)});
+  EXPECT_EQ(s.message(), path + ": tensor name 'w' is used twice");
+  EXPECT_FALSE(fs::exists(path));
 }
 
 TEST(SafetensorsTest, DtypeNamesAndSizesMatchTheFormat) {
@@ -238,7 +249,7 @@ struct ShardedFolder {
   }
   void WriteIndex(const json& weight_map) const {
     const json index = {{"metadata", {{"total_size", 44}}}, {"weight_map", weight_map}};
-    WriteBytes(dir + "/model.safetensors.index.json", index.dump(2));
+    test::WriteBytes(dir + "/model.safetensors.index.json", index.dump(2));
   }
   json Map() const { return {{"a", Shard(1)}, {"b", Shard(1)}, {"c", Shard(2)}}; }
   std::string Error() const {
@@ -276,6 +287,25 @@ TEST(SafetensorsTest, FolderWithoutIndexLoadsEverySafetensorsFile) {
   ASSERT_TRUE(store.ok()) << store.status().message();
   EXPECT_EQ(store->files().size(), 2u);
   EXPECT_EQ(store->tensors().size(), 3u);
+}
+
+TEST(SafetensorsTest, ModelSafetensorsIsPreferredAsTransformersDoes) {
+  ShardedFolder f("prefer_single");
+  f.WriteShards();
+  f.WriteIndex(f.Map());
+  const float x = 3;
+  ASSERT_TRUE(WriteSafetensors(f.dir + "/model.safetensors",
+                               {TensorFromBytes("x", DType::kF32, {1}, &x)})
+                  .ok());
+  ASSERT_TRUE(WriteSafetensors(f.dir + "/adapter_model.safetensors",
+                               {TensorFromBytes("base_model.x", DType::kF32, {1}, &x)})
+                  .ok());
+  auto store = TensorStore::OpenDir(f.dir);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(store->files().size(), 1u);
+  ASSERT_EQ(store->tensors().size(), 1u);
+  EXPECT_EQ(*store->Find("x")->file, f.dir + "/model.safetensors");
+  EXPECT_TRUE(MappingsOf(f.dir + "/" + f.Shard(1)).empty()) << "shards of a stale index are not read";
 }
 
 TEST(SafetensorsTest, ShardNamedInTheIndexIsMissing) {
@@ -324,9 +354,9 @@ TEST(SafetensorsTest, DuplicateTensorAcrossShards) {
 TEST(SafetensorsTest, IndexThatIsNotAWeightMap) {
   ShardedFolder f("bad_index");
   f.WriteShards();
-  WriteBytes(f.dir + "/model.safetensors.index.json", "{\"weight_map\": ");
+  test::WriteBytes(f.dir + "/model.safetensors.index.json", "{\"weight_map\": ");
   EXPECT_THAT(f.Error(), HasSubstr("model.safetensors.index.json: not valid JSON"));
-  WriteBytes(f.dir + "/model.safetensors.index.json", "{\"metadata\": {}}");
+  test::WriteBytes(f.dir + "/model.safetensors.index.json", "{\"metadata\": {}}");
   EXPECT_THAT(f.Error(), HasSubstr("model.safetensors.index.json: missing 'weight_map' object"));
   f.WriteIndex({{"a", 3}});
   EXPECT_THAT(f.Error(), HasSubstr("weight_map['a'] is not a string"));
@@ -349,6 +379,42 @@ TEST(SafetensorsTest, FolderWithoutSafetensors) {
 TEST(SafetensorsTest, MissingFile) {
   const std::string path = test::TempDir("missing_file") + "/absent.safetensors";
   EXPECT_THAT(OpenError(path), HasSubstr(path + ": cannot open: No such file or directory"));
+}
+
+// Any image the parser accepts yields views inside it, without overlaps; run it under
+// -DOKO_SANITIZE=ON to also catch reads outside the buffer.
+TEST(SafetensorsTest, TruncatedOrCorruptedImagesNeverEscapeTheBuffer) {
+  const std::string path = test::TempDir("fuzz") + "/f.safetensors";
+  const float a[6] = {1, 2, 3, 4, 5, 6};
+  const uint16_t b[3] = {1, 2, 3};
+  ASSERT_TRUE(WriteSafetensors(path, {TensorFromBytes("a", DType::kF32, {2, 3}, a),
+                                      TensorFromBytes("b", DType::kBF16, {3}, b),
+                                      TensorFromBytes("e", DType::kI8, {0}, nullptr)},
+                               {{"k", "v"}})
+                  .ok());
+  const std::string good = test::ReadBytes(path);
+  auto check = [](const std::string& image) {
+    std::vector<std::byte> buf(image.size());  // exactly sized, so ASan sees any overrun
+    if (!image.empty()) std::memcpy(buf.data(), image.data(), image.size());
+    auto parsed = SafetensorsFile::ParseHeader(buf.data(), buf.size(), "f", nullptr);
+    if (!parsed.ok()) return false;
+    for (const TensorView& t : *parsed) {
+      EXPECT_GE(t.data, buf.data() + 8);
+      EXPECT_LE(t.data + t.nbytes, buf.data() + buf.size());
+      EXPECT_EQ(static_cast<int64_t>(t.nbytes), t.numel() * static_cast<int64_t>(DTypeSize(t.dtype)));
+    }
+    return true;
+  };
+  ASSERT_TRUE(check(good));
+  for (size_t n = 0; n < good.size(); ++n)
+    EXPECT_FALSE(check(good.substr(0, n))) << "a file cut to " << n << " bytes was accepted";
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 3000; ++i) {
+    std::string image = good;
+    for (int flips = 1 + i % 3; flips > 0; --flips)
+      image[rng() % image.size()] = static_cast<char>(rng());
+    check(image);
+  }
 }
 
 // One malformed file: its bytes and a substring the error must contain (after the path).
@@ -414,7 +480,7 @@ class MalformedTest : public ::testing::TestWithParam<Malformed> {};
 TEST_P(MalformedTest, IsRejectedNamingFileTensorAndProblem) {
   const Malformed& m = GetParam();
   const std::string path = test::TempDir(std::string("malformed_") + m.name) + "/model.safetensors";
-  WriteBytes(path, m.bytes);
+  test::WriteBytes(path, m.bytes);
   ASSERT_EQ(fs::file_size(path), m.bytes.size());
   EXPECT_THAT(OpenError(path), HasSubstr(path + ": " + m.expected));
   // The same image parsed from memory gives the same message.

@@ -129,6 +129,23 @@ TEST_P(AttentionTest, LargeScoresStayFinite) {
   for (float x : out) EXPECT_EQ(x, 2.0f);
 }
 
+// The engine may write the output over q: all scores are computed before out is written.
+TEST_P(AttentionTest, OutputMayAliasQ) {
+  const size_t G = 3, D = 24, slots = 11;
+  const std::vector<float> q = test::RandomFloats(G * D, 5).ToVector();
+  const std::vector<float> k = test::RandomFloats(slots * D, 6).ToVector();
+  const std::vector<float> v = test::RandomFloats(slots * D, 7).ToVector();
+  const SlotSpan span{0, slots};
+  std::vector<float> probs(G * slots), out(G * D), inout = q;
+  AttentionArgs a{q.data(), D, G, k.data(), v.data(), D, DType::kF32, &span, 1, D, 0.2f,
+                  probs.data(), out.data(), D};
+  AttentionQueries(a);
+  a.q = inout.data();
+  a.out = inout.data();
+  AttentionQueries(a);
+  for (size_t i = 0; i < G * D; ++i) ASSERT_EQ(inout[i], out[i]) << i;
+}
+
 OKO_INSTANTIATE_ON_ALL_TARGETS(AttentionTest);
 
 }  // namespace

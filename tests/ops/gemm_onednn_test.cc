@@ -32,6 +32,7 @@ void RunCase(DType w_dtype, ComputeMode mode, size_t M, size_t K, size_t N, bool
   OnednnMatMul mm(w, w_dtype, N, K, with_bias ? bias.data() : nullptr, mode);
   ASSERT_GE(mm.weight_bytes(), N * K * (mode == ComputeMode::kBf16 ? 2 : 4));
   for (int rep = 0; rep < 2; ++rep) mm.Run(x.data(), x_stride, M, y.data(), y_stride);  // cached 2nd
+  EXPECT_NE(std::string(mm.impl_name()).substr(0, 3), "ref") << mm.impl_name();
 
   // bf16 mode: the reference rounds x and W to bf16 (RNE) and accumulates exactly, so the
   // only difference is f32 accumulation order.

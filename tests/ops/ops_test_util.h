@@ -13,9 +13,10 @@
 
 namespace oko::test {
 
-// Tail-breaking lengths for every vector width (4, 8, 16 f32 lanes) plus real Qwen3 dims.
-inline const std::vector<size_t> kTailSizes = {0,  1,  3,  4,  5,  7,  8,   9,    15,  16,
-                                               17, 35, 64, 128, 1024, 3072};
+// Tail-breaking lengths for every vector width N = 4, 8, 16 f32 lanes (0, 1, N-1, N, N+1,
+// 2N+3) plus real Qwen3 dims.
+inline const std::vector<size_t> kTailSizes = {0,  1,  3,  4,  5,  7,   8,   9,    11,  15,
+                                               16, 17, 19, 35, 64, 128, 1024, 3072};
 
 // Mocks the supported targets so that HWY_DYNAMIC_DISPATCH runs the target under test.
 class TargetTest : public ::testing::TestWithParam<int64_t> {

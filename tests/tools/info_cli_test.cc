@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "loaders/safetensors.h"
+#include "loaders/safetensors_writer.h"
 #include "tests/test_util.h"
-#include "tests/tools/model_folder.h"
+#include "tests/model_folder.h"
 
 namespace oko {
 namespace {
@@ -75,6 +77,44 @@ TEST(InfoCliTest, ParameterCountsAreTheKnownOnes) {
   EXPECT_THAT(r.out, HasSubstr("\nparameters   9970496 (9.970 M)\n"));
   EXPECT_THAT(r.out, HasSubstr("\nbiases       q/k/v no, o no; q/k norm yes\n"));
   EXPECT_THAT(r.out, HasSubstr("\neos ids      [151645, 151643]\n"));
+}
+
+TEST(InfoCliTest, ShardedCopyShowsTheSameModel) {
+  // stories260k split as save_pretrained(max_shard_size=...) would: two shards and an index.
+  const std::string shared = test::SharedPath("models/stories260k");
+  const std::string dir = test::TempDir("info_sharded") + "/model";
+  test::CopyFolder(shared, dir);
+  fs::remove(dir + "/model.safetensors");
+  auto file = SafetensorsFile::Open(shared + "/model.safetensors");
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  std::vector<TensorToWrite> shards[2];
+  nlohmann::json weight_map;
+  for (const TensorView& t : (*file)->tensors()) {
+    const bool late = t.name.starts_with("model.layers.3.") || t.name.starts_with("model.layers.4.");
+    const int shard = late ? 1 : 0;
+    shards[shard].push_back(TensorFromBytes(t.name, t.dtype, t.shape, t.data));
+    weight_map[t.name] = fmt::format("model-0000{}-of-00002.safetensors", shard + 1);
+  }
+  ASSERT_FALSE(shards[1].empty());
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(WriteSafetensors(fmt::format("{}/model-0000{}-of-00002.safetensors", dir, i + 1),
+                                 shards[i], {{"format", "pt"}})
+                    .ok());
+  test::WriteBytes(dir + "/model.safetensors.index.json",
+                   nlohmann::json{{"metadata", {{"total_size", 1040128}}},
+                                  {"weight_map", weight_map}}
+                       .dump(2));
+  const auto r = test::RunOko("info -m " + dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\nparameters   260032 (0.260 M)\n"));
+  EXPECT_THAT(r.out, HasSubstr("\ntensors      47 in 2 file(s), 1015.75 KiB\n"));
+
+  fs::remove(dir + "/model-00002-of-00002.safetensors");
+  const auto broken = test::RunOko("info -m " + dir);
+  EXPECT_EQ(broken.exit_code, 2);
+  EXPECT_EQ(broken.err, "oko info: error: " + dir +
+                            "/model.safetensors.index.json: shard "
+                            "'model-00002-of-00002.safetensors' named in the weight_map is missing\n");
 }
 
 // A writable copy of stories260k, to break.
@@ -155,6 +195,22 @@ TEST(InfoCliTest, MissingFilesAreBadInput) {
   r = test::RunOko("info -m " + dir);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr(dir + "/config.json: missing"));
+}
+
+TEST(InfoCliTest, SymlinkLoopsAreBadInputNotACrash) {
+  const std::string dir = CopyOfStories("info_loop");
+  fs::remove(dir + "/model.safetensors");
+  fs::create_symlink("model.safetensors", dir + "/model.safetensors");
+  auto r = test::RunOko("info -m " + dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "oko info: error: " + dir +
+                       "/model.safetensors: cannot open: Too many levels of symbolic links\n");
+  fs::remove(dir + "/config.json");
+  fs::create_symlink("config.json", dir + "/config.json");
+  r = test::RunOko("info -m " + dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "oko info: error: " + dir +
+                       "/config.json: cannot open: Too many levels of symbolic links\n");
 }
 
 TEST(InfoCliTest, BrokenConfigNamesTheFileAndField) {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "tests/test_util.h"
-#include "tests/tools/model_folder.h"
+#include "tests/model_folder.h"
 
 namespace oko {
 namespace {

@@ -1,4 +1,4 @@
-// Helpers of the CLI tests that look at model folders without oko's loaders: the raw
+// Helpers of the tests that look at model folders without oko's loaders: the raw
 // bytes, the safetensors header parsed with nlohmann, and copies of shared models.
 #pragma once
 

@@ -1,0 +1,59 @@
+// AttentionQueries for one Qwen3-0.6B KV head (2 query heads per KV head, head_dim 128)
+// at context 512 and 4096. cold:1 walks through the KV caches of all 28 layers x 8 KV
+// heads (as decode does), taking them from a 1 GiB arena, so K/V come from DRAM.
+// layout:0 is slot-major ([slot][kv_head][D], kv_stride = kv_heads * head_dim: each head's
+// rows are 256-512 B pieces 2-4 KiB apart); layout:1 is head-major ([kv_head][slot][D],
+// kv_stride = head_dim: each head's K and V are contiguous).
+#include <vector>
+
+#include "bench/ops/bench_util.h"
+#include "common/dtype.h"
+#include "ops/attention.h"
+
+namespace oko::bench {
+namespace {
+
+void RunAttention(benchmark::State& s, DType kv_dtype) {
+  const size_t ctx = s.range(0);
+  const bool cold = s.range(1) != 0;
+  const bool head_major = s.range(2) != 0;
+  const size_t G = kHeads06 / kKvHeads06, D = kHeadDim;
+  const size_t kv_stride = head_major ? D : kKvHeads06 * D;
+  const size_t head_offset = head_major ? ctx * D : D;  // elements between KV heads
+  const size_t elem = DTypeSize(kv_dtype);
+  const size_t cache_bytes = ctx * kv_stride * elem;  // one layer's K (or V), all heads
+  std::vector<float> q(G * D, 0.05f), probs(G * ctx), out(G * D);
+  const SlotSpan span{0, ctx};
+  Arena& arena = Arena::Get();
+  AttentionArgs a{q.data(), D, G, nullptr, nullptr, kv_stride, kv_dtype, &span, 1, D,
+                  0.088f, probs.data(), out.data(), D};
+  size_t layer = 0, head = 0;
+  BestTime best;
+  for (auto _ : s) {
+    best.Start();
+    const auto* k = static_cast<const uint8_t*>(arena.Slice(2 * cache_bytes, cold ? layer : 0));
+    a.k = k + head * head_offset * elem;
+    a.v = k + cache_bytes + head * head_offset * elem;
+    AttentionQueries(a);
+    benchmark::DoNotOptimize(out.data());
+    if (++head == kKvHeads06) head = 0, ++layer;
+    best.Stop();
+  }
+  SetThroughput(s, 2.0 * ctx * D * elem, 4.0 * G * ctx * D, best);
+  s.SetLabel(DispatchedTargetName());
+}
+
+void BM_Attention_F32(benchmark::State& s) { RunAttention(s, DType::kF32); }
+void BM_Attention_F16(benchmark::State& s) { RunAttention(s, DType::kF16); }
+
+void AttentionArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"ctx", "cold", "layout"});
+  for (int ctx : {512, 4096})
+    for (int cold : {1, 0})
+      for (int layout : {0, 1}) b->Args({ctx, cold, layout});
+}
+BENCHMARK(BM_Attention_F32)->Apply(AttentionArgs)->UseRealTime();
+BENCHMARK(BM_Attention_F16)->Apply(AttentionArgs)->UseRealTime();
+
+}  // namespace
+}  // namespace oko::bench

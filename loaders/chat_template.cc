@@ -1,0 +1,118 @@
+#include "loaders/chat_template.h"
+
+#include <filesystem>
+
+#include "common/mapped_file.h"
+#include "loaders/jinja_parser.h"
+
+namespace oko {
+
+namespace fs = std::filesystem;
+using ordered_json = nlohmann::ordered_json;
+
+struct ChatTemplate::Parsed {
+  jinja::Body body;
+};
+
+namespace {
+
+Status ToStatus(const jinja::TemplateError& e, const std::string& origin) {
+  if (e.pos().line == 0) return Errorf("{}: {}", origin, e.message());
+  return Errorf("{}:{}:{}: {}", origin, e.pos().line, e.pos().column, e.message());
+}
+
+// The template text of tokenizer_config.json's `chat_template`.
+Result<std::string> TemplateFromConfig(const ordered_json& config, const std::string& path) {
+  const auto it = config.find("chat_template");
+  if (it == config.end() || it->is_null())
+    return Errorf("{}: no 'chat_template': the model has no chat template (use raw completion)", path);
+  if (it->is_string()) return it->get<std::string>();
+  if (!it->is_array())
+    return Errorf("{}: 'chat_template' must be a string or a list of {{name, template}}", path);
+  for (const auto& entry : *it) {
+    if (!entry.is_object()) continue;
+    const auto name = entry.find("name");
+    const auto text = entry.find("template");
+    if (name != entry.end() && *name == "default" && text != entry.end() && text->is_string())
+      return text->get<std::string>();
+  }
+  return Errorf("{}: 'chat_template' is a list without a template named \"default\"", path);
+}
+
+// bos_token etc. are strings or AddedToken objects {"content": ...}; null means absent.
+void PresetSpecialTokens(const ordered_json& config, ordered_json* preset) {
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+    const auto it = config.find(key);
+    if (it == config.end()) continue;
+    if (it->is_string()) (*preset)[key] = *it;
+    if (it->is_object() && it->contains("content") && (*it)["content"].is_string())
+      (*preset)[key] = (*it)["content"];
+  }
+  const auto extra = config.find("additional_special_tokens");
+  if (extra != config.end() && extra->is_array()) {
+    ordered_json tokens = ordered_json::array();
+    for (const auto& t : *extra) {
+      if (t.is_string()) tokens.push_back(t);
+      if (t.is_object() && t.contains("content")) tokens.push_back(t["content"]);
+    }
+    (*preset)["additional_special_tokens"] = tokens;
+  }
+}
+
+}  // namespace
+
+Result<ChatTemplate> ChatTemplate::Parse(std::string_view source, const std::string& origin_for_errors) {
+  auto parsed = std::make_shared<Parsed>();
+  try {
+    parsed->body = jinja::ParseTemplate(source);
+  } catch (const jinja::TemplateError& e) {
+    return ToStatus(e, origin_for_errors);
+  } catch (const std::exception& e) {
+    return Errorf("{}: {}", origin_for_errors, e.what());
+  }
+  return ChatTemplate(std::move(parsed), origin_for_errors);
+}
+
+Result<ChatTemplate> ChatTemplate::LoadFromDir(const std::string& model_dir) {
+  const std::string config_path = (fs::path(model_dir) / "tokenizer_config.json").string();
+  const std::string jinja_path = (fs::path(model_dir) / "chat_template.jinja").string();
+  ordered_json config = ordered_json::object();
+  if (fs::exists(config_path)) {
+    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path));
+    config = ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded() || !config.is_object()) return Errorf("{}: not a valid JSON object", config_path);
+  }
+  std::string source, origin;
+  if (fs::exists(jinja_path)) {
+    OKO_ASSIGN_OR_RETURN(source, ReadFileToString(jinja_path));
+    origin = jinja_path;
+  } else if (fs::exists(config_path)) {
+    OKO_ASSIGN_OR_RETURN(source, TemplateFromConfig(config, config_path));
+    origin = config_path + " chat_template";
+  } else {
+    return Errorf("{}: no tokenizer_config.json or chat_template.jinja: the model has no chat template "
+                  "(use raw completion)", model_dir);
+  }
+  OKO_ASSIGN_OR_RETURN(ChatTemplate t, Parse(source, origin));
+  PresetSpecialTokens(config, &t.preset_);
+  return t;
+}
+
+Result<std::string> ChatTemplate::Render(const ordered_json& variables, const Limits& limits) const {
+  if (!variables.is_object()) return Errorf("{}: template variables must be a JSON object", origin_);
+  ordered_json context = preset_;
+  context["tools"] = nullptr;
+  context["documents"] = nullptr;
+  context["add_generation_prompt"] = false;
+  for (const auto& [key, value] : variables.items()) context[key] = value;
+  try {
+    const jinja::Value root = jinja::FromJson(context);
+    return jinja::RenderTemplate(parsed_->body, root.as_dict(), limits);
+  } catch (const jinja::TemplateError& e) {
+    return ToStatus(e, origin_);
+  } catch (const std::exception& e) {
+    return Status::Error(origin_ + ": " + e.what(), ExitCode::kRuntime);
+  }
+}
+
+}  // namespace oko

@@ -1,0 +1,79 @@
+// oko run -m DIR (-p PROMPT | --ids 1,2,3) [-n N] [sampling flags]: raw completion,
+// streamed as it is generated; the speed goes to stderr as the last line.
+#include <cstdio>
+
+#include "engine/generator.h"
+#include "loaders/tokenizer.h"
+#include "tools/command.h"
+#include "tools/engine_flags.h"
+
+namespace oko {
+namespace {
+
+struct RunOptions {
+  EngineFlags engine;
+  SamplingFlags sampling;
+  std::string prompt, ids;
+  int64_t max_new_tokens = 256;
+};
+
+void Print(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+Status RunRun(const RunOptions& o) {
+  OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
+  OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
+  OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(o.engine.model_dir));
+  std::vector<int32_t> prompt;
+  if (!o.ids.empty()) {
+    OKO_ASSIGN_OR_RETURN(prompt, ParseIds(o.ids));
+  } else {
+    OKO_ASSIGN_OR_RETURN(prompt, tokenizer->Encode(o.prompt));
+  }
+  if (prompt.empty()) return Status::Error("the prompt has no tokens", ExitCode::kUsage);
+  for (int32_t id : prompt)
+    if (id >= model->config().vocab_size)
+      return Errorf("token id {} is outside the vocabulary [0, {})", id, model->config().vocab_size);
+
+  Sampler sampler(o.sampling.Resolve(model->config().generation));
+  GenerateOptions gen;
+  gen.max_new_tokens = o.max_new_tokens;
+  gen.stop_ids.assign(model->config().eos_token_ids.begin(), model->config().eos_token_ids.end());
+  if (auto eos = tokenizer->eos_id()) gen.stop_ids.push_back(*eos);
+
+  Print(tokenizer->Decode(prompt, /*skip_special=*/true));
+  StreamingDetokenizer detok(*tokenizer, /*skip_special=*/true);
+  Generator generator(*model);
+  const GenerationStats s = generator.Generate(prompt, gen, sampler, [&](int32_t id) {
+    Print(detok.Push(id));
+    return true;
+  });
+  Print(detok.Flush() + "\n");
+  std::fprintf(stderr, "prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s | first token %.0f ms\n",
+               static_cast<long long>(s.prompt_tokens), s.PrefillTokensPerSecond(),
+               static_cast<long long>(s.generated_tokens), s.DecodeTokensPerSecond(),
+               s.first_token_seconds * 1e3);
+  return {};
+}
+
+}  // namespace
+
+Subcommand AddRunCommand(CLI::App& root) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* app = root.add_subcommand("run", "Complete a prompt, streaming the text");
+  o->engine.Add(app);
+  o->sampling.Add(app);
+  auto* p = app->add_option("-p,--prompt", o->prompt, "prompt text");
+  auto* ids = app->add_option("--ids", o->ids, "prompt as comma-separated token ids");
+  p->excludes(ids);
+  app->add_option("-n,--n-predict", o->max_new_tokens, "tokens to generate")->check(CLI::NonNegativeNumber);
+  return {app, [o, p, ids]() -> Status {
+            if (p->count() == 0 && ids->count() == 0)
+              return Status::Error("run: give -p PROMPT or --ids", ExitCode::kUsage);
+            return RunRun(*o);
+          }};
+}
+
+}  // namespace oko
