@@ -155,7 +155,7 @@ function cellAt(ev) {
 function drawRowDetail() {
   const q = state.query, r = row(state.layer, state.head, q);
   const order = [...r.keys()].sort((a, b) => Math.abs(r[b]) - Math.abs(r[a])).slice(0, 8);
-  let html = `<div>query ${D.queries[q]} <b>${escapeHtml(label(tokenOfQuery(q), 30))}</b> attends: ` +
+  let html = `<div>query ${D.queries[q]} <b>${escapeHtml(label(tokenOfQuery(q), 30))}</b> ${D.signed ? "A − B" : "attends"}: ` +
     order.filter((k) => r[k] !== 0).map((k) => `${escapeHtml(label(tokenOfKey(k)))}@${D.keys[k]} ${fmt(r[k])}`).join(", ") + "</div><div>";
   for (let k = 0; k < Math.min(K, 400); k++) {
     const kk = K > 400 ? K - 400 + k : k;
