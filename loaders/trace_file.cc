@@ -51,6 +51,17 @@ Status ReadTokens(const Meta& m, TraceData* t) {
   OKO_ASSIGN_OR_RETURN(t->token_ids, IntList(m, "token_ids"));
   if (t->token_ids.size() != t->tokens.size())
     return Errorf("metadata has {} tokens but {} token_ids", t->tokens.size(), t->token_ids.size());
+  if (!m.contains("token_turns")) return Status();
+  OKO_ASSIGN_OR_RETURN(t->token_turns, IntList(m, "token_turns"));
+  OKO_ASSIGN_OR_RETURN(nlohmann::json roles, MetaJson(m, "token_roles"));
+  if (!roles.is_array()) return Errorf("metadata 'token_roles' must be a JSON array of strings");
+  for (const auto& e : roles) {
+    if (!e.is_string()) return Errorf("metadata 'token_roles' holds {}, not a string", e.dump());
+    t->token_roles.push_back(e.get<std::string>());
+  }
+  if (t->token_turns.size() != t->tokens.size() || t->token_roles.size() != t->tokens.size())
+    return Errorf("metadata has {} tokens but {} token_turns and {} token_roles", t->tokens.size(),
+                  t->token_turns.size(), t->token_roles.size());
   return Status();
 }
 

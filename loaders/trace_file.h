@@ -18,6 +18,8 @@ struct TraceData {
   std::string options;                     // JSON object text
   std::vector<std::string> tokens;         // every position of the sequence
   std::vector<int64_t> token_ids;
+  std::vector<int64_t> token_turns;        // chat traces only: turn and role of every position
+  std::vector<std::string> token_roles;
   std::vector<int64_t> layers, heads;      // recorded model layers and query heads
   std::vector<int64_t> query_positions;    // ascending absolute positions
   std::vector<int64_t> key_positions;      // ascending absolute positions

@@ -249,6 +249,32 @@ TEST(TraceRecorder, LogitLensLastLayerIsTheModelsPrediction) {
   }
 }
 
+// Chat traces name the turn and role of every position (and plain ones do not).
+TEST(TraceFile, ChatTurnsAndRoles) {
+  auto model = LoadModel("stories260k");
+  const auto ids = StoryIds(6);
+  TraceRecorder rec(5, 8, 0, {});
+  model->set_trace(&rec);
+  model->Forward(ids, Logits::kNone, nullptr);
+  model->set_trace(nullptr);
+  std::vector<TraceToken> tokens = Tokens(ids);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    tokens[i].turn = i < 3 ? 0 : 1;
+    tokens[i].role = i < 3 ? "user" : "assistant";
+  }
+  const std::string dir = test::TempDir("chat");
+  ASSERT_TRUE(rec.Write(dir + "/chat.safetensors", {"m", tokens, DType::kF32, "{}", {}}).ok());
+  auto chat = ReadTrace(dir + "/chat.safetensors");
+  ASSERT_TRUE(chat.ok()) << chat.status().message();
+  EXPECT_EQ(chat->token_turns, (std::vector<int64_t>{0, 0, 0, 1, 1, 1}));
+  EXPECT_EQ(chat->token_roles[2], "user");
+  EXPECT_EQ(chat->token_roles[3], "assistant");
+  ASSERT_TRUE(rec.Write(dir + "/plain.safetensors", {"m", Tokens(ids), DType::kF32, "{}", {}}).ok());
+  auto plain = ReadTrace(dir + "/plain.safetensors");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->token_turns.empty());
+}
+
 TEST(TraceFile, WriteIsAtomic) {
   auto model = LoadModel("stories260k");
   const auto ids = StoryIds(8);
@@ -303,6 +329,10 @@ TEST(TraceFile, ReaderRefusesMalformedFiles) {
   m = Meta();
   m["token_ids"] = "[1]";
   EXPECT_NE(ReadError(m, {1, 2, 2}).find("2 tokens but 1 token_ids"), std::string::npos);
+  m = Meta();
+  m["token_turns"] = "[0]";
+  m["token_roles"] = "[\"user\",\"user\"]";
+  EXPECT_NE(ReadError(m, {1, 2, 2}).find("2 tokens but 1 token_turns and 2 token_roles"), std::string::npos);
   m = Meta();
   m["tokens"] = "[\"a\",";
   EXPECT_NE(ReadError(m, {1, 2, 2}).find("'tokens' is not valid JSON"), std::string::npos);
