@@ -206,7 +206,7 @@ std::string RenderLogitLens(const TraceData& t, const ShowOptions& o) {
   out += std::string(label, ' ');
   for (int64_t s : shown) {
     const int64_t layer = t.lens_layers[s];
-    out += fmt::format("{:<{}}", layer < 0 ? std::string("emb") : "L" + std::to_string(layer), kCell);
+    out += fmt::format("{:<{}}", layer < 0 ? std::string("emb") : fmt::format("L{}", layer), kCell);
   }
   out += "\n";
   const int64_t first = std::max<int64_t>(0, t.Q() - o.max_listed);
