@@ -8,10 +8,11 @@
 
 namespace oko {
 
-KvCache::KvCache(int64_t num_layers, int64_t kv_dim, int64_t capacity, int64_t window,
-                 int64_t sink, int64_t max_batch, DType dtype)
+KvCache::KvCache(int64_t num_layers, int64_t kv_heads, int64_t head_dim, int64_t capacity,
+                 int64_t window, int64_t sink, int64_t max_batch, DType dtype)
     : num_layers_(num_layers),
-      kv_dim_(kv_dim),
+      kv_heads_(kv_heads),
+      head_dim_(head_dim),
       capacity_(capacity),
       window_(window == 0 ? capacity : std::min(window, capacity)),
       sink_(std::min(sink, window_ - 1)),
@@ -22,7 +23,7 @@ KvCache::KvCache(int64_t num_layers, int64_t kv_dim, int64_t capacity, int64_t w
   OKO_CHECK(dtype == DType::kF32 || dtype == DType::kF16, "KV dtype must be f32 or f16");
   ring_ = capacity_ - sink_ + slack_;
   slots_ = sink_ + ring_;
-  bytes_ = static_cast<size_t>(num_layers_ * slots_ * kv_dim_) * DTypeSize(dtype_);
+  bytes_ = static_cast<size_t>(num_layers_ * kv_heads_ * slots_ * head_dim_) * DTypeSize(dtype_);
   k_ = std::make_unique_for_overwrite<uint8_t[]>(bytes_);
   v_ = std::make_unique_for_overwrite<uint8_t[]>(bytes_);
 }
@@ -32,16 +33,21 @@ size_t KvCache::bytes() const { return 2 * bytes_; }
 void KvCache::Store(int64_t layer, int64_t pos0, int64_t T, const float* k, const float* v) {
   OKO_CHECK(T <= slack_, "batch {} exceeds the KV slack {}", T, slack_);
   const size_t esize = DTypeSize(dtype_);
-  auto* kb = static_cast<uint8_t*>(K(layer));
-  auto* vb = static_cast<uint8_t*>(V(layer));
-  for (int64_t t = 0; t < T; ++t) {
-    const size_t off = static_cast<size_t>(Slot(pos0 + t) * kv_dim_) * esize;
-    if (dtype_ == DType::kF32) {
-      std::memcpy(kb + off, k + t * kv_dim_, kv_dim_ * 4);
-      std::memcpy(vb + off, v + t * kv_dim_, kv_dim_ * 4);
-    } else {
-      F32ToF16Row(k + t * kv_dim_, reinterpret_cast<uint16_t*>(kb + off), kv_dim_);
-      F32ToF16Row(v + t * kv_dim_, reinterpret_cast<uint16_t*>(vb + off), kv_dim_);
+  const int64_t kv_dim = kv_heads_ * head_dim_;
+  for (int64_t h = 0; h < kv_heads_; ++h) {
+    auto* kb = static_cast<uint8_t*>(K(layer, h));
+    auto* vb = static_cast<uint8_t*>(V(layer, h));
+    for (int64_t t = 0; t < T; ++t) {
+      const size_t off = static_cast<size_t>(Slot(pos0 + t) * head_dim_) * esize;
+      const float* ks = k + t * kv_dim + h * head_dim_;
+      const float* vs = v + t * kv_dim + h * head_dim_;
+      if (dtype_ == DType::kF32) {
+        std::memcpy(kb + off, ks, head_dim_ * 4);
+        std::memcpy(vb + off, vs, head_dim_ * 4);
+      } else {
+        F32ToF16Row(ks, reinterpret_cast<uint16_t*>(kb + off), head_dim_);
+        F32ToF16Row(vs, reinterpret_cast<uint16_t*>(vb + off), head_dim_);
+      }
     }
   }
 }

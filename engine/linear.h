@@ -2,6 +2,10 @@
 // Decode (M = 1) streams W through the Highway GEMV split over the thread pool; prefill
 // (M > 1) uses oneDNN where it computes in the requested precision, else the Highway
 // multi-row kernel (exact f32 accumulation of widened weights).
+//
+// oneDNN runs inside our pool, one single-threaded matmul per slice of W's rows per
+// worker, rather than on its own OpenMP team: two thread pools spinning on two cores
+// fight (DEPS.md), and ours already balances slices across workers.
 #pragma once
 
 #include <memory>
@@ -33,7 +37,10 @@ class Linear {
   std::vector<float> bias_;
   int64_t N_, K_;
   ComputeMode mode_;
-  std::unique_ptr<OnednnMatMul> gemm_;  // created on the first prefill call
+  void ForwardOnednn(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
+                     size_t y_stride);
+  // One per slice of rows of W, created on the first prefill call.
+  std::vector<std::unique_ptr<OnednnMatMul>> slices_;
 };
 
 }  // namespace oko

@@ -34,7 +34,15 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const EngineO
     return Errorf("the attention window must be in [0, ctx], got {}", options.window);
   if (options.sink < 0 || options.sink >= options.ctx)
     return Errorf("--sink must be in [0, ctx), got {}", options.sink);
-  return std::unique_ptr<Model>(new Model(std::move(m), options));
+  EngineOptions resolved = options;
+  if (options.compute_auto) {
+    const TensorView* w = m.tensors.Find(LayerTensor(0, "mlp.up_proj.weight"));
+    const bool bf16_weights = w != nullptr && w->dtype == DType::kBF16;
+    resolved.compute = bf16_weights && __builtin_cpu_supports("avx512bf16") ? ComputeMode::kBf16
+                                                                            : ComputeMode::kF32;
+    resolved.compute_auto = false;
+  }
+  return std::unique_ptr<Model>(new Model(std::move(m), resolved));
 }
 
 Model::Model(ModelDir dir, const EngineOptions& options)
@@ -43,10 +51,11 @@ Model::Model(ModelDir dir, const EngineOptions& options)
       pool_(ResolveThreads(options.threads)),
       graph_(LayerGraph::Build(dir_.config, dir_.tensors, options.compute)),
       rope_(dir_.config.head_dim, dir_.config.rope_theta, dir_.config.rope_scaling),
-      kv_(dir_.config.num_layers, dir_.config.kv_dim(), options.ctx, options.window, options.sink,
+      kv_(dir_.config.num_layers, dir_.config.num_kv_heads, dir_.config.head_dim, options.ctx,
+          options.window, options.sink,
           std::min(options.max_batch, options.ctx), options.kv_dtype) {
   options_.threads = pool_.size();
-  SetOnednnThreads(pool_.size());
+  SetOnednnThreads(1);  // each pool worker runs its own slice (engine/linear.h)
   const size_t rows = kv_.max_batch();
   for (int b = 0; b < kNumBufs; ++b)
     bufs_[b].assign(rows * graph_.BufWidth(static_cast<Buf>(b)), 0.0f);
@@ -207,12 +216,9 @@ void Model::RunNode(const Node& n, const Batch& b) {
 void Model::Attention(const Node& n, const Batch& b) {
   const ModelConfig& c = dir_.config;
   const size_t kv_heads = c.num_kv_heads, group = c.num_heads / c.num_kv_heads;
-  const size_t hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
+  const size_t hd = c.head_dim, q_dim = c.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool tracing = trace_ != nullptr && trace_->WantsAttention(n.layer);
-  const size_t esize = DTypeSize(kv_.dtype());
-  const auto* k_base = static_cast<const uint8_t*>(kv_.K(n.layer));
-  const auto* v_base = static_cast<const uint8_t*>(kv_.V(n.layer));
   pool_.Run(static_cast<size_t>(b.T) * kv_heads, [&](size_t task, int worker) {
     const size_t t = task / kv_heads, j = task % kv_heads;
     const int64_t pos = b.pos0 + static_cast<int64_t>(t);
@@ -220,7 +226,7 @@ void Model::Attention(const Node& n, const Batch& b) {
     std::vector<int64_t>* positions = tracing ? &key_positions_[worker] : nullptr;
     const size_t num_spans = kv_.VisibleSpans(pos, spans, positions);
     const AttentionArgs a{buf(n.in) + t * q_dim + j * group * hd, hd, group,
-                          k_base + j * hd * esize, v_base + j * hd * esize, kv_dim, kv_.dtype(),
+                          kv_.K(n.layer, j), kv_.V(n.layer, j), hd, kv_.dtype(),
                           spans, num_spans, hd, scale, probs_scratch_[worker].data(),
                           buf(n.out) + t * q_dim + j * group * hd, hd};
     AttentionQueries(a);

@@ -26,6 +26,8 @@ struct EngineOptions {
   int64_t max_batch = 256;    // prefill chunk
   DType kv_dtype = DType::kF32;
   ComputeMode compute = ComputeMode::kF32;
+  // Picks kBf16 when the weights are bf16 and the CPU has AVX512-BF16, else kF32.
+  bool compute_auto = false;
 };
 
 enum class Logits { kNone, kLast, kAll };
@@ -89,5 +91,6 @@ class Model {
 
 // Parses "f32" / "bf16" (the --compute flag).
 Result<ComputeMode> ParseComputeMode(const std::string& s);
+inline const char* ComputeModeName(ComputeMode m) { return m == ComputeMode::kBf16 ? "bf16" : "f32"; }
 
 }  // namespace oko

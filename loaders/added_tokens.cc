@@ -38,7 +38,7 @@ int AddedTokenMatcher::LongestAt(std::string_view text, size_t pos) const {
 
 void AddedTokenMatcher::Split(std::string_view text, std::vector<TextSegment>* out) const {
   size_t plain_begin = 0;  // start of the text not yet emitted
-  size_t pos = 0;
+  size_t pos = tokens_.empty() ? text.size() : 0;  // nothing to find: one plain segment
   while (pos < text.size()) {
     const int t = by_first_byte_[static_cast<uint8_t>(text[pos])].empty() ? -1 : LongestAt(text, pos);
     if (t < 0) {

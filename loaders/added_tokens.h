@@ -32,7 +32,6 @@ class AddedTokenMatcher {
  public:
   AddedTokenMatcher() { by_first_byte_.fill({}); }
   void Add(const AddedToken& token);
-  bool empty() const { return tokens_.empty(); }
   // Splits `text` into plain segments (non-empty) and token matches, in order.
   void Split(std::string_view text, std::vector<TextSegment>* out) const;
 

@@ -17,18 +17,45 @@ Result<std::unique_ptr<BpeModel>> BpeModel::Create(
   std::unique_ptr<BpeModel> m(new BpeModel(std::move(arena), std::move(vocab), options));
   const auto find = [&](std::string_view s) { return m->vocab_.Find(s); };
   m->merges_.Reserve(merges.size());
+  // In batches: hash and prefetch every lookup of the batch first, so that the cache
+  // misses into the 150k-entry tables overlap instead of queueing one after another.
+  constexpr size_t kBatch = 16;
   std::string joined;
-  for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [left, right] = merges[rank];
-    const int32_t a = find(left), b = find(right);
-    joined.assign(left).append(right);
-    const int32_t c = find(joined);
-    if (a < 0 || b < 0 || c < 0) {
-      return Errorf("merges[{}] \"{} {}\": token '{}' is not in the vocab", rank, left, right,
-                    a < 0 ? left : b < 0 ? right : joined);
+  size_t offset[kBatch + 1];
+  uint64_t hash[kBatch][3];
+  int32_t ids[kBatch][3];
+  for (size_t base = 0; base < merges.size(); base += kBatch) {
+    const size_t n = std::min(kBatch, merges.size() - base);
+    joined.clear();
+    for (size_t i = 0; i < n; ++i) {
+      offset[i] = joined.size();
+      joined.append(merges[base + i].first).append(merges[base + i].second);
+    }
+    offset[n] = joined.size();
+    const auto joined_at = [&](size_t i) {
+      return std::string_view(joined).substr(offset[i], offset[i + 1] - offset[i]);
+    };
+    for (size_t i = 0; i < n; ++i) {
+      hash[i][0] = HashBytes(merges[base + i].first);
+      hash[i][1] = HashBytes(merges[base + i].second);
+      hash[i][2] = HashBytes(joined_at(i));
+      for (uint64_t h : hash[i]) m->vocab_.Prefetch(h);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const auto& [left, right] = merges[base + i];
+      ids[i][0] = m->vocab_.Find(left, hash[i][0]);
+      ids[i][1] = m->vocab_.Find(right, hash[i][1]);
+      ids[i][2] = m->vocab_.Find(joined_at(i), hash[i][2]);
+      if (ids[i][0] < 0 || ids[i][1] < 0 || ids[i][2] < 0) {
+        return Errorf("merges[{}] \"{} {}\": token '{}' is not in the vocab", base + i, left,
+                      right, ids[i][0] < 0 ? left : ids[i][1] < 0 ? right : joined_at(i));
+      }
+      m->merges_.Prefetch(ids[i][0], ids[i][1]);
     }
     // A repeated pair keeps its last rank, as HF's map construction does.
-    m->merges_.Insert(a, b, {static_cast<uint32_t>(rank), c});
+    for (size_t i = 0; i < n; ++i) {
+      m->merges_.Insert(ids[i][0], ids[i][1], {static_cast<uint32_t>(base + i), ids[i][2]});
+    }
   }
   std::string ch;
   for (int b = 0; b < 256; ++b) {
@@ -106,6 +133,7 @@ void BpeModel::MergeAll(BpeScratch* s) const {
     heap.push_back({m->rank, pos, id[pos], id[right], m->id});
     std::push_heap(heap.begin(), heap.end(), std::greater<>());
   };
+  for (int i = 0; i + 1 < n; ++i) merges_.Prefetch(id[i], id[i + 1]);  // overlap the misses
   for (int i = 0; i + 1 < n; ++i) push(i);
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), std::greater<>());
@@ -127,13 +155,16 @@ void BpeModel::MergeAll(BpeScratch* s) const {
 bool BpeModel::CacheLookup(std::string_view piece, uint64_t hash, std::vector<int32_t>* ids) const {
   std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return false;
-  const CacheEntry& e = cache_[hash & (kCacheEntries - 1)];
-  if (e.hash != hash || e.key_len != piece.size() ||
-      std::memcmp(e.key, piece.data(), piece.size()) != 0) {
-    return false;
+  const CacheEntry* set = &cache_[(hash * kCacheWays) & (kCacheEntries - 1)];
+  for (size_t way = 0; way < kCacheWays; ++way) {
+    const CacheEntry& e = set[way];
+    if (e.hash == hash && e.key_len == piece.size() &&
+        std::memcmp(e.key, piece.data(), piece.size()) == 0) {
+      ids->insert(ids->end(), e.ids, e.ids + e.n_ids);
+      return true;
+    }
   }
-  ids->insert(ids->end(), e.ids, e.ids + e.n_ids);
-  return true;
+  return false;
 }
 
 void BpeModel::CacheStore(std::string_view piece, uint64_t hash,
@@ -141,7 +172,9 @@ void BpeModel::CacheStore(std::string_view piece, uint64_t hash,
   if (word.size() > kCacheIds) return;
   std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;
-  CacheEntry& e = cache_[hash & (kCacheEntries - 1)];
+  CacheEntry* set = &cache_[(hash * kCacheWays) & (kCacheEntries - 1)];
+  std::copy_backward(set, set + kCacheWays - 1, set + kCacheWays);
+  CacheEntry& e = set[0];
   e.hash = hash;
   e.key_len = static_cast<uint8_t>(piece.size());
   e.n_ids = static_cast<uint8_t>(word.size());

@@ -56,11 +56,13 @@ class BpeModel {
   const TokenIndex& vocab() const { return vocab_; }
 
  private:
-  // Direct-mapped cache of recent short pre-tokens and their ids, one cache line per
-  // entry (HF keeps a word cache too: most words repeat).
+  // Two-way set-associative cache of recent short pre-tokens and their ids, one cache
+  // line per entry (HF keeps a word cache too: most words repeat). A new word takes way
+  // 0 and moves the previous one to way 1, so each set keeps its two most recent words.
   static constexpr size_t kCacheKeyBytes = 22;
   static constexpr size_t kCacheIds = 8;
   static constexpr size_t kCacheEntries = 1 << 16;  // 4 MiB
+  static constexpr size_t kCacheWays = 2;
   struct CacheEntry {
     uint64_t hash = 0;
     uint8_t key_len = 0;  // 0: empty (pieces are never empty)

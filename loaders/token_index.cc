@@ -30,9 +30,8 @@ void TokenIndex::Reserve(size_t n) {
   if (SlotsFor(n) > slots_.size()) Rehash(SlotsFor(n));
 }
 
-void TokenIndex::Insert(std::string_view key, int32_t id) {
+void TokenIndex::Insert(std::string_view key, int32_t id, uint64_t h) {
   if (SlotsFor(size_ + 1) > slots_.size()) Rehash(SlotsFor(size_ + 1) * 2);
-  const uint64_t h = Hash(key);
   for (size_t i = h & mask_;; i = (i + 1) & mask_) {
     Slot& s = slots_[i];
     if (s.data == nullptr) {

@@ -77,14 +77,29 @@ Status ParseVocab(od::value v, ModelSection* m) {
   size_t count = 0;
   if (auto e = obj.count_fields().get(count)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
   m->vocab.Reserve(count);
+  // Inserted in batches, prefetching each slot first (see TokenIndex::Prefetch).
+  constexpr size_t kBatch = 16;
+  std::string_view keys[kBatch];
+  int32_t ids[kBatch];
+  uint64_t hashes[kBatch];
+  size_t n = 0;
+  const auto flush = [&] {
+    for (size_t i = 0; i < n; ++i) m->vocab.Insert(keys[i], ids[i], hashes[i]);
+    n = 0;
+  };
   for (auto field : obj) {
     std::string_view key;
     int64_t id;
     if (auto e = field.unescaped_key().get(key)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
     if (field.value().get_int64().get(id) || id < 0 || id > INT32_MAX)
       return Errorf("model.vocab: the id of '{}' must be a non-negative integer", key);
-    m->vocab.Insert(m->arena.Store(key), static_cast<int32_t>(id));
+    keys[n] = m->arena.Store(key);
+    ids[n] = static_cast<int32_t>(id);
+    hashes[n] = HashBytes(keys[n]);
+    m->vocab.Prefetch(hashes[n]);
+    if (++n == kBatch) flush();
   }
+  flush();
   m->has_vocab = true;
   return {};
 }
@@ -167,7 +182,9 @@ Status ParseModel(od::value v, ModelSection* m) {
       OKO_RETURN_IF_ERROR(CheckUnsupportedString(value, key));
     }
   }
-  if (m->type != "BPE")
+  // Files from early tokenizers versions have no "type"; HF then recognises BPE by its
+  // fields.
+  if (m->type != "BPE" && !(m->type.empty() && m->has_merges))
     return Errorf("model.type '{}' is not supported by oko (only BPE)", m->type);
   if (!m->has_vocab) return Errorf("model: missing 'vocab'");
   if (!m->has_merges) return Errorf("model: missing 'merges'");
@@ -215,7 +232,9 @@ Status ParseFile(std::string_view text, FileSections* s) {
                     : key == "post_processor" ? &s->post_processor
                     : key == "decoder"        ? &s->decoder
                                               : nullptr;
-    if (section == nullptr) continue;  // version, truncation, padding
+    // "truncation" and "padding" are skipped on purpose: transformers turns them off
+    // unless a call asks for them (encode(text) neither truncates nor pads).
+    if (section == nullptr) continue;
     std::string_view raw;
     if (auto e = RawJson(field.value(), &raw)) return Errorf("{}: {}", key, SimdjsonMessage(e));
     *section = json::parse(raw, nullptr, /*allow_exceptions=*/false);

@@ -27,7 +27,8 @@ namespace oko {
 class Tokenizer {
  public:
   // Reads DIR/tokenizer.json and, if present, DIR/tokenizer_config.json. Errors name
-  // the file and the section ("tokenizer.json: model.merges[12]: ...").
+  // the file and the section, e.g. "DIR/tokenizer.json: pre_tokenizer.pretokenizers[0]:
+  // pre-tokenizer type 'Digits' is not supported by oko".
   static Result<std::unique_ptr<Tokenizer>> Load(const std::string& model_dir);
   // Builds from the text of tokenizer.json (and of tokenizer_config.json, may be empty);
   // `path` is used in messages.

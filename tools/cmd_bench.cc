@@ -79,12 +79,12 @@ Status RunBench(const BenchOptions& o) {
                           DTypeSize(options.kv_dtype) * (o.depth + o.generate / 2.0);
   const double tg_limit = limits.read_gbs * 1e9 / (bytes + kv_bytes);
   const double pp_gflops = pps.mean * MatMulFlopsPerToken(model->graph()) / 1e9;
-  const double peak = options.compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  const double peak = model->options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   if (o.json) {
     nlohmann::json j = {
         {"model", o.engine.model_dir},
         {"threads", model->options().threads},
-        {"compute", o.engine.compute},
+        {"compute", ComputeModeName(model->options().compute)},
         {"pp", {{"n", o.prompt}, {"tok_s", pps.mean}, {"stddev", pps.std}, {"gflops", pp_gflops},
                 {"peak_gflops", peak}, {"peak_fraction", peak > 0 ? pp_gflops / peak : 0}}},
         {"tg", {{"n", o.generate}, {"depth", o.depth}, {"tok_s", tgs.mean}, {"stddev", tgs.std}}},
@@ -98,7 +98,7 @@ Status RunBench(const BenchOptions& o) {
   }
   PrintMachine(limits);
   fmt::print("model    {} | {} | compute {} | weights {:.1f} MB read per token\n", o.engine.model_dir,
-             ArchName(model->config().arch), o.engine.compute, bytes / 1e6);
+             ArchName(model->config().arch), ComputeModeName(model->options().compute), bytes / 1e6);
   fmt::print("{:<12} {:>14} {:>24}\n", "test", "tok/s", "vs limit");
   if (o.prompt > 0)
     fmt::print("{:<12} {:>8.1f} ± {:<5.1f} {:>8.1f} GFLOP/s = {:4.1f}% of peak\n",

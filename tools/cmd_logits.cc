@@ -31,6 +31,7 @@ Status RunLogits(const LogitsOptions& o) {
 
 Subcommand AddLogitsCommand(CLI::App& root) {
   auto o = std::make_shared<LogitsOptions>();
+  o->engine.compute = "f32";  // logits are for checking: the exact mode unless asked
   CLI::App* app = root.add_subcommand("logits", "Write the logits of token ids to a .npy file");
   o->engine.Add(app);
   app->add_option("--ids", o->ids, "comma-separated token ids")->required();

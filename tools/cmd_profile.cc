@@ -47,7 +47,7 @@ Status RunProfile(const ProfileOptions& o) {
   const double profiled = Decode(*model, decode);
   model->set_profiler(nullptr);
 
-  const double peak = options.compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  const double peak = model->options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   const PhaseProfile pre = SummarizeProfile(profiler, model->graph(), Phase::kPrefill,
                                             static_cast<int64_t>(prompt.size()), limits, peak);
   const PhaseProfile dec = SummarizeProfile(profiler, model->graph(), Phase::kDecode, o.generate,

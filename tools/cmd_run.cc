@@ -43,8 +43,10 @@ Status RunRun(const RunOptions& o) {
   gen.stop_ids.assign(model->config().eos_token_ids.begin(), model->config().eos_token_ids.end());
   if (auto eos = tokenizer->eos_id()) gen.stop_ids.push_back(*eos);
 
-  Print(tokenizer->Decode(prompt, /*skip_special=*/true));
+  // The prompt goes through the same detokenizer so that the first generated token is
+  // decoded in context (SentencePiece strips the space of a text's first word only).
   StreamingDetokenizer detok(*tokenizer, /*skip_special=*/true);
+  for (int32_t id : prompt) Print(detok.Push(id));
   Generator generator(*model);
   const GenerationStats s = generator.Generate(prompt, gen, sampler, [&](int32_t id) {
     Print(detok.Push(id));

@@ -18,8 +18,9 @@ void EngineFlags::Add(CLI::App* app, bool model_required) {
   app->add_option("--sink", sink, "positions kept when the KV ring wraps (StreamingLLM)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--compute", compute,
-                  "precision of matmul activations: f32 (exact) or bf16 (fast prefill)")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+                  "precision of the prefill matmul activations: f32 (exact), bf16 (fast, "
+                  "AVX512-BF16) or auto (bf16 for bf16 weights on CPUs that have it)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   app->add_option("--kv", kv, "KV-cache storage: f32 or f16")->check(CLI::IsMember({"f32", "f16"}));
 }
 
@@ -28,7 +29,11 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
   o.threads = threads;
   o.ctx = ctx;
   o.sink = sink;
-  OKO_ASSIGN_OR_RETURN(o.compute, ParseComputeMode(compute));
+  if (compute == "auto") {
+    o.compute_auto = true;
+  } else {
+    OKO_ASSIGN_OR_RETURN(o.compute, ParseComputeMode(compute));
+  }
   o.kv_dtype = kv == "f16" ? DType::kF16 : DType::kF32;
   return o;
 }

@@ -16,7 +16,7 @@ struct EngineFlags {
   int threads = 0;
   int64_t ctx = 4096;
   int64_t sink = 0;
-  std::string compute = "f32";
+  std::string compute = "auto";
   std::string kv = "f32";
 
   void Add(CLI::App* app, bool model_required = true);

@@ -23,7 +23,7 @@ std::vector<int64_t> Expected(int64_t pos, int64_t window, int64_t sink) {
 TEST(KvCacheTest, VisibleSpansCoverTheWindowAndSinksInOrder) {
   for (int64_t sink : {0, 1, 3}) {
     for (int64_t batch : {1, 4}) {
-      KvCache kv(1, 2, /*capacity=*/10, /*window=*/0, sink, batch, DType::kF32);
+      KvCache kv(1, 1, 2, /*capacity=*/10, /*window=*/0, sink, batch, DType::kF32);
       for (int64_t pos = 0; pos < 60; ++pos) {
         SlotSpan spans[3];
         std::vector<int64_t> positions;
@@ -86,8 +86,10 @@ TEST(RingBufferTest, WrappedRingEqualsFullCacheWithWindowMask) {
       EngineOptions full = ring;
       full.ctx = 512;
       full.window = 48;
+      // The same sums in another order (the ring splits the window into two spans):
+      // f32 rounding only, logits reach |20|.
       const double d = MaxAbsDiff(RunAll(ring, ids, chunk), RunAll(full, ids, chunk));
-      EXPECT_LE(d, 1e-5) << "sink " << sink << " chunk " << chunk;
+      EXPECT_LE(d, 1e-4) << "sink " << sink << " chunk " << chunk;
     }
   }
 }
