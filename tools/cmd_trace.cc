@@ -268,8 +268,8 @@ Status RunRecord(const TraceOptions& o) {
 Subcommand AddTraceCommand(CLI::App& root) {
   auto o = std::make_shared<TraceOptions>();
   CLI::App* app = root.add_subcommand("trace", "Record where each token looks: attention to a .safetensors trace");
-  o->engine.Add(app);
-  app->get_option("-m")->required(false);
+  o->engine.compute = "f32";  // traces are for looking closely: the exact mode unless asked
+  o->engine.Add(app, /*model_required=*/false);  // --diff needs no model
   app->add_option("-p,--prompt", o->prompt, "prompt text (encoded with the model's tokenizer)");
   app->add_option("--ids", o->ids, "prompt as comma-separated token ids");
   app->add_option("-n,--n-predict", o->n, "greedy tokens generated (and traced) after the prompt")
