@@ -122,6 +122,18 @@ void Model::ForwardChunk(std::span<const int32_t> ids, Logits which, std::vector
   position_ += b.T;
 }
 
+void Model::LogitsOfHidden(const float* x, int64_t T, float* out) {
+  const ModelConfig& c = dir_.config;
+  const size_t H = c.hidden_size;
+  const auto& nodes = graph_.nodes();
+  const auto norm = std::find_if(nodes.begin(), nodes.end(), [](const Node& n) { return n.name == "final_norm"; });
+  const auto head = std::find_if(nodes.begin(), nodes.end(), [](const Node& n) { return n.kind == OpKind::kLogits; });
+  OKO_CHECK(norm != nodes.end() && head != nodes.end(), "the graph has no final_norm or lm_head");
+  std::vector<float> xn(T * H);
+  RmsNormRows({x, H, norm->norm_weight, xn.data(), H, size_t(T), H, static_cast<float>(c.rms_norm_eps)});
+  head->linear->Forward(pool_, xn.data(), H, T, out, c.vocab_size);
+}
+
 void Model::Embed(std::span<const int32_t> ids, float* x) {
   const TensorView& e = graph_.embeddings();
   const size_t H = dir_.config.hidden_size;

@@ -52,6 +52,10 @@ class Model {
   // Drops positions >= n, when they are still in the cache (chat prefix reuse).
   bool Rewind(int64_t n);
 
+  // The logits [T, vocab] of hidden states x [T, hidden] taken through the final norm and
+  // lm_head (the logit lens: any layer's residual stream read as if it were the last).
+  void LogitsOfHidden(const float* x, int64_t T, float* out);
+
   void set_trace(TraceSink* sink) { trace_ = sink; }
   void set_profiler(Profiler* p) { profiler_ = p; }
 

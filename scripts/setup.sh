@@ -10,6 +10,7 @@ PACKAGES=(
   libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libsimdjson-dev libpcre2-dev libutf8proc-dev
   libfmt-dev libcli11-dev libedit-dev
+  chromium  # headless: the trace viewer test
 )
 
 missing=()

@@ -25,6 +25,7 @@ Subcommand AddProfileCommand(CLI::App& root);
 Subcommand AddTemplateCommand(CLI::App& root);
 Subcommand AddTokenizeCommand(CLI::App& root);
 Subcommand AddDetokenizeCommand(CLI::App& root);
+Subcommand AddTraceCommand(CLI::App& root);
 
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.
 std::string SharedDir();

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       oko::AddTemplateCommand(app),
       oko::AddTokenizeCommand(app),
       oko::AddDetokenizeCommand(app),
+      oko::AddTraceCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -1,0 +1,294 @@
+// oko trace -m DIR (-p PROMPT | --ids 1,2,3) [-n N] --out T.safetensors [--layers 0-3]
+//   [--heads 0,2] [--queries A-B] [--dtype f16|f32] [--max-bytes N] [--show [--layer L]
+//   [--head H]] [--html T.html] [--logit-lens]
+// oko trace --diff A.safetensors B.safetensors [--html D.html]
+// Records the attention of the prompt and of N greedy tokens after it (docs/TRACES.md).
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "engine/trace_recorder.h"
+#include "loaders/tokenizer.h"
+#include "common/atomic_file.h"
+#include "loaders/trace_file.h"
+#include "tools/command.h"
+#include "tools/engine_flags.h"
+#include "tools/trace_diff.h"
+#include "tools/trace_html.h"
+#include "tools/trace_show.h"
+
+namespace oko {
+namespace {
+
+struct TraceOptions {
+  EngineFlags engine;
+  std::string prompt, ids, out, layers, heads, queries, dtype = "f32", html;
+  std::vector<std::string> diff;
+  int64_t n = 0;
+  uint64_t max_bytes = 1ull << 30;
+  bool show = false, logit_lens = false;
+  int64_t show_layer = -1, show_head = -1, lens_k = 5;
+};
+
+Result<int64_t> ParseNumber(const std::string& s, const std::string& flag) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < 0)
+    return Errorf("{}: '{}' is not a non-negative integer", flag, s);
+  return v;
+}
+
+// "0-3,5" -> [0, 1, 2, 3, 5]; every value below `limit`.
+Result<std::vector<int64_t>> ParseList(const std::string& text, int64_t limit, const std::string& flag) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    const size_t dash = item.find('-');
+    OKO_ASSIGN_OR_RETURN(int64_t a, ParseNumber(item.substr(0, dash), flag));
+    int64_t b = a;
+    if (dash != std::string::npos) {
+      OKO_ASSIGN_OR_RETURN(b, ParseNumber(item.substr(dash + 1), flag));
+    }
+    if (b < a) return Errorf("{}: range '{}' is empty", flag, item);
+    if (b >= limit) return Errorf("{}: {} is out of range, the model has {}", flag, b, limit);
+    for (int64_t i = a; i <= b; ++i) out.push_back(i);
+    start = end + 1;
+  }
+  return out;
+}
+
+// "A-B" (inclusive), "A-" (from A on) or "A": absolute query positions [begin, end).
+Status ParseQueries(const std::string& text, TraceFilter* f) {
+  if (text.empty()) return Status();
+  const size_t dash = text.find('-');
+  OKO_ASSIGN_OR_RETURN(f->query_begin, ParseNumber(text.substr(0, dash), "--queries"));
+  f->query_end = f->query_begin + 1;
+  if (dash == std::string::npos) return Status();
+  if (dash + 1 == text.size()) {
+    f->query_end = INT64_MAX;
+    return Status();
+  }
+  OKO_ASSIGN_OR_RETURN(int64_t last, ParseNumber(text.substr(dash + 1), "--queries"));
+  if (last < f->query_begin) return Errorf("--queries: range '{}' is empty", text);
+  f->query_end = last + 1;
+  return Status();
+}
+
+std::string Megabytes(uint64_t bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
+
+Status CheckSize(uint64_t bytes, const TraceOptions& o, const char* what) {
+  if (bytes <= o.max_bytes) return Status();
+  return Errorf("the trace {} {} bytes ({}), over --max-bytes {}: narrow it with --layers, "
+                "--heads or --queries, use --dtype f16, or raise --max-bytes",
+                what, bytes, Megabytes(bytes), o.max_bytes);
+}
+
+std::string ModelName(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d.substr(d.find_last_of('/') + 1);
+}
+
+// The text of one token as it reads in the output (or "<id>" without a tokenizer).
+std::string TokenText(const Tokenizer* tok, int32_t id) {
+  return tok != nullptr ? tok->Decode(std::span<const int32_t>(&id, 1)) : fmt::format("<{}>", id);
+}
+
+std::vector<TraceToken> Tokens(const Tokenizer* tok, const std::vector<int32_t>& ids) {
+  std::vector<TraceToken> tokens;
+  for (int32_t id : ids) tokens.push_back({id, TokenText(tok, id), -1, ""});
+  return tokens;
+}
+
+// The model's tokenizer when it has one (needed by -p; names tokens in the trace).
+Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const TraceOptions& o) {
+  if (o.prompt.empty() && !std::filesystem::exists(o.engine.model_dir + "/tokenizer.json"))
+    return std::unique_ptr<Tokenizer>();
+  return Tokenizer::Load(o.engine.model_dir);
+}
+
+Result<std::vector<int32_t>> PromptIds(const TraceOptions& o, const Tokenizer* tok) {
+  if (!o.ids.empty() && !o.prompt.empty())
+    return Status::Error("give the prompt as -p or --ids, not both", ExitCode::kUsage);
+  if (!o.ids.empty()) return ParseIds(o.ids);
+  if (o.prompt.empty()) return Status::Error("give the prompt as -p TEXT or --ids 1,2,3", ExitCode::kUsage);
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(o.prompt));
+  if (ids.empty()) return Errorf("-p: the prompt encodes to no tokens");
+  return ids;
+}
+
+std::string OptionsJson(const TraceOptions& o, int64_t prompt_tokens) {
+  nlohmann::json j = {{"ctx", o.engine.ctx},         {"sink", o.engine.sink},
+                      {"compute", o.engine.compute}, {"kv", o.engine.kv},
+                      {"threads", o.engine.threads}, {"dtype", o.dtype},
+                      {"layers", o.layers},          {"heads", o.heads},
+                      {"queries", o.queries},        {"generated", o.n}, {"prompt", o.prompt},
+                      {"prompt_tokens", prompt_tokens}, {"logit_lens", o.logit_lens}};
+  return j.dump();
+}
+
+int32_t Argmax(const std::vector<float>& x) {
+  return static_cast<int32_t>(std::max_element(x.begin(), x.end()) - x.begin());
+}
+
+struct Timing {
+  int64_t forward_ns = 0, lens_ns = 0, write_ns = 0;
+};
+
+// Prefill, then N greedy tokens, each traced. Returns the whole sequence.
+std::vector<int32_t> Generate(Model& model, std::vector<int32_t> ids, int64_t n) {
+  std::vector<float> logits;
+  model.Forward(ids, Logits::kLast, &logits);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t next = Argmax(logits);
+    ids.push_back(next);
+    model.Forward(std::span<const int32_t>(&next, 1), Logits::kLast, &logits);
+  }
+  return ids;
+}
+
+// --show and --html read the file just written: what they display is what was saved.
+Status View(const TraceOptions& o) {
+  OKO_ASSIGN_OR_RETURN(TraceData t, ReadTrace(o.out));
+  if (!o.html.empty()) {
+    OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderTraceHtml(t, t.model + " · " + o.out)));
+    std::fprintf(stderr, "trace: viewer -> %s\n", o.html.c_str());
+  }
+  if (!o.show) return Status();
+  ShowOptions s;
+  s.layer = o.show_layer;
+  s.head = o.show_head;
+  s.width = TerminalWidth();
+  s.color = DetectTermColor();
+  OKO_ASSIGN_OR_RETURN(std::string text, RenderHeatmap(t, s));
+  text += RenderLogitLens(t, s);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return Status();
+}
+
+Status RunDiff(const TraceOptions& o) {
+  OKO_ASSIGN_OR_RETURN(TraceData a, ReadTrace(o.diff[0]));
+  OKO_ASSIGN_OR_RETURN(TraceData b, ReadTrace(o.diff[1]));
+  OKO_ASSIGN_OR_RETURN(TraceDiff d, DiffTraces(a, b));
+  const std::string table = RenderDrift(d, 20);
+  std::fwrite(table.data(), 1, table.size(), stdout);
+  if (o.html.empty()) return Status();
+  OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderDiffHtml(d, "drift " + o.diff[0] + " → " + o.diff[1])));
+  std::fprintf(stderr, "trace: drift viewer -> %s\n", o.html.c_str());
+  return Status();
+}
+
+Result<TraceFilter> MakeFilter(const TraceOptions& o, const ModelConfig& c) {
+  TraceFilter f;
+  OKO_ASSIGN_OR_RETURN(f.layers, ParseList(o.layers, c.num_layers, "--layers"));
+  OKO_ASSIGN_OR_RETURN(f.heads, ParseList(o.heads, c.num_heads, "--heads"));
+  OKO_RETURN_IF_ERROR(ParseQueries(o.queries, &f));
+  f.residuals = o.logit_lens;
+  return f;
+}
+
+// Refuses before the model runs when even the upper bound (every key up to the last
+// query) is over, so an oversized trace never fills memory.
+Status CheckEstimate(const TraceOptions& o, const TraceRecorder& rec, const TraceFilter& f,
+                     int64_t total, DType dtype) {
+  const int64_t q_end = std::min(total, f.query_end);
+  const int64_t q_count = std::max<int64_t>(0, q_end - f.query_begin);
+  return CheckSize(rec.layers().size() * rec.heads().size() * q_count * q_end * DTypeSize(dtype), o,
+                   "would hold");
+}
+
+TraceWriteOptions WriteOptions(const TraceOptions& o, const TraceRecorder& rec, const Tokenizer* tok,
+                               const std::vector<int32_t>& ids, DType dtype) {
+  TraceWriteOptions w{ModelName(o.engine.model_dir), Tokens(tok, ids), dtype,
+                      OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n), {}};
+  if (!o.logit_lens) return w;
+  nlohmann::json names = nlohmann::json::object();
+  for (int32_t id : rec.lens_ids()) names[std::to_string(id)] = TokenText(tok, id);
+  w.extra["lens_tokens"] = names.dump();
+  return w;
+}
+
+// What the trace cost: hook time is summed over worker threads, so it is divided by
+// their number to compare with the forward's wall time.
+void ReportCost(const Timing& time, const TraceRecorder& rec, int threads, size_t tokens) {
+  const double hook_ms = rec.hook_ns() / 1e6 / threads, forward_ms = time.forward_ns / 1e6;
+  std::fprintf(stderr,
+               "trace: forward %.1f ms for %zu tokens, of which recording %.2f ms (%.1f%%; hook time "
+               "over %d threads); logit lens %.1f ms; write %.1f ms\n",
+               forward_ms, tokens, hook_ms, 100.0 * hook_ms / std::max(1e-9, forward_ms), threads,
+               time.lens_ns / 1e6, time.write_ns / 1e6);
+}
+
+Status RunRecord(const TraceOptions& o) {
+  if (o.engine.model_dir.empty()) return Status::Error("-m/--model is required", ExitCode::kUsage);
+  if (o.out.empty()) return Status::Error("--out is required", ExitCode::kUsage);
+  OKO_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, LoadTokenizer(o));
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, PromptIds(o, tok.get()));
+  OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
+  OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
+  const ModelConfig& c = model->config();
+  for (int32_t id : ids)
+    if (id >= c.vocab_size) return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, c.vocab_size);
+  OKO_ASSIGN_OR_RETURN(TraceFilter f, MakeFilter(o, c));
+  const DType dtype = o.dtype == "f16" ? DType::kF16 : DType::kF32;
+  TraceRecorder rec(c.num_layers, c.num_heads, model->kv_cache().sink(), f);
+  OKO_RETURN_IF_ERROR(CheckEstimate(o, rec, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
+
+  Timing time;
+  model->set_trace(&rec);
+  int64_t t0 = Profiler::NowNs();
+  ids = Generate(*model, std::move(ids), o.n);
+  time.forward_ns = Profiler::NowNs() - t0;
+  model->set_trace(nullptr);
+  if (tok != nullptr && o.n > 0)
+    std::fprintf(stderr, "trace: generated: %s\n", tok->Decode(std::span(ids.end() - o.n, ids.end())).c_str());
+  t0 = Profiler::NowNs();
+  if (o.logit_lens) rec.ComputeLogitLens(*model, o.lens_k);
+  time.lens_ns = Profiler::NowNs() - t0;
+
+  const uint64_t bytes = rec.TensorBytes(dtype);
+  std::fprintf(stderr, "trace: %zu layers x %zu heads x %zu queries x %zu keys, %s: %s -> %s\n",
+               rec.layers().size(), rec.heads().size(), rec.QueryPositions().size(),
+               rec.KeyPositions().size(), o.dtype.c_str(), Megabytes(bytes).c_str(), o.out.c_str());
+  OKO_RETURN_IF_ERROR(CheckSize(bytes, o, "holds"));
+  t0 = Profiler::NowNs();
+  OKO_RETURN_IF_ERROR(rec.Write(o.out, WriteOptions(o, rec, tok.get(), ids, dtype)));
+  time.write_ns = Profiler::NowNs() - t0;
+  ReportCost(time, rec, model->options().threads, ids.size());
+  return o.show || !o.html.empty() ? View(o) : Status();
+}
+
+}  // namespace
+
+Subcommand AddTraceCommand(CLI::App& root) {
+  auto o = std::make_shared<TraceOptions>();
+  CLI::App* app = root.add_subcommand("trace", "Record where each token looks: attention to a .safetensors trace");
+  o->engine.compute = "f32";  // traces are for looking closely: the exact mode unless asked
+  o->engine.Add(app, /*model_required=*/false);  // --diff needs no model
+  app->add_option("-p,--prompt", o->prompt, "prompt text (encoded with the model's tokenizer)");
+  app->add_option("--ids", o->ids, "prompt as comma-separated token ids");
+  app->add_option("-n,--n-predict", o->n, "greedy tokens generated (and traced) after the prompt")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--out", o->out, "trace file to write (.safetensors)");
+  app->add_option("--layers", o->layers, "layers to record, e.g. 0-3,5 (default: all)");
+  app->add_option("--heads", o->heads, "query heads to record, e.g. 0,2 (default: all)");
+  app->add_option("--queries", o->queries, "query positions A-B, A- or A (default: all)");
+  app->add_option("--dtype", o->dtype, "stored precision: f32 or f16")->check(CLI::IsMember({"f32", "f16"}));
+  app->add_option("--max-bytes", o->max_bytes, "refuse to write a larger trace (default 1 GiB)");
+  app->add_flag("--show", o->show, "print a heatmap of the trace in the terminal");
+  app->add_option("--layer", o->show_layer, "layer shown by --show (default: the last recorded)");
+  app->add_option("--head", o->show_head, "head shown by --show (default: the head average)");
+  app->add_flag("--logit-lens", o->logit_lens, "record each layer's top next tokens (final norm + lm_head)");
+  app->add_option("--lens-k", o->lens_k, "tokens kept per position by --logit-lens")->check(CLI::PositiveNumber);
+  app->add_option("--html", o->html, "also write a self-contained HTML viewer");
+  app->add_option("--diff", o->diff, "A.safetensors B.safetensors: rank the drift between two traces")
+      ->expected(2);
+  return {app, [o] { return o->diff.empty() ? RunRecord(*o) : RunDiff(*o); }};
+}
+
+}  // namespace oko

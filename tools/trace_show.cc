@@ -1,0 +1,227 @@
+#include "tools/trace_show.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace oko {
+
+namespace {
+
+constexpr size_t kLabelCols = 10;  // token text columns in row labels
+
+struct Rgb {
+  int r, g, b;
+};
+
+// A magma-like ramp: dark (little attention) to pale yellow (all of it).
+Rgb Ramp(double v) {
+  static constexpr Rgb kStops[] = {{20, 14, 40}, {80, 18, 123}, {182, 54, 121}, {251, 136, 97}, {252, 253, 191}};
+  v = std::clamp(v, 0.0, 1.0) * 4;
+  const int i = std::min(3, static_cast<int>(v));
+  const double f = v - i;
+  const Rgb a = kStops[i], b = kStops[i + 1];
+  return {static_cast<int>(a.r + f * (b.r - a.r)), static_cast<int>(a.g + f * (b.g - a.g)),
+          static_cast<int>(a.b + f * (b.b - a.b))};
+}
+
+// One cell for attention p. Keys never attended (p == 0) stay blank, so the causal
+// triangle and evicted ring positions show as empty space.
+std::string Cell(float p, TermColor color) {
+  if (p <= 0) return " ";
+  if (color == TermColor::kNone) {
+    if (p >= 0.4f) return "■";
+    if (p >= 0.15f) return "▓";
+    if (p >= 0.05f) return "▒";
+    if (p >= 0.01f) return "░";
+    return "·";
+  }
+  const Rgb c = Ramp(std::sqrt(p));  // sqrt: small weights stay visible
+  if (color == TermColor::kTrue) return fmt::format("\x1b[38;2;{};{};{}m█\x1b[0m", c.r, c.g, c.b);
+  const int idx = 16 + 36 * (c.r * 5 / 255) + 6 * (c.g * 5 / 255) + c.b * 5 / 255;
+  return fmt::format("\x1b[38;5;{}m█\x1b[0m", idx);
+}
+
+int64_t CodePoints(const std::string& s) {
+  return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; });
+}
+
+// Attention of layer slot l, head slot h (or the head average when h < 0): [Q, K].
+std::vector<float> Matrix(const TraceData& t, size_t l, int64_t h) {
+  const int64_t Q = t.Q(), K = t.K();
+  std::vector<float> m(Q * K, 0.0f);
+  const int64_t h0 = h < 0 ? 0 : h, h1 = h < 0 ? t.H() : h + 1;
+  for (int64_t hh = h0; hh < h1; ++hh)
+    for (int64_t q = 0; q < Q; ++q) {
+      const float* row = t.Row(l, hh, q);
+      for (int64_t k = 0; k < K; ++k) m[q * K + k] += row[k] / static_cast<float>(h1 - h0);
+    }
+  return m;
+}
+
+std::string RowLabel(const TraceData& t, int64_t pos) {
+  return fmt::format("{:>5} {:<{}}", pos, TokenLabel(t.tokens[pos], kLabelCols), kLabelCols);
+}
+
+std::string TrimRight(std::string s) {
+  s.erase(s.find_last_not_of(' ') + 1);
+  return s;
+}
+
+// Position ruler over the key columns: the key position every 10 columns.
+std::string Ruler(const TraceData& t, int64_t cols, int64_t pool, size_t indent) {
+  std::string line(indent, ' ');
+  for (int64_t c = 0; c < cols;) {
+    if (c % 10 == 0) {
+      const std::string label = std::to_string(t.key_positions[c * pool]);
+      line += label;
+      c += static_cast<int64_t>(label.size());
+    } else {
+      line += ' ';
+      ++c;
+    }
+  }
+  return TrimRight(line) + "\n";
+}
+
+Result<size_t> LayerSlot(const TraceData& t, int64_t layer) {
+  if (layer < 0) return t.layers.size() - 1;
+  auto it = std::find(t.layers.begin(), t.layers.end(), layer);
+  if (it == t.layers.end()) return Errorf("{}: layer {} was not recorded", t.path, layer);
+  return static_cast<size_t>(it - t.layers.begin());
+}
+
+Result<int64_t> HeadSlot(const TraceData& t, int64_t head) {
+  if (head < 0) return int64_t{-1};
+  auto it = std::find(t.heads.begin(), t.heads.end(), head);
+  if (it == t.heads.end()) return Errorf("{}: head {} was not recorded", t.path, head);
+  return static_cast<int64_t>(it - t.heads.begin());
+}
+
+std::string TopKeys(const TraceData& t, const float* row, int top) {
+  std::vector<int64_t> order(t.K());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  const size_t n = std::min<size_t>(top, order.size());
+  std::partial_sort(order.begin(), order.begin() + n, order.end(),
+                    [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+  std::string s;
+  for (size_t i = 0; i < n && row[order[i]] > 0; ++i) {
+    const int64_t pos = t.key_positions[order[i]];
+    s += fmt::format("{}'{}'@{} {:.2f}", i ? ", " : "", TokenLabel(t.tokens[pos], kLabelCols), pos,
+                     row[order[i]]);
+  }
+  return s;
+}
+
+}  // namespace
+
+TermColor DetectTermColor() {
+  if (const char* nc = std::getenv("NO_COLOR"); nc != nullptr && *nc != '\0') return TermColor::kNone;
+  if (!isatty(STDOUT_FILENO)) return TermColor::kNone;
+  const char* ct = std::getenv("COLORTERM");
+  if (ct != nullptr && (std::strcmp(ct, "truecolor") == 0 || std::strcmp(ct, "24bit") == 0))
+    return TermColor::kTrue;
+  return TermColor::k256;
+}
+
+int TerminalWidth() {
+  winsize w{};
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
+  if (const char* c = std::getenv("COLUMNS"); c != nullptr && std::atoi(c) > 0) return std::atoi(c);
+  return 80;
+}
+
+std::string TokenLabel(const std::string& text, size_t cols) {
+  std::string out;
+  size_t n = 0;
+  for (size_t i = 0; i < text.size() && n < cols;) {
+    const unsigned char c = text[i];
+    const size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    if (c == '\n') out += "↵";
+    else if (c == '\t') out += "→";
+    else if (c < 0x20 || c == 0x7f) out += "·";
+    else out += text.substr(i, len);
+    i += len;
+    ++n;
+  }
+  return out;
+}
+
+Result<std::string> RenderHeatmap(const TraceData& t, const ShowOptions& o) {
+  OKO_ASSIGN_OR_RETURN(size_t l, LayerSlot(t, o.layer));
+  OKO_ASSIGN_OR_RETURN(int64_t h, HeadSlot(t, o.head));
+  const int64_t Q = t.Q(), K = t.K();
+  if (Q == 0 || K == 0) return Errorf("{}: the trace holds no attention rows", t.path);
+  const std::vector<float> m = Matrix(t, l, h);
+  const size_t label = 6 + kLabelCols + 1;
+  const int64_t avail = std::max<int64_t>(8, o.width - static_cast<int64_t>(label));
+  const int64_t kpool = (K + avail - 1) / avail, cols = (K + kpool - 1) / kpool;
+  const int64_t qpool = (Q + o.max_rows - 1) / o.max_rows, rows = (Q + qpool - 1) / qpool;
+  std::string out = fmt::format("layer {}, {} · {} queries × {} keys ({})\n", t.layers[l],
+                                h < 0 ? fmt::format("average of {} heads", t.H()) : fmt::format("head {}", t.heads[h]),
+                                Q, K, t.model);
+  if (kpool > 1)
+    out += fmt::format("note: {} keys do not fit {} columns: each column sums {} keys\n", K, o.width, kpool);
+  if (qpool > 1)
+    out += fmt::format("note: each row averages {} queries (narrow with --queries)\n", qpool);
+  out += Ruler(t, cols, kpool, label);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t q0 = r * qpool, q1 = std::min(Q, q0 + qpool);
+    std::string line = RowLabel(t, t.query_positions[q0]) + " ";
+    for (int64_t c = 0; c < cols; ++c) {
+      float v = 0;
+      for (int64_t q = q0; q < q1; ++q)
+        for (int64_t k = c * kpool; k < std::min(K, (c + 1) * kpool); ++k) v += m[q * K + k];
+      line += Cell(v / static_cast<float>(q1 - q0), o.color);
+    }
+    out += TrimRight(line) + "\n";
+  }
+  if (t.sink_count > 0) out += fmt::format("sinks: key positions 0-{} are kept when the KV ring wraps\n", t.sink_count - 1);
+  if (o.color == TermColor::kNone) out += "legend: ■ ≥0.4  ▓ ≥0.15  ▒ ≥0.05  ░ ≥0.01  · >0  (blank: not attended)\n";
+  out += fmt::format("\ntop attended tokens per query (layer {}, {}):\n", t.layers[l],
+                     h < 0 ? std::string("head average") : fmt::format("head {}", t.heads[h]));
+  const int64_t first = std::max<int64_t>(0, Q - o.max_listed);
+  if (first > 0) out += fmt::format("(the last {} of {} queries)\n", Q - first, Q);
+  for (int64_t q = first; q < Q; ++q)
+    out += RowLabel(t, t.query_positions[q]) + " → " + TopKeys(t, m.data() + q * K, o.top) + "\n";
+  return out;
+}
+
+std::string RenderLogitLens(const TraceData& t, const ShowOptions& o) {
+  if (t.lens_layers.empty()) return "";
+  constexpr int kCell = 11;
+  const size_t label = 6 + kLabelCols + 1;
+  const int64_t L = t.lens_layers.size();
+  const int64_t fit = std::max<int64_t>(2, (o.width - static_cast<int64_t>(label)) / kCell);
+  std::vector<int64_t> shown;  // lens layer slots, evenly spread, first and last kept
+  for (int64_t i = 0; i < std::min(L, fit); ++i)
+    shown.push_back(std::min(L, fit) == 1 ? L - 1 : i * (L - 1) / (std::min(L, fit) - 1));
+  std::string out = "\nlogit lens: top-1 next token read from each layer's residual stream\n";
+  if (static_cast<int64_t>(shown.size()) < L) out += fmt::format("note: {} of {} layers fit the width\n", shown.size(), L);
+  out += std::string(label, ' ');
+  for (int64_t s : shown) {
+    const int64_t layer = t.lens_layers[s];
+    out += fmt::format("{:<{}}", layer < 0 ? std::string("emb") : fmt::format("L{}", layer), kCell);
+  }
+  out += "\n";
+  const int64_t first = std::max<int64_t>(0, t.Q() - o.max_listed);
+  for (int64_t q = first; q < t.Q(); ++q) {
+    out += RowLabel(t, t.query_positions[q]) + " ";
+    for (int64_t s : shown) {
+      const size_t i = (s * t.Q() + q) * t.lens_k;
+      auto name = t.lens_tokens.find(t.lens_ids[i]);
+      const std::string text = TokenLabel(name == t.lens_tokens.end() ? "?" : name->second, 6);
+      const std::string cell = fmt::format("{} {:.2f}", text, t.lens_probs[i]);
+      out += cell + std::string(std::max<int64_t>(1, kCell - CodePoints(cell)), ' ');
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace oko
