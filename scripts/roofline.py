@@ -41,7 +41,7 @@ def main():
     pp_ai = flops_per_token * n / (weight_bytes * -(-n // 256))
     pp_y = bench["pp"]["gflops"]
     script = f"""
-set terminal png size 1200,800
+set terminal png size 1200,800 noenhanced
 set output '{out}'
 set title 'oko on this machine: achieved vs roofline (2 threads, Qwen3-0.6B shape, bf16)'
 set logscale xy
