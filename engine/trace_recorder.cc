@@ -229,6 +229,21 @@ std::map<std::string, std::string> TraceRecorder::Metadata(const TraceWriteOptio
   return m;
 }
 
+void TraceRecorder::DenseRow(size_t slot, int64_t query, int64_t h,
+                             const std::vector<int64_t>& keys, float* out) const {
+  std::fill(out, out + keys.size(), 0.0f);
+  auto it = rows_.find({static_cast<int64_t>(slot), query});
+  if (it == rows_.end()) return;
+  const Row& r = *it->second;
+  const float* p = r.probs.data() + h * r.keys.size();
+  // Both key lists ascend: one merge walk maps row keys to columns.
+  size_t col = 0;
+  for (size_t i = 0; i < r.keys.size(); ++i) {
+    while (keys[col] != r.keys[i]) ++col;
+    out[col] = p[i];
+  }
+}
+
 Status TraceRecorder::Write(const std::string& path, const TraceWriteOptions& o) const {
   OKO_CHECK(o.dtype == DType::kF32 || o.dtype == DType::kF16, "trace dtype f32 or f16");
   const std::vector<int64_t> queries = QueryPositions(), keys = KeyPositions();
@@ -243,18 +258,7 @@ Status TraceRecorder::Write(const std::string& path, const TraceWriteOptions& o)
       std::vector<uint16_t> half;
       for (int64_t h = 0; h < H; ++h) {
         for (int64_t q : queries) {
-          std::fill(dense.begin(), dense.end(), 0.0f);
-          auto it = rows_.find({static_cast<int64_t>(slot), q});
-          if (it != rows_.end()) {
-            const Row& r = *it->second;
-            const float* p = r.probs.data() + h * r.keys.size();
-            // Both key lists ascend: one merge walk maps row keys to columns.
-            size_t col = 0;
-            for (size_t i = 0; i < r.keys.size(); ++i) {
-              while (keys[col] != r.keys[i]) ++col;
-              dense[col] = p[i];
-            }
-          }
+          DenseRow(slot, q, h, keys, dense.data());
           OKO_RETURN_IF_ERROR(WriteRow(f, dense, o.dtype, &half));
         }
       }
@@ -269,6 +273,33 @@ Status TraceRecorder::Write(const std::string& path, const TraceWriteOptions& o)
   }
   std::lock_guard<std::mutex> lock(mu_);
   return WriteSafetensors(path, tensors, Metadata(o, queries, keys));
+}
+
+TraceData TraceRecorder::Snapshot(const TraceWriteOptions& o, int64_t query_begin,
+                                  int64_t query_end) const {
+  TraceData t;
+  t.model = o.model;
+  t.dtype = "f32";
+  t.options = o.options_json;
+  for (const TraceToken& tok : o.tokens) {
+    t.tokens.push_back(tok.text);
+    t.token_ids.push_back(tok.id);
+  }
+  t.layers = layers_;
+  t.heads = heads_;
+  for (int64_t q : QueryPositions())
+    if (q >= query_begin && q < query_end) t.query_positions.push_back(q);
+  t.key_positions = KeyPositions();
+  for (int64_t p : t.key_positions) t.key_is_sink.push_back(p < sink_count_ ? 1 : 0);
+  t.sink_count = sink_count_;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t slot = 0; slot < layers_.size(); ++slot) {
+    std::vector<float>& attn = t.attn.emplace_back(t.H() * t.Q() * t.K());
+    for (int64_t h = 0; h < t.H(); ++h)
+      for (int64_t q = 0; q < t.Q(); ++q)
+        DenseRow(slot, t.query_positions[q], h, t.key_positions, attn.data() + (h * t.Q() + q) * t.K());
+  }
+  return t;
 }
 
 }  // namespace oko

@@ -25,6 +25,7 @@
 #include "common/dtype.h"
 #include "common/status.h"
 #include "engine/trace.h"
+#include "loaders/trace_file.h"
 
 namespace oko {
 
@@ -82,6 +83,10 @@ class TraceRecorder : public TraceSink {
 
   // Writes the trace atomically. Errors name the path.
   Status Write(const std::string& path, const TraceWriteOptions& o) const;
+  // The trace as Write would save it (the logit lens aside), in memory and restricted
+  // to the queries in [query_begin, query_end): what a live view such as `oko chat`'s
+  // /attn renders without a file.
+  TraceData Snapshot(const TraceWriteOptions& o, int64_t query_begin, int64_t query_end) const;
 
  private:
   struct Row {  // one (layer, query): the heads asked for, over the keys it attended
@@ -94,6 +99,9 @@ class TraceRecorder : public TraceSink {
     std::vector<int32_t> ids;      // [layers, queries, k]
     std::vector<float> probs;
   };
+  // Head `h` of the row (layer slot, query) spread over the columns `keys` (0 where unseen).
+  void DenseRow(size_t slot, int64_t query, int64_t h, const std::vector<int64_t>& keys,
+                float* out) const;
   Row* FindOrAddRow(int64_t layer_slot, int64_t query, const int64_t* keys, int64_t n);
   std::map<std::string, std::string> Metadata(const TraceWriteOptions& o,
                                               const std::vector<int64_t>& queries,

@@ -88,12 +88,6 @@ Status CheckSize(uint64_t bytes, const TraceOptions& o, const char* what) {
                 what, bytes, Megabytes(bytes), o.max_bytes);
 }
 
-std::string ModelName(const std::string& dir) {
-  std::string d = dir;
-  while (d.size() > 1 && d.back() == '/') d.pop_back();
-  return d.substr(d.find_last_of('/') + 1);
-}
-
 // The text of one token as it reads in the output (or "<id>" without a tokenizer).
 std::string TokenText(const Tokenizer* tok, int32_t id) {
   return tok != nullptr ? tok->Decode(std::span<const int32_t>(&id, 1)) : fmt::format("<{}>", id);
@@ -204,7 +198,7 @@ Status CheckEstimate(const TraceOptions& o, const TraceRecorder& rec, const Trac
 
 TraceWriteOptions WriteOptions(const TraceOptions& o, const TraceRecorder& rec, const Tokenizer* tok,
                                const std::vector<int32_t>& ids, DType dtype) {
-  TraceWriteOptions w{ModelName(o.engine.model_dir), Tokens(tok, ids), dtype,
+  TraceWriteOptions w{o.engine.ModelName(), Tokens(tok, ids), dtype,
                       OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n), {}};
   if (!o.logit_lens) return w;
   nlohmann::json names = nlohmann::json::object();

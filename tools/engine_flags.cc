@@ -24,6 +24,12 @@ void EngineFlags::Add(CLI::App* app, bool model_required) {
   app->add_option("--kv", kv, "KV-cache storage: f32 or f16")->check(CLI::IsMember({"f32", "f16"}));
 }
 
+std::string EngineFlags::ModelName() const {
+  std::string d = model_dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d.substr(d.find_last_of('/') + 1);
+}
+
 Result<EngineOptions> EngineFlags::ToOptions() const {
   EngineOptions o;
   o.threads = threads;

@@ -21,6 +21,8 @@ struct EngineFlags {
 
   void Add(CLI::App* app, bool model_required = true);
   Result<EngineOptions> ToOptions() const;
+  // The model folder's name, as traces record it.
+  std::string ModelName() const;
 };
 
 // Sampling flags; unset ones take the model's generation_config.json defaults.
