@@ -5,14 +5,18 @@
 // each reply is printed as one block ending in a newline, for scripts.
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "common/atomic_file.h"
 #include "common/mapped_file.h"
+#include "engine/trace_recorder.h"
 #include "tools/chat_io.h"
 #include "tools/command.h"
 #include "tools/line_editor.h"
+#include "tools/trace_show.h"
 
 namespace oko {
 namespace {
@@ -33,6 +37,9 @@ constexpr std::string_view kHelp =
     "  /stats          speed of the last turn, tokens prefilled vs reused, context use\n"
     "  /save FILE      write the conversation as a JSON list of messages\n"
     "  /load FILE      continue a conversation saved with /save\n"
+    "  /attn [L] [H]   where the last answer's tokens looked: layer L (default the last),\n"
+    "                  head H (default the average of the heads)\n"
+    "  /trace FILE     write the session's attention trace (.safetensors, docs/TRACES.md)\n"
     "  /exit           leave (as Ctrl-D)\n"
     "Ctrl-C stops the current answer; Ctrl-D exits.\n";
 
@@ -42,13 +49,31 @@ std::string_view Trim(std::string_view s) {
   return s.substr(b, s.find_last_not_of(" \t\r\n") + 1 - b);
 }
 
+// "12" -> 12; "" -> `fallback`.
+Result<int64_t> ParseIndex(std::string_view s, int64_t fallback, const char* what) {
+  if (s.empty()) return fallback;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < 0)
+    return Errorf("/attn: {} '{}' is not a non-negative integer", what, s);
+  return v;
+}
+
 class ChatCli {
  public:
-  // Replies are styled for a terminal only when both ends are one.
-  ChatCli(OpenedChat chat, bool interactive, bool hide_thinking)
+  // Replies are styled for a terminal only when both ends are one. Every layer and head
+  // is recorded from the start: prefix reuse runs each position once, so a later /attn
+  // or /trace can only show what was kept when it ran.
+  ChatCli(OpenedChat chat, std::string model_name, bool interactive, bool hide_thinking)
       : chat_(std::move(chat)),
         session_(*chat_.session),
-        printer_(stdout, interactive && ::isatty(STDOUT_FILENO), hide_thinking) {}
+        printer_(stdout, interactive && ::isatty(STDOUT_FILENO), hide_thinking),
+        model_name_(std::move(model_name)),
+        recorder_(chat_.model->config().num_layers, chat_.model->config().num_heads,
+                  chat_.model->kv_cache().sink(), TraceFilter{}) {
+    chat_.model->set_trace(&recorder_);
+  }
+  ~ChatCli() { chat_.model->set_trace(nullptr); }
 
   Status RunInteractive();
   Status RunScripted();
@@ -64,12 +89,17 @@ class ChatCli {
   void PrintStats();
   Status Save(const std::string& path);
   Status Load(const std::string& path);
+  TraceWriteOptions TraceOptions() const;
+  Status ShowAttention(std::string_view arg);
+  Status WriteTrace(const std::string& path);
 
   OpenedChat chat_;
   ChatSession& session_;
   ReplyPrinter printer_;
   LineEditor* editor_ = nullptr;  // on a terminal only
   bool told_context_full_ = false;
+  std::string model_name_;
+  TraceRecorder recorder_;
 };
 
 void ChatCli::Say(std::string_view text) {
@@ -167,6 +197,12 @@ Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool*
   } else if (name == "/save" || name == "/load") {
     if (arg.empty()) return Errorf("{} needs a file name", name);
     return name == "/save" ? Save(std::string(arg)) : Load(std::string(arg));
+  } else if (name == "/attn") {
+    // A view that cannot be drawn is no reason to end a scripted chat: say why, go on.
+    if (Status s = ShowAttention(arg); !s.ok()) std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  } else if (name == "/trace") {
+    if (arg.empty()) return Errorf("/trace needs a file name");
+    return WriteTrace(std::string(arg));
   } else if (name == "/exit" || name == "/quit") {
     *quit = true;
   } else {
@@ -221,12 +257,58 @@ Status ChatCli::Load(const std::string& path) {
   return {};
 }
 
+// Every position the cache holds, named by its token.
+TraceWriteOptions ChatCli::TraceOptions() const {
+  TraceWriteOptions o;
+  o.model = model_name_;
+  for (int32_t id : session_.cached_tokens())
+    o.tokens.push_back({id, chat_.tokenizer->Decode(std::span<const int32_t>(&id, 1)), -1, ""});
+  return o;
+}
+
+// Rows: the last answer's positions that ran through the model (a reply's last token
+// runs only when it ends the turn or the next turn starts); columns: every key.
+Status ChatCli::ShowAttention(std::string_view arg) {
+  const auto& last = session_.last_stats();
+  if (!last) return Errorf("/attn: there is no answer yet");
+  const size_t space = arg.find_first_of(" \t");
+  const ModelConfig& c = chat_.model->config();
+  OKO_ASSIGN_OR_RETURN(int64_t layer, ParseIndex(arg.substr(0, space), c.num_layers - 1, "layer"));
+  OKO_ASSIGN_OR_RETURN(int64_t head,
+                       ParseIndex(space == std::string_view::npos ? "" : Trim(arg.substr(space)), -1, "head"));
+  if (layer >= c.num_layers)
+    return Errorf("/attn: layer {} is out of range: the model has layers 0-{}", layer, c.num_layers - 1);
+  if (head >= c.num_heads)
+    return Errorf("/attn: head {} is out of range: the model has heads 0-{}", head, c.num_heads - 1);
+  TraceData t = recorder_.Snapshot(TraceOptions(), last->prompt_tokens, session_.context_position());
+  if (t.Q() == 0) return Errorf("/attn: the last answer has no position that ran through the model yet");
+  t.path = "/attn";
+  ShowOptions s;
+  s.layer = layer;
+  s.head = head;
+  s.width = TerminalWidth();
+  s.color = DetectTermColor();
+  OKO_ASSIGN_OR_RETURN(std::string text, RenderHeatmap(t, s));
+  Say(text);
+  return {};
+}
+
+Status ChatCli::WriteTrace(const std::string& path) {
+  OKO_RETURN_IF_ERROR(recorder_.Write(path, TraceOptions()));
+  std::error_code ec;
+  const uintmax_t bytes = std::filesystem::file_size(path, ec);
+  Say(fmt::format("Wrote the trace of {} positions ({} layers x {} heads, {} bytes) to {}\n",
+                  recorder_.QueryPositions().size(), recorder_.layers().size(), recorder_.heads().size(),
+                  ec ? 0 : bytes, path));
+  return {};
+}
+
 Status RunChat(const ChatArgs& args) {
   OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(args.engine, args.sampling, args.chat, args.max_new_tokens));
   const bool interactive = ::isatty(STDIN_FILENO);
   if (!interactive && chat.session->raw_completion())
     std::fprintf(stderr, "oko chat: no chat template (%s): raw completion mode\n", chat.no_template_reason.c_str());
-  ChatCli cli(std::move(chat), interactive, args.chat.hide_thinking);
+  ChatCli cli(std::move(chat), args.engine.ModelName(), interactive, args.chat.hide_thinking);
   return interactive ? cli.RunInteractive() : cli.RunScripted();
 }
 

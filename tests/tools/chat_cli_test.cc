@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "loaders/trace_file.h"
 #include "tests/test_util.h"
 
 namespace oko {
@@ -278,6 +279,34 @@ TEST(ChatScripted, FullContextSaysSoOnceAndGoesOn) {
   EXPECT_EQ(r.out.find(note, first + 1), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("session:   5 turns"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(wrapped: attention slides over the last window)"), std::string::npos) << r.out;
+}
+
+TEST(ChatScripted, AttnShowsTheLastAnswerAndTraceSavesTheSession) {
+  const std::string path = test::TempDir("chat_attn") + "/chat.safetensors";
+  const auto r = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 --seed 1 -n 8",
+                              "/attn\nHello\n/attn 0 1\n/attn 99\n/attn 0 x\nAgain\n/attn\n/trace " + path + "\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("error: /attn: there is no answer yet"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("layer 0, head 1 · 7 queries"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("error: /attn: layer 99 is out of range: the model has layers 0-3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("error: /attn: head 'x' is not a non-negative integer"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("layer 3, average of 4 heads"), std::string::npos) << "defaults, after turn two: " << r.out;
+  EXPECT_NE(r.out.find("Wrote the trace of "), std::string::npos) << r.out;
+
+  const auto t = ReadTrace(path);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ASSERT_EQ(t->layers.size(), 4u);
+  EXPECT_EQ(t->layers[0], 0);
+  EXPECT_EQ(t->H(), 4);
+  // Every position of both turns ran once; the last reply token may not have run yet.
+  ASSERT_GT(t->Q(), 20);
+  EXPECT_EQ(t->query_positions.front(), 0);
+  EXPECT_EQ(t->query_positions.back(), t->Q() - 1);
+  EXPECT_EQ(t->tokens.size(), static_cast<size_t>(t->Q()));
+  EXPECT_EQ(t->tokens[0], "<|im_start|>");
+  float sum = 0;  // the last query attends to every key before it: its row sums to 1
+  for (int64_t k = 0; k < t->K(); ++k) sum += t->Row(0, 0, t->Q() - 1)[k];
+  EXPECT_NEAR(sum, 1.0f, 1e-3);
 }
 
 TEST(ChatScripted, BadLoadFileIsExit2NamingTheFile) {
