@@ -26,6 +26,7 @@ struct ChatArgs {
   SamplingFlags sampling;
   ChatFlags chat;
   int64_t max_new_tokens = 4096;
+  bool record_attention = false;
 };
 
 constexpr std::string_view kHelp =
@@ -61,17 +62,22 @@ Result<int64_t> ParseIndex(std::string_view s, int64_t fallback, const char* wha
 
 class ChatCli {
  public:
-  // Replies are styled for a terminal only when both ends are one. Every layer and head
-  // is recorded from the start: prefix reuse runs each position once, so a later /attn
-  // or /trace can only show what was kept when it ran.
-  ChatCli(OpenedChat chat, std::string model_name, bool interactive, bool hide_thinking)
+  // Replies are styled for a terminal only when both ends are one. With
+  // --record-attention every layer and head is recorded from the start: prefix reuse
+  // runs each position once, so a later /attn or /trace can only show what was kept
+  // when it ran. It is opt-in because it costs layers x heads x positions^2 / 2 floats
+  // (about 1.5 GB for Qwen3-0.6B over 4k positions).
+  ChatCli(OpenedChat chat, std::string model_name, bool interactive, bool hide_thinking,
+          bool record_attention)
       : chat_(std::move(chat)),
         session_(*chat_.session),
         printer_(stdout, interactive && ::isatty(STDOUT_FILENO), hide_thinking),
-        model_name_(std::move(model_name)),
-        recorder_(chat_.model->config().num_layers, chat_.model->config().num_heads,
-                  chat_.model->kv_cache().sink(), TraceFilter{}) {
-    chat_.model->set_trace(&recorder_);
+        model_name_(std::move(model_name)) {
+    if (!record_attention) return;
+    recorder_ = std::make_unique<TraceRecorder>(chat_.model->config().num_layers,
+                                                chat_.model->config().num_heads,
+                                                chat_.model->kv_cache().sink(), TraceFilter{});
+    chat_.model->set_trace(recorder_.get());
   }
   ~ChatCli() { chat_.model->set_trace(nullptr); }
 
@@ -99,7 +105,7 @@ class ChatCli {
   LineEditor* editor_ = nullptr;  // on a terminal only
   bool told_context_full_ = false;
   std::string model_name_;
-  TraceRecorder recorder_;
+  std::unique_ptr<TraceRecorder> recorder_;  // with --record-attention only
 };
 
 void ChatCli::Say(std::string_view text) {
@@ -269,6 +275,7 @@ TraceWriteOptions ChatCli::TraceOptions() const {
 // Rows: the last answer's positions that ran through the model (a reply's last token
 // runs only when it ends the turn or the next turn starts); columns: every key.
 Status ChatCli::ShowAttention(std::string_view arg) {
+  if (!recorder_) return Errorf("/attn: start oko chat with --record-attention to use it");
   const auto& last = session_.last_stats();
   if (!last) return Errorf("/attn: there is no answer yet");
   const size_t space = arg.find_first_of(" \t");
@@ -280,7 +287,7 @@ Status ChatCli::ShowAttention(std::string_view arg) {
     return Errorf("/attn: layer {} is out of range: the model has layers 0-{}", layer, c.num_layers - 1);
   if (head >= c.num_heads)
     return Errorf("/attn: head {} is out of range: the model has heads 0-{}", head, c.num_heads - 1);
-  TraceData t = recorder_.Snapshot(TraceOptions(), last->prompt_tokens, session_.context_position());
+  TraceData t = recorder_->Snapshot(TraceOptions(), last->prompt_tokens, session_.context_position());
   if (t.Q() == 0) return Errorf("/attn: the last answer has no position that ran through the model yet");
   t.path = "/attn";
   ShowOptions s;
@@ -294,11 +301,12 @@ Status ChatCli::ShowAttention(std::string_view arg) {
 }
 
 Status ChatCli::WriteTrace(const std::string& path) {
-  OKO_RETURN_IF_ERROR(recorder_.Write(path, TraceOptions()));
+  if (!recorder_) return Errorf("/trace: start oko chat with --record-attention to use it");
+  OKO_RETURN_IF_ERROR(recorder_->Write(path, TraceOptions()));
   std::error_code ec;
   const uintmax_t bytes = std::filesystem::file_size(path, ec);
   Say(fmt::format("Wrote the trace of {} positions ({} layers x {} heads, {} bytes) to {}\n",
-                  recorder_.QueryPositions().size(), recorder_.layers().size(), recorder_.heads().size(),
+                  recorder_->QueryPositions().size(), recorder_->layers().size(), recorder_->heads().size(),
                   ec ? 0 : bytes, path));
   return {};
 }
@@ -308,7 +316,8 @@ Status RunChat(const ChatArgs& args) {
   const bool interactive = ::isatty(STDIN_FILENO);
   if (!interactive && chat.session->raw_completion())
     std::fprintf(stderr, "oko chat: no chat template (%s): raw completion mode\n", chat.no_template_reason.c_str());
-  ChatCli cli(std::move(chat), args.engine.ModelName(), interactive, args.chat.hide_thinking);
+  ChatCli cli(std::move(chat), args.engine.ModelName(), interactive, args.chat.hide_thinking,
+              args.record_attention);
   return interactive ? cli.RunInteractive() : cli.RunScripted();
 }
 
@@ -321,6 +330,8 @@ Subcommand AddChatCommand(CLI::App& root) {
   args->sampling.Add(app);
   args->chat.Add(app);
   app->add_option("-n,--n-predict", args->max_new_tokens, "most tokens per reply")->check(CLI::PositiveNumber);
+  app->add_flag("--record-attention", args->record_attention,
+                "record every layer's attention for /attn and /trace (memory grows with the square of the context)");
   return {app, [args] { return RunChat(*args); }};
 }
 

@@ -281,9 +281,15 @@ TEST(ChatScripted, FullContextSaysSoOnceAndGoesOn) {
   EXPECT_NE(r.out.find("(wrapped: attention slides over the last window)"), std::string::npos) << r.out;
 }
 
+TEST(ChatScripted, AttnNeedsRecordingToBeAskedFor) {
+  const auto r = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 --seed 1 -n 4", "Hello\n/attn\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("error: /attn: start oko chat with --record-attention"), std::string::npos) << r.err;
+}
+
 TEST(ChatScripted, AttnShowsTheLastAnswerAndTraceSavesTheSession) {
   const std::string path = test::TempDir("chat_attn") + "/chat.safetensors";
-  const auto r = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 --seed 1 -n 8",
+  const auto r = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 --seed 1 -n 8 --record-attention",
                               "/attn\nHello\n/attn 0 1\n/attn 99\n/attn 0 x\nAgain\n/attn\n/trace " + path + "\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("error: /attn: there is no answer yet"), std::string::npos) << r.err;
