@@ -52,28 +52,51 @@ void KvCache::Store(int64_t layer, int64_t pos0, int64_t T, const float* k, cons
   }
 }
 
+size_t KvCache::AddWindowSpans(int64_t first, int64_t last, SlotSpan* spans, size_t n) const {
+  if (first > last) return n;
+  const int64_t lap_end = first + (ring_ - (first - sink_) % ring_) - 1;  // last pos before wrap
+  auto add = [&](int64_t a, int64_t b) {
+    spans[n++] = {static_cast<size_t>(Slot(a)), static_cast<size_t>(Slot(b)) + 1};
+  };
+  if (lap_end >= last) {
+    add(first, last);
+  } else {
+    add(first, lap_end);
+    add(lap_end + 1, last);
+  }
+  return n;
+}
+
 size_t KvCache::VisibleSpans(int64_t pos, SlotSpan spans[3],
                              std::vector<int64_t>* positions) const {
+  const int64_t sink_end = std::min(sink_, pos + 1), first = WindowStart(pos);
   size_t n = 0;
-  if (positions != nullptr) positions->clear();
-  auto add_positions = [&](int64_t first, int64_t last) {  // inclusive, same ring lap
-    if (first > last) return;
-    spans[n++] = {static_cast<size_t>(Slot(first)), static_cast<size_t>(Slot(last)) + 1};
-    if (positions != nullptr)
-      for (int64_t p = first; p <= last; ++p) positions->push_back(p);
-  };
-  const int64_t sink_end = std::min(sink_, pos + 1);
-  add_positions(0, sink_end - 1);
-  const int64_t window = window_ - sink_;
-  const int64_t first = std::max(sink_, pos - window + 1);
-  if (first > pos) return n;
-  // Split the window where the ring wraps.
-  const int64_t lap_end = first + (ring_ - (first - sink_) % ring_) - 1;  // last pos before wrap
-  if (lap_end >= pos) {
-    add_positions(first, pos);
-  } else {
-    add_positions(first, lap_end);
-    add_positions(lap_end + 1, pos);
+  if (sink_end > 0) spans[n++] = {0, static_cast<size_t>(sink_end)};
+  n = AddWindowSpans(first, pos, spans, n);
+  if (positions != nullptr) {
+    positions->clear();
+    for (int64_t p = 0; p < sink_end; ++p) positions->push_back(p);
+    for (int64_t p = first; p <= pos; ++p) positions->push_back(p);
+  }
+  return n;
+}
+
+size_t KvCache::BlockSpans(int64_t first, int64_t last, SlotSpan spans[3], KeyColumns* keys) const {
+  const int64_t sink_end = std::min(sink_, last + 1), window_first = WindowStart(first);
+  OKO_CHECK(last - window_first < ring_, "block {}..{} attends more keys than the ring holds",
+            first, last);
+  size_t n = 0;
+  if (sink_end > 0) spans[n++] = {0, static_cast<size_t>(sink_end)};
+  n = AddWindowSpans(window_first, last, spans, n);
+  for (int64_t pos = first; pos <= last; ++pos) {
+    KeyColumns& k = keys[pos - first];
+    if (pos < sink_) {
+      k = {static_cast<size_t>(pos + 1), 0, 0};
+    } else {
+      k.hole_begin = static_cast<size_t>(sink_end);
+      k.hole_end = k.hole_begin + static_cast<size_t>(WindowStart(pos) - window_first);
+      k.end = k.hole_begin + static_cast<size_t>(pos - window_first + 1);
+    }
   }
   return n;
 }

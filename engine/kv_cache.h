@@ -14,6 +14,7 @@
 // would otherwise overwrite.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -55,8 +56,17 @@ class KvCache {
   // oldest first. Returns their count (<= 3); `positions` (optional) receives the
   // absolute position of every visible key in span order.
   size_t VisibleSpans(int64_t pos, SlotSpan spans[3], std::vector<int64_t>* positions) const;
+  // For the consecutive query positions first..last (a prefill block): the spans of the
+  // union of the keys they attend (sinks, then the window, oldest first; returns their
+  // count <= 3) and, in keys[pos - first], the columns of that union each one sees.
+  size_t BlockSpans(int64_t first, int64_t last, SlotSpan spans[3], KeyColumns* keys) const;
 
  private:
+  // The oldest non-sink position a query at `pos` attends.
+  int64_t WindowStart(int64_t pos) const { return std::max(sink_, pos - (window_ - sink_) + 1); }
+  // Appends the spans of positions first..last (inclusive, all past the sinks), split
+  // where the ring wraps; returns the new span count.
+  size_t AddWindowSpans(int64_t first, int64_t last, SlotSpan* spans, size_t n) const;
   void* Base(std::unique_ptr<uint8_t[]>& buf, int64_t layer, int64_t head) {
     const int64_t index = ((layer * kv_heads_ + head) * slots_) * head_dim_;
     return buf.get() + static_cast<size_t>(index) * DTypeSize(dtype_);

@@ -63,7 +63,8 @@ Model::Model(ModelDir dir, const EngineOptions& options)
   rope_scratch_.assign(2, std::vector<float>(rows * half));
   const size_t group = dir_.config.num_heads / dir_.config.num_kv_heads;
   const size_t max_keys = options.ctx + rows;
-  probs_scratch_.assign(pool_.size(), std::vector<float>(group * max_keys));
+  const size_t queries = std::max(group, BlockPositions() * group);
+  probs_scratch_.assign(pool_.size(), std::vector<float>(queries * max_keys));
   key_positions_.assign(pool_.size(), {});
 }
 
@@ -219,6 +220,7 @@ void Model::Attention(const Node& n, const Batch& b) {
   const size_t hd = c.head_dim, q_dim = c.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool tracing = trace_ != nullptr && trace_->WantsAttention(n.layer);
+  if (b.T > 1 && !tracing) return AttentionBlocks(n, b);
   pool_.Run(static_cast<size_t>(b.T) * kv_heads, [&](size_t task, int worker) {
     const size_t t = task / kv_heads, j = task % kv_heads;
     const int64_t pos = b.pos0 + static_cast<int64_t>(t);
@@ -236,6 +238,35 @@ void Model::Attention(const Node& n, const Batch& b) {
                            positions->data(), static_cast<int64_t>(positions->size())});
     }
   });
+}
+
+// Prefill without a trace: blocks of consecutive positions per KV head, so that each
+// key and value row is loaded once for the whole block (ops/attention.h).
+void Model::AttentionBlocks(const Node& n, const Batch& b) {
+  const ModelConfig& c = dir_.config;
+  const size_t kv_heads = c.num_kv_heads, group = c.num_heads / c.num_kv_heads;
+  const size_t hd = c.head_dim, q_dim = c.q_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t T = static_cast<size_t>(b.T), per_block = BlockPositions();
+  const size_t blocks = (T + per_block - 1) / per_block;
+  pool_.Run(blocks * kv_heads, [&](size_t task, int worker) {
+    const size_t t0 = task / kv_heads * per_block, j = task % kv_heads;
+    const size_t positions = std::min(per_block, T - t0);
+    const int64_t first = b.pos0 + static_cast<int64_t>(t0);
+    SlotSpan spans[3];
+    KeyColumns keys[kBlockQueries];
+    const size_t num_spans =
+        kv_.BlockSpans(first, first + static_cast<int64_t>(positions) - 1, spans, keys);
+    const size_t offset = t0 * q_dim + j * group * hd;
+    AttentionBlock({buf(n.in) + offset, q_dim, positions, group, kv_.K(n.layer, j),
+                    kv_.V(n.layer, j), hd, kv_.dtype(), spans, num_spans, keys, hd, scale,
+                    probs_scratch_[worker].data(), buf(n.out) + offset, q_dim});
+  });
+}
+
+size_t Model::BlockPositions() const {
+  const size_t group = dir_.config.num_heads / dir_.config.num_kv_heads;
+  return std::max<size_t>(1, kBlockTargetQueries / group);
 }
 
 OpCost Model::NodeCost(const Node& n, const Batch& b) const {

@@ -72,6 +72,10 @@ class Model {
   OpCost NodeCost(const Node& n, const Batch& b) const;
   void Embed(std::span<const int32_t> ids, float* x);
   void Attention(const Node& n, const Batch& b);
+  void AttentionBlocks(const Node& n, const Batch& b);
+  // Query positions per prefill attention block: about kBlockTargetQueries query heads.
+  size_t BlockPositions() const;
+  static constexpr size_t kBlockTargetQueries = 16;
   float* buf(Buf b) { return bufs_[static_cast<int>(b)].data(); }
 
   ModelDir dir_;
@@ -82,7 +86,7 @@ class Model {
   KvCache kv_;
   std::vector<float> bufs_[kNumBufs];
   std::vector<std::vector<float>> rope_scratch_;   // cos, sin rows of the batch
-  std::vector<std::vector<float>> probs_scratch_;  // per worker [group, visible keys]
+  std::vector<std::vector<float>> probs_scratch_;  // per worker [queries, visible keys]
   std::vector<std::vector<int64_t>> key_positions_;  // per worker, for the trace
   int64_t position_ = 0;
   TraceSink* trace_ = nullptr;

@@ -142,6 +142,9 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
   if (c.num_heads % c.num_kv_heads != 0)
     return Errorf("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", path,
                   c.num_heads, c.num_kv_heads);
+  if (c.num_heads / c.num_kv_heads > 64)  // the attention kernels' query group (kBlockQueries)
+    return Errorf("{}: {} query heads per key/value head are not supported (at most 64)", path,
+                  c.num_heads / c.num_kv_heads);
   if (c.hidden_size % c.num_heads != 0 && f.Get("head_dim") == nullptr)
     return Errorf("{}: hidden_size {} is not a multiple of num_attention_heads {} and no head_dim is given",
                   path, c.hidden_size, c.num_heads);

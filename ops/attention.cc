@@ -1,6 +1,7 @@
 #include "ops/attention.h"
 
 #include <algorithm>
+#include <limits>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/attention.cc"
@@ -52,29 +53,43 @@ HWY_INLINE V PairSum(D d, V lo, V hi) {
 }
 #endif
 
-// out[i] = scale * (sum of the lanes of v[i]) for i < 4, with 3-5 shuffle+add steps
-// instead of four full reductions.
+// out[i] = scale * (sum of the lanes of v[i]) for i < count <= 4, with 3-5 shuffle+add
+// steps instead of four full reductions. Each sum's rounding depends on v[i] alone.
 template <class D>
-HWY_INLINE void SumOfLanes4(D d, const hn::Vec<D>* v, float scale, float* HWY_RESTRICT out) {
+HWY_INLINE void SumOfLanes4(D d, const hn::Vec<D>* v, float scale, float* HWY_RESTRICT out,
+                            size_t count) {
 #if HWY_TARGET == HWY_SCALAR
-  for (size_t i = 0; i < 4; ++i) out[i] = scale * hn::GetLane(v[i]);
+  for (size_t i = 0; i < count; ++i) out[i] = scale * hn::GetLane(v[i]);
 #else
   auto c = PairSum(d, PairSum(d, v[0], v[1]), PairSum(d, v[2], v[3]));  // N/4 lanes each
   for (size_t n = hn::Lanes(d) / 4; n > 1; n /= 2) c = PairSum(d, c, c);
   HWY_ALIGN float buf[HWY_MAX_BYTES / sizeof(float)];
   hn::Store(hn::Mul(c, hn::Set(d, scale)), d, buf);
-  for (size_t i = 0; i < 4; ++i) out[i] = buf[i];
+  for (size_t i = 0; i < count; ++i) out[i] = buf[i];
 #endif
 }
 
-// probs[g0 + q, s] = scale * q[g0 + q] · rows[s] for kQ queries and kS slots.
+// The queries of one call: for each, its row of q, its row of scores (column 0) and its
+// output row.
+struct QuerySet {
+  size_t count = 0;
+  const float* q[kBlockQueries];
+  float* scores[kBlockQueries];
+  float* out[kBlockQueries];
+};
+
+// scores[i0 + i][col + s] = scale * q[i0 + i] · rows[s] for kQ queries and the first
+// `count` of kS = 4 slots (the caller pads rows). A score is rounded the same way
+// wherever its slot falls in a tile, so a block of queries gets the bits each query
+// gets alone.
 template <size_t kQ, size_t kS, typename TKV>
-HWY_INLINE void ScoreTile(const AttentionArgs& a, size_t g0, const TKV* const* rows,
-                          float* HWY_RESTRICT probs, size_t total) {
+HWY_INLINE void ScoreTile(const QuerySet& qs, size_t i0, size_t D, float scale,
+                          const TKV* const* rows, size_t col, size_t count) {
+  static_assert(kS == 4, "scores come in tiles of four slots");
   const hn::ScalableTag<float> df;
-  const size_t N = hn::Lanes(df), D = a.head_dim;
+  const size_t N = hn::Lanes(df);
   const float* HWY_RESTRICT q[kQ];
-  for (size_t i = 0; i < kQ; ++i) q[i] = a.q + (g0 + i) * a.q_stride;
+  for (size_t i = 0; i < kQ; ++i) q[i] = qs.q[i0 + i];
   hn::Vec<decltype(df)> acc[kQ][kS];
   for (size_t i = 0; i < kQ; ++i)
     for (size_t s = 0; s < kS; ++s) acc[i][s] = hn::Zero(df);
@@ -96,26 +111,22 @@ HWY_INLINE void ScoreTile(const AttentionArgs& a, size_t g0, const TKV* const* r
     }
   }
   for (size_t i = 0; i < kQ; ++i) {
-    float* out = probs + (g0 + i) * total;
-    if constexpr (kS == 4) {
-      SumOfLanes4(df, acc[i], a.scale, out);
-    } else {
-      for (size_t s = 0; s < kS; ++s) out[s] = a.scale * hn::GetLane(hn::SumOfLanes(df, acc[i][s]));
-    }
+    SumOfLanes4(df, acc[i], scale, qs.scores[i0 + i] + col, count);
   }
 }
 
-// out[g0 + q] += sum_s probs[g0 + q, s] * rows[s] for kQ queries and kS slots.
+// out[i0 + i] += sum_s scores[i0 + i][col + s] * rows[s] for kQ queries and kS slots,
+// streaming: each output row is loaded and stored per tile, each V row read once.
 template <size_t kQ, size_t kS, typename TKV>
-HWY_INLINE void AccumulateTile(const AttentionArgs& a, size_t g0, const TKV* const* rows,
-                               const float* HWY_RESTRICT probs, size_t total) {
+HWY_INLINE void AccumulateTile(const QuerySet& qs, size_t i0, size_t D, const TKV* const* rows,
+                               size_t col) {
   const hn::ScalableTag<float> df;
-  const size_t N = hn::Lanes(df), D = a.head_dim;
+  const size_t N = hn::Lanes(df);
   float* HWY_RESTRICT out[kQ];
   hn::Vec<decltype(df)> p[kQ][kS];
   for (size_t i = 0; i < kQ; ++i) {
-    out[i] = a.out + (g0 + i) * a.out_stride;
-    for (size_t s = 0; s < kS; ++s) p[i][s] = hn::Set(df, probs[(g0 + i) * total + s]);
+    out[i] = qs.out[i0 + i];
+    for (size_t s = 0; s < kS; ++s) p[i][s] = hn::Set(df, qs.scores[i0 + i][col + s]);
   }
   size_t d = 0;
   for (; d + N <= D; d += N) {
@@ -139,27 +150,28 @@ HWY_INLINE void AccumulateTile(const AttentionArgs& a, size_t g0, const TKV* con
   }
 }
 
-// Runs Tile<kQ, kS> over all queries in groups of kMaxQueries (then 3, 2, 1).
+// Runs the score or accumulate tile over all queries in groups of kMaxQueries (then 3, 2, 1).
+// (count: the valid slots of a score tile.)
 template <bool kScores, size_t kS, typename TKV>
-HWY_INLINE void ForQueryGroups(const AttentionArgs& a, const TKV* const* rows, float* probs,
-                               size_t total) {
-  size_t g = 0;
-  for (; g + kMaxQueries <= a.num_queries; g += kMaxQueries) {
-    if constexpr (kScores) ScoreTile<kMaxQueries, kS>(a, g, rows, probs, total);
-    else AccumulateTile<kMaxQueries, kS>(a, g, rows, probs, total);
+HWY_INLINE void ForQueryGroups(const QuerySet& qs, size_t D, float scale, const TKV* const* rows,
+                               size_t col, size_t count) {
+  size_t i = 0;
+  for (; i + kMaxQueries <= qs.count; i += kMaxQueries) {
+    if constexpr (kScores) ScoreTile<kMaxQueries, kS>(qs, i, D, scale, rows, col, count);
+    else AccumulateTile<kMaxQueries, kS>(qs, i, D, rows, col);
   }
-  switch (a.num_queries - g) {
+  switch (qs.count - i) {
     case 3:
-      if constexpr (kScores) ScoreTile<3, kS>(a, g, rows, probs, total);
-      else AccumulateTile<3, kS>(a, g, rows, probs, total);
+      if constexpr (kScores) ScoreTile<3, kS>(qs, i, D, scale, rows, col, count);
+      else AccumulateTile<3, kS>(qs, i, D, rows, col);
       break;
     case 2:
-      if constexpr (kScores) ScoreTile<2, kS>(a, g, rows, probs, total);
-      else AccumulateTile<2, kS>(a, g, rows, probs, total);
+      if constexpr (kScores) ScoreTile<2, kS>(qs, i, D, scale, rows, col, count);
+      else AccumulateTile<2, kS>(qs, i, D, rows, col);
       break;
     case 1:
-      if constexpr (kScores) ScoreTile<1, kS>(a, g, rows, probs, total);
-      else AccumulateTile<1, kS>(a, g, rows, probs, total);
+      if constexpr (kScores) ScoreTile<1, kS>(qs, i, D, scale, rows, col, count);
+      else AccumulateTile<1, kS>(qs, i, D, rows, col);
       break;
     default: break;
   }
@@ -167,39 +179,58 @@ HWY_INLINE void ForQueryGroups(const AttentionArgs& a, const TKV* const* rows, f
 
 // One pass over the slots of all spans: scores from K (kScores) or output from V.
 template <bool kScores, typename TKV>
-HWY_INLINE void SlotPass(const AttentionArgs& a, const TKV* base, size_t total) {
+HWY_INLINE void SlotPass(const QuerySet& qs, const SlotSpan* spans, size_t num_spans,
+                         const TKV* base, size_t kv_stride, size_t D, float scale) {
   size_t col = 0;
-  for (size_t sp = 0; sp < a.num_spans; ++sp) {
-    const size_t end = a.spans[sp].end;
-    for (size_t j = a.spans[sp].begin; j < end; j += kSlotBlock) {
+  for (size_t sp = 0; sp < num_spans; ++sp) {
+    const size_t end = spans[sp].end;
+    for (size_t j = spans[sp].begin; j < end; j += kSlotBlock) {
       const size_t count = std::min(kSlotBlock, end - j);
       const TKV* rows[kSlotBlock];
       for (size_t s = 0; s < count; ++s) {
-        rows[s] = base + (j + s) * a.kv_stride;
-        if (j + s + kPrefetchSlots < end) PrefetchRow(rows[s] + kPrefetchSlots * a.kv_stride, a.head_dim);
+        rows[s] = base + (j + s) * kv_stride;
+        if (j + s + kPrefetchSlots < end) PrefetchRow(rows[s] + kPrefetchSlots * kv_stride, D);
       }
-      if (count == kSlotBlock) {
-        ForQueryGroups<kScores, kSlotBlock>(a, rows, a.probs + col, total);
+      if constexpr (kScores) {
+        for (size_t s = count; s < kSlotBlock; ++s) rows[s] = rows[0];  // computed, not stored
+        ForQueryGroups<true, kSlotBlock>(qs, D, scale, rows, col, count);
+      } else if (count == kSlotBlock) {
+        ForQueryGroups<false, kSlotBlock>(qs, D, scale, rows, col, count);
       } else {
-        for (size_t s = 0; s < count; ++s) ForQueryGroups<kScores, 1>(a, rows + s, a.probs + col + s, total);
+        for (size_t s = 0; s < count; ++s) ForQueryGroups<false, 1>(qs, D, scale, rows + s, col + s, 1);
       }
       col += count;
     }
   }
 }
 
+size_t TotalSlots(const SlotSpan* spans, size_t num_spans) {
+  size_t total = 0;
+  for (size_t s = 0; s < num_spans; ++s) total += spans[s].end - spans[s].begin;
+  return total;
+}
+
+void ZeroRows(const QuerySet& qs, size_t D) {
+  for (size_t i = 0; i < qs.count; ++i) std::fill(qs.out[i], qs.out[i] + D, 0.0f);
+}
+
 template <typename TKV>
 void AttentionTyped(const AttentionArgs& a) {
   const hn::ScalableTag<float> df;
-  size_t total = 0;
-  for (size_t s = 0; s < a.num_spans; ++s) total += a.spans[s].end - a.spans[s].begin;
-  SlotPass<true>(a, static_cast<const TKV*>(a.k), total);
-  for (size_t g = 0; g < a.num_queries; ++g) SoftmaxRow(df, a.probs + g * total, total);
+  const size_t total = TotalSlots(a.spans, a.num_spans);
+  QuerySet qs;
+  qs.count = a.num_queries;
   for (size_t g = 0; g < a.num_queries; ++g) {
-    float* out = a.out + g * a.out_stride;
-    for (size_t i = 0; i < a.head_dim; ++i) out[i] = 0.0f;
+    qs.q[g] = a.q + g * a.q_stride;
+    qs.scores[g] = a.probs + g * total;
+    qs.out[g] = a.out + g * a.out_stride;
   }
-  SlotPass<false>(a, static_cast<const TKV*>(a.v), total);
+  SlotPass<true>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.k), a.kv_stride,
+                 a.head_dim, a.scale);
+  for (size_t g = 0; g < a.num_queries; ++g) SoftmaxRow(df, qs.scores[g], total);
+  ZeroRows(qs, a.head_dim);
+  SlotPass<false>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.v), a.kv_stride,
+                  a.head_dim, a.scale);
 }
 
 void AttentionQueriesT(const AttentionArgs& a) {
@@ -207,6 +238,123 @@ void AttentionQueriesT(const AttentionArgs& a) {
     AttentionTyped<float>(a);
   } else {
     AttentionTyped<hwy::float16_t>(a);
+  }
+}
+
+// ---- Blocks of query positions (prefill) ----
+
+// Columns per pass of the block accumulation: their V rows (32 KiB in f16 at head_dim
+// 128) stay in L1 while every query tile and head_dim chunk reuses them.
+constexpr size_t kColumnBlock = 128;
+// Output vectors per query kept in registers while the columns stream by: kBlockTileQ
+// queries x kBlockTileV vectors of accumulators (16 of 32 zmm; 8 of 16 ymm).
+constexpr size_t kBlockTileQ = 4;
+constexpr size_t kBlockTileV = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 ? 4 : 2;
+
+// out[i0 + i][d0, d0 + kV * N) (or `tail` < N lanes when kTail) += sum over the columns
+// c < n of scores[i0 + i][col0 + c] * rows[c][d0, ...), accumulated in registers.
+template <size_t kQ, size_t kV, bool kTail, typename TKV>
+HWY_INLINE void AccumulateColumns(const QuerySet& qs, size_t i0, size_t col0,
+                                  const TKV* const* rows, size_t n, size_t d0, size_t tail) {
+  static_assert(!kTail || kV == 1, "a tail chunk is one partial vector");
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  hn::Vec<decltype(df)> acc[kQ][kV];
+  for (size_t i = 0; i < kQ; ++i)
+    for (size_t v = 0; v < kV; ++v)
+      acc[i][v] = kTail ? LoadTail(df, qs.out[i0 + i] + d0, tail, 0.0f)
+                        : hn::LoadU(df, qs.out[i0 + i] + d0 + v * N);
+  for (size_t c = 0; c < n; ++c) {
+    hn::Vec<decltype(df)> vv[kV];
+    for (size_t v = 0; v < kV; ++v)
+      vv[v] = kTail ? LoadTailF32(df, rows[c] + d0, tail) : LoadF32(df, rows[c] + d0 + v * N);
+    for (size_t i = 0; i < kQ; ++i) {
+      const auto p = hn::Set(df, qs.scores[i0 + i][col0 + c]);
+      for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(p, vv[v], acc[i][v]);
+    }
+  }
+  for (size_t i = 0; i < kQ; ++i)
+    for (size_t v = 0; v < kV; ++v) {
+      if (kTail) StoreTail(df, acc[i][v], qs.out[i0 + i] + d0, tail);
+      else hn::StoreU(acc[i][v], df, qs.out[i0 + i] + d0 + v * N);
+    }
+}
+
+// All of head_dim for kQ queries over n columns: chunks of kBlockTileV vectors, then
+// single vectors, then the partial tail.
+template <size_t kQ, typename TKV>
+HWY_INLINE void AccumulateQueries(const QuerySet& qs, size_t i0, size_t col0,
+                                  const TKV* const* rows, size_t n, size_t D) {
+  const size_t N = hn::Lanes(hn::ScalableTag<float>());
+  size_t d = 0;
+  for (; d + kBlockTileV * N <= D; d += kBlockTileV * N)
+    AccumulateColumns<kQ, kBlockTileV, false>(qs, i0, col0, rows, n, d, 0);
+  for (; d + N <= D; d += N) AccumulateColumns<kQ, 1, false>(qs, i0, col0, rows, n, d, 0);
+  if (d < D) AccumulateColumns<kQ, 1, true>(qs, i0, col0, rows, n, d, D - d);
+}
+
+// out += P · V over the columns [0, end) of the spans, one column block at a time.
+// tile_end[k]: columns at or past it have p = 0 for the queries of tile k (queries
+// [k * kBlockTileQ, (k + 1) * kBlockTileQ)); `end` is the largest.
+template <typename TKV>
+void AccumulateBlock(const QuerySet& qs, const SlotSpan* spans, const TKV* v, size_t kv_stride,
+                     size_t D, const size_t* tile_end, size_t end) {
+  if (end == 0) return;
+  const TKV* rows[kColumnBlock];
+  size_t sp = 0, slot = spans[0].begin, col0 = 0;
+  while (col0 < end) {
+    size_t n = 0;  // gather the rows of the next column block
+    for (; n < kColumnBlock && col0 + n < end; ++n) {
+      while (slot == spans[sp].end) slot = spans[++sp].begin;
+      rows[n] = v + slot++ * kv_stride;
+    }
+    for (size_t i = 0, tile = 0; i < qs.count; i += kBlockTileQ, ++tile) {
+      if (col0 >= tile_end[tile]) continue;
+      const size_t cols = std::min(n, tile_end[tile] - col0);
+      switch (std::min(kBlockTileQ, qs.count - i)) {
+        case 4: AccumulateQueries<4>(qs, i, col0, rows, cols, D); break;
+        case 3: AccumulateQueries<3>(qs, i, col0, rows, cols, D); break;
+        case 2: AccumulateQueries<2>(qs, i, col0, rows, cols, D); break;
+        default: AccumulateQueries<1>(qs, i, col0, rows, cols, D); break;
+      }
+    }
+    col0 += n;
+  }
+}
+
+template <typename TKV>
+void AttentionBlockTyped(const AttentionBlockArgs& a) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const hn::ScalableTag<float> df;
+  const size_t total = TotalSlots(a.spans, a.num_spans), D = a.head_dim;
+  QuerySet qs;
+  qs.count = a.num_positions * a.group;
+  size_t tile_end[kBlockQueries / kBlockTileQ] = {}, end = 0;
+  for (size_t i = 0; i < qs.count; ++i) {
+    const size_t t = i / a.group, g = i % a.group;
+    qs.q[i] = a.q + t * a.q_pos_stride + g * D;
+    qs.scores[i] = a.scores + i * total;
+    qs.out[i] = a.out + t * a.out_pos_stride + g * D;
+    tile_end[i / kBlockTileQ] = std::max(tile_end[i / kBlockTileQ], a.keys[t].end);
+    end = std::max(end, a.keys[t].end);
+  }
+  SlotPass<true>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.k), a.kv_stride, D, a.scale);
+  for (size_t i = 0; i < qs.count; ++i) {
+    const KeyColumns& keys = a.keys[i / a.group];
+    float* row = qs.scores[i];
+    std::fill(row + keys.hole_begin, row + keys.hole_end, kNegInf);
+    SoftmaxRow(df, row, keys.end);
+    std::fill(row + keys.end, row + total, 0.0f);
+  }
+  ZeroRows(qs, D);  // after every score: out may alias q
+  AccumulateBlock(qs, a.spans, static_cast<const TKV*>(a.v), a.kv_stride, D, tile_end, end);
+}
+
+void AttentionBlockT(const AttentionBlockArgs& a) {
+  if (a.kv_dtype == DType::kF32) {
+    AttentionBlockTyped<float>(a);
+  } else {
+    AttentionBlockTyped<hwy::float16_t>(a);
   }
 }
 
@@ -223,7 +371,29 @@ void AttentionQueries(const AttentionArgs& a) {
   for (size_t s = 0; s < a.num_spans; ++s)
     OKO_CHECK(a.spans[s].begin <= a.spans[s].end, "span {} = [{}, {})", s, a.spans[s].begin,
               a.spans[s].end);
+  OKO_CHECK(a.num_queries <= kBlockQueries, "{} queries share one KV head (at most {})",
+            a.num_queries, kBlockQueries);
   HWY_DYNAMIC_DISPATCH(AttentionQueriesT)(a);
+}
+
+HWY_EXPORT(AttentionBlockT);
+void AttentionBlock(const AttentionBlockArgs& a) {
+  OKO_CHECK(a.kv_dtype == DType::kF32 || a.kv_dtype == DType::kF16, "kv dtype {} not supported",
+            DTypeName(a.kv_dtype));
+  OKO_CHECK(a.num_positions * a.group <= kBlockQueries, "{} positions x {} heads in one block (at most {})",
+            a.num_positions, a.group, kBlockQueries);
+  size_t total = 0;
+  for (size_t s = 0; s < a.num_spans; ++s) {
+    OKO_CHECK(a.spans[s].begin <= a.spans[s].end, "span {} = [{}, {})", s, a.spans[s].begin,
+              a.spans[s].end);
+    total += a.spans[s].end - a.spans[s].begin;
+  }
+  for (size_t t = 0; t < a.num_positions; ++t) {
+    const KeyColumns& k = a.keys[t];
+    OKO_CHECK(k.hole_begin <= k.hole_end && k.hole_end <= k.end && k.end <= total,
+              "position {}: keys [0, {}) minus [{}, {}) of {}", t, k.end, k.hole_begin, k.hole_end, total);
+  }
+  HWY_DYNAMIC_DISPATCH(AttentionBlockT)(a);
 }
 }  // namespace oko
 #endif

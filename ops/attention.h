@@ -5,7 +5,8 @@
 //   out[g] = sum_j p[j] * v[j]
 // The engine turns its ring buffer + causal/window mask into at most a few contiguous
 // slot spans. Slot j of this KV head starts at k + j * kv_stride (elements), f32 or f16
-// (f16 widened exactly). Any head_dim, any num_queries; total = sum of span lengths.
+// (f16 widened exactly). Any head_dim, num_queries <= kBlockQueries; total = sum of
+// span lengths.
 // total == 0 gives out = 0. Scores are max-subtracted before exp, so large scores do not
 // overflow; a query whose scores are all -inf gets p = 0 and out = 0 (HF would give NaN).
 // probs: [num_queries, total] scratch that receives p (the trace hook reads it).
@@ -26,6 +27,8 @@
 #include "common/dtype.h"
 
 namespace oko {
+
+constexpr size_t kBlockQueries = 64;  // queries of one call at most
 
 struct SlotSpan {
   size_t begin, end;  // slots [begin, end)
@@ -49,5 +52,45 @@ struct AttentionArgs {
 };
 
 void AttentionQueries(const AttentionArgs& a);
+
+// The keys one query position of a block sees, as columns of the block's spans: every
+// column in [0, end) except those in [hole_begin, hole_end) (keys that slid out of a
+// window between the block's first position and this one; sinks stay before the hole).
+struct KeyColumns {
+  size_t end, hole_begin, hole_end;
+};
+
+// AttentionBlock: prefill. Consecutive query positions t < num_positions, each with a
+// group of query heads g < group sharing one KV head, attend the union of the keys
+// they see (spans, in order); position t sees the columns keys[t] says. Equivalent to
+// AttentionQueries per position (same scores, masked keys get p = 0), but each K/V row is
+// loaded once for up to kBlockQueries queries and the output is accumulated in
+// registers, which is what makes prefill attention compute- rather than load-bound.
+// Query (t, g) is the row q + t * q_pos_stride + g * head_dim, its output
+// out + t * out_pos_stride + g * head_dim (out may alias q). scores: scratch of
+// [num_positions * group, total] floats. Tolerance as AttentionQueries.
+// num_positions * group <= kBlockQueries.
+// Cost: 4 * num_positions * group * total * head_dim flop (masked keys included).
+
+struct AttentionBlockArgs {
+  const float* q;
+  size_t q_pos_stride;
+  size_t num_positions;
+  size_t group;
+  const void* k;
+  const void* v;
+  size_t kv_stride;
+  DType kv_dtype;
+  const SlotSpan* spans;
+  size_t num_spans;
+  const KeyColumns* keys;  // [num_positions]
+  size_t head_dim;
+  float scale;
+  float* scores;
+  float* out;
+  size_t out_pos_stride;
+};
+
+void AttentionBlock(const AttentionBlockArgs& a);
 
 }  // namespace oko

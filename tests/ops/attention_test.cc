@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -144,6 +145,123 @@ TEST_P(AttentionTest, OutputMayAliasQ) {
   a.out = inout.data();
   AttentionQueries(a);
   for (size_t i = 0; i < G * D; ++i) ASSERT_EQ(inout[i], out[i]) << i;
+}
+
+// A block of positions gives what AttentionQueries gives each position alone over the
+// keys it sees (p = 0 for the others).
+struct BlockCase {
+  size_t group, head_dim, positions;
+  std::vector<SlotSpan> spans;  // the union, in column order
+  std::vector<KeyColumns> keys;
+};
+
+// The slots of the visible columns of `keys`, as spans of consecutive slots.
+std::vector<SlotSpan> VisibleSlotSpans(const std::vector<SlotSpan>& spans, const KeyColumns& keys) {
+  std::vector<SlotSpan> out;
+  size_t col = 0;
+  for (const SlotSpan& s : spans) {
+    for (size_t slot = s.begin; slot < s.end; ++slot, ++col) {
+      if (col >= keys.end || (col >= keys.hole_begin && col < keys.hole_end)) continue;
+      if (!out.empty() && out.back().end == slot) ++out.back().end;
+      else out.push_back({slot, slot + 1});
+    }
+  }
+  return out;
+}
+
+void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
+  const size_t D = c.head_dim, G = c.group, P = c.positions;
+  size_t capacity = 0;
+  for (const SlotSpan& s : c.spans) capacity = std::max(capacity, s.end);
+  const size_t q_pos_stride = 3 * G * D + 5;  // other KV heads' queries sit between positions
+  const std::vector<float> q = test::RandomFloats(P * q_pos_stride, seed, 0, -2.0f, 2.0f).ToVector();
+  const std::vector<float> k = test::RandomFloats(capacity * D, seed + 1).ToVector();
+  const std::vector<float> v = test::RandomFloats(capacity * D, seed + 2).ToVector();
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  for (size_t i = 0; i < k.size(); ++i) k16[i] = F32ToF16(k[i]), v16[i] = F32ToF16(v[i]);
+  const void* kp = kv_dtype == DType::kF16 ? static_cast<const void*>(k16.data()) : k.data();
+  const void* vp = kv_dtype == DType::kF16 ? static_cast<const void*>(v16.data()) : v.data();
+  size_t total = 0;
+  for (const SlotSpan& s : c.spans) total += s.end - s.begin;
+  std::vector<float> scores(P * G * total, 7.0f), out(P * q_pos_stride, 99.0f);
+  const float scale = 0.3f;
+  AttentionBlock({q.data(), q_pos_stride, P, G, kp, vp, D, kv_dtype, c.spans.data(),
+                  c.spans.size(), c.keys.data(), D, scale, scores.data(), out.data(),
+                  q_pos_stride});
+
+  const std::string what = std::string(DTypeName(kv_dtype)) + " G=" + std::to_string(G) +
+                           " D=" + std::to_string(D) + " P=" + std::to_string(P);
+  for (size_t t = 0; t < P; ++t) {
+    const std::vector<SlotSpan> own = VisibleSlotSpans(c.spans, c.keys[t]);
+    size_t visible = 0;
+    for (const SlotSpan& s : own) visible += s.end - s.begin;
+    std::vector<float> probs(G * visible + 1), want(G * D);
+    AttentionQueries({q.data() + t * q_pos_stride, D, G, kp, vp, D, kv_dtype, own.data(),
+                      own.size(), D, scale, probs.data(), want.data(), D});
+    for (size_t g = 0; g < G; ++g) {
+      const std::string at = what + " t=" + std::to_string(t) + " g=" + std::to_string(g);
+      const float* row = scores.data() + (t * G + g) * total;
+      size_t j = 0;
+      for (size_t col = 0; col < total; ++col) {
+        const KeyColumns& kc = c.keys[t];
+        const bool seen = col < kc.end && !(col >= kc.hole_begin && col < kc.hole_end);
+        if (seen) ASSERT_NEAR(row[col], probs[g * visible + j++], 1e-5) << at << " col " << col;
+        else ASSERT_EQ(row[col], 0.0f) << at << " col " << col;
+      }
+      for (size_t d = 0; d < D; ++d) {
+        const float got = out[t * q_pos_stride + g * D + d], ref = want[g * D + d];
+        ASSERT_NEAR(got, ref, 1e-5f * (1.0f + std::fabs(ref))) << at << " d " << d;
+      }
+    }
+    for (size_t i = G * D; i < q_pos_stride; ++i) ASSERT_EQ(out[t * q_pos_stride + i], 99.0f) << what;
+  }
+}
+
+// Causal prefill from position p0: position t sees columns [0, p0 + t + 1).
+BlockCase Causal(size_t group, size_t head_dim, size_t positions, size_t p0) {
+  BlockCase c{group, head_dim, positions, {{0, p0 + positions}}, {}};
+  for (size_t t = 0; t < positions; ++t) c.keys.push_back({p0 + t + 1, 0, 0});
+  return c;
+}
+
+// A wrapped ring with 2 sinks and a window sliding by one key per position.
+BlockCase Sliding(size_t group, size_t head_dim, size_t positions) {
+  BlockCase c{group, head_dim, positions, {{0, 2}, {40, 64}, {3, 3 + positions + 8}}, {}};
+  const size_t total = 2 + 24 + positions + 8;
+  for (size_t t = 0; t < positions; ++t) c.keys.push_back({total - (positions - 1 - t), 2, 2 + t});
+  return c;
+}
+
+TEST_P(AttentionTest, BlockMatchesPerPosition) {
+  uint32_t seed = 100;
+  for (DType kv : {DType::kF32, DType::kF16}) {
+    for (size_t G : {1, 2, 3}) {
+      for (size_t D : {4, 17, 64, 128}) {
+        for (size_t P : {1, 5, 8}) {
+          RunBlockCase(kv, Causal(G, D, P, 0), seed++);
+          RunBlockCase(kv, Causal(G, D, P, 37), seed++);
+          RunBlockCase(kv, Sliding(G, D, P), seed++);
+        }
+      }
+    }
+  }
+  RunBlockCase(DType::kF16, Causal(4, 128, 16, 300 - 16), seed++);  // 64 queries, many column blocks
+}
+
+TEST_P(AttentionTest, BlockOutputMayAliasQ) {
+  const size_t G = 2, D = 24, P = 6;
+  const BlockCase c = Causal(G, D, P, 5);
+  const std::vector<float> q = test::RandomFloats(P * G * D, 5).ToVector();
+  const std::vector<float> k = test::RandomFloats(11 * D, 6).ToVector();
+  const std::vector<float> v = test::RandomFloats(11 * D, 7).ToVector();
+  std::vector<float> scores(P * G * 11), out(P * G * D), inout = q;
+  AttentionBlockArgs a{q.data(), G * D, P, G, k.data(), v.data(), D, DType::kF32,
+                       c.spans.data(), 1, c.keys.data(), D, 0.2f, scores.data(), out.data(), G * D};
+  AttentionBlock(a);
+  a.q = inout.data();
+  a.out = inout.data();
+  AttentionBlock(a);
+  for (size_t i = 0; i < inout.size(); ++i) ASSERT_EQ(inout[i], out[i]) << i;
 }
 
 OKO_INSTANTIATE_ON_ALL_TARGETS(AttentionTest);
