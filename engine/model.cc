@@ -63,8 +63,10 @@ Model::Model(ModelDir dir, const EngineOptions& options)
   rope_scratch_.assign(2, std::vector<float>(rows * half));
   const size_t group = dir_.config.num_heads / dir_.config.num_kv_heads;
   const size_t max_keys = options.ctx + rows;
-  const size_t queries = std::max(group, BlockPositions() * group);
-  probs_scratch_.assign(pool_.size(), std::vector<float>(queries * max_keys));
+  const size_t scratch = std::max(group * max_keys,
+                                  AttentionBlockScratch(BlockPositions() * group, max_keys,
+                                                        dir_.config.head_dim));
+  probs_scratch_.assign(pool_.size(), std::vector<float>(scratch));
   key_positions_.assign(pool_.size(), {});
 }
 
@@ -220,7 +222,9 @@ void Model::Attention(const Node& n, const Batch& b) {
   const size_t hd = c.head_dim, q_dim = c.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool tracing = trace_ != nullptr && trace_->WantsAttention(n.layer);
-  if (b.T > 1 && !tracing) return AttentionBlocks(n, b);
+  // With a trace attached every layer runs per position, so that a trace filtered to some
+  // layers records the same values as a full one (blocks round differently).
+  if (b.T > 1 && trace_ == nullptr) return AttentionBlocks(n, b);
   pool_.Run(static_cast<size_t>(b.T) * kv_heads, [&](size_t task, int worker) {
     const size_t t = task / kv_heads, j = task % kv_heads;
     const int64_t pos = b.pos0 + static_cast<int64_t>(t);

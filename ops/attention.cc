@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/attention.cc"
@@ -79,9 +80,8 @@ struct QuerySet {
 };
 
 // scores[i0 + i][col + s] = scale * q[i0 + i] · rows[s] for kQ queries and the first
-// `count` of kS = 4 slots (the caller pads rows). A score is rounded the same way
-// wherever its slot falls in a tile, so a block of queries gets the bits each query
-// gets alone.
+// `count` of kS = 4 slots (the caller pads rows, so every score goes through the same
+// reduction).
 template <size_t kQ, size_t kS, typename TKV>
 HWY_INLINE void ScoreTile(const QuerySet& qs, size_t i0, size_t D, float scale,
                           const TKV* const* rows, size_t col, size_t count) {
@@ -242,19 +242,135 @@ void AttentionQueriesT(const AttentionArgs& a) {
 }
 
 // ---- Blocks of query positions (prefill) ----
+//
+// The block's queries are transposed once (qt[d][query], padded to whole vectors), so
+// scores come out as st[column][query] from broadcast-K x vector-of-queries FMAs: no
+// horizontal sums, and the masked softmax runs down the columns a vector of queries at a
+// time. The output is then accumulated per query in registers from broadcast-p x V.
 
-// Columns per pass of the block accumulation: their V rows (32 KiB in f16 at head_dim
-// 128) stay in L1 while every query tile and head_dim chunk reuses them.
+// Score tiles: kScoreCols key columns x kScoreQV query vectors of accumulators.
+constexpr size_t kScoreCols = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 ? 8 : 4;
+constexpr size_t kScoreQV = 2;
+// Columns per pass of the accumulation: their V rows (32 KiB in f16 at head_dim 128) stay
+// in L1 while every query tile and head_dim chunk reuses them.
 constexpr size_t kColumnBlock = 128;
-// Output vectors per query kept in registers while the columns stream by: kBlockTileQ
-// queries x kBlockTileV vectors of accumulators (16 of 32 zmm; 8 of 16 ymm).
+// Accumulation tiles: kBlockTileQ queries x kBlockTileV output vectors (16 of 32 zmm).
 constexpr size_t kBlockTileQ = 4;
 constexpr size_t kBlockTileV = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 ? 4 : 2;
+static_assert(HWY_LANES(float) <= kQueryPad, "AttentionBlockScratch pads queries to kQueryPad");
 
-// out[i0 + i][d0, d0 + kV * N) (or `tail` < N lanes when kTail) += sum over the columns
-// c < n of scores[i0 + i][col0 + c] * rows[c][d0, ...), accumulated in registers.
+// The rows of columns [col0, col0 + n) of the spans, in column order.
+template <typename TKV>
+void GatherRows(const SlotSpan* spans, const TKV* base, size_t kv_stride, size_t col0, size_t n,
+                const TKV** rows) {
+  size_t sp = 0, skip = col0;
+  while (skip >= spans[sp].end - spans[sp].begin) skip -= spans[sp].end - spans[sp++].begin;
+  size_t slot = spans[sp].begin + skip;
+  for (size_t c = 0; c < n; ++c) {
+    while (slot == spans[sp].end) slot = spans[++sp].begin;
+    rows[c] = base + slot++ * kv_stride;
+  }
+}
+
+// st[c][q0 + ...] = scale * k[c] · q for kC key columns and kQV vectors of queries.
+template <size_t kC, size_t kQV>
+HWY_INLINE void ScoreColumnTile(const float* HWY_RESTRICT qt, size_t nqp, size_t q0,
+                                const float* const* k, size_t D, float scale,
+                                float* HWY_RESTRICT st) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  hn::Vec<decltype(df)> acc[kC][kQV];
+  for (size_t c = 0; c < kC; ++c)
+    for (size_t v = 0; v < kQV; ++v) acc[c][v] = hn::Zero(df);
+  for (size_t d = 0; d < D; ++d) {
+    hn::Vec<decltype(df)> vq[kQV];
+    for (size_t v = 0; v < kQV; ++v) vq[v] = hn::LoadU(df, qt + d * nqp + q0 + v * N);
+    for (size_t c = 0; c < kC; ++c) {
+      const auto kb = hn::Set(df, k[c][d]);
+      for (size_t v = 0; v < kQV; ++v) acc[c][v] = hn::MulAdd(kb, vq[v], acc[c][v]);
+    }
+  }
+  const auto vs = hn::Set(df, scale);
+  for (size_t c = 0; c < kC; ++c)
+    for (size_t v = 0; v < kQV; ++v) hn::StoreU(hn::Mul(acc[c][v], vs), df, st + c * nqp + q0 + v * N);
+}
+
+// All query vectors for kC columns.
+template <size_t kC>
+HWY_INLINE void ScoreColumns(const float* qt, size_t nqp, const float* const* k, size_t D,
+                             float scale, float* st) {
+  const size_t N = hn::Lanes(hn::ScalableTag<float>());
+  size_t q0 = 0;
+  for (; q0 + kScoreQV * N <= nqp; q0 += kScoreQV * N) ScoreColumnTile<kC, kScoreQV>(qt, nqp, q0, k, D, scale, st);
+  for (; q0 < nqp; q0 += N) ScoreColumnTile<kC, 1>(qt, nqp, q0, k, D, scale, st);
+}
+
+// st[c][q] for the columns [0, end): K rows as f32 (f16 rows widened into kf32 first).
+template <typename TKV>
+void ScoreBlock(const AttentionBlockArgs& a, const float* qt, size_t nqp, size_t end, float* st,
+                float* kf32) {
+  const hn::ScalableTag<float> df;
+  const size_t D = a.head_dim;
+  const TKV* rows[kScoreCols];
+  const float* k[kScoreCols];
+  for (size_t col = 0; col < end; col += kScoreCols) {
+    const size_t n = std::min(kScoreCols, end - col);
+    GatherRows(a.spans, static_cast<const TKV*>(a.k), a.kv_stride, col, n, rows);
+    for (size_t c = 0; c < n; ++c) {
+      if constexpr (std::is_same_v<TKV, float>) {
+        k[c] = rows[c];
+      } else {
+        float* row = kf32 + c * D;
+        size_t d = 0;
+        for (; d + hn::Lanes(df) <= D; d += hn::Lanes(df)) hn::StoreU(LoadF32(df, rows[c] + d), df, row + d);
+        if (d < D) StoreTail(df, LoadTailF32(df, rows[c] + d, D - d), row + d, D - d);
+        k[c] = row;
+      }
+    }
+    if (n == kScoreCols) {
+      ScoreColumns<kScoreCols>(qt, nqp, k, D, a.scale, st + col * nqp);
+    } else {
+      for (size_t c = 0; c < n; ++c) ScoreColumns<1>(qt, nqp, k + c, D, a.scale, st + (col + c) * nqp);
+    }
+  }
+}
+
+// Softmax down the columns [0, end) of st for the queries [q0, q0 + N), each over the
+// columns it sees (the others get p = 0): lane i masks columns >= key_end[i] and those
+// in [hole_begin[i], hole_end[i]).
+void SoftmaxColumns(float* st, size_t nqp, size_t q0, size_t end, const float* key_end,
+                    const float* hole_begin, const float* hole_end) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const hn::ScalableTag<float> df;
+  const auto ve = hn::LoadU(df, key_end), vhb = hn::LoadU(df, hole_begin);
+  const auto vhe = hn::LoadU(df, hole_end), neg_inf = hn::Set(df, kNegInf);
+  auto vmax = neg_inf, col = hn::Zero(df);
+  const auto one = hn::Set(df, 1.0f);
+  for (size_t c = 0; c < end; ++c, col = hn::Add(col, one)) {
+    float* p = st + c * nqp + q0;
+    const auto hidden = hn::Or(hn::Ge(col, ve), hn::And(hn::Ge(col, vhb), hn::Lt(col, vhe)));
+    const auto x = hn::IfThenElse(hidden, neg_inf, hn::LoadU(df, p));
+    hn::StoreU(x, df, p);
+    vmax = hn::Max(vmax, x);
+  }
+  auto sum = hn::Zero(df);
+  for (size_t c = 0; c < end; ++c) {
+    float* p = st + c * nqp + q0;
+    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, p), vmax));  // exp(-inf) = 0
+    hn::StoreU(e, df, p);
+    sum = hn::Add(sum, e);
+  }
+  const auto inv = hn::Div(one, sum);
+  for (size_t c = 0; c < end; ++c) {
+    float* p = st + c * nqp + q0;
+    hn::StoreU(hn::Mul(hn::LoadU(df, p), inv), df, p);
+  }
+}
+
+// out[i][d0, d0 + kV * N) (or `tail` < N lanes when kTail) += sum over the columns c < n
+// of st[col0 + c][i] * rows[c][d0, ...), for the kQ queries i in out, in registers.
 template <size_t kQ, size_t kV, bool kTail, typename TKV>
-HWY_INLINE void AccumulateColumns(const QuerySet& qs, size_t i0, size_t col0,
+HWY_INLINE void AccumulateColumns(float* const* out, const float* st, size_t nqp, size_t col0,
                                   const TKV* const* rows, size_t n, size_t d0, size_t tail) {
   static_assert(!kTail || kV == 1, "a tail chunk is one partial vector");
   const hn::ScalableTag<float> df;
@@ -262,92 +378,92 @@ HWY_INLINE void AccumulateColumns(const QuerySet& qs, size_t i0, size_t col0,
   hn::Vec<decltype(df)> acc[kQ][kV];
   for (size_t i = 0; i < kQ; ++i)
     for (size_t v = 0; v < kV; ++v)
-      acc[i][v] = kTail ? LoadTail(df, qs.out[i0 + i] + d0, tail, 0.0f)
-                        : hn::LoadU(df, qs.out[i0 + i] + d0 + v * N);
+      acc[i][v] = kTail ? LoadTail(df, out[i] + d0, tail, 0.0f) : hn::LoadU(df, out[i] + d0 + v * N);
   for (size_t c = 0; c < n; ++c) {
     hn::Vec<decltype(df)> vv[kV];
     for (size_t v = 0; v < kV; ++v)
       vv[v] = kTail ? LoadTailF32(df, rows[c] + d0, tail) : LoadF32(df, rows[c] + d0 + v * N);
+    const float* p = st + (col0 + c) * nqp;
     for (size_t i = 0; i < kQ; ++i) {
-      const auto p = hn::Set(df, qs.scores[i0 + i][col0 + c]);
-      for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(p, vv[v], acc[i][v]);
+      const auto pi = hn::Set(df, p[i]);
+      for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(pi, vv[v], acc[i][v]);
     }
   }
   for (size_t i = 0; i < kQ; ++i)
     for (size_t v = 0; v < kV; ++v) {
-      if (kTail) StoreTail(df, acc[i][v], qs.out[i0 + i] + d0, tail);
-      else hn::StoreU(acc[i][v], df, qs.out[i0 + i] + d0 + v * N);
+      if (kTail) StoreTail(df, acc[i][v], out[i] + d0, tail);
+      else hn::StoreU(acc[i][v], df, out[i] + d0 + v * N);
     }
 }
 
 // All of head_dim for kQ queries over n columns: chunks of kBlockTileV vectors, then
 // single vectors, then the partial tail.
 template <size_t kQ, typename TKV>
-HWY_INLINE void AccumulateQueries(const QuerySet& qs, size_t i0, size_t col0,
+HWY_INLINE void AccumulateQueries(float* const* out, const float* st, size_t nqp, size_t col0,
                                   const TKV* const* rows, size_t n, size_t D) {
   const size_t N = hn::Lanes(hn::ScalableTag<float>());
   size_t d = 0;
   for (; d + kBlockTileV * N <= D; d += kBlockTileV * N)
-    AccumulateColumns<kQ, kBlockTileV, false>(qs, i0, col0, rows, n, d, 0);
-  for (; d + N <= D; d += N) AccumulateColumns<kQ, 1, false>(qs, i0, col0, rows, n, d, 0);
-  if (d < D) AccumulateColumns<kQ, 1, true>(qs, i0, col0, rows, n, d, D - d);
+    AccumulateColumns<kQ, kBlockTileV, false>(out, st, nqp, col0, rows, n, d, 0);
+  for (; d + N <= D; d += N) AccumulateColumns<kQ, 1, false>(out, st, nqp, col0, rows, n, d, 0);
+  if (d < D) AccumulateColumns<kQ, 1, true>(out, st, nqp, col0, rows, n, d, D - d);
 }
 
-// out += P · V over the columns [0, end) of the spans, one column block at a time.
-// tile_end[k]: columns at or past it have p = 0 for the queries of tile k (queries
-// [k * kBlockTileQ, (k + 1) * kBlockTileQ)); `end` is the largest.
+// out = P · V over the columns [0, end), one column block at a time. tile_end[k]: the
+// columns at or past it have p = 0 for the queries of tile k ([k, k + 1) * kBlockTileQ).
 template <typename TKV>
-void AccumulateBlock(const QuerySet& qs, const SlotSpan* spans, const TKV* v, size_t kv_stride,
-                     size_t D, const size_t* tile_end, size_t end) {
-  if (end == 0) return;
+void AccumulateBlock(const AttentionBlockArgs& a, float* const* out, size_t nq, const float* st,
+                     size_t nqp, const size_t* tile_end, size_t end) {
   const TKV* rows[kColumnBlock];
-  size_t sp = 0, slot = spans[0].begin, col0 = 0;
-  while (col0 < end) {
-    size_t n = 0;  // gather the rows of the next column block
-    for (; n < kColumnBlock && col0 + n < end; ++n) {
-      while (slot == spans[sp].end) slot = spans[++sp].begin;
-      rows[n] = v + slot++ * kv_stride;
-    }
-    for (size_t i = 0, tile = 0; i < qs.count; i += kBlockTileQ, ++tile) {
+  for (size_t col0 = 0; col0 < end; col0 += kColumnBlock) {
+    const size_t n = std::min(kColumnBlock, end - col0);
+    GatherRows(a.spans, static_cast<const TKV*>(a.v), a.kv_stride, col0, n, rows);
+    for (size_t i = 0, tile = 0; i < nq; i += kBlockTileQ, ++tile) {
       if (col0 >= tile_end[tile]) continue;
       const size_t cols = std::min(n, tile_end[tile] - col0);
-      switch (std::min(kBlockTileQ, qs.count - i)) {
-        case 4: AccumulateQueries<4>(qs, i, col0, rows, cols, D); break;
-        case 3: AccumulateQueries<3>(qs, i, col0, rows, cols, D); break;
-        case 2: AccumulateQueries<2>(qs, i, col0, rows, cols, D); break;
-        default: AccumulateQueries<1>(qs, i, col0, rows, cols, D); break;
+      const float* sti = st + i;
+      switch (std::min(kBlockTileQ, nq - i)) {
+        case 4: AccumulateQueries<4>(out + i, sti, nqp, col0, rows, cols, a.head_dim); break;
+        case 3: AccumulateQueries<3>(out + i, sti, nqp, col0, rows, cols, a.head_dim); break;
+        case 2: AccumulateQueries<2>(out + i, sti, nqp, col0, rows, cols, a.head_dim); break;
+        default: AccumulateQueries<1>(out + i, sti, nqp, col0, rows, cols, a.head_dim); break;
       }
     }
-    col0 += n;
   }
 }
 
 template <typename TKV>
 void AttentionBlockTyped(const AttentionBlockArgs& a) {
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  const hn::ScalableTag<float> df;
-  const size_t total = TotalSlots(a.spans, a.num_spans), D = a.head_dim;
-  QuerySet qs;
-  qs.count = a.num_positions * a.group;
-  size_t tile_end[kBlockQueries / kBlockTileQ] = {}, end = 0;
-  for (size_t i = 0; i < qs.count; ++i) {
+  const size_t N = hn::Lanes(hn::ScalableTag<float>()), D = a.head_dim;
+  const size_t nq = a.num_positions * a.group, nqp = (nq + N - 1) / N * N;
+  size_t end = 0;
+  for (size_t t = 0; t < a.num_positions; ++t) end = std::max(end, a.keys[t].end);
+  float* qt = a.scratch;                // [D][nqp]
+  float* st = qt + D * nqp;             // [end][nqp]
+  float* kf32 = st + end * nqp;         // [kScoreCols][D]
+  // Per query: its rows, its visible columns (as floats for the vector masks), padding
+  // lanes see every column so that their softmax stays finite.
+  float* out[kBlockQueries];
+  HWY_ALIGN float key_end[kBlockQueries + kQueryPad], hole_begin[kBlockQueries + kQueryPad],
+      hole_end[kBlockQueries + kQueryPad];
+  size_t tile_end[kBlockQueries / kBlockTileQ] = {};
+  for (size_t i = 0; i < nqp; ++i) {
     const size_t t = i / a.group, g = i % a.group;
-    qs.q[i] = a.q + t * a.q_pos_stride + g * D;
-    qs.scores[i] = a.scores + i * total;
-    qs.out[i] = a.out + t * a.out_pos_stride + g * D;
-    tile_end[i / kBlockTileQ] = std::max(tile_end[i / kBlockTileQ], a.keys[t].end);
-    end = std::max(end, a.keys[t].end);
+    const KeyColumns keys = i < nq ? a.keys[t] : KeyColumns{end, 0, 0};
+    key_end[i] = static_cast<float>(keys.end);
+    hole_begin[i] = static_cast<float>(keys.hole_begin);
+    hole_end[i] = static_cast<float>(keys.hole_end);
+    for (size_t d = 0; d < D; ++d) qt[d * nqp + i] = i < nq ? a.q[t * a.q_pos_stride + g * D + d] : 0.0f;
+    if (i < nq) {
+      out[i] = a.out + t * a.out_pos_stride + g * D;
+      tile_end[i / kBlockTileQ] = std::max(tile_end[i / kBlockTileQ], keys.end);
+    }
   }
-  SlotPass<true>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.k), a.kv_stride, D, a.scale);
-  for (size_t i = 0; i < qs.count; ++i) {
-    const KeyColumns& keys = a.keys[i / a.group];
-    float* row = qs.scores[i];
-    std::fill(row + keys.hole_begin, row + keys.hole_end, kNegInf);
-    SoftmaxRow(df, row, keys.end);
-    std::fill(row + keys.end, row + total, 0.0f);
-  }
-  ZeroRows(qs, D);  // after every score: out may alias q
-  AccumulateBlock(qs, a.spans, static_cast<const TKV*>(a.v), a.kv_stride, D, tile_end, end);
+  ScoreBlock<TKV>(a, qt, nqp, end, st, kf32);
+  for (size_t q0 = 0; q0 < nqp; q0 += N)
+    SoftmaxColumns(st, nqp, q0, end, key_end + q0, hole_begin + q0, hole_end + q0);
+  for (size_t i = 0; i < nq; ++i) std::fill(out[i], out[i] + D, 0.0f);  // q was read: out may alias it
+  AccumulateBlock<TKV>(a, out, nq, st, nqp, tile_end, end);
 }
 
 void AttentionBlockT(const AttentionBlockArgs& a) {

@@ -62,15 +62,22 @@ struct KeyColumns {
 
 // AttentionBlock: prefill. Consecutive query positions t < num_positions, each with a
 // group of query heads g < group sharing one KV head, attend the union of the keys
-// they see (spans, in order); position t sees the columns keys[t] says. Equivalent to
-// AttentionQueries per position (same scores, masked keys get p = 0), but each K/V row is
-// loaded once for up to kBlockQueries queries and the output is accumulated in
-// registers, which is what makes prefill attention compute- rather than load-bound.
+// they see (spans, in order); position t sees the columns keys[t] says. Same result as
+// AttentionQueries per position (masked keys get p = 0), but the block's queries are
+// transposed so that scores are broadcast-K x vector-of-queries FMAs, each K/V row is
+// loaded once for the whole block, and the output is accumulated in registers: prefill
+// attention becomes compute- rather than load-bound (bench/ops/attention_bench).
 // Query (t, g) is the row q + t * q_pos_stride + g * head_dim, its output
-// out + t * out_pos_stride + g * head_dim (out may alias q). scores: scratch of
-// [num_positions * group, total] floats. Tolerance as AttentionQueries.
-// num_positions * group <= kBlockQueries.
+// out + t * out_pos_stride + g * head_dim (out may alias q). num_positions * group <=
+// kBlockQueries. scratch: AttentionBlockScratch(queries, total keys, head_dim) floats.
+// Tolerance as AttentionQueries.
 // Cost: 4 * num_positions * group * total * head_dim flop (masked keys included).
+constexpr size_t kQueryPad = 16;  // queries are padded to whole vectors of up to 16 lanes
+
+inline size_t AttentionBlockScratch(size_t queries, size_t total_keys, size_t head_dim) {
+  const size_t padded = (queries + kQueryPad - 1) / kQueryPad * kQueryPad;
+  return padded * (head_dim + total_keys) + 8 * head_dim;  // q transposed, scores, a K tile
+}
 
 struct AttentionBlockArgs {
   const float* q;
@@ -86,7 +93,7 @@ struct AttentionBlockArgs {
   const KeyColumns* keys;  // [num_positions]
   size_t head_dim;
   float scale;
-  float* scores;
+  float* scratch;
   float* out;
   size_t out_pos_stride;
 };

@@ -4,6 +4,10 @@
 // layout:0 is slot-major ([slot][kv_head][D], kv_stride = kv_heads * head_dim: each head's
 // rows are 256-512 B pieces 2-4 KiB apart); layout:1 is head-major ([kv_head][slot][D],
 // kv_stride = head_dim: each head's K and V are contiguous).
+// BM_AttentionPrefill: a whole causal prompt of one KV head, as prefill runs it: per
+// position (AttentionQueries, what a traced prefill does) or in blocks of `block`
+// positions (AttentionBlock); GFLOP/s counts the causal flops only.
+#include <algorithm>
 #include <vector>
 
 #include "bench/ops/bench_util.h"
@@ -54,6 +58,48 @@ void AttentionArgs(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Attention_F32)->Apply(AttentionArgs)->UseRealTime();
 BENCHMARK(BM_Attention_F16)->Apply(AttentionArgs)->UseRealTime();
+
+void RunPrefill(benchmark::State& s, DType kv_dtype) {
+  const size_t T = s.range(0), block = s.range(1);
+  const size_t G = kHeads06 / kKvHeads06, D = kHeadDim, q_dim = kHeads06 * D;
+  std::vector<float> q(T * q_dim, 0.05f), out(T * q_dim), scores(std::max(G * T, AttentionBlockScratch(G * block, T + block, D)));
+  const void* k = Arena::Get().Slice(2 * T * D * DTypeSize(kv_dtype), 0);
+  const void* v = static_cast<const uint8_t*>(k) + T * D * DTypeSize(kv_dtype);
+  std::vector<KeyColumns> keys(block);
+  BestTime best;
+  for (auto _ : s) {
+    best.Start();
+    for (size_t t0 = 0; t0 < T; t0 += std::max<size_t>(block, 1)) {
+      if (block == 0) {
+        const SlotSpan span{0, t0 + 1};
+        AttentionQueries({q.data() + t0 * q_dim, D, G, k, v, D, kv_dtype, &span, 1, D, 0.088f,
+                          scores.data(), out.data() + t0 * q_dim, D});
+        continue;
+      }
+      const size_t n = std::min(block, T - t0);
+      for (size_t t = 0; t < n; ++t) keys[t] = {t0 + t + 1, 0, 0};
+      const SlotSpan span{0, t0 + n};
+      AttentionBlock({q.data() + t0 * q_dim, q_dim, n, G, k, v, D, kv_dtype, &span, 1,
+                      keys.data(), D, 0.088f, scores.data(), out.data() + t0 * q_dim, q_dim});
+    }
+    benchmark::DoNotOptimize(out.data());
+    best.Stop();
+  }
+  const double keys_attended = 0.5 * T * (T + 1);
+  SetThroughput(s, 2.0 * T * D * DTypeSize(kv_dtype), 4.0 * G * keys_attended * D, best);
+  s.SetLabel(DispatchedTargetName());
+}
+
+void BM_AttentionPrefill_F32(benchmark::State& s) { RunPrefill(s, DType::kF32); }
+void BM_AttentionPrefill_F16(benchmark::State& s) { RunPrefill(s, DType::kF16); }
+
+void PrefillArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"prompt", "block"});
+  for (int block : {0, 4, 8, 16, 32}) b->Args({512, block});
+  b->Args({4096, 0})->Args({4096, 8});
+}
+BENCHMARK(BM_AttentionPrefill_F32)->Apply(PrefillArgs)->UseRealTime();
+BENCHMARK(BM_AttentionPrefill_F16)->Apply(PrefillArgs)->UseRealTime();
 
 }  // namespace
 }  // namespace oko::bench

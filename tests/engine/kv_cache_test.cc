@@ -48,6 +48,41 @@ TEST(KvCacheTest, VisibleSpansCoverTheWindowAndSinksInOrder) {
   }
 }
 
+// A prefill block's union of keys, with each position's columns of it, gives every
+// position exactly the keys VisibleSpans gives it alone.
+TEST(KvCacheTest, BlockSpansGiveEachPositionItsOwnKeys) {
+  for (int64_t sink : {0, 1, 3}) {
+    for (int64_t window : {0, 7}) {
+      const int64_t batch = 5;
+      KvCache kv(1, 1, 2, /*capacity=*/10, window, sink, batch, DType::kF32);
+      for (int64_t first = 0; first < 50; ++first) {
+        for (int64_t len = 1; len <= batch; ++len) {
+          SlotSpan spans[3];
+          KeyColumns keys[batch];
+          const size_t n = kv.BlockSpans(first, first + len - 1, spans, keys);
+          std::vector<int64_t> columns;  // the slot of every column
+          for (size_t s = 0; s < n; ++s)
+            for (size_t j = spans[s].begin; j < spans[s].end; ++j) columns.push_back(j);
+          for (int64_t t = 0; t < len; ++t) {
+            const KeyColumns& k = keys[t];
+            ASSERT_LE(k.end, columns.size());
+            std::vector<int64_t> seen;
+            for (size_t c = 0; c < k.end; ++c)
+              if (c < k.hole_begin || c >= k.hole_end) seen.push_back(columns[c]);
+            SlotSpan own[3];
+            std::vector<int64_t> positions;
+            kv.VisibleSpans(first + t, own, &positions);
+            std::vector<int64_t> want;
+            for (int64_t p : positions) want.push_back(kv.Slot(p));
+            ASSERT_EQ(seen, want) << "sink " << sink << " window " << window << " block " << first
+                                  << "+" << len << " position " << first + t;
+          }
+        }
+      }
+    }
+  }
+}
+
 // A token stream longer than the windows below: the stories260k story ids cycle.
 std::vector<int32_t> Tokens(size_t n) {
   std::vector<int32_t> ids = {1};
