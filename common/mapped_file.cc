@@ -13,6 +13,8 @@
 
 namespace oko {
 
+constexpr size_t kHugePageBytes = size_t{2} << 20;
+
 Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errorf("{}: cannot open: {}", path, std::strerror(errno));
@@ -31,6 +33,11 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
       return Errorf("{}: mmap failed: {}", path, std::strerror(err));
     }
   }
+  // Weights are streamed at every token. With huge pages advised, faults on a file not
+  // yet in the page cache build 2 MiB folios (ext4 large folios, kernel >= 6.x) and map
+  // each with one TLB entry: reading the 0.6B model went from 12.0 to 15.2 GB/s on one
+  // core (docs/PERFORMANCE.md). Advisory: files already cached keep their folios.
+  if (size >= kHugePageBytes) ::madvise(p, size, MADV_HUGEPAGE);
   ::close(fd);  // the mapping keeps the file alive
   return std::unique_ptr<MappedFile>(
       new MappedFile(path, static_cast<const std::byte*>(p), size));
@@ -38,6 +45,13 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
 
 MappedFile::~MappedFile() {
   if (size_ > 0) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+void DropFromPageCache(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
 }
 
 bool PathExists(const std::string& path) {

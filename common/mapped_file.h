@@ -28,6 +28,11 @@ class MappedFile {
   size_t size_;
 };
 
+// Drops a file just written (and synced) from the page cache, so that its first mapping
+// reads it in huge folios (see MappedFile::Open) instead of keeping the small ones the
+// writes made. Best effort: nothing happens where the kernel does not support it.
+void DropFromPageCache(const std::string& path);
+
 // Reads a whole (small) file into a string; errors name the file.
 Result<std::string> ReadFileToString(const std::string& path);
 
