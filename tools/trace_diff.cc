@@ -60,6 +60,8 @@ Result<TraceDiff> DiffTraces(const TraceData& a, const TraceData& b) {
   t.model = a.model == b.model ? a.model : a.model + " vs " + b.model;
   t.tokens = a.tokens;
   t.token_ids = a.token_ids;
+  t.token_turns = a.token_turns;
+  t.token_roles = a.token_roles;
   t.layers = Common(a.layers, b.layers);
   t.heads = Common(a.heads, b.heads);
   t.query_positions = Common(a.query_positions, b.query_positions);
