@@ -99,9 +99,10 @@ Result<std::string> ChatSession::RenderPrompt(std::string_view user_text) const 
   return template_->Render(PromptVariables(user_text));
 }
 
-std::vector<TokenTag> ChatSession::TokenTags() const {
+const std::vector<TokenTag>& ChatSession::TokenTags() const {
+  if (tags_) return *tags_;
   const std::vector<int32_t>& ids = cached_tokens();
-  std::vector<TokenTag> tags(ids.size());
+  std::vector<TokenTag>& tags = tags_.emplace(ids.size());
   const size_t prompt = std::min(last_prompt_tokens_, ids.size());
   if (template_) {
     auto tagged = TagRenderedTokens(*template_, tokenizer_, last_variables_, std::span(ids).first(prompt));
@@ -112,7 +113,7 @@ std::vector<TokenTag> ChatSession::TokenTags() const {
   }
   for (size_t k = prompt; k < ids.size(); ++k)
     tags[k] = {last_user_turn_ + 1, tokenizer_.IsSpecial(ids[k]) ? kTemplateRole : "assistant"};
-  return tags;
+  return *tags_;
 }
 
 Result<std::vector<int32_t>> ChatSession::Tokenize(std::string_view user_text, bool* start_thinking) const {
@@ -152,6 +153,7 @@ Result<GenerationStats> ChatSession::Send(std::string_view user_text, const Piec
   splitter.Flush(&pieces);
   emit();
 
+  tags_.reset();
   last_variables_ = template_ ? PromptVariables(user_text) : ordered_json();
   last_prompt_tokens_ = prompt.size();
   last_user_turn_ = static_cast<int64_t>(Messages().size());
