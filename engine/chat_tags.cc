@@ -28,7 +28,7 @@ struct Span {
 };
 
 // Where `rendered` (the render of `v`) holds message i's content, or nullopt when a
-// variant does not render.
+// variant does not render or the content does not show (a template may drop a message).
 std::optional<Span> ContentSpan(const ChatTemplate& t, const ordered_json& v, size_t i,
                                 const std::string& rendered) {
   size_t prefix = rendered.size(), suffix = rendered.size();
@@ -37,6 +37,7 @@ std::optional<Span> ContentSpan(const ChatTemplate& t, const ordered_json& v, si
     variant["messages"][i]["content"] = replacement;
     Result<std::string> other = t.Render(variant);
     if (!other.ok()) return std::nullopt;
+    if (*other == rendered) return std::nullopt;  // the template does not show this content
     const size_t p = CommonPrefix(rendered, *other);
     prefix = std::min(prefix, p);
     suffix = std::min(suffix, CommonSuffix(rendered, *other, std::min(rendered.size(), other->size()) - p));

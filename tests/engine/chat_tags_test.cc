@@ -118,6 +118,25 @@ TEST(ChatTags, ContentThatLooksLikeItsNeighboursStaysItsOwn) {
   EXPECT_EQ(t.Of(1, "template"), "<|im_start|>user\n<|im_end|>\n");
 }
 
+// A template that leaves the system message out: the messages after it keep theirs.
+TEST(ChatTags, AMessageTheTemplateDropsTakesNoCharacters) {
+  auto t = ChatTemplate::Parse(
+      "{% for m in messages %}{% if m.role != 'system' %}<{{ m.role }}>{{ m.content }}</{{ m.role }}>"
+      "{% endif %}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}",
+      "test");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ordered_json v = {{"messages", ordered_json::array({Msg("system", "S"), Msg("user", "U1"), Msg("assistant", "A1"),
+                                                      Msg("user", "U2")})},
+                    {"add_generation_prompt", true}};
+  std::string text;
+  auto chars = TagRenderedChars(*t, v, &text);
+  ASSERT_TRUE(chars.ok()) << chars.status().message();
+  ASSERT_EQ(text, "<user>U1</user><assistant>A1</assistant><user>U2</user><assistant>");
+  std::string tags;
+  for (const TokenTag& c : *chars) tags += c.role == kTemplateRole ? char('0' + c.turn) : c.role[0];
+  EXPECT_EQ(tags, "111111uu1111111" "22222222222aa222222222222" "333333uu3333333" "44444444444");
+}
+
 TEST(ChatTags, OffsetsAlignWhenTheDecodeDiffers) {
   const Qwen3& q = Load();
   auto ids = q.tokenizer->Encode("ab cd", false);
