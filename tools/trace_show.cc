@@ -149,7 +149,7 @@ std::string TopKeys(const TraceData& t, const float* row, int top, bool divergin
     const int64_t pos = t.key_positions[order[i]];
     const float p = row[order[i]];
     s += fmt::format("{}'{}'@{} {}", i ? ", " : "", TokenLabel(t.tokens[pos], kLabelCols), pos,
-                     diverging ? fmt::format("{:+.3f}", p) : fmt::format("{:.2f}", p));
+                     diverging ? fmt::format("{:+.3g}", p) : fmt::format("{:.2f}", p));
   }
   return s;
 }

@@ -187,7 +187,7 @@ TEST(TraceShow, DifferenceHeatmapIsDiverging) {
             "\n"
             "largest differences A − B of the queries that differ most (layer 2, head average):\n"
             "(1 of 3 queries)\n"
-            "    1 ↵New␣line  → 'tok0'@0 +0.400, '↵New␣line'@1 -0.300\n");
+            "    1 ↵New␣line  → 'tok0'@0 +0.4, '↵New␣line'@1 -0.3\n");
   o.color = TermColor::kTrue;
   text = RenderHeatmap(t, o);
   ASSERT_TRUE(text.ok());
