@@ -87,12 +87,33 @@ Status ChatSession::SetMessages(const ordered_json& messages) {
   return {};
 }
 
-Result<std::string> ChatSession::RenderPrompt(std::string_view user_text) const {
-  if (!template_) return std::string(user_text);
+ordered_json ChatSession::PromptVariables(std::string_view user_text) const {
   ordered_json variables = {{"messages", Messages()}, {"add_generation_prompt", true}};
   variables["messages"].push_back(Message("user", user_text));
   if (!options_.enable_thinking) variables["enable_thinking"] = false;
-  return template_->Render(variables);
+  return variables;
+}
+
+Result<std::string> ChatSession::RenderPrompt(std::string_view user_text) const {
+  if (!template_) return std::string(user_text);
+  return template_->Render(PromptVariables(user_text));
+}
+
+const std::vector<TokenTag>& ChatSession::TokenTags() const {
+  if (tags_) return *tags_;
+  const std::vector<int32_t>& ids = cached_tokens();
+  std::vector<TokenTag>& tags = tags_.emplace(ids.size());
+  const size_t prompt = std::min(last_prompt_tokens_, ids.size());
+  if (template_) {
+    auto tagged = TagRenderedTokens(*template_, tokenizer_, last_variables_, std::span(ids).first(prompt));
+    if (tagged.ok()) std::copy(tagged->begin(), tagged->end(), tags.begin());
+  } else {  // raw completion: the message and the tokenizer's own BOS
+    for (size_t k = 0; k < prompt; ++k)
+      tags[k] = {last_user_turn_, tokenizer_.IsSpecial(ids[k]) ? kTemplateRole : "user"};
+  }
+  for (size_t k = prompt; k < ids.size(); ++k)
+    tags[k] = {last_user_turn_ + 1, tokenizer_.IsSpecial(ids[k]) ? kTemplateRole : "assistant"};
+  return *tags_;
 }
 
 Result<std::vector<int32_t>> ChatSession::Tokenize(std::string_view user_text, bool* start_thinking) const {
@@ -132,6 +153,10 @@ Result<GenerationStats> ChatSession::Send(std::string_view user_text, const Piec
   splitter.Flush(&pieces);
   emit();
 
+  tags_.reset();
+  last_variables_ = template_ ? PromptVariables(user_text) : ordered_json();
+  last_prompt_tokens_ = prompt.size();
+  last_user_turn_ = static_cast<int64_t>(Messages().size());
   // The reply as the model wrote it, <think> block included: the template decides what
   // of it later turns see.
   turns_.push_back(Message("user", user_text));
@@ -141,6 +166,7 @@ Result<GenerationStats> ChatSession::Send(std::string_view user_text, const Piec
   totals_.prompt_tokens += stats.prompt_tokens;
   totals_.prefilled_tokens += stats.prefilled_tokens;
   totals_.generated_tokens += stats.generated_tokens;
+  totals_.model_seconds += stats.prefill_seconds + stats.decode_seconds;
   return stats;
 }
 

@@ -109,24 +109,43 @@ MachineLimits MeasureMachine(ThreadPool& pool) {
   return m;
 }
 
+namespace {
+
+nlohmann::json ReadCache(const fs::path& path) {
+  nlohmann::json cache = nlohmann::json::object();
+  if (auto text = ReadFileToString(path.string()); text.ok()) {
+    cache = nlohmann::json::parse(*text, nullptr, false);
+    if (!cache.is_object()) cache = nlohmann::json::object();
+  }
+  return cache;
+}
+
+std::optional<MachineLimits> FromCache(const nlohmann::json& cache, const std::string& key, int threads) {
+  if (!cache.contains(key) || !cache[key].is_object()) return std::nullopt;
+  const nlohmann::json& e = cache[key];
+  MachineLimits m;
+  m.cpu = CpuModelName();
+  m.threads = threads;
+  m.read_gbs = e.value("read_gbs", 0.0);
+  m.f32_gflops = e.value("f32_gflops", 0.0);
+  m.bf16_gflops = e.value("bf16_gflops", 0.0);
+  if (m.read_gbs > 0 && m.f32_gflops > 0) return m;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<MachineLimits> CachedMachineLimits(ThreadPool& pool) {
+  return FromCache(ReadCache(CachePath()), CacheKey(CpuModelName(), pool.size()), pool.size());
+}
+
 MachineLimits LoadOrMeasureMachine(ThreadPool& pool, bool remeasure) {
   using json = nlohmann::json;
   const fs::path path = CachePath();
   const std::string key = CacheKey(CpuModelName(), pool.size());
-  json cache = json::object();
-  if (auto text = ReadFileToString(path.string()); text.ok()) {
-    cache = json::parse(*text, nullptr, false);
-    if (!cache.is_object()) cache = json::object();
-  }
-  if (!remeasure && cache.contains(key) && cache[key].is_object()) {
-    const json& e = cache[key];
-    MachineLimits m;
-    m.cpu = CpuModelName();
-    m.threads = pool.size();
-    m.read_gbs = e.value("read_gbs", 0.0);
-    m.f32_gflops = e.value("f32_gflops", 0.0);
-    m.bf16_gflops = e.value("bf16_gflops", 0.0);
-    if (m.read_gbs > 0 && m.f32_gflops > 0) return m;
+  json cache = ReadCache(path);
+  if (!remeasure) {
+    if (std::optional<MachineLimits> m = FromCache(cache, key, pool.size())) return *m;
   }
   const MachineLimits m = MeasureMachine(pool);
   cache[key] = {{"read_gbs", m.read_gbs}, {"f32_gflops", m.f32_gflops}, {"bf16_gflops", m.bf16_gflops}};

@@ -3,6 +3,7 @@
 // for a given thread count. Cached per machine in ~/.cache/oko/machine.json.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -23,6 +24,9 @@ MachineLimits MeasureMachine(ThreadPool& pool);
 // The cached figures for this CPU and thread count, measured and cached when absent or
 // when `remeasure`.
 MachineLimits LoadOrMeasureMachine(ThreadPool& pool, bool remeasure);
+// The cached figures only (nothing measured): unset when this CPU and thread count have
+// none yet. For views that must not stall for a second, such as oko chat's /profile.
+std::optional<MachineLimits> CachedMachineLimits(ThreadPool& pool);
 std::string CpuModelName();
 
 }  // namespace oko

@@ -116,6 +116,7 @@ void Model::ForwardChunk(std::span<const int32_t> ids, Logits which, std::vector
       if (n.name == "final_norm") trace_->OnFinalHidden(b.pos0, b.T, buf(Buf::kXn), H);
     }
   }
+  if (profiler_ != nullptr) profiler_->AddTokens(b.phase, b.T);
   if (logits != nullptr && which != Logits::kNone) {
     const int64_t V = dir_.config.vocab_size;
     const int64_t rows = which == Logits::kAll ? b.T : 1;

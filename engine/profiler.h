@@ -39,14 +39,19 @@ class Profiler {
     s.flops += cost.flops;
     s.bytes += cost.bytes;
   }
+  // Positions run through the model, per phase (a forward of one position is decode).
+  void AddTokens(Phase phase, int64_t n) { tokens_[static_cast<int>(phase)] += n; }
+  int64_t tokens(Phase phase) const { return tokens_[static_cast<int>(phase)]; }
   const std::vector<Stat>& stats(Phase phase) const { return stats_[static_cast<int>(phase)]; }
   void Clear() {
     stats_[0].clear();
     stats_[1].clear();
+    tokens_[0] = tokens_[1] = 0;
   }
 
  private:
   std::vector<Stat> stats_[2];
+  int64_t tokens_[2] = {0, 0};
 };
 
 }  // namespace oko

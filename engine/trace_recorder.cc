@@ -72,13 +72,24 @@ TraceRecorder::Row* TraceRecorder::FindOrAddRow(int64_t layer_slot, int64_t quer
   auto& row = rows_[{layer_slot, query}];
   if (row == nullptr) {
     row = std::make_unique<Row>();
-    row->keys.assign(keys, keys + n);
-    row->probs.assign(heads_.size() * n, 0.0f);
+    // Every layer of a query attends the same keys (one KV window for all): keep the list
+    // once per query unless a layer's differs.
+    Keys& shared = query_keys_[query];
+    if (shared == nullptr || static_cast<int64_t>(shared->size()) != n ||
+        !std::equal(keys, keys + n, shared->begin())) {
+      Keys own = std::make_shared<const std::vector<int64_t>>(keys, keys + n);
+      if (shared == nullptr) shared = own;
+      row->keys = std::move(own);
+    } else {
+      row->keys = shared;
+    }
+    if (filter_.store_f16) row->half.assign(heads_.size() * n, 0);
+    else row->probs.assign(heads_.size() * n, 0.0f);
     last_query_ = std::max(last_query_, query);
   }
   // Events of one query in one forward see the same keys (OnResidual(-1) drops re-runs).
-  OKO_CHECK(static_cast<int64_t>(row->keys.size()) == n, "query {} saw {} then {} keys",
-            query, row->keys.size(), n);
+  OKO_CHECK(static_cast<int64_t>(row->keys->size()) == n, "query {} saw {} then {} keys",
+            query, row->keys->size(), n);
   return row.get();
 }
 
@@ -93,8 +104,11 @@ void TraceRecorder::OnAttention(const AttentionEvent& e) {
   // Distinct events write distinct heads of the row: no lock needed for the copy.
   for (int64_t h = 0; h < e.num_heads; ++h) {
     if (wanted[h] < 0) continue;
-    std::memcpy(row->probs.data() + wanted[h] * e.num_keys, e.probs + h * e.num_keys,
-                e.num_keys * sizeof(float));
+    if (filter_.store_f16)
+      F32ToF16Row(e.probs + h * e.num_keys, row->half.data() + wanted[h] * e.num_keys, e.num_keys);
+    else
+      std::memcpy(row->probs.data() + wanted[h] * e.num_keys, e.probs + h * e.num_keys,
+                  e.num_keys * sizeof(float));
   }
   hook_ns_.fetch_add(Profiler::NowNs() - t0, std::memory_order_relaxed);
 }
@@ -106,6 +120,7 @@ void TraceRecorder::OnResidual(int64_t layer, int64_t pos0, int64_t T, const flo
   if (layer == -1 && pos0 <= last_query_) {
     // A forward over positions already recorded (a rewind) replaces what they held.
     std::erase_if(rows_, [&](const auto& r) { return r.first.second >= pos0; });
+    std::erase_if(query_keys_, [&](const auto& r) { return r.first >= pos0; });
     std::erase_if(residuals_, [&](const auto& r) { return r.first.second >= pos0; });
   }
   if (filter_.residuals) {
@@ -133,7 +148,7 @@ std::vector<int64_t> TraceRecorder::KeyPositions() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<char> seen;
   for (const auto& r : rows_) {
-    for (int64_t p : r.second->keys) {
+    for (int64_t p : *r.second->keys) {
       if (p >= static_cast<int64_t>(seen.size())) seen.resize(p + 1, 0);
       seen[p] = 1;
     }
@@ -142,6 +157,21 @@ std::vector<int64_t> TraceRecorder::KeyPositions() const {
   for (size_t p = 0; p < seen.size(); ++p)
     if (seen[p]) keys.push_back(static_cast<int64_t>(p));
   return keys;
+}
+
+uint64_t TraceRecorder::HeldBytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t bytes = 0;
+  std::vector<const std::vector<int64_t>*> lists;
+  for (const auto& [key, row] : rows_) {
+    bytes += row->probs.size() * sizeof(float) + row->half.size() * sizeof(uint16_t) + sizeof(Row);
+    lists.push_back(row->keys.get());
+  }
+  std::sort(lists.begin(), lists.end());
+  lists.erase(std::unique(lists.begin(), lists.end()), lists.end());
+  for (const auto* keys : lists) bytes += keys->size() * sizeof(int64_t);
+  for (const auto& [key, r] : residuals_) bytes += r.size() * sizeof(float);
+  return bytes;
 }
 
 uint64_t TraceRecorder::TensorBytes(DType dtype) const {
@@ -202,7 +232,7 @@ std::map<std::string, std::string> TraceRecorder::Metadata(const TraceWriteOptio
   for (int64_t p : keys) sinks.push_back(p < sink_count_ ? 1 : 0);
   for (int64_t q : queries) {
     auto it = rows_.find({0, q});
-    attended.push_back(it == rows_.end() ? nlohmann::json::array() : Spans(it->second->keys));
+    attended.push_back(it == rows_.end() ? nlohmann::json::array() : Spans(*it->second->keys));
   }
   std::map<std::string, std::string> m = o.extra;
   m["format"] = "oko-trace-1";
@@ -235,12 +265,13 @@ void TraceRecorder::DenseRow(size_t slot, int64_t query, int64_t h,
   auto it = rows_.find({static_cast<int64_t>(slot), query});
   if (it == rows_.end()) return;
   const Row& r = *it->second;
-  const float* p = r.probs.data() + h * r.keys.size();
+  const std::vector<int64_t>& row_keys = *r.keys;
+  const size_t n = row_keys.size();
   // Both key lists ascend: one merge walk maps row keys to columns.
   size_t col = 0;
-  for (size_t i = 0; i < r.keys.size(); ++i) {
-    while (keys[col] != r.keys[i]) ++col;
-    out[col] = p[i];
+  for (size_t i = 0; i < n; ++i) {
+    while (keys[col] != row_keys[i]) ++col;
+    out[col] = filter_.store_f16 ? F16ToF32(r.half[h * n + i]) : r.probs[h * n + i];
   }
 }
 
@@ -281,9 +312,13 @@ TraceData TraceRecorder::Snapshot(const TraceWriteOptions& o, int64_t query_begi
   t.model = o.model;
   t.dtype = "f32";
   t.options = o.options_json;
+  const bool chat = std::any_of(o.tokens.begin(), o.tokens.end(), [](const TraceToken& x) { return x.turn >= 0; });
   for (const TraceToken& tok : o.tokens) {
     t.tokens.push_back(tok.text);
     t.token_ids.push_back(tok.id);
+    if (!chat) continue;
+    t.token_turns.push_back(tok.turn);
+    t.token_roles.push_back(tok.role);
   }
   t.layers = layers_;
   t.heads = heads_;

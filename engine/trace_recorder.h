@@ -37,6 +37,9 @@ struct TraceFilter {
   int64_t query_begin = 0;      // absolute query positions [query_begin, query_end)
   int64_t query_end = INT64_MAX;
   bool residuals = false;       // keep the residual stream of recorded queries (logit lens)
+  // Keep probabilities as f16 (half the memory; about 3 significant digits): a long
+  // recording such as `oko chat --record-attention`. Write then saves f16 too.
+  bool store_f16 = false;
 };
 
 // One position of the traced sequence. turn/role name the chat message it belongs to
@@ -74,6 +77,8 @@ class TraceRecorder : public TraceSink {
   uint64_t TensorBytes(DType dtype) const;
   // Nanoseconds spent inside the hooks, summed over threads.
   int64_t hook_ns() const { return hook_ns_.load(std::memory_order_relaxed); }
+  // Bytes the recording holds in memory (probabilities, key lists, residuals).
+  uint64_t HeldBytes() const;
 
   // Logit lens: each recorded layer's residual (and the embeddings) through the final norm
   // and lm_head, top-k per recorded query. Needs filter.residuals.
@@ -89,9 +94,11 @@ class TraceRecorder : public TraceSink {
   TraceData Snapshot(const TraceWriteOptions& o, int64_t query_begin, int64_t query_end) const;
 
  private:
+  using Keys = std::shared_ptr<const std::vector<int64_t>>;
   struct Row {  // one (layer, query): the heads asked for, over the keys it attended
-    std::vector<int64_t> keys;
-    std::vector<float> probs;  // [heads_.size(), keys.size()]
+    Keys keys;                 // shared by the layers of a query that saw the same keys
+    std::vector<float> probs;  // [heads_.size(), keys->size()], unless store_f16
+    std::vector<uint16_t> half;  // the same as f16, with store_f16
   };
   struct Lens {
     int64_t k = 0;
@@ -114,6 +121,7 @@ class TraceRecorder : public TraceSink {
   TraceFilter filter_;
   mutable std::mutex mu_;
   std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Row>> rows_;  // (slot, query)
+  std::map<int64_t, Keys> query_keys_;  // query -> the keys its first recorded layer saw
   std::map<std::pair<int64_t, int64_t>, std::vector<float>> residuals_;  // (layer, query)
   int64_t last_query_ = -1;  // the largest query position recorded
   Lens lens_;

@@ -419,6 +419,25 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) c
   return out;
 }
 
+namespace {
+// What `ids[1]` adds after `ids[0]`.
+std::string PieceAfter(const Tokenizer& t, int32_t before, int32_t id) {
+  const int32_t pair[2] = {before, id};
+  const std::string both = t.Decode(pair), first = t.Decode(std::span<const int32_t>(pair, 1));
+  if (both.starts_with(first)) return both.substr(first.size());
+  return t.Decode(std::span<const int32_t>(pair + 1, 1));
+}
+}  // namespace
+
+std::vector<std::string> Tokenizer::DecodePieces(std::span<const int32_t> ids) const {
+  std::vector<std::string> pieces;
+  pieces.reserve(ids.size());
+  for (size_t k = 0; k < ids.size(); ++k) pieces.push_back(PieceAfter(*this, k ? ids[k - 1] : ids[k], ids[k]));
+  return pieces;
+}
+
+std::string Tokenizer::DecodePiece(int32_t id) const { return PieceAfter(*this, id, id); }
+
 std::string_view Tokenizer::TokenText(int32_t id) const {
   return id >= 0 && id < vocab_size() ? tokens_[id] : std::string_view();
 }

@@ -42,6 +42,16 @@ class Tokenizer {
   // Text of `ids` as HF decodes it; ids outside the vocabulary are skipped (as in HF).
   // Invalid UTF-8 from byte tokens becomes U+FFFD.
   std::string Decode(std::span<const int32_t> ids, bool skip_special = false) const;
+  // The text each id adds to the text before it, as labels for a trace: a SentencePiece
+  // "▁the" reads " the" where Decode of it alone strips the space (the decoder's Strip
+  // applies at the start of a text only). Piece k = Decode(ids[k-1], ids[k]) minus
+  // Decode(ids[k-1]) when that is its prefix, else Decode(ids[k]); ids[0] takes itself
+  // as context (Decode(x, x) minus Decode(x)). Concatenated, the pieces give Decode(ids)
+  // up to that leading-space rule and split UTF-8 (a token ending inside a character
+  // reads U+FFFD).
+  std::vector<std::string> DecodePieces(std::span<const int32_t> ids) const;
+  // DecodePieces of one id with no context (e.g. a predicted next token).
+  std::string DecodePiece(int32_t id) const;
 
   // The vocabulary string of an id ("" for ids that have none).
   std::string_view TokenText(int32_t id) const;

@@ -12,6 +12,8 @@
 
 #include "common/atomic_file.h"
 #include "common/mapped_file.h"
+#include "engine/machine_limits.h"
+#include "engine/profile_report.h"
 #include "engine/trace_recorder.h"
 #include "tools/chat_io.h"
 #include "tools/command.h"
@@ -27,6 +29,7 @@ struct ChatArgs {
   ChatFlags chat;
   int64_t max_new_tokens = 4096;
   bool record_attention = false;
+  bool profile = false;
 };
 
 constexpr std::string_view kHelp =
@@ -41,6 +44,8 @@ constexpr std::string_view kHelp =
     "  /attn [L] [H]   where the last answer's tokens looked: layer L (default the last),\n"
     "                  head H (default the average of the heads)\n"
     "  /trace FILE     write the session's attention trace (.safetensors, docs/TRACES.md)\n"
+    "  /profile        where the time went per op since the last /profile (the first one\n"
+    "                  turns the profiler on); /profile off turns it off\n"
     "  /exit           leave (as Ctrl-D)\n"
     "Ctrl-C stops the current answer; Ctrl-D exits.\n";
 
@@ -65,21 +70,28 @@ class ChatCli {
   // Replies are styled for a terminal only when both ends are one. With
   // --record-attention every layer and head is recorded from the start: prefix reuse
   // runs each position once, so a later /attn or /trace can only show what was kept
-  // when it ran. It is opt-in because it costs layers x heads x positions^2 / 2 floats
-  // (about 1.5 GB for Qwen3-0.6B over 4k positions).
+  // when it ran. It is opt-in because it costs layers x heads x positions^2 / 2 halves
+  // (stored as f16: Qwen3-0.6B's 28 layers x 16 heads hold about 0.5 GB over 1k positions,
+  // 7.5 GB over 4k).
   ChatCli(OpenedChat chat, std::string model_name, bool interactive, bool hide_thinking,
-          bool record_attention)
+          bool record_attention, bool profile)
       : chat_(std::move(chat)),
         session_(*chat_.session),
         printer_(stdout, interactive && ::isatty(STDOUT_FILENO), hide_thinking),
         model_name_(std::move(model_name)) {
+    if (profile) StartProfiler();
     if (!record_attention) return;
+    TraceFilter keep_all;
+    keep_all.store_f16 = true;  // half the memory; /trace writes f16
     recorder_ = std::make_unique<TraceRecorder>(chat_.model->config().num_layers,
                                                 chat_.model->config().num_heads,
-                                                chat_.model->kv_cache().sink(), TraceFilter{});
+                                                chat_.model->kv_cache().sink(), keep_all);
     chat_.model->set_trace(recorder_.get());
   }
-  ~ChatCli() { chat_.model->set_trace(nullptr); }
+  ~ChatCli() {
+    chat_.model->set_trace(nullptr);
+    chat_.model->set_profiler(nullptr);
+  }
 
   Status RunInteractive();
   Status RunScripted();
@@ -98,6 +110,8 @@ class ChatCli {
   TraceWriteOptions TraceOptions() const;
   Status ShowAttention(std::string_view arg);
   Status WriteTrace(const std::string& path);
+  void StartProfiler();
+  Status Profile(std::string_view arg);
 
   OpenedChat chat_;
   ChatSession& session_;
@@ -106,6 +120,7 @@ class ChatCli {
   bool told_context_full_ = false;
   std::string model_name_;
   std::unique_ptr<TraceRecorder> recorder_;  // with --record-attention only
+  std::unique_ptr<Profiler> profiler_;       // from --profile or the first /profile on
 };
 
 void ChatCli::Say(std::string_view text) {
@@ -209,6 +224,8 @@ Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool*
   } else if (name == "/trace") {
     if (arg.empty()) return Errorf("/trace needs a file name");
     return WriteTrace(std::string(arg));
+  } else if (name == "/profile") {
+    return Profile(arg);
   } else if (name == "/exit" || name == "/quit") {
     *quit = true;
   } else {
@@ -246,6 +263,54 @@ void ChatCli::PrintStats() {
                   t.turns == 1 ? "" : "s", t.prefilled_tokens, t.prompt_tokens, t.generated_tokens));
   Say(fmt::format("context:   position {}, window {}{}\n", session_.context_position(), session_.context_window(),
                   session_.context_wrapped() ? " (wrapped: attention slides over the last window)" : ""));
+  if (recorder_) {
+    // Hook time is summed over the worker threads: divided by their number it compares
+    // with the wall time of the turns.
+    const int threads = chat_.model->options().threads;
+    const double hook_ms = recorder_->hook_ns() / 1e6 / threads, model_ms = t.model_seconds * 1e3;
+    const uint64_t held = recorder_->HeldBytes();
+    Say(fmt::format("attention: recording took {:.2f} ms of the session's {:.1f} ms in the model ({:.1f}%; hook "
+                    "time over {} threads); it holds {} for {} positions\n",
+                    hook_ms, model_ms, 100 * hook_ms / std::max(1e-9, model_ms), threads,
+                    held < 1000000 ? fmt::format("{:.1f} kB", held / 1e3) : fmt::format("{:.1f} MB", held / 1e6),
+                    recorder_->QueryPositions().size()));
+  }
+}
+
+void ChatCli::StartProfiler() {
+  profiler_ = std::make_unique<Profiler>();
+  chat_.model->set_profiler(profiler_.get());
+}
+
+// The table oko profile prints, for what ran since the profiler started or since the
+// last /profile, against this machine's limits when `oko profile` has measured them.
+Status ChatCli::Profile(std::string_view arg) {
+  if (arg == "off") {
+    chat_.model->set_profiler(nullptr);
+    profiler_.reset();
+    Say("The profiler is off.\n");
+    return {};
+  }
+  if (!arg.empty()) return Errorf("/profile: '{}' is not an option (/profile or /profile off)", arg);
+  if (!profiler_) {
+    StartProfiler();
+    Say("The profiler is on: /profile again shows where the time went from now on.\n");
+    return {};
+  }
+  Model& model = *chat_.model;
+  const std::optional<MachineLimits> cached = CachedMachineLimits(model.pool());
+  const MachineLimits limits = cached.value_or(MachineLimits{});
+  const double peak = model.options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  std::string text;
+  for (Phase phase : {Phase::kPrefill, Phase::kDecode}) {
+    if (profiler_->tokens(phase) == 0) continue;
+    text += FormatProfile(SummarizeProfile(*profiler_, model.graph(), phase, profiler_->tokens(phase), limits, peak));
+  }
+  if (text.empty()) text = "Nothing ran since the last /profile.\n";
+  else if (!cached) text += "(\"of limit\" needs this machine's limits: run oko profile once to measure them)\n";
+  Say(text);
+  profiler_->Clear();
+  return {};
 }
 
 Status ChatCli::Save(const std::string& path) {
@@ -263,12 +328,16 @@ Status ChatCli::Load(const std::string& path) {
   return {};
 }
 
-// Every position the cache holds, named by its token.
+// Every position the cache holds: its token as it reads in the text, and the message
+// and role it belongs to.
 TraceWriteOptions ChatCli::TraceOptions() const {
   TraceWriteOptions o;
   o.model = model_name_;
-  for (int32_t id : session_.cached_tokens())
-    o.tokens.push_back({id, chat_.tokenizer->Decode(std::span<const int32_t>(&id, 1)), -1, ""});
+  o.dtype = DType::kF16;  // as recorded
+  const std::vector<int32_t>& ids = session_.cached_tokens();
+  const std::vector<std::string> pieces = chat_.tokenizer->DecodePieces(ids);
+  const std::vector<TokenTag> tags = session_.TokenTags();
+  for (size_t i = 0; i < ids.size(); ++i) o.tokens.push_back({ids[i], pieces[i], tags[i].turn, tags[i].role});
   return o;
 }
 
@@ -317,7 +386,7 @@ Status RunChat(const ChatArgs& args) {
   if (!interactive && chat.session->raw_completion())
     std::fprintf(stderr, "oko chat: no chat template (%s): raw completion mode\n", chat.no_template_reason.c_str());
   ChatCli cli(std::move(chat), args.engine.ModelName(), interactive, args.chat.hide_thinking,
-              args.record_attention);
+              args.record_attention, args.profile);
   return interactive ? cli.RunInteractive() : cli.RunScripted();
 }
 
@@ -332,6 +401,7 @@ Subcommand AddChatCommand(CLI::App& root) {
   app->add_option("-n,--n-predict", args->max_new_tokens, "most tokens per reply")->check(CLI::PositiveNumber);
   app->add_flag("--record-attention", args->record_attention,
                 "record every layer's attention for /attn and /trace (memory grows with the square of the context)");
+  app->add_flag("--profile", args->profile, "time every op from the start, for /profile");
   return {app, [args] { return RunChat(*args); }};
 }
 

@@ -1,7 +1,8 @@
 // oko trace -m DIR (-p PROMPT | --ids 1,2,3) [-n N] --out T.safetensors [--layers 0-3]
 //   [--heads 0,2] [--queries A-B] [--dtype f16|f32] [--max-bytes N] [--show [--layer L]
 //   [--head H]] [--html T.html] [--logit-lens]
-// oko trace --diff A.safetensors B.safetensors [--html D.html]
+// oko trace --diff A.safetensors B.safetensors [--layer L] [--head H] [--html D.html]
+// oko trace --view T.safetensors [--show [--layer L] [--head H]] [--html T.html]
 // Records the attention of the prompt and of N greedy tokens after it (docs/TRACES.md).
 #include <algorithm>
 #include <charconv>
@@ -24,7 +25,7 @@ namespace {
 
 struct TraceOptions {
   EngineFlags engine;
-  std::string prompt, ids, out, layers, heads, queries, dtype = "f32", html;
+  std::string prompt, ids, out, layers, heads, queries, dtype = "f32", html, view;
   std::vector<std::string> diff;
   int64_t n = 0;
   uint64_t max_bytes = 1ull << 30;
@@ -88,14 +89,17 @@ Status CheckSize(uint64_t bytes, const TraceOptions& o, const char* what) {
                 what, bytes, Megabytes(bytes), o.max_bytes);
 }
 
-// The text of one token as it reads in the output (or "<id>" without a tokenizer).
+// The text of one token as it reads in the output, leading space included (or "<id>"
+// without a tokenizer).
 std::string TokenText(const Tokenizer* tok, int32_t id) {
-  return tok != nullptr ? tok->Decode(std::span<const int32_t>(&id, 1)) : fmt::format("<{}>", id);
+  return tok != nullptr ? tok->DecodePiece(id) : fmt::format("<{}>", id);
 }
 
 std::vector<TraceToken> Tokens(const Tokenizer* tok, const std::vector<int32_t>& ids) {
   std::vector<TraceToken> tokens;
-  for (int32_t id : ids) tokens.push_back({id, TokenText(tok, id), -1, ""});
+  const std::vector<std::string> pieces = tok != nullptr ? tok->DecodePieces(ids) : std::vector<std::string>();
+  for (size_t i = 0; i < ids.size(); ++i)
+    tokens.push_back({ids[i], tok != nullptr ? pieces[i] : TokenText(tok, ids[i]), -1, ""});
   return tokens;
 }
 
@@ -146,9 +150,11 @@ std::vector<int32_t> Generate(Model& model, std::vector<int32_t> ids, int64_t n)
   return ids;
 }
 
-// --show and --html read the file just written: what they display is what was saved.
+// --show and --html read the file just written (or the --view file): what they display
+// is what was saved.
 Status View(const TraceOptions& o) {
   OKO_ASSIGN_OR_RETURN(TraceData t, ReadTrace(o.out));
+  if (!o.show && o.html.empty()) return Status::Error("--view needs --show or --html", ExitCode::kUsage);
   if (!o.html.empty()) {
     OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderTraceHtml(t, t.model + " · " + o.out)));
     std::fprintf(stderr, "trace: viewer -> %s\n", o.html.c_str());
@@ -165,12 +171,31 @@ Status View(const TraceOptions& o) {
   return Status();
 }
 
+// The pair whose difference heatmap --diff draws: --layer and --head when both are
+// given, else the most drifting head among those that match what is given.
+Result<const HeadDrift*> DiffPair(const TraceDiff& d, const TraceOptions& o) {
+  for (const HeadDrift& h : d.ranked)
+    if ((o.show_layer < 0 || h.layer == o.show_layer) && (o.show_head < 0 || h.head == o.show_head)) return &h;
+  return Errorf("--diff: {} and {} have no layer {} head {} in common", d.a_path, d.b_path,
+                o.show_layer < 0 ? std::string("(any)") : std::to_string(o.show_layer),
+                o.show_head < 0 ? std::string("(any)") : std::to_string(o.show_head));
+}
+
 Status RunDiff(const TraceOptions& o) {
   OKO_ASSIGN_OR_RETURN(TraceData a, ReadTrace(o.diff[0]));
   OKO_ASSIGN_OR_RETURN(TraceData b, ReadTrace(o.diff[1]));
   OKO_ASSIGN_OR_RETURN(TraceDiff d, DiffTraces(a, b));
-  const std::string table = RenderDrift(d, 20);
-  std::fwrite(table.data(), 1, table.size(), stdout);
+  OKO_ASSIGN_OR_RETURN(const HeadDrift* pair, DiffPair(d, o));
+  ShowOptions s;
+  s.layer = pair->layer;
+  s.head = pair->head;
+  s.width = TerminalWidth();
+  s.color = DetectTermColor();
+  s.diverging = true;
+  s.max_listed = 10;
+  OKO_ASSIGN_OR_RETURN(std::string map, RenderHeatmap(d.delta, s));
+  const std::string text = RenderDrift(d, 20) + "\n" + map;
+  std::fwrite(text.data(), 1, text.size(), stdout);
   if (o.html.empty()) return Status();
   OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderDiffHtml(d, "drift " + o.diff[0] + " → " + o.diff[1])));
   std::fprintf(stderr, "trace: drift viewer -> %s\n", o.html.c_str());
@@ -257,6 +282,12 @@ Status RunRecord(const TraceOptions& o) {
   return o.show || !o.html.empty() ? View(o) : Status();
 }
 
+// --view T: the views of a trace written before, such as oko chat's /trace.
+Status RunView(TraceOptions o) {
+  o.out = o.view;
+  return View(o);
+}
+
 }  // namespace
 
 Subcommand AddTraceCommand(CLI::App& root) {
@@ -275,14 +306,17 @@ Subcommand AddTraceCommand(CLI::App& root) {
   app->add_option("--dtype", o->dtype, "stored precision: f32 or f16")->check(CLI::IsMember({"f32", "f16"}));
   app->add_option("--max-bytes", o->max_bytes, "refuse to write a larger trace (default 1 GiB)");
   app->add_flag("--show", o->show, "print a heatmap of the trace in the terminal");
-  app->add_option("--layer", o->show_layer, "layer shown by --show (default: the last recorded)");
-  app->add_option("--head", o->show_head, "head shown by --show (default: the head average)");
+  app->add_option("--layer", o->show_layer,
+                  "layer shown by --show (default: the last recorded), or by --diff (default: the most drifting)");
+  app->add_option("--head", o->show_head,
+                  "head shown by --show (default: the head average), or by --diff (default: the most drifting)");
   app->add_flag("--logit-lens", o->logit_lens, "record each layer's top next tokens (final norm + lm_head)");
   app->add_option("--lens-k", o->lens_k, "tokens kept per position by --logit-lens")->check(CLI::PositiveNumber);
   app->add_option("--html", o->html, "also write a self-contained HTML viewer");
+  app->add_option("--view", o->view, "T.safetensors: --show or --html a trace written before (e.g. by oko chat /trace)");
   app->add_option("--diff", o->diff, "A.safetensors B.safetensors: rank the drift between two traces")
       ->expected(2);
-  return {app, [o] { return o->diff.empty() ? RunRecord(*o) : RunDiff(*o); }};
+  return {app, [o] { return !o->diff.empty() ? RunDiff(*o) : !o->view.empty() ? RunView(*o) : RunRecord(*o); }};
 }
 
 }  // namespace oko

@@ -60,6 +60,8 @@ Result<TraceDiff> DiffTraces(const TraceData& a, const TraceData& b) {
   t.model = a.model == b.model ? a.model : a.model + " vs " + b.model;
   t.tokens = a.tokens;
   t.token_ids = a.token_ids;
+  t.token_turns = a.token_turns;
+  t.token_roles = a.token_roles;
   t.layers = Common(a.layers, b.layers);
   t.heads = Common(a.heads, b.heads);
   t.query_positions = Common(a.query_positions, b.query_positions);
@@ -115,7 +117,7 @@ std::string RenderDrift(const TraceDiff& d, size_t top) {
       "JSD", "L1 mean", "L1 max");
   for (size_t i = 0; i < std::min(top, d.ranked.size()); ++i) {
     const HeadDrift& h = d.ranked[i];
-    out += fmt::format("{:>4} {:>5} {:>4} {:>9.5f} {:>9.5f} {:>9.5f}  {} '{}'\n", i + 1, h.layer,
+    out += fmt::format("{:>4} {:>5} {:>4} {:>9.3g} {:>9.3g} {:>9.3g}  {} '{}'\n", i + 1, h.layer,
                        h.head, h.jsd, h.l1, h.max_l1, h.worst_query,
                        TokenLabel(t.tokens[h.worst_query], 12));
   }

@@ -70,7 +70,8 @@ nlohmann::json Payload(const TraceData& t, bool is_signed, const std::string& ti
       }
     attn.push_back(Base64(bytes));
   }
-  return {{"title", title}, {"model", t.model}, {"tokens", t.tokens}, {"queries", t.query_positions},
+  return {{"title", title}, {"model", t.model}, {"tokens", t.tokens}, {"turns", t.token_turns},
+          {"roles", t.token_roles}, {"queries", t.query_positions},
           {"keys", t.key_positions}, {"sinks", t.key_is_sink}, {"layers", t.layers},
           {"heads", t.heads}, {"rowlen", len}, {"attn", attn}, {"signed", is_signed}, {"scale", scale},
           {"lens", Lens(t)}, {"drift", nullptr}};

@@ -47,6 +47,25 @@ std::string Cell(float p, TermColor color) {
   return fmt::format("\x1b[38;5;{}m█\x1b[0m", idx);
 }
 
+// One cell for a difference d, relative to the largest magnitude shown: red where A
+// attends more, blue where B does; plain ■ ▪ + (A more) and □ ▫ - (B more) by size.
+std::string DiffCell(float d, float scale, TermColor color) {
+  if (d == 0) return " ";
+  const float a = std::min(1.0f, std::fabs(d) / scale);
+  if (color == TermColor::kNone) {
+    if (a >= 0.5f) return d > 0 ? "■" : "□";
+    if (a >= 0.15f) return d > 0 ? "▪" : "▫";
+    if (a >= 0.02f) return d > 0 ? "+" : "-";
+    return "·";
+  }
+  const double m = std::sqrt(a);  // as the HTML viewer: small drift stays visible
+  const Rgb c = d > 0 ? Rgb{static_cast<int>(20 + 235 * m), static_cast<int>(14 + 76 * m), static_cast<int>(40 + 20 * m)}
+                      : Rgb{static_cast<int>(20 + 60 * m), static_cast<int>(14 + 126 * m), static_cast<int>(40 + 215 * m)};
+  if (color == TermColor::kTrue) return fmt::format("\x1b[38;2;{};{};{}m█\x1b[0m", c.r, c.g, c.b);
+  const int idx = 16 + 36 * (c.r * 5 / 255) + 6 * (c.g * 5 / 255) + c.b * 5 / 255;
+  return fmt::format("\x1b[38;5;{}m█\x1b[0m", idx);
+}
+
 int64_t CodePoints(const std::string& s) {
   return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; });
 }
@@ -64,8 +83,22 @@ std::vector<float> Matrix(const TraceData& t, size_t l, int64_t h) {
   return m;
 }
 
+bool IsChat(const TraceData& t) { return !t.token_roles.empty(); }
+
+// In a chat trace, the message a position belongs to: "u1" for the content of message 1
+// (a user message), "·1" for the template's scaffolding around it.
+std::string MessageMark(const TraceData& t, int64_t pos) {
+  const std::string& r = t.token_roles[pos];
+  const char* letter = r == "system" ? "s" : r == "user" ? "u" : r == "assistant" ? "a" : r == "template" ? "·" : "?";
+  return fmt::format("{}{:<3}", letter, t.token_turns[pos]);
+}
+
+// Columns of a row label: position, the chat message mark, the token.
+size_t LabelWidth(const TraceData& t) { return 6 + (IsChat(t) ? 5 : 0) + kLabelCols + 1; }
+
 std::string RowLabel(const TraceData& t, int64_t pos) {
-  return fmt::format("{:>5} {:<{}}", pos, TokenLabel(t.tokens[pos], kLabelCols), kLabelCols);
+  const std::string mark = IsChat(t) ? MessageMark(t, pos) + " " : "";
+  return fmt::format("{:>5} {}{:<{}}", pos, mark, TokenLabel(t.tokens[pos], kLabelCols), kLabelCols);
 }
 
 std::string TrimRight(std::string s) {
@@ -103,19 +136,41 @@ Result<int64_t> HeadSlot(const TraceData& t, int64_t head) {
   return static_cast<int64_t>(it - t.heads.begin());
 }
 
-std::string TopKeys(const TraceData& t, const float* row, int top) {
+// The keys a row gives most (diverging: the largest differences, signed).
+std::string TopKeys(const TraceData& t, const float* row, int top, bool diverging) {
   std::vector<int64_t> order(t.K());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
   const size_t n = std::min<size_t>(top, order.size());
+  auto size = [&](int64_t k) { return diverging ? std::fabs(row[k]) : row[k]; };
   std::partial_sort(order.begin(), order.begin() + n, order.end(),
-                    [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+                    [&](int64_t a, int64_t b) { return size(a) > size(b); });
   std::string s;
-  for (size_t i = 0; i < n && row[order[i]] > 0; ++i) {
+  for (size_t i = 0; i < n && size(order[i]) > 0; ++i) {
     const int64_t pos = t.key_positions[order[i]];
-    s += fmt::format("{}'{}'@{} {:.2f}", i ? ", " : "", TokenLabel(t.tokens[pos], kLabelCols), pos,
-                     row[order[i]]);
+    const float p = row[order[i]];
+    s += fmt::format("{}'{}'@{} {}", i ? ", " : "", TokenLabel(t.tokens[pos], kLabelCols), pos,
+                     diverging ? fmt::format("{:+.3g}", p) : fmt::format("{:.2f}", p));
   }
   return s;
+}
+
+// The query slots listed under the heatmap: the last ones, or (diverging) those whose
+// rows differ most, in position order.
+std::vector<int64_t> ListedQueries(const TraceData& t, const std::vector<float>& m, const ShowOptions& o) {
+  const int64_t Q = t.Q(), K = t.K();
+  std::vector<int64_t> q(Q);
+  for (int64_t i = 0; i < Q; ++i) q[i] = i;
+  if (!o.diverging) {
+    q.erase(q.begin(), q.begin() + std::max<int64_t>(0, Q - o.max_listed));
+    return q;
+  }
+  std::vector<double> l1(Q, 0.0);
+  for (int64_t i = 0; i < Q; ++i)
+    for (int64_t k = 0; k < K; ++k) l1[i] += std::fabs(m[i * K + k]);
+  std::stable_sort(q.begin(), q.end(), [&](int64_t a, int64_t b) { return l1[a] > l1[b]; });
+  q.resize(std::min<int64_t>(Q, o.max_listed));
+  std::sort(q.begin(), q.end());
+  return q;
 }
 
 }  // namespace
@@ -142,7 +197,8 @@ std::string TokenLabel(const std::string& text, size_t cols) {
   for (size_t i = 0; i < text.size() && n < cols;) {
     const unsigned char c = text[i];
     const size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-    if (c == '\n') out += "↵";
+    if (c == ' ') out += "␣";
+    else if (c == '\n') out += "↵";
     else if (c == '\t') out += "→";
     else if (c < 0x20 || c == 0x7f) out += "·";
     else out += text.substr(i, len);
@@ -158,44 +214,69 @@ Result<std::string> RenderHeatmap(const TraceData& t, const ShowOptions& o) {
   const int64_t Q = t.Q(), K = t.K();
   if (Q == 0 || K == 0) return Errorf("{}: the trace holds no attention rows", t.path);
   const std::vector<float> m = Matrix(t, l, h);
-  const size_t label = 6 + kLabelCols + 1;
+  const size_t label = LabelWidth(t);
   const int64_t avail = std::max<int64_t>(8, o.width - static_cast<int64_t>(label));
   const int64_t kpool = (K + avail - 1) / avail, cols = (K + kpool - 1) / kpool;
   const int64_t qpool = (Q + o.max_rows - 1) / o.max_rows, rows = (Q + qpool - 1) / qpool;
-  std::string out = fmt::format("layer {}, {} · {} queries × {} keys ({})\n", t.layers[l],
-                                h < 0 ? fmt::format("average of {} heads", t.H()) : fmt::format("head {}", t.heads[h]),
-                                Q, K, t.model);
+  // Cells: pooled over kpool keys (summed) and qpool queries (averaged).
+  std::vector<float> cells(rows * cols, 0.0f);
+  float scale = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t q0 = r * qpool, q1 = std::min(Q, q0 + qpool);
+    for (int64_t c = 0; c < cols; ++c) {
+      float v = 0;
+      for (int64_t q = q0; q < q1; ++q)
+        for (int64_t k = c * kpool; k < std::min(K, (c + 1) * kpool); ++k) v += m[q * K + k];
+      cells[r * cols + c] = v / static_cast<float>(q1 - q0);
+      scale = std::max(scale, std::fabs(cells[r * cols + c]));
+    }
+  }
+  const std::string head_name =
+      h < 0 ? fmt::format("average of {} heads", t.H()) : fmt::format("head {}", t.heads[h]);
+  std::string out = o.diverging ? fmt::format("A − B, layer {}, {} · {} queries × {} keys ({}); largest |A − B| {:.4f}\n",
+                                              t.layers[l], head_name, Q, K, t.model, scale)
+                                : fmt::format("layer {}, {} · {} queries × {} keys ({})\n", t.layers[l], head_name, Q, K,
+                                              t.model);
   if (kpool > 1)
     out += fmt::format("note: {} keys do not fit {} columns: each column sums {} keys\n", K, o.width, kpool);
   if (qpool > 1)
     out += fmt::format("note: each row averages {} queries (narrow with --queries)\n", qpool);
   out += Ruler(t, cols, kpool, label);
   for (int64_t r = 0; r < rows; ++r) {
-    const int64_t q0 = r * qpool, q1 = std::min(Q, q0 + qpool);
-    std::string line = RowLabel(t, t.query_positions[q0]) + " ";
+    std::string line = RowLabel(t, t.query_positions[r * qpool]) + " ";
     for (int64_t c = 0; c < cols; ++c) {
-      float v = 0;
-      for (int64_t q = q0; q < q1; ++q)
-        for (int64_t k = c * kpool; k < std::min(K, (c + 1) * kpool); ++k) v += m[q * K + k];
-      line += Cell(v / static_cast<float>(q1 - q0), o.color);
+      const float v = cells[r * cols + c];
+      line += o.diverging ? DiffCell(v, scale > 0 ? scale : 1.0f, o.color) : Cell(v, o.color);
     }
     out += TrimRight(line) + "\n";
   }
   if (t.sink_count > 0) out += fmt::format("sinks: key positions 0-{} are kept when the KV ring wraps\n", t.sink_count - 1);
-  if (o.color == TermColor::kNone) out += "legend: ■ ≥0.4  ▓ ≥0.15  ▒ ≥0.05  ░ ≥0.01  · >0  (blank: not attended)\n";
-  out += fmt::format("\ntop attended tokens per query (layer {}, {}):\n", t.layers[l],
-                     h < 0 ? std::string("head average") : fmt::format("head {}", t.heads[h]));
-  const int64_t first = std::max<int64_t>(0, Q - o.max_listed);
-  if (first > 0) out += fmt::format("(the last {} of {} queries)\n", Q - first, Q);
-  for (int64_t q = first; q < Q; ++q)
-    out += RowLabel(t, t.query_positions[q]) + " → " + TopKeys(t, m.data() + q * K, o.top) + "\n";
+  if (IsChat(t))
+    out += "messages: s system, u user, a assistant (content), · template scaffolding; the number is the "
+           "message's index in the conversation\n";
+  if (o.diverging)
+    out += o.color == TermColor::kNone
+               ? "legend: A attends more ■ ≥½ ▪ ≥0.15 + ≥0.02 of the largest; B more □ ▫ -; · smaller; blank: equal\n"
+               : "legend: red: A attends more, blue: B attends more, relative to the largest; blank: equal\n";
+  else if (o.color == TermColor::kNone)
+    out += "legend: ■ ≥0.4  ▓ ≥0.15  ▒ ≥0.05  ░ ≥0.01  · >0  (blank: not attended)\n";
+  const std::string head_short = h < 0 ? std::string("head average") : fmt::format("head {}", t.heads[h]);
+  out += o.diverging ? fmt::format("\nlargest differences A − B of the queries that differ most (layer {}, {}):\n",
+                                   t.layers[l], head_short)
+                     : fmt::format("\ntop attended tokens per query (layer {}, {}):\n", t.layers[l], head_short);
+  const std::vector<int64_t> listed = ListedQueries(t, m, o);
+  if (static_cast<int64_t>(listed.size()) < Q)
+    out += o.diverging ? fmt::format("({} of {} queries)\n", listed.size(), Q)
+                       : fmt::format("(the last {} of {} queries)\n", listed.size(), Q);
+  for (int64_t q : listed)
+    out += RowLabel(t, t.query_positions[q]) + " → " + TopKeys(t, m.data() + q * K, o.top, o.diverging) + "\n";
   return out;
 }
 
 std::string RenderLogitLens(const TraceData& t, const ShowOptions& o) {
   if (t.lens_layers.empty()) return "";
   constexpr int kCell = 11;
-  const size_t label = 6 + kLabelCols + 1;
+  const size_t label = LabelWidth(t);
   const int64_t L = t.lens_layers.size();
   const int64_t fit = std::max<int64_t>(2, (o.width - static_cast<int64_t>(label)) / kCell);
   std::vector<int64_t> shown;  // lens layer slots, evenly spread, first and last kept

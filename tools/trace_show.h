@@ -19,6 +19,9 @@ struct ShowOptions {
   int max_rows = 48;   // heatmap rows before queries are pooled
   int top = 3;         // top attended tokens listed per query
   int max_listed = 200;  // queries listed with their top tokens (the last ones)
+  // Values are differences (a diff's A - B): a diverging scale around 0 relative to the
+  // largest magnitude shown, and the queries listed are those that differ most.
+  bool diverging = false;
 };
 
 // Colours: none when NO_COLOR is set or stdout is not a terminal; truecolor when
@@ -31,8 +34,8 @@ Result<std::string> RenderHeatmap(const TraceData& t, const ShowOptions& o);
 // Top-1 token of each lens layer per query position (layers subsampled to fit).
 std::string RenderLogitLens(const TraceData& t, const ShowOptions& o);
 
-// A token as one terminal-safe label: newlines and tabs made visible, at most `cols`
-// code points.
+// A token as one terminal-safe label: spaces, newlines and tabs made visible (␣ ↵ →),
+// at most `cols` code points.
 std::string TokenLabel(const std::string& text, size_t cols);
 
 }  // namespace oko

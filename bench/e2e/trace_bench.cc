@@ -1,6 +1,8 @@
 // What a full attention trace costs: greedy decode (tg128 after a 32-token prefill) with
-// no trace sink vs a TraceRecorder keeping every layer, head and query, on the shared
-// tiny models. Run: build/bench/trace_bench --benchmark_repetitions=5
+// no trace sink, with an idle sink (attached, asking for no layer: the hook's own checks,
+// an upper bound of what the null-pointer branch costs when no sink is attached), and
+// with a TraceRecorder keeping every layer, head and query as f32 (oko trace) or f16
+// (oko chat --record-attention), on the shared tiny models. Run: build/bench/trace_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true (say whether the machine was shared).
 #include <benchmark/benchmark.h>
 
@@ -21,7 +23,15 @@ std::string ModelDir(const std::string& name) {
   return (env != nullptr && *env ? std::string(env) : std::string(OKO_SOURCE_DIR) + "/../shared") + "/models/" + name;
 }
 
-void BM_Decode(benchmark::State& s, const std::string& name, bool trace) {
+enum class Sink { kNone, kIdle, kFullF32, kFullF16 };
+
+// Attached, wants nothing.
+class IdleSink : public TraceSink {
+ public:
+  bool WantsAttention(int64_t) const override { return false; }
+};
+
+void BM_Decode(benchmark::State& s, const std::string& name, Sink sink) {
   EngineOptions o;
   o.threads = static_cast<int>(s.range(0));
   o.ctx = kPrompt + kDecode + 1;
@@ -37,9 +47,12 @@ void BM_Decode(benchmark::State& s, const std::string& name, bool trace) {
   std::vector<float> logits;
   for (auto _ : s) {
     s.PauseTiming();
-    auto rec = std::make_unique<TraceRecorder>(c.num_layers, c.num_heads, 0, TraceFilter{});
+    TraceFilter f;
+    f.store_f16 = sink == Sink::kFullF16;
+    auto rec = std::make_unique<TraceRecorder>(c.num_layers, c.num_heads, 0, f);
+    IdleSink idle;
     model.Reset();
-    model.set_trace(trace ? rec.get() : nullptr);
+    model.set_trace(sink == Sink::kNone ? nullptr : sink == Sink::kIdle ? static_cast<TraceSink*>(&idle) : rec.get());
     model.Forward(prompt, Logits::kLast, &logits);
     s.ResumeTiming();
     for (int i = 0; i < kDecode; ++i) {
@@ -54,10 +67,14 @@ void BM_Decode(benchmark::State& s, const std::string& name, bool trace) {
   s.counters["tok/s"] = benchmark::Counter(kDecode, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-BENCHMARK_CAPTURE(BM_Decode, stories260k_notrace, "stories260k", false)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Decode, stories260k_fulltrace, "stories260k", true)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Decode, tinyqwen3_notrace, "tiny-qwen3", false)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Decode, tinyqwen3_fulltrace, "tiny-qwen3", true)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+#define OKO_TRACE_BENCH(id, model)                                                                            \
+  BENCHMARK_CAPTURE(BM_Decode, id##_notrace, model, Sink::kNone)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();   \
+  BENCHMARK_CAPTURE(BM_Decode, id##_idlesink, model, Sink::kIdle)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();  \
+  BENCHMARK_CAPTURE(BM_Decode, id##_fulltrace, model, Sink::kFullF32)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime(); \
+  BENCHMARK_CAPTURE(BM_Decode, id##_fulltrace_f16, model, Sink::kFullF16)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()
+
+OKO_TRACE_BENCH(stories260k, "stories260k");
+OKO_TRACE_BENCH(tinyqwen3, "tiny-qwen3");
 
 }  // namespace
 }  // namespace oko

@@ -221,6 +221,32 @@ TEST(TraceRecorder, F16Output) {
       ASSERT_NEAR(f16.attn[l][i], f32.attn[l][i], 5e-4);
 }
 
+// A chat's recorder keeps f16: the same rows as f32 within f16 rounding, in half the
+// memory (the key lists are kept once per query, not per layer), written as f16.
+TEST(TraceRecorder, F16StorageHalvesTheMemory) {
+  auto model = LoadModel("tiny-qwen3");
+  const auto ids = GoldenIds(test::SharedPath("golden/tiny-qwen3/paragraph"));
+  const ModelConfig& c = model->config();
+  TraceFilter half;
+  half.store_f16 = true;
+  TraceRecorder f32(c.num_layers, c.num_heads, 0, {}), f16(c.num_layers, c.num_heads, 0, half);
+  for (TraceRecorder* rec : {&f32, &f16}) {
+    model->Reset();
+    model->set_trace(rec);
+    model->Forward(ids, Logits::kNone, nullptr);
+    model->set_trace(nullptr);
+  }
+  const uint64_t T = ids.size(), probs = c.num_layers * c.num_heads * T * (T + 1) / 2;
+  EXPECT_GE(f32.HeldBytes(), probs * 4);
+  EXPECT_LE(f32.HeldBytes(), probs * 4 + T * (T + 1) / 2 * 8 + c.num_layers * T * 64);
+  EXPECT_EQ(f32.HeldBytes() - f16.HeldBytes(), probs * 2);  // the rest (key lists, rows) alike
+  const TraceData a = f32.Snapshot({"m", Tokens(ids), DType::kF32, "{}", {}}, 0, T);
+  const TraceData b = f16.Snapshot({"m", Tokens(ids), DType::kF16, "{}", {}}, 0, T);
+  ASSERT_EQ(a.attn.size(), b.attn.size());
+  for (size_t l = 0; l < a.attn.size(); ++l)
+    for (size_t i = 0; i < a.attn[l].size(); ++i) ASSERT_NEAR(a.attn[l][i], b.attn[l][i], 5e-4);
+}
+
 TEST(TraceRecorder, LogitLensLastLayerIsTheModelsPrediction) {
   auto model = LoadModel("stories260k");
   const auto ids = StoryIds(10);

@@ -272,6 +272,24 @@ TEST(TokenizerStories260k, ConfigAndSpecialTokens) {
   EXPECT_EQ(t.Decode(std::vector<int32_t>{1, 403, 407}), "<s> Once upon");
 }
 
+// Trace labels: each token's own text, leading space included, in both tokenizer kinds.
+TEST(TokenizerPieces, KeepLeadingSpacesAndJoinToTheText) {
+  const std::vector<int32_t> once{1, 403, 407, 261};  // <s> Once upon a
+  EXPECT_EQ(Stories().DecodePieces(once), (std::vector<std::string>{"<s>", " Once", " upon", " a"}));
+  EXPECT_EQ(Stories().DecodePiece(407), " upon");  // alone, Decode strips it: "upon"
+  EXPECT_EQ(Stories().Decode(std::vector<int32_t>{407}), "upon");
+  const std::string text = "Hello world, привет 世界!\n\tx";
+  auto ids = Qwen().Encode(text, false);
+  ASSERT_TRUE(ids.ok());
+  const std::vector<std::string> pieces = Qwen().DecodePieces(*ids);
+  ASSERT_EQ(pieces.size(), ids->size());
+  std::string joined;
+  for (const std::string& p : pieces) joined += p;
+  EXPECT_EQ(joined, text);
+  EXPECT_EQ(pieces[1], " world");
+  EXPECT_EQ(Qwen().DecodePiece((*ids)[1]), " world");
+}
+
 TEST(TokenizerLoad, FollowsASymlinkCheckedOutAsAFile) {
   // tiny-llama/tokenizer.json is the 28-byte text "../tiny-qwen3/tokenizer.json".
   auto t = Tokenizer::Load(SharedPath("models/tiny-llama"));

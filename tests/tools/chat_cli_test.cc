@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -170,8 +171,16 @@ TEST(ChatTerminal, TwoTurnsStatsResetAndExit) {
   Say(t, "Hi again");
   EXPECT_LT(Stats(t).prompt, second.prompt);  // the history is gone
 
-  EXPECT_NE(Say(t, "/help").find("/save FILE"), std::string::npos);
+  const std::string help = Say(t, "/help");
+  EXPECT_NE(help.find("/save FILE"), std::string::npos);
+  EXPECT_NE(help.find("/profile"), std::string::npos);
   EXPECT_NE(Say(t, "/bogus").find("unknown command /bogus"), std::string::npos);
+  EXPECT_NE(Say(t, "/profile").find("The profiler is on"), std::string::npos);
+  Say(t, "Once more");
+  const std::string table = Say(t, "/profile");
+  EXPECT_NE(table.find("prefill: "), std::string::npos) << table;
+  EXPECT_NE(table.find("decode: "), std::string::npos) << table;
+  EXPECT_NE(table.find("attn.q_proj"), std::string::npos) << table;
   t.Type("\x04");  // Ctrl-D
   EXPECT_EQ(t.WaitExit(), 0) << t.output();
 }
@@ -313,6 +322,68 @@ TEST(ChatScripted, AttnShowsTheLastAnswerAndTraceSavesTheSession) {
   float sum = 0;  // the last query attends to every key before it: its row sums to 1
   for (int64_t k = 0; k < t->K(); ++k) sum += t->Row(0, 0, t->Q() - 1)[k];
   EXPECT_NEAR(sum, 1.0f, 1e-3);
+}
+
+// Every position of a chat trace names its message and role: the system prompt, both user
+// messages, turn one's reply as turn two's prompt renders it, the scaffolding around each,
+// and the reply being written.
+TEST(ChatScripted, TraceNamesEveryPositionsMessageAndRole) {
+  const std::string dir = test::TempDir("chat_roles");
+  const auto r = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) +
+                                  " -t 1 --seed 1 -n 6 --record-attention --system 'Be brief.'",
+                              "Hello there\nTell me more\n/save " + dir + "/c.json\n/trace " + dir +
+                                  "/c.safetensors\n/attn\n/stats\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(dir + "/c.json");
+  const ordered_json saved = ordered_json::parse(in);
+  ASSERT_EQ(saved.size(), 5u);
+  const auto t = ReadTrace(dir + "/c.safetensors");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->dtype, "f16");
+  ASSERT_EQ(t->token_turns.size(), t->tokens.size());
+  ASSERT_EQ(t->token_roles.size(), t->tokens.size());
+  std::map<std::pair<int64_t, std::string>, std::string> text;
+  for (size_t i = 0; i < t->tokens.size(); ++i) text[{t->token_turns[i], t->token_roles[i]}] += t->tokens[i];
+  auto of = [&](int64_t turn, const std::string& role) { return text[std::make_pair(turn, role)]; };
+  EXPECT_EQ(of(0, "system"), "Be brief.");
+  EXPECT_EQ(of(1, "user"), "Hello there");
+  EXPECT_EQ(of(3, "user"), "Tell me more");
+  EXPECT_EQ(of(0, "template"), "<|im_start|>system\n<|im_end|>\n");
+  EXPECT_EQ(of(1, "template"), "<|im_start|>user\n<|im_end|>\n");
+  EXPECT_EQ(of(2, "template"), "<|im_start|>assistant\n<|im_end|>\n");
+  EXPECT_EQ(of(3, "template"), "<|im_start|>user\n<|im_end|>\n");
+  EXPECT_EQ(of(2, "assistant"), saved[2]["content"].get<std::string>());
+  EXPECT_TRUE(of(4, "template").starts_with("<|im_start|>assistant\n")) << of(4, "template");
+  EXPECT_FALSE(of(4, "assistant").empty());
+  EXPECT_TRUE(saved[4]["content"].get<std::string>().starts_with(of(4, "assistant")))
+      << "the reply so far: " << of(4, "assistant");
+  EXPECT_EQ(t->token_turns.front(), 0);
+  EXPECT_EQ(t->token_turns.back(), 4);
+  // /attn marks the rows (the reply: a4) and says what the marks mean.
+  EXPECT_NE(r.out.find(" a4   "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("messages: s system, u user, a assistant"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("attention: recording took "), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(ms in the model \(\d+\.\d%; hook time over 1 threads\); it holds \d+\.\d kB for \d+ positions)")))
+      << r.out;
+}
+
+TEST(ChatScripted, ProfileShowsTheOpTableSinceTheLastOne) {
+  const std::string model = Quoted(Model("tiny-qwen3"));
+  auto r = test::RunOko("chat -m " + model + " -t 1 --seed 1 -n 4",
+                        "/profile\nHello\n/profile\n/profile\n/profile off\n/profile sideways\n");
+  EXPECT_EQ(r.exit_code, 2) << "the bad option ends the script: " << r.err;
+  EXPECT_NE(r.out.find("The profiler is on"), std::string::npos) << r.out;
+  const size_t table = r.out.find("prefill: ");
+  ASSERT_NE(table, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("decode: 3 tokens", table), std::string::npos) << r.out;  // 4 sampled, 3 ran
+  EXPECT_NE(r.out.find("final_norm", table), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Nothing ran since the last /profile."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("The profiler is off."), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("/profile: 'sideways' is not an option"), std::string::npos) << r.err;
+  // --profile: on from the start.
+  r = test::RunOko("chat -m " + model + " -t 1 --seed 1 -n 4 --profile", "Hello\n/profile\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("prefill: 9 tokens"), std::string::npos) << r.out;  // the whole first prompt
 }
 
 TEST(ChatScripted, BadLoadFileIsExit2NamingTheFile) {

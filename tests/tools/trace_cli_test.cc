@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "common/atomic_file.h"
+#include "common/mapped_file.h"
 #include "common/npy.h"
 #include "loaders/trace_file.h"
 #include "tests/test_util.h"
@@ -52,11 +53,35 @@ TEST(TraceCli, PromptTextIsTokenizedAndNamed) {
   ASSERT_TRUE(t.ok()) << t.status().message();
   ASSERT_GE(t->tokens.size(), 5u);
   EXPECT_EQ(t->token_ids[0], 1);  // BOS, added by the tokenizer's post-processor
-  EXPECT_EQ(t->tokens[1], "Once");
+  EXPECT_EQ(t->tokens[1], " Once");  // as it reads in the text: SentencePiece's "▁Once"
+  EXPECT_EQ(t->tokens[2], " upon");
   EXPECT_EQ(t->dtype, "f16");
   EXPECT_NE(t->options.find("\"prompt\":\"Once upon a time\""), std::string::npos) << t->options;
   const auto both = test::RunOko("trace " + Stories() + " -p hi --ids 1 --out '" + out + "'");
   EXPECT_EQ(both.exit_code, 1) << both.err;
+}
+
+// The file is plain safetensors: Python's standard library alone reads the header, the
+// metadata and the values (numpy and safetensors, as docs/TRACES.md shows, do it in one line).
+TEST(TraceCli, PythonReadsTheFile) {
+  if (std::system("command -v python3 >/dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
+  const std::string dir = test::TempDir("cli_python");
+  const std::string out = dir + "/t.safetensors", script = dir + "/read.py", result = dir + "/out.txt";
+  ASSERT_EQ(test::RunOko("trace " + Stories() + " --ids " + kOnceIds + " --out '" + out + "'").exit_code, 0);
+  ASSERT_TRUE(WriteFileAtomically(script,
+                                  "import json, struct, sys\n"
+                                  "f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]\n"
+                                  "h = json.loads(f.read(n)); meta = h.pop('__metadata__')\n"
+                                  "t = h['attn.4']; a, b = t['data_offsets']; f.seek(8 + n + a)\n"
+                                  "v = struct.unpack('<%df' % ((b - a) // 4), f.read(b - a))\n"
+                                  "print(t['dtype'], t['shape'], repr(json.loads(meta['tokens'])[2]), '%.6f' % v[-1])\n")
+                  .ok());
+  ASSERT_EQ(std::system(("python3 '" + script + "' '" + out + "' >'" + result + "'").c_str()), 0);
+  auto text = ReadFileToString(result);
+  ASSERT_TRUE(text.ok());
+  auto t = ReadTrace(out);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*text, fmt::format("F32 [8, 5, 5] ' upon' {:.6f}\n", t->Row(4, 7, 4)[4]));
 }
 
 TEST(TraceCli, RefusesPastMaxBytesAndKeepsTheOldFile) {
@@ -128,16 +153,60 @@ TEST(TraceShow, PlainHeatmapText) {
             "layer 2, average of 1 heads · 3 queries × 3 keys (toy)\n"
             "                 0\n"
             "    0 tok0       ■\n"
-            "    1 ↵New line  ■■\n"
+            "    1 ↵New␣line  ■■\n"
             "    2 tok2       ▓▓·\n"
             "legend: ■ ≥0.4  ▓ ≥0.15  ▒ ≥0.05  ░ ≥0.01  · >0  (blank: not attended)\n"
             "\n"
             "top attended tokens per query (layer 2, head average):\n"
             "    0 tok0       → 'tok0'@0 1.00\n"
-            "    1 ↵New line  → '↵New line'@1 0.60, 'tok0'@0 0.40\n"
-            "    2 tok2       → '↵New line'@1 0.30, 'tok0'@0 0.20, 'tok2'@2 0.01\n");
+            "    1 ↵New␣line  → '↵New␣line'@1 0.60, 'tok0'@0 0.40\n"
+            "    2 tok2       → '↵New␣line'@1 0.30, 'tok0'@0 0.20, 'tok2'@2 0.01\n");
   o.head = 5;
   EXPECT_FALSE(RenderHeatmap(SmallTrace(3), o).ok());
+}
+
+TEST(TraceShow, DifferenceHeatmapIsDiverging) {
+  TraceData t = SmallTrace(3);
+  std::vector<float>& d = t.attn[0];
+  std::fill(d.begin(), d.end(), 0.0f);
+  d[3] = 0.4f, d[4] = -0.3f;     // query 1: A looks at key 0 more, at key 1 less
+  d[6] = 0.05f, d[7] = -0.001f;  // query 2: small differences
+  ShowOptions o;
+  o.width = 40;
+  o.diverging = true;
+  o.max_listed = 1;
+  auto text = RenderHeatmap(t, o);
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_EQ(*text,
+            "A − B, layer 2, average of 1 heads · 3 queries × 3 keys (toy); largest |A − B| 0.4000\n"
+            "                 0\n"
+            "    0 tok0\n"
+            "    1 ↵New␣line  ■□\n"
+            "    2 tok2       +·\n"
+            "legend: A attends more ■ ≥½ ▪ ≥0.15 + ≥0.02 of the largest; B more □ ▫ -; · smaller; blank: equal\n"
+            "\n"
+            "largest differences A − B of the queries that differ most (layer 2, head average):\n"
+            "(1 of 3 queries)\n"
+            "    1 ↵New␣line  → 'tok0'@0 +0.4, '↵New␣line'@1 -0.3\n");
+  o.color = TermColor::kTrue;
+  text = RenderHeatmap(t, o);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("\x1b[38;2;255;90;60m█"), std::string::npos) << *text;  // the largest, red
+}
+
+TEST(TraceShow, ChatTracesMarkEachPositionsMessage) {
+  TraceData t = SmallTrace(3);
+  t.token_turns = {0, 0, 1};
+  t.token_roles = {"template", "system", "user"};
+  ShowOptions o;
+  o.width = 60;
+  auto text = RenderHeatmap(t, o);
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_NE(text->find("    0 ·0   tok0       ■\n"), std::string::npos) << *text;
+  EXPECT_NE(text->find("    1 s0   ↵New␣line  ■■\n"), std::string::npos) << *text;
+  EXPECT_NE(text->find("    2 u1   tok2       ▓▓·\n"), std::string::npos) << *text;
+  EXPECT_NE(text->find("messages: s system, u user, a assistant (content), · template scaffolding"),
+            std::string::npos) << *text;
 }
 
 TEST(TraceShow, LongSequencesArePooledToTheWidth) {

@@ -87,6 +87,28 @@ TEST(TraceViewer, ThousandTokens) {
   CheckPage(html, (fs::temp_directory_path() / "oko_trace_viewer_1k.png").string());
 }
 
+// A chat's trace (oko chat /trace) viewed afterwards with --view: the terminal rows and
+// the page name every position's message and role, and the page draws.
+TEST(TraceViewer, ChatTraceViewedLater) {
+  const std::string dir = test::TempDir("viewer_chat");
+  const std::string trace = dir + "/c.safetensors", html = dir + "/c.html";
+  const auto chat = test::RunOko("chat -m '" + test::SharedPath("models/tiny-qwen3") +
+                                     "' -t 1 --seed 2 -n 6 --record-attention --system 'Be brief.'",
+                                 "Hello\nMore\n/trace " + trace + "\n");
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  const auto r = test::RunOko("trace --view '" + trace + "' --html '" + html + "' --show --layer 1 --head 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("layer 1, head 2 · "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("    0 ·0   <|im_start"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("messages: s system, u user"), std::string::npos) << r.out;
+  const std::string page = Slurp(html);
+  EXPECT_NE(page.find("\"roles\":[\"template\",\"template\""), std::string::npos);
+  EXPECT_NE(page.find("\"system\""), std::string::npos);
+  EXPECT_NE(page.find("\"turns\":[0,0,"), std::string::npos);
+  EXPECT_EQ(test::RunOko("trace --view '" + trace + "'").exit_code, 1);  // nothing asked
+  if (HaveChromium()) CheckPage(html, (fs::temp_directory_path() / "oko_trace_viewer_chat.png").string());
+}
+
 TEST(TraceDiff, SameTraceHasNoDriftAndF16KvSome) {
   const std::string dir = test::TempDir("diff");
   const std::string a = dir + "/a.safetensors", b = dir + "/b.safetensors", c = dir + "/c.safetensors";
@@ -111,6 +133,19 @@ TEST(TraceDiff, SameTraceHasNoDriftAndF16KvSome) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("rank layer head       JSD   L1 mean    L1 max  worst query"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(20 more heads; all in the --html page)"), std::string::npos) << r.out;
+  // Under the ranking, the difference heatmap of the most drifting head (plain on a pipe).
+  const HeadDrift& top = drift->ranked.front();
+  EXPECT_NE(r.out.find(fmt::format("A − B, layer {}, head {} · 20 queries × 20 keys", top.layer, top.head)),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("legend: A attends more ■"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("largest differences A − B of the queries that differ most"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\x1b["), std::string::npos);
+  const auto chosen = test::RunOko("trace --diff '" + a + "' '" + c + "' --layer 0 --head 1");
+  ASSERT_EQ(chosen.exit_code, 0) << chosen.err;
+  EXPECT_NE(chosen.out.find("A − B, layer 0, head 1 ·"), std::string::npos) << chosen.out;
+  const auto absent = test::RunOko("trace --diff '" + a + "' '" + c + "' --layer 9");
+  EXPECT_EQ(absent.exit_code, 2);
+  EXPECT_NE(absent.err.find("have no layer 9 head (any) in common"), std::string::npos) << absent.err;
   if (HaveChromium()) CheckPage(html, (fs::temp_directory_path() / "oko_trace_diff.png").string());
 }
 

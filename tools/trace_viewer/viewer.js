@@ -1,5 +1,5 @@
 // oko trace viewer: draws the OKO payload (set by the page) on canvases. No network.
-// Payload: tokens, queries/keys (absolute positions), layers, heads, rowlen[q] (keys up to
+// Payload: tokens (turns, roles in a chat), queries/keys (absolute positions), layers, heads, rowlen[q] (keys up to
 // the query), attn[layer slot] = base64 bytes [head][query][rowlen[q]], each byte
 // round(255*sqrt(p)) (signed: 128 + round(127*sign(d)*sqrt(|d|/scale))), lens, drift.
 "use strict";
@@ -45,11 +45,13 @@ function color(v) {
 function css(v) { const c = color(v); return `rgb(${c[0] | 0},${c[1] | 0},${c[2] | 0})`; }
 const fmt = (v) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
 function label(t, n = 14) {
-  const s = t.replace(/\n/g, "↵").replace(/\t/g, "→");
+  const s = t.replace(/ /g, "␣").replace(/\n/g, "↵").replace(/\t/g, "→");
   return s.length > n ? s.slice(0, n - 1) + "…" : s;
 }
 const tokenOfKey = (k) => D.tokens[D.keys[k]];
 const tokenOfQuery = (q) => D.tokens[D.queries[q]];
+// In a chat trace, the message a position belongs to.
+const message = (pos) => (D.roles.length ? ` (${D.roles[pos]}, message ${D.turns[pos]})` : "");
 const headName = (h) => (h < 0 ? "avg" : "h" + D.heads[h]);
 
 // Renders [rows x cols] into an ImageData, pooling blocks (max of |value|) when larger.
@@ -155,11 +157,11 @@ function cellAt(ev) {
 function drawRowDetail() {
   const q = state.query, r = row(state.layer, state.head, q);
   const order = [...r.keys()].sort((a, b) => Math.abs(r[b]) - Math.abs(r[a])).slice(0, 8);
-  let html = `<div>query ${D.queries[q]} <b>${escapeHtml(label(tokenOfQuery(q), 30))}</b> ${D.signed ? "A − B" : "attends"}: ` +
+  let html = `<div>query ${D.queries[q]} <b>${escapeHtml(label(tokenOfQuery(q), 30))}</b>${escapeHtml(message(D.queries[q]))} ${D.signed ? "A − B" : "attends"}: ` +
     order.filter((k) => r[k] !== 0).map((k) => `${escapeHtml(label(tokenOfKey(k)))}@${D.keys[k]} ${fmt(r[k])}`).join(", ") + "</div><div>";
   for (let k = 0; k < Math.min(K, 400); k++) {
     const kk = K > 400 ? K - 400 + k : k;
-    html += `<span class="tok" style="background:${r[kk] === 0 ? "transparent" : css(r[kk])};color:${Math.abs(r[kk]) > 0.3 ? "#000" : "#e4e4ee"}" title="${D.keys[kk]}: ${fmt(r[kk])}">${escapeHtml(label(tokenOfKey(kk), 20))}</span>`;
+    html += `<span class="tok" style="background:${r[kk] === 0 ? "transparent" : css(r[kk])};color:${Math.abs(r[kk]) > 0.3 ? "#000" : "#e4e4ee"}" title="${D.keys[kk]}${escapeHtml(message(D.keys[kk]))}: ${fmt(r[kk])}">${escapeHtml(label(tokenOfKey(kk), 20))}</span>`;
   }
   $("row-detail").innerHTML = html + "</div>";
 }
@@ -204,6 +206,41 @@ function drawLines() {
     ctx.fillStyle = D.sinks[k] ? "#fb8861" : weight[k] > 0.3 ? "#000" : "#e4e4ee"; ctx.textAlign = "left";
     ctx.fillText(D.keys[k] + " " + label(tokenOfKey(k), 20), LINE_COL + LINE_GAP + 8, yk(k));
   }
+}
+
+// Token through layers: the selected query's row in every layer (the selected head or the
+// average), deepest layer on top, one column per key it could attend.
+const DEPTH_ROW = 18, DEPTH_PAD = 48, DEPTH_LABELS = 90;
+function depthGeometry() {
+  const n = Math.max(1, D.rowlen[state.query]);
+  const cell = Math.max(2, Math.min(18, Math.floor(1200 / n)));
+  return { n, cell, labels: cell >= 9 };
+}
+function drawDepth() {
+  const q = state.query, { n, cell, labels } = depthGeometry(), c = $("depth"), ctx = c.getContext("2d");
+  c.width = DEPTH_PAD + n * cell + 4; c.height = L * DEPTH_ROW + (labels ? DEPTH_LABELS : 4);
+  ctx.fillStyle = "#000"; ctx.fillRect(DEPTH_PAD, 0, n * cell, L * DEPTH_ROW);
+  ctx.font = "11px ui-monospace, monospace"; ctx.textBaseline = "middle";
+  for (let l = 0; l < L; l++) {
+    const y = (L - 1 - l) * DEPTH_ROW;
+    ctx.fillStyle = l === state.layer ? "#fb8861" : "#8a8aa0"; ctx.textAlign = "right";
+    ctx.fillText("L" + D.layers[l], DEPTH_PAD - 6, y + DEPTH_ROW / 2);
+    for (let k = 0; k < D.rowlen[q]; k++) {
+      const v = value(l, state.head, q, k);
+      if (v !== 0) { ctx.fillStyle = css(v); ctx.fillRect(DEPTH_PAD + k * cell, y + 1, cell, DEPTH_ROW - 2); }
+    }
+  }
+  if (labels) {
+    ctx.save(); ctx.textAlign = "right";
+    for (let k = 0; k < D.rowlen[q]; k++) {
+      ctx.setTransform(1, 0, 0, 1, DEPTH_PAD + (k + 0.5) * cell, L * DEPTH_ROW + 4); ctx.rotate(-Math.PI / 2);
+      ctx.fillStyle = D.sinks[k] ? "#fb8861" : "#e4e4ee";
+      ctx.fillText(label(tokenOfKey(k)), 0, 0);
+    }
+    ctx.restore();
+  }
+  $("depth-title").textContent = `Token through layers · query ${D.queries[q]} ${label(tokenOfQuery(q), 30)}${message(D.queries[q])} · ` +
+    (state.head < 0 ? "head average" : "head " + D.heads[state.head]);
 }
 
 // Logit lens: layers bottom (embeddings) to top, query positions left to right, a window
@@ -254,7 +291,7 @@ function drawDrift() {
 }
 
 function syncControls() { $("layer").value = state.layer; $("head").value = state.head; }
-function drawAll() { markSelected(); drawHeatmap(); drawRowDetail(); drawLines(); drawLens(); }
+function drawAll() { markSelected(); drawHeatmap(); drawRowDetail(); drawDepth(); drawLines(); drawLens(); }
 
 function setup() {
   $("title").textContent = D.title;
@@ -269,7 +306,7 @@ function setup() {
   $("zoom").oninput = drawHeatmap;
   $("heatmap").onmousemove = (ev) => {
     const at = cellAt(ev);
-    $("hover").textContent = at ? `${label(tokenOfQuery(at.q))}@${D.queries[at.q]} → ${label(tokenOfKey(at.k))}@${D.keys[at.k]}: ${fmt(value(state.layer, state.head, at.q, at.k))}` : "";
+    $("hover").textContent = at ? `${label(tokenOfQuery(at.q))}@${D.queries[at.q]}${message(D.queries[at.q])} → ${label(tokenOfKey(at.k))}@${D.keys[at.k]}${message(D.keys[at.k])}: ${fmt(value(state.layer, state.head, at.q, at.k))}` : "";
   };
   $("heatmap").onclick = (ev) => { const at = cellAt(ev); if (at) { state.query = at.q; drawAll(); } };
   $("lines").onmousemove = (ev) => {
@@ -277,6 +314,12 @@ function setup() {
     const side = x < LINE_COL ? "q" : x > LINE_COL + LINE_GAP ? "k" : null;
     const next = side && i >= 0 && i < (side === "q" ? Q : K) ? { side, i } : null;
     if (JSON.stringify(next) !== JSON.stringify(hoverLine)) { hoverLine = next; drawLines(); }
+  };
+  $("depth").onmousemove = (ev) => {
+    const r = $("depth").getBoundingClientRect(), { cell } = depthGeometry();
+    const k = Math.floor((ev.clientX - r.left - DEPTH_PAD) / cell), l = L - 1 - Math.floor((ev.clientY - r.top) / DEPTH_ROW);
+    const ok = k >= 0 && k < D.rowlen[state.query] && l >= 0 && l < L;
+    $("depth-hover").textContent = ok ? `L${D.layers[l]} → ${label(tokenOfKey(k))}@${D.keys[k]}${message(D.keys[k])}: ${fmt(value(l, state.head, state.query, k))}` : "";
   };
   $("lens").onclick = (ev) => {
     const q = lensWindow()[0] + Math.floor((ev.clientX - $("lens").getBoundingClientRect().left - LENS_PAD) / LENS_W);
