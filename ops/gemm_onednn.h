@@ -1,16 +1,18 @@
 // OnednnMatMul: prefill GEMM through oneDNN 2.6 matmul, y[M, N] = x[M, K] · W[N, K]^T.
-// The weights are reordered once, at construction, into oneDNN's blocked layout for this
-// CPU; primitives are created once per M bucket and cached in the object.
+// Weights of the compute type (bf16 in kBf16 mode, f32 in kF32 mode) are used in place,
+// not copied: w must outlive the object. Others are converted once, at construction, into
+// oneDNN's blocked layout for this CPU (the one it picks for M = 128). Primitives are
+// created once per M and cached in the object.
 // Modes: kF32 (exact: f32 activations and weights widened to f32), kBf16 (activations
 // rounded to bf16 with RNE, bf16 weights, f32 accumulation: AVX512-BF16 fast path; f32
 // or f16 weights are rounded to bf16 RNE at construction).
-// The blocked layout is the one oneDNN picks for M = 128; every M uses that one copy.
 // Construction of f16 weights allocates a temporary f32 copy (N*K*4 bytes).
 // Primitives are cached per M; the first Run of a new M pays the JIT (~1 ms), later runs
 // ~3 us of overhead. oneDNN 2.6 runs row-padded src or dst with its scalar reference
 // code, so activations are packed densely first (kBf16: rounded to bf16; kF32: copied
 // when x_stride != K) and y_stride != N is produced densely and copied out; these
-// buffers grow to the largest M seen. Dense x and y (stride = K, N) avoid the copies.
+// buffers belong to the calling thread (shared by all its matmuls) and grow to the
+// largest M seen. Dense x and y (stride = K, N) avoid the copies.
 // Reference: f64 matmul of the same (rounded, in kBf16) inputs. Tolerance:
 // 1e-5 * sum_k |w x| abs.
 // Threads: oneDNN runs on OpenMP; call from one thread while the engine's pool is idle.
@@ -41,7 +43,7 @@ class OnednnMatMul {
   void Run(const float* x, size_t x_stride, size_t M, float* y, size_t y_stride);
   size_t N() const { return N_; }
   size_t K() const { return K_; }
-  // Bytes of the reordered weight copy.
+  // Bytes of the weights it reads (in place or its converted copy).
   size_t weight_bytes() const;
   // oneDNN's implementation name for the last Run (e.g. "brg:avx512_core_bf16"); "ref"
   // means its slow reference code. "" before the first Run.

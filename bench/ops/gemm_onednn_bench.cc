@@ -1,5 +1,6 @@
 // Prefill GEMM through oneDNN (OnednnMatMul): y[M, N] = x[M, K] · W[N, K]^T, bf16 weights
-// reordered once at construction; activations f32 (kF32 mode) or rounded to bf16 (kBf16).
+// (used in place in kBf16 mode, widened once in kF32 mode); activations f32 (kF32 mode) or
+// rounded to bf16 (kBf16).
 // Weights are hot (same matrix every iteration): prefill is compute bound.
 #include <immintrin.h>
 
