@@ -285,9 +285,13 @@ OpCost Model::NodeCost(const Node& n, const Batch& b) const {
       return {2 * M * N * K, static_cast<double>(n.linear->weight_bytes()) + 4 * M * (N + K)};
     }
     case OpKind::kAttention: {
+      // Causal: the query at position p attends min(p + 1, window) keys.
+      double attended = 0;
+      for (int64_t p = b.pos0; p < b.pos0 + b.T; ++p)
+        attended += static_cast<double>(std::min<int64_t>(p + 1, kv_.window()));
       const double keys = std::min<double>(static_cast<double>(b.pos0) + T, kv_.window());
       const double hd = c.head_dim;
-      return {4 * T * c.num_heads * keys * hd,
+      return {4 * c.num_heads * attended * hd,
               2 * keys * c.kv_dim() * DTypeSize(kv_.dtype()) + 8 * T * c.q_dim()};
     }
     case OpKind::kRmsNorm:

@@ -75,7 +75,7 @@ class Model {
   void AttentionBlocks(const Node& n, const Batch& b);
   // Query positions per prefill attention block: about kBlockTargetQueries query heads.
   size_t BlockPositions() const;
-  static constexpr size_t kBlockTargetQueries = 16;
+  static constexpr size_t kBlockTargetQueries = 32;
   float* buf(Buf b) { return bufs_[static_cast<int>(b)].data(); }
 
   ModelDir dir_;
