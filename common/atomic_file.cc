@@ -10,7 +10,8 @@ namespace oko {
 Result<AtomicFile> AtomicFile::Create(const std::string& path) {
   std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return Errorf("{}: cannot create: {}", tmp, std::strerror(errno));
+  if (f == nullptr)
+    return RuntimeErrorf("{}: cannot write (creating {}): {}", path, tmp, std::strerror(errno));
   return AtomicFile(path, std::move(tmp), f);
 }
 
@@ -29,21 +30,21 @@ AtomicFile::~AtomicFile() {
 }
 
 Status AtomicFile::Write(const void* data, size_t size) {
-  if (file_ == nullptr) return Errorf("{}: write after close", path_);
+  if (file_ == nullptr) return RuntimeErrorf("{}: write after close", path_);
   if (size > 0 && std::fwrite(data, 1, size, file_) != size)
-    return Errorf("{}: write failed: {}", tmp_, std::strerror(errno));
+    return RuntimeErrorf("{}: write failed: {}", tmp_, std::strerror(errno));
   written_ += size;
   return {};
 }
 
 Status AtomicFile::Commit() {
-  if (file_ == nullptr) return Errorf("{}: commit after close", path_);
+  if (file_ == nullptr) return RuntimeErrorf("{}: commit after close", path_);
   const bool flushed = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
   const bool closed = std::fclose(file_) == 0;
   file_ = nullptr;
-  if (!flushed || !closed) return Errorf("{}: write failed: {}", tmp_, std::strerror(errno));
+  if (!flushed || !closed) return RuntimeErrorf("{}: write failed: {}", tmp_, std::strerror(errno));
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-    return Errorf("{}: cannot rename into place: {}", path_, std::strerror(errno));
+    return RuntimeErrorf("{}: cannot rename into place: {}", path_, std::strerror(errno));
   tmp_.clear();
   return {};
 }

@@ -1,5 +1,7 @@
 // AtomicFile: everything oko writes goes to "PATH.tmp.PID" and is renamed over PATH only
 // when complete, so a crash or kill -9 leaves the old file or none, never half a file.
+// The temporary name ends in ".tmp.PID", so it never matches the "*.safetensors" (or any
+// other extension) a reader globs for. Every failure is a runtime error (exit status 3).
 #pragma once
 
 #include <cstdint>

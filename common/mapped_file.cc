@@ -59,9 +59,15 @@ bool PathExists(const std::string& path) {
   return std::filesystem::exists(path, ec) || ec;
 }
 
-Result<std::string> ReadFileToString(const std::string& path) {
+Result<std::string> ReadFileToString(const std::string& path, uint64_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Errorf("{}: cannot open: {}", path, std::strerror(errno));
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return Errorf("{}: is a folder, not a file", path);
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > max_bytes)
+    return Errorf("{}: the file is {} bytes, over the limit of {} bytes for this file", path, size,
+                  max_bytes);
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return Errorf("{}: read error", path);

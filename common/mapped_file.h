@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
+#include "common/limits.h"
 #include "common/status.h"
 
 namespace oko {
@@ -33,8 +35,10 @@ class MappedFile {
 // writes made. Best effort: nothing happens where the kernel does not support it.
 void DropFromPageCache(const std::string& path);
 
-// Reads a whole (small) file into a string; errors name the file.
-Result<std::string> ReadFileToString(const std::string& path);
+// Reads a whole (small) file into a string; errors name the file. A file larger than
+// `max_bytes` is refused with a message that names the limit (common/limits.h).
+Result<std::string> ReadFileToString(const std::string& path,
+                                     uint64_t max_bytes = kMaxReadFileBytes);
 
 // Whether `path` exists, without throwing: true also when it cannot be told (a symlink
 // loop, no permission), so that opening it then reports the real error with the file name.

@@ -43,6 +43,13 @@ Status Errorf(fmt::format_string<Args...> f, Args&&... args) {
   return Status::Error(fmt::format(f, std::forward<Args>(args)...));
 }
 
+// A failure of the machine rather than of the input (a write that fails, a disk that is
+// full, a folder that cannot be created): exit status 3 (DESIGN.md).
+template <typename... Args>
+Status RuntimeErrorf(fmt::format_string<Args...> f, Args&&... args) {
+  return Status::Error(fmt::format(f, std::forward<Args>(args)...), ExitCode::kRuntime);
+}
+
 template <typename T>
 class [[nodiscard]] Result {
  public:

@@ -35,6 +35,12 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const EngineO
   if (options.sink < 0 || options.sink >= options.ctx)
     return Errorf("--sink must be in [0, ctx), got {}", options.sink);
   EngineOptions resolved = options;
+  // A model trained with a sliding window (Mistral's sliding_window) attends at most that
+  // many positions: the engine's attention window, narrowed further only by the caller.
+  if (const int64_t sw = m.config.sliding_window; sw > 0) {
+    const int64_t current = options.window == 0 ? options.ctx : options.window;
+    if (sw < current) resolved.window = sw;
+  }
   if (options.compute_auto) {
     const TensorView* w = m.tensors.Find(LayerTensor(0, "mlp.up_proj.weight"));
     const bool bf16_weights = w != nullptr && w->dtype == DType::kBF16;

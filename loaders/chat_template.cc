@@ -4,6 +4,8 @@
 
 #include "common/mapped_file.h"
 #include "loaders/jinja_parser.h"
+#include "loaders/json_util.h"
+#include "loaders/utf8.h"
 
 namespace oko {
 
@@ -78,21 +80,28 @@ Result<ChatTemplate> ChatTemplate::LoadFromDir(const std::string& model_dir) {
   const std::string jinja_path = (fs::path(model_dir) / "chat_template.jinja").string();
   ordered_json config = ordered_json::object();
   if (fs::exists(config_path)) {
-    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path));
-    config = ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (config.is_discarded() || !config.is_object()) return Errorf("{}: not a valid JSON object", config_path);
+    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path, kMaxTokenizerConfigBytes));
+    OKO_ASSIGN_OR_RETURN(config, ParseJsonText<ordered_json>(text, config_path));
+    if (!config.is_object()) return Errorf("{}: not a JSON object", config_path);
   }
   std::string source, origin;
   if (fs::exists(jinja_path)) {
-    OKO_ASSIGN_OR_RETURN(source, ReadFileToString(jinja_path));
+    OKO_ASSIGN_OR_RETURN(source, ReadFileToString(jinja_path, kMaxTemplateBytes));
     origin = jinja_path;
   } else if (fs::exists(config_path)) {
     OKO_ASSIGN_OR_RETURN(source, TemplateFromConfig(config, config_path));
+    if (source.size() > kMaxTemplateBytes)
+      return Errorf("{}: 'chat_template' is {} bytes, over the limit of {} bytes", config_path,
+                    source.size(), kMaxTemplateBytes);
     origin = config_path + " chat_template";
   } else {
     return Errorf("{}: no tokenizer_config.json or chat_template.jinja: the model has no chat template "
                   "(use raw completion)", model_dir);
   }
+  // Python reads a template as UTF-8 text and fails on anything else; so does oko.
+  if (const size_t bad = utf8::FirstInvalidByte(source); bad != std::string::npos)
+    return Errorf("{}: not valid UTF-8: byte 0x{:02X} at offset {}", origin, static_cast<unsigned char>(source[bad]),
+                  bad);
   OKO_ASSIGN_OR_RETURN(ChatTemplate t, Parse(source, origin));
   PresetSpecialTokens(config, &t.preset_);
   return t;

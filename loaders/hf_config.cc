@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "loaders/json_util.h"
+
 namespace oko {
 namespace {
 
@@ -20,7 +22,8 @@ class Fields {
     auto it = j_.find(key);
     return (it == j_.end() || it->is_null()) ? nullptr : &*it;
   }
-  Status Int(const char* key, int64_t* out, bool required, int64_t min_value = 1) const {
+  Status Int(const char* key, int64_t* out, bool required, int64_t min_value = 1,
+             int64_t max_value = INT64_MAX) const {
     const json* v = Get(key);
     if (v == nullptr) return required ? Errorf("{}: missing '{}'", path_, Name(key)) : Status{};
     if (!v->is_number_integer())
@@ -28,6 +31,8 @@ class Fields {
     *out = v->get<int64_t>();
     if (*out < min_value)
       return Errorf("{}: '{}' must be >= {}, got {}", path_, Name(key), min_value, *out);
+    if (*out > max_value)
+      return Errorf("{}: '{}' is {}, over oko's limit of {}", path_, Name(key), *out, max_value);
     return {};
   }
   Status Double(const char* key, double* out) const {
@@ -114,8 +119,7 @@ std::string_view ArchName(Arch a) {
 }
 
 Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::string& path) {
-  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Errorf("{}: not valid JSON", path);
+  OKO_ASSIGN_OR_RETURN(json j, ParseJsonText(json_text, path));
   if (!j.is_object()) return Errorf("{}: not a JSON object", path);
   Fields f(j, path);
   ModelConfig c;
@@ -126,19 +130,19 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
   } else if (c.model_type == "qwen2") {
     c.arch = Arch::kQwen2;
     c.qkv_bias = true;
-  } else if (c.model_type == "llama" || c.model_type == "mistral") {
+  } else if (c.model_type == "llama" || c.model_type == "mistral") {  // mistral: + sliding_window
     c.arch = Arch::kLlama;
   } else {
-    return Errorf("{}: model_type '{}' is not supported (supported: qwen3, qwen2, llama)", path,
+    return Errorf("{}: model_type '{}' is not supported (supported: qwen3, qwen2, llama, mistral)", path,
                   c.model_type.empty() ? "(missing)" : c.model_type);
   }
-  OKO_RETURN_IF_ERROR(f.Int("vocab_size", &c.vocab_size, true));
-  OKO_RETURN_IF_ERROR(f.Int("hidden_size", &c.hidden_size, true));
-  OKO_RETURN_IF_ERROR(f.Int("intermediate_size", &c.intermediate_size, true));
-  OKO_RETURN_IF_ERROR(f.Int("num_hidden_layers", &c.num_layers, true));
-  OKO_RETURN_IF_ERROR(f.Int("num_attention_heads", &c.num_heads, true));
+  OKO_RETURN_IF_ERROR(f.Int("vocab_size", &c.vocab_size, true, 1, kMaxVocabSize));
+  OKO_RETURN_IF_ERROR(f.Int("hidden_size", &c.hidden_size, true, 1, kMaxHidden));
+  OKO_RETURN_IF_ERROR(f.Int("intermediate_size", &c.intermediate_size, true, 1, kMaxIntermediate));
+  OKO_RETURN_IF_ERROR(f.Int("num_hidden_layers", &c.num_layers, true, 1, kMaxLayers));
+  OKO_RETURN_IF_ERROR(f.Int("num_attention_heads", &c.num_heads, true, 1, kMaxHeads));
   c.num_kv_heads = c.num_heads;
-  OKO_RETURN_IF_ERROR(f.Int("num_key_value_heads", &c.num_kv_heads, false));
+  OKO_RETURN_IF_ERROR(f.Int("num_key_value_heads", &c.num_kv_heads, false, 1, kMaxHeads));
   if (c.num_heads % c.num_kv_heads != 0)
     return Errorf("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", path,
                   c.num_heads, c.num_kv_heads);
@@ -149,7 +153,10 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
     return Errorf("{}: hidden_size {} is not a multiple of num_attention_heads {} and no head_dim is given",
                   path, c.hidden_size, c.num_heads);
   c.head_dim = c.hidden_size / c.num_heads;
-  OKO_RETURN_IF_ERROR(f.Int("head_dim", &c.head_dim, false));
+  OKO_RETURN_IF_ERROR(f.Int("head_dim", &c.head_dim, false, 1, kMaxHeadDim));
+  if (c.head_dim > kMaxHeadDim)
+    return Errorf("{}: head_dim (hidden_size / num_attention_heads) is {}, over oko's limit of {}",
+                  path, c.head_dim, kMaxHeadDim);
   if (c.head_dim % 2 != 0) return Errorf("{}: head_dim {} must be even for RoPE", path, c.head_dim);
   OKO_RETURN_IF_ERROR(f.Double("rms_norm_eps", &c.rms_norm_eps));
   OKO_RETURN_IF_ERROR(f.Double("rope_theta", &c.rope_theta));
@@ -166,6 +173,26 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
   OKO_RETURN_IF_ERROR(f.String("hidden_act", &act));
   if (act != "silu") return Errorf("{}: hidden_act '{}' is not implemented (only silu)", path, act);
   OKO_RETURN_IF_ERROR(f.Int("max_position_embeddings", &c.max_position_embeddings, false));
+  // Sliding-window attention. Mistral: every layer attends the last `sliding_window`
+  // positions (null in Mistral v0.2+ means full attention); the engine honours it as its
+  // attention window (engine/kv_cache.h). Qwen2/Qwen3 apply a window only to some layers
+  // (use_sliding_window with max_window_layers), which oko does not implement: refuse it
+  // rather than answer with full attention.
+  if (c.model_type == "mistral") {
+    OKO_RETURN_IF_ERROR(f.Int("sliding_window", &c.sliding_window, false, 1));
+  } else {
+    // As transformers' Qwen2Config: layer i slides when use_sliding_window, sliding_window
+    // is set and i >= max_window_layers.
+    bool use_sliding_window = false;
+    int64_t window = 0, max_window_layers = 28;  // transformers' default
+    OKO_RETURN_IF_ERROR(f.Bool("use_sliding_window", &use_sliding_window));
+    OKO_RETURN_IF_ERROR(f.Int("sliding_window", &window, false, 0));
+    OKO_RETURN_IF_ERROR(f.Int("max_window_layers", &max_window_layers, false, 0));
+    if (use_sliding_window && window > 0 && max_window_layers < c.num_layers)
+      return Errorf("{}: 'use_sliding_window': true with max_window_layers {} < num_hidden_layers {} "
+                    "(a sliding window on some layers) is not implemented",
+                    path, max_window_layers, c.num_layers);
+  }
   int64_t bos = -1;
   OKO_RETURN_IF_ERROR(f.Int("bos_token_id", &bos, false, 0));
   if (bos >= 0) c.bos_token_id = bos;
@@ -178,8 +205,7 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
 
 Status ParseGenerationConfig(const std::string& json_text, const std::string& path,
                              ModelConfig* config) {
-  json j = json::parse(json_text, nullptr, false);
-  if (j.is_discarded()) return Errorf("{}: not valid JSON", path);
+  OKO_ASSIGN_OR_RETURN(json j, ParseJsonText(json_text, path));
   if (!j.is_object()) return Errorf("{}: not a JSON object", path);
   Fields f(j, path);
   GenerationDefaults& g = config->generation;
@@ -216,11 +242,11 @@ Result<ModelConfig> LoadModelConfig(const std::string& dir) {
   namespace fs = std::filesystem;
   const std::string path = (fs::path(dir) / "config.json").string();
   if (!PathExists(path)) return Errorf("{}: missing (is '{}' a Hugging Face model folder?)", path, dir);
-  OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxConfigJsonBytes));
   OKO_ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(text, path));
   const std::string gen = (fs::path(dir) / "generation_config.json").string();
   if (PathExists(gen)) {
-    OKO_ASSIGN_OR_RETURN(std::string gen_text, ReadFileToString(gen));
+    OKO_ASSIGN_OR_RETURN(std::string gen_text, ReadFileToString(gen, kMaxConfigJsonBytes));
     OKO_RETURN_IF_ERROR(ParseGenerationConfig(gen_text, gen, &c));
   }
   return c;

@@ -48,6 +48,7 @@ struct ModelConfig {
   bool o_bias = false;       // o_proj carries a bias (attention_bias in Llama/Qwen3)
   bool qk_norm = false;      // per-head RMSNorm of q and k (Qwen3)
   int64_t max_position_embeddings = 0;
+  int64_t sliding_window = 0;  // mistral: attend only the last N positions (0: all)
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;  // config.json and generation_config.json, merged
   std::string torch_dtype;

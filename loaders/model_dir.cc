@@ -16,7 +16,8 @@ int64_t ModelDir::ParameterCount() const {
 bool HasChatTemplate(const std::string& dir) {
   // transformers reads chat_template.jinja first, then tokenizer_config.json.
   if (fs::exists(fs::path(dir) / "chat_template.jinja")) return true;
-  auto text = ReadFileToString((fs::path(dir) / "tokenizer_config.json").string());
+  auto text = ReadFileToString((fs::path(dir) / "tokenizer_config.json").string(),
+                               kMaxTokenizerConfigBytes);
   if (!text.ok()) return false;
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return false;

@@ -6,6 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/limits.h"
+#include "loaders/json_util.h"
+
 namespace oko {
 namespace {
 
@@ -24,6 +27,9 @@ Result<TensorView> ParseEntry(const std::string& name, const json& e, size_t dat
   auto bad = [&](const std::string& what) {
     return Errorf("{}: tensor '{}': {}", path, name, what);
   };
+  if (name.size() > kMaxTensorNameBytes)
+    return Errorf("{}: a tensor name is {} bytes long, over the limit of {} bytes ('{}...')", path,
+                  name.size(), kMaxTensorNameBytes, name.substr(0, 40));
   if (!e.is_object()) return bad("entry is not an object");
   TensorView t;
   t.name = name;
@@ -35,6 +41,8 @@ Result<TensorView> ParseEntry(const std::string& name, const json& e, size_t dat
 
   auto sh = e.find("shape");
   if (sh == e.end() || !sh->is_array()) return bad("missing or non-array 'shape'");
+  if (sh->size() > kMaxTensorRank)
+    return bad(fmt::format("shape has {} dimensions, over the limit of {}", sh->size(), kMaxTensorRank));
   uint64_t numel = 1;
   for (const auto& d : *sh) {
     if (!d.is_number_unsigned())
@@ -83,9 +91,13 @@ Result<std::vector<TensorView>> SafetensorsFile::ParseHeader(
     return Errorf("{}: header length {} runs past the end of the file ({} bytes)", path,
                   header_len, size);
   const char* text = reinterpret_cast<const char*>(data + 8);
-  json header = json::parse(text, text + header_len, nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded()) return Errorf("{}: header is not valid JSON", path);
+  auto parsed = ParseJsonText(std::string_view(text, header_len), path, "header");
+  if (!parsed.ok()) return parsed.status();
+  json header = std::move(parsed).value();
   if (!header.is_object()) return Errorf("{}: header is not a JSON object", path);
+  if (header.size() > kMaxTensorsPerFile + 1)  // + __metadata__
+    return Errorf("{}: the header lists {} tensors, over the limit of {} per file", path,
+                  header.size() - header.contains("__metadata__"), kMaxTensorsPerFile);
 
   const std::byte* region = data + 8 + header_len;
   const size_t region_size = size - 8 - header_len;
@@ -153,9 +165,9 @@ Result<TensorStore> TensorStore::OpenDir(const std::string& dir) {
   const fs::path index = fs::path(dir) / "model.safetensors.index.json";
   std::vector<std::string> shards;
   if (PathExists(index.string())) {
-    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(index.string()));
-    json j = json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return Errorf("{}: not valid JSON", index.string());
+    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(index.string(), kMaxIndexJsonBytes));
+    OKO_ASSIGN_OR_RETURN(json j, ParseJsonText(text, index.string()));
+    if (!j.is_object()) return Errorf("{}: not a JSON object", index.string());
     auto wm = j.find("weight_map");
     if (wm == j.end() || !wm->is_object())
       return Errorf("{}: missing 'weight_map' object", index.string());

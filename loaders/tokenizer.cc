@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/mapped_file.h"
+#include "loaders/json_util.h"
 #include "loaders/utf8.h"
 
 namespace oko {
@@ -76,6 +77,8 @@ Status ParseVocab(od::value v, ModelSection* m) {
   if (v.get_object().get(obj)) return Errorf("model.vocab: expected an object of token -> id");
   size_t count = 0;
   if (auto e = obj.count_fields().get(count)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
+  if (count > static_cast<size_t>(kMaxVocabSize))
+    return Errorf("model.vocab: {} tokens, over the limit of {}", count, kMaxVocabSize);
   m->vocab.Reserve(count);
   // Inserted in batches, prefetching each slot first (see TokenIndex::Prefetch).
   constexpr size_t kBatch = 16;
@@ -91,8 +94,14 @@ Status ParseVocab(od::value v, ModelSection* m) {
     std::string_view key;
     int64_t id;
     if (auto e = field.unescaped_key().get(key)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
-    if (field.value().get_int64().get(id) || id < 0 || id > INT32_MAX)
+    if (key.size() > kMaxTokenBytes)
+      return Errorf("model.vocab: token '{}...' is {} bytes long, over the limit of {} bytes",
+                    key.substr(0, 16), key.size(), kMaxTokenBytes);
+    if (field.value().get_int64().get(id) || id < 0)
       return Errorf("model.vocab: the id of '{}' must be a non-negative integer", key);
+    if (id >= kMaxVocabSize)
+      return Errorf("model.vocab: the id of '{}' is {}, over the limit of {} tokens", key, id,
+                    kMaxVocabSize);
     keys[n] = m->arena.Store(key);
     ids[n] = static_cast<int32_t>(id);
     hashes[n] = HashBytes(keys[n]);
@@ -215,7 +224,10 @@ Status ParseFile(std::string_view text, FileSections* s) {
   od::document doc;
   if (auto e = parser.iterate(padded).get(doc)) return Errorf("not valid JSON: {}", SimdjsonMessage(e));
   od::object root;
-  if (auto e = doc.get_object().get(root)) return Errorf("expected a JSON object: {}", SimdjsonMessage(e));
+  if (auto e = doc.get_object().get(root)) {
+    if (e == simdjson::INCORRECT_TYPE) return Errorf("expected a JSON object");
+    return Errorf("not valid JSON: {}", SimdjsonMessage(e));
+  }
   for (auto field : root) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return Errorf("not valid JSON: {}", SimdjsonMessage(e));
@@ -255,6 +267,12 @@ Result<std::vector<AddedToken>> ParseAddedTokens(const json& j) {
         !t["content"].is_string()) {
       return Errorf("{}: expected {{\"id\": N, \"content\": \"...\", ...}}, got {}", where, t.dump());
     }
+    if (t["id"].get<int64_t>() >= kMaxVocabSize)
+      return Errorf("{}: id {} is over the limit of {} tokens", where, t["id"].get<int64_t>(),
+                    kMaxVocabSize);
+    if (t["content"].get_ref<const std::string&>().size() > kMaxTokenBytes)
+      return Errorf("{}: 'content' is {} bytes long, over the limit of {} bytes", where,
+                    t["content"].get_ref<const std::string&>().size(), kMaxTokenBytes);
     AddedToken a;
     a.id = static_cast<int32_t>(t["id"].get<int64_t>());
     a.content = t["content"].get<std::string>();
@@ -280,10 +298,13 @@ Result<std::vector<AddedToken>> ParseAddedTokens(const json& j) {
 Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_dir) {
   OKO_ASSIGN_OR_RETURN(std::string path, ResolveTokenizerPath(model_dir));
   OKO_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
+  if (file->size() > kMaxTokenizerJsonBytes)
+    return Errorf("{}: the file is {} bytes, over the limit of {} bytes for this file", path,
+                  file->size(), kMaxTokenizerJsonBytes);
   const std::string config_path = (fs::path(model_dir) / "tokenizer_config.json").string();
   std::string config;
   if (std::error_code ec; fs::exists(config_path, ec)) {
-    OKO_ASSIGN_OR_RETURN(config, ReadFileToString(config_path));
+    OKO_ASSIGN_OR_RETURN(config, ReadFileToString(config_path, kMaxTokenizerConfigBytes));
   }
   auto tok = FromJson(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()),
                       "", path);
@@ -332,8 +353,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenize
 
 Status Tokenizer::ParseConfig(std::string_view config_json, const std::string& path) {
   if (config_json.empty()) return {};
-  const json j = json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Errorf("{}: not a valid JSON object", path);
+  OKO_ASSIGN_OR_RETURN(const json j, ParseJsonText(config_json, path));
+  if (!j.is_object()) return Errorf("{}: not a JSON object", path);
   // bos_token/eos_token: a string, an AddedToken object {"content": ...}, or null.
   const auto token = [&](const char* key, std::optional<int32_t>* out) -> Status {
     auto it = j.find(key);

@@ -18,6 +18,7 @@ Status RunLogits(const LogitsOptions& o) {
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   if (static_cast<int64_t>(ids.size()) > options.ctx) options.ctx = ids.size();
   OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
+  OKO_RETURN_IF_ERROR(CheckPromptFits(*model, static_cast<int64_t>(ids.size())));
   const int64_t V = model->config().vocab_size;
   for (int32_t id : ids)
     if (id >= V) return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, V);

@@ -6,6 +6,7 @@
 #include "common/atomic_file.h"
 #include "common/mapped_file.h"
 #include "loaders/hf_config.h"
+#include "loaders/json_util.h"
 #include "loaders/safetensors_writer.h"
 #include "tools/command.h"
 
@@ -135,10 +136,9 @@ Status RunMakeModel(const MakeModelOptions& o) {
     config = PresetConfig(*p);
     generation = PresetGenerationConfig();
   } else {
-    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(o.config_path));
-    config = ojson::parse(text, nullptr, false);
-    if (config.is_discarded() || !config.is_object())
-      return Errorf("{}: not a JSON object", o.config_path);
+    OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(o.config_path, kMaxConfigJsonBytes));
+    OKO_ASSIGN_OR_RETURN(config, ParseJsonText<ojson>(text, o.config_path));
+    if (!config.is_object()) return Errorf("{}: not a JSON object", o.config_path);
   }
   const DType dtype = o.dtype == "f32" ? DType::kF32 : o.dtype == "f16" ? DType::kF16 : DType::kBF16;
   config["torch_dtype"] = o.dtype == "f32" ? "float32" : o.dtype == "f16" ? "float16" : "bfloat16";
@@ -153,7 +153,7 @@ Status RunMakeModel(const MakeModelOptions& o) {
 
   std::error_code ec;
   fs::create_directories(o.out, ec);
-  if (ec) return Errorf("{}: cannot create the folder: {}", o.out, ec.message());
+  if (ec) return RuntimeErrorf("{}: cannot create the folder: {}", o.out, ec.message());
   std::vector<TensorToWrite> tensors;
   for (const auto& e : ExpectedTensors(c))
     if (!e.optional) tensors.push_back(RandomTensor(e, dtype, o.seed));

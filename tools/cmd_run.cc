@@ -50,12 +50,15 @@ Status RunRun(const RunOptions& o) {
   if (!o.ids.empty()) {
     OKO_ASSIGN_OR_RETURN(prompt, ParseIds(o.ids));
   } else {
-    OKO_ASSIGN_OR_RETURN(prompt, tokenizer->Encode(o.prompt));
+    auto encoded = tokenizer->Encode(o.prompt);
+    if (!encoded.ok()) return encoded.status().WithContext("-p");
+    prompt = std::move(encoded).value();
   }
   if (prompt.empty()) return Status::Error("the prompt has no tokens", ExitCode::kUsage);
+  OKO_RETURN_IF_ERROR(CheckPromptFits(*model, static_cast<int64_t>(prompt.size())));
   for (int32_t id : prompt)
     if (id >= model->config().vocab_size)
-      return Errorf("token id {} is outside the vocabulary [0, {})", id, model->config().vocab_size);
+      return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, model->config().vocab_size);
 
   Sampler sampler(o.sampling.Resolve(model->config().generation));
   GenerateOptions gen;

@@ -4,6 +4,7 @@
 
 #include "common/mapped_file.h"
 #include "loaders/chat_template.h"
+#include "loaders/json_util.h"
 #include "tools/command.h"
 
 namespace oko {
@@ -18,9 +19,8 @@ struct TemplateArgs {
 
 // F.json is a list of messages or an object of template variables.
 Result<nlohmann::ordered_json> ReadVariables(const TemplateArgs& args) {
-  OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.messages_path));
-  auto j = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Errorf("{}: not valid JSON", args.messages_path);
+  OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.messages_path, kMaxMessagesBytes));
+  OKO_ASSIGN_OR_RETURN(auto j, ParseJsonText<nlohmann::ordered_json>(text, args.messages_path));
   if (j.is_array()) j = nlohmann::ordered_json{{"messages", std::move(j)}};
   if (!j.is_object())
     return Errorf("{}: expected a list of messages or an object of template variables", args.messages_path);

@@ -115,7 +115,9 @@ Result<std::vector<int32_t>> PromptIds(const TraceOptions& o, const Tokenizer* t
     return Status::Error("give the prompt as -p or --ids, not both", ExitCode::kUsage);
   if (!o.ids.empty()) return ParseIds(o.ids);
   if (o.prompt.empty()) return Status::Error("give the prompt as -p TEXT or --ids 1,2,3", ExitCode::kUsage);
-  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(o.prompt));
+  auto encoded = tok->Encode(o.prompt);
+  if (!encoded.ok()) return encoded.status().WithContext("-p");
+  std::vector<int32_t> ids = std::move(encoded).value();
   if (ids.empty()) return Errorf("-p: the prompt encodes to no tokens");
   return ids;
 }

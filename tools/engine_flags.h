@@ -37,6 +37,11 @@ struct SamplingFlags {
   SamplerOptions Resolve(const GenerationDefaults& defaults) const;
 };
 
+// A prompt of `tokens` tokens must fit the KV cache (-c/--ctx) and the positions the model
+// was trained for (max_position_embeddings): otherwise it would be silently cut to its
+// last tokens. Exit status 2 with both numbers.
+Status CheckPromptFits(const Model& model, int64_t tokens);
+
 // Parses "1,2,3" into token ids; errors name the bad item.
 Result<std::vector<int32_t>> ParseIds(const std::string& text);
 

@@ -1,7 +1,8 @@
 // Architecture variants shared/ has no golden for, tested against their twins: the same
 // weights written sharded and unsharded, as f16 and as f32, tied and untied with a copied
 // lm_head, with and without head_dim in config.json, Qwen2 with zero q/k/v biases against
-// Llama — each pair must give the same logits.
+// Llama, Mistral's sliding_window against Llama with the same attention window — each pair
+// must give the same logits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -79,19 +80,22 @@ std::string Write(const ModelCopy& m, const std::string& name, DType dtype, int 
   return dir;
 }
 
-// The logits of every position. Prefill runs the batched matmuls (oneDNN for f32
-// weights); `one_token_at_a_time` decodes instead, where every weight dtype goes through
-// the same GEMV.
-std::vector<float> Logits(const std::string& dir, bool one_token_at_a_time = false) {
+// How Logits feeds the ids: prefill runs the batched matmuls (oneDNN for f32 weights);
+// one token at a time decodes, where every weight dtype goes through the same GEMV.
+enum class Feed { kPrefill, kOneTokenAtATime };
+
+// The logits of every position.
+std::vector<float> Logits(const std::string& dir, int64_t window = 0, Feed feed = Feed::kPrefill) {
   EngineOptions o;
   o.threads = 2;
   o.ctx = 64;
+  o.window = window;
   auto model = Model::Load(dir, o);
   EXPECT_TRUE(model.ok()) << model.status().message();
   if (!model.ok()) return {};
   const std::vector<int32_t> ids = {1, 403, 407, 261, 378, 432, 383, 286};
   std::vector<float> logits;
-  if (!one_token_at_a_time) {
+  if (feed == Feed::kPrefill) {
     (*model)->Forward(ids, Logits::kAll, &logits);
     return logits;
   }
@@ -120,9 +124,9 @@ TEST(VariantsTest, F16WeightsEqualTheSameValuesInF32) {
   for (auto& [name, v] : m.values)
     for (float& x : v) x = F16ToF32(F32ToF16(x));  // f16-representable values
   // Widening f16 is exact, so the same kernel gives the same bits.
-  const auto f16 = Logits(Write(m, "f16", DType::kF16), true);
-  EXPECT_EQ(MaxDiff(f16, Logits(Write(m, "f32", DType::kF32), true)), 0.0);
-  EXPECT_GT(MaxDiff(f16, Logits(test::SharedPath("models/stories260k"), true)), 0.0)
+  const auto f16 = Logits(Write(m, "f16", DType::kF16), 0, Feed::kOneTokenAtATime);
+  EXPECT_EQ(MaxDiff(f16, Logits(Write(m, "f32", DType::kF32), 0, Feed::kOneTokenAtATime)), 0.0);
+  EXPECT_GT(MaxDiff(f16, Logits(test::SharedPath("models/stories260k"), 0, Feed::kOneTokenAtATime)), 0.0)
       << "the rounding to f16 should be visible against the original weights";
 }
 
@@ -164,6 +168,22 @@ TEST(VariantsTest, Qwen2WithZeroBiasesEqualsLlamaAndBiasesMatter) {
   EXPECT_LE(MaxDiff(llama, Logits(Write(m, "qwen2_zero_bias", DType::kF32))), 1e-6);
   m.values["model.layers.0.self_attn.v_proj.bias"][3] = 0.5f;
   EXPECT_GT(MaxDiff(llama, Logits(Write(m, "qwen2_bias", DType::kF32))), 1e-4);
+}
+
+// HF Mistral: each query attends the last sliding_window positions, itself included. A
+// silent "Llama with full attention" would differ as soon as the prompt is longer.
+TEST(VariantsTest, MistralSlidingWindowEqualsLlamaWithThatWindow) {
+  ModelCopy m = Read("stories260k");
+  const std::string llama_dir = Write(m, "llama_for_mistral", DType::kF32);
+  const auto full = Logits(llama_dir);
+  const auto windowed = Logits(llama_dir, /*window=*/3);
+  ASSERT_GT(MaxDiff(full, windowed), 1e-4) << "8 tokens with a window of 3 must change the logits";
+  m.config["model_type"] = "mistral";
+  m.config["architectures"] = {"MistralForCausalLM"};
+  m.config["sliding_window"] = 3;
+  EXPECT_LE(MaxDiff(windowed, Logits(Write(m, "mistral_window3", DType::kF32))), 0.0);
+  m.config["sliding_window"] = nullptr;  // Mistral v0.2+: full attention
+  EXPECT_LE(MaxDiff(full, Logits(Write(m, "mistral_no_window", DType::kF32))), 0.0);
 }
 
 }  // namespace

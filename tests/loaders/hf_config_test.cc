@@ -204,7 +204,7 @@ TEST(HfConfigTest, GenerationConfigIsMerged) {
   EXPECT_EQ(bad.message(), "dir/generation_config.json: 'temperature' must be a number, got \"hot\"");
   EXPECT_EQ(ParseGenerationConfig(R"({"top_k": -1})", "g.json", &*c).message(),
             "g.json: 'top_k' must be >= 0, got -1");
-  EXPECT_EQ(ParseGenerationConfig("[", "g.json", &*c).message(), "g.json: not valid JSON");
+  EXPECT_THAT(ParseGenerationConfig("[", "g.json", &*c).message(), HasSubstr("g.json: not valid JSON: "));
 }
 
 TEST(HfConfigTest, LoadModelConfigReadsGenerationConfigOnlyWhenPresent) {
@@ -337,10 +337,10 @@ TEST(HfConfigTest, UnknownModelTypeIsRejected) {
   json j = Qwen3Json();
   j["model_type"] = "gpt2";
   EXPECT_EQ(ParseError(j), "dir/config.json: model_type 'gpt2' is not supported (supported: "
-                           "qwen3, qwen2, llama)");
+                           "qwen3, qwen2, llama, mistral)");
   j.erase("model_type");
   EXPECT_EQ(ParseError(j), "dir/config.json: model_type '(missing)' is not supported (supported: "
-                           "qwen3, qwen2, llama)");
+                           "qwen3, qwen2, llama, mistral)");
 }
 
 TEST(HfConfigTest, WrongFieldTypesAreRejectedNamingTheField) {
@@ -389,8 +389,8 @@ TEST(HfConfigTest, MissingAndOutOfRangeFieldsAreRejected) {
   j = Qwen3Json();
   j["mlp_bias"] = true;
   EXPECT_EQ(ParseError(j), "dir/config.json: 'mlp_bias': true is not implemented");
-  EXPECT_EQ(ParseModelConfig("{\"model_type\": ", "c.json").status().message(),
-            "c.json: not valid JSON");
+  EXPECT_THAT(ParseModelConfig("{\"model_type\": ", "c.json").status().message(),
+              HasSubstr("c.json: not valid JSON: parse error at line 1, column 16"));
   EXPECT_EQ(ParseModelConfig("[1]", "c.json").status().message(), "c.json: not a JSON object");
 }
 
@@ -511,6 +511,51 @@ TEST_F(CheckTensorsTest, OpenModelDirNamesTheFolder) {
   EXPECT_THAT(m.status().message(),
               HasSubstr(dir_ + ": model tensors do not match config.json (qwen3 2 layers):\n"
                                "  missing (1):\n    model.embed_tokens.weight"));
+}
+
+}  // namespace
+}  // namespace oko
+
+namespace oko {
+namespace {
+
+// Mistral is Llama plus a sliding window over every layer; null (Mistral v0.2+) means
+// full attention. Qwen2/Qwen3 windows on some layers only are refused, not ignored.
+TEST(HfConfigTest, SlidingWindowsAreReadOrRefused) {
+  json j = Qwen3Json();
+  j["model_type"] = "mistral";
+  j["sliding_window"] = 4096;
+  auto c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->arch, Arch::kLlama);
+  EXPECT_EQ(c->sliding_window, 4096);
+  j["sliding_window"] = nullptr;
+  EXPECT_EQ(Parse(j)->sliding_window, 0);
+
+  j = Qwen3Json();
+  j["use_sliding_window"] = false;
+  j["sliding_window"] = 4096;
+  j["max_window_layers"] = 2;
+  EXPECT_EQ(Parse(j)->sliding_window, 0);
+  j["use_sliding_window"] = true;
+  j["max_window_layers"] = j["num_hidden_layers"];  // no layer slides (transformers' rule)
+  EXPECT_TRUE(Parse(j).ok());
+  j["max_window_layers"] = 2;
+  EXPECT_THAT(ParseError(j), HasSubstr("'use_sliding_window': true with max_window_layers 2 < "
+                                       "num_hidden_layers"));
+}
+
+TEST(HfConfigTest, DimensionsOverTheLimitsAreRefused) {
+  json j = Qwen3Json();
+  j["num_hidden_layers"] = 5000;
+  EXPECT_EQ(ParseError(j), "dir/config.json: 'num_hidden_layers' is 5000, over oko's limit of 1024");
+  j = Qwen3Json();
+  j.erase("head_dim");
+  j["hidden_size"] = 65536;
+  j["num_attention_heads"] = 2;
+  j["num_key_value_heads"] = 2;
+  EXPECT_THAT(ParseError(j), HasSubstr("head_dim (hidden_size / num_attention_heads) is 32768, over "
+                                       "oko's limit of 1024"));
 }
 
 }  // namespace
