@@ -433,8 +433,26 @@ bool Tokenizer::IsSpecial(int32_t id) const {
   return id >= 0 && id < vocab_size() && special_[id];
 }
 
+namespace {
+// "<0xHH>": a byte token of HF's ByteFallback decoder (byte_fallback.rs, which checks only
+// this shape). A run of them that is not valid UTF-8 as a whole becomes one U+FFFD per
+// byte, so bytes already valid on their own (<0x41> = "A") can still turn into U+FFFD
+// when the next byte token arrives.
+bool IsByteFallbackToken(std::string_view t) {
+  return t.size() == 6 && t.starts_with("<0x") && t.back() == '>';
+}
+}  // namespace
+
 std::string StreamingDetokenizer::Push(int32_t id) {
   ids_.push_back(id);
+  // Hold back while the last token Decode keeps is a byte token: its run may continue.
+  for (size_t i = ids_.size(); i-- > read_;) {
+    const int32_t k = ids_[i];
+    const std::string_view text = tokenizer_.TokenText(k);  // "" for ids Decode skips
+    if (text.empty() || (skip_special_ && tokenizer_.IsSpecial(k))) continue;
+    if (IsByteFallbackToken(text)) return {};
+    break;
+  }
   const std::string prefix = tokenizer_.Decode(std::span(ids_).first(read_), skip_special_);
   std::string text = tokenizer_.Decode(ids_, skip_special_);
   // U+FFFD at the end: the last token stopped inside a character; wait for the rest.
