@@ -9,6 +9,18 @@ namespace {
 
 using json = nlohmann::json;
 
+// Upper bounds on the sizes a config.json may give: far above any real model (the largest
+// have ~256k vocab, 16k-53k hidden/intermediate, 126 layers, 128 heads), low enough that
+// products such as vocab * hidden or heads * head_dim cannot overflow and that a corrupt
+// file is an error instead of a huge allocation.
+constexpr int64_t kMaxConfigInt = int64_t{1} << 40;  // any other integer field
+constexpr int64_t kMaxVocab = int64_t{1} << 24;
+constexpr int64_t kMaxWidth = int64_t{1} << 20;  // hidden_size, intermediate_size
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxHeads = 4096;
+constexpr int64_t kMaxHeadDim = 1 << 16;
+constexpr int64_t kMaxTokenId = INT32_MAX;
+
 // Typed field access with messages that name the file and the field.
 class Fields {
  public:
@@ -20,14 +32,21 @@ class Fields {
     auto it = j_.find(key);
     return (it == j_.end() || it->is_null()) ? nullptr : &*it;
   }
-  Status Int(const char* key, int64_t* out, bool required, int64_t min_value = 1) const {
+  Status Int(const char* key, int64_t* out, bool required, int64_t min_value = 1,
+             int64_t max_value = kMaxConfigInt) const {
     const json* v = Get(key);
     if (v == nullptr) return required ? Errorf("{}: missing '{}'", path_, Name(key)) : Status{};
     if (!v->is_number_integer())
       return Errorf("{}: '{}' must be an integer, got {}", path_, Name(key), v->dump());
+    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max_value))
+      return Errorf("{}: '{}' is {}, more than oko's limit of {} (a corrupt file?)", path_,
+                    Name(key), v->get<uint64_t>(), max_value);
     *out = v->get<int64_t>();
     if (*out < min_value)
       return Errorf("{}: '{}' must be >= {}, got {}", path_, Name(key), min_value, *out);
+    if (*out > max_value)
+      return Errorf("{}: '{}' is {}, more than oko's limit of {} (a corrupt file?)", path_,
+                    Name(key), *out, max_value);
     return {};
   }
   Status Double(const char* key, double* out) const {
@@ -54,12 +73,13 @@ class Fields {
     *out = v->get<std::string>();
     return {};
   }
-  // An id or a list of ids (eos_token_id may be either).
+  // An id or a list of ids (eos_token_id may be either); ids are int32 in the tokenizer.
   Status Ids(const char* key, std::vector<int64_t>* out) const {
     const json* v = Get(key);
     if (v == nullptr) return {};
     auto add = [&](const json& x) -> Status {
-      if (!x.is_number_integer() || x.get<int64_t>() < 0)
+      if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > kMaxTokenId ||
+          (x.is_number_unsigned() && x.get<uint64_t>() > uint64_t{kMaxTokenId}))
         return Errorf("{}: '{}' must be a token id or a list of ids, got {}", path_, Name(key),
                       v->dump());
       const int64_t id = x.get<int64_t>();
@@ -132,13 +152,13 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
     return Errorf("{}: model_type '{}' is not supported (supported: qwen3, qwen2, llama)", path,
                   c.model_type.empty() ? "(missing)" : c.model_type);
   }
-  OKO_RETURN_IF_ERROR(f.Int("vocab_size", &c.vocab_size, true));
-  OKO_RETURN_IF_ERROR(f.Int("hidden_size", &c.hidden_size, true));
-  OKO_RETURN_IF_ERROR(f.Int("intermediate_size", &c.intermediate_size, true));
-  OKO_RETURN_IF_ERROR(f.Int("num_hidden_layers", &c.num_layers, true));
-  OKO_RETURN_IF_ERROR(f.Int("num_attention_heads", &c.num_heads, true));
+  OKO_RETURN_IF_ERROR(f.Int("vocab_size", &c.vocab_size, true, 1, kMaxVocab));
+  OKO_RETURN_IF_ERROR(f.Int("hidden_size", &c.hidden_size, true, 1, kMaxWidth));
+  OKO_RETURN_IF_ERROR(f.Int("intermediate_size", &c.intermediate_size, true, 1, kMaxWidth));
+  OKO_RETURN_IF_ERROR(f.Int("num_hidden_layers", &c.num_layers, true, 1, kMaxLayers));
+  OKO_RETURN_IF_ERROR(f.Int("num_attention_heads", &c.num_heads, true, 1, kMaxHeads));
   c.num_kv_heads = c.num_heads;
-  OKO_RETURN_IF_ERROR(f.Int("num_key_value_heads", &c.num_kv_heads, false));
+  OKO_RETURN_IF_ERROR(f.Int("num_key_value_heads", &c.num_kv_heads, false, 1, kMaxHeads));
   if (c.num_heads % c.num_kv_heads != 0)
     return Errorf("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", path,
                   c.num_heads, c.num_kv_heads);
@@ -146,7 +166,7 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
     return Errorf("{}: hidden_size {} is not a multiple of num_attention_heads {} and no head_dim is given",
                   path, c.hidden_size, c.num_heads);
   c.head_dim = c.hidden_size / c.num_heads;
-  OKO_RETURN_IF_ERROR(f.Int("head_dim", &c.head_dim, false));
+  OKO_RETURN_IF_ERROR(f.Int("head_dim", &c.head_dim, false, 1, kMaxHeadDim));
   if (c.head_dim % 2 != 0) return Errorf("{}: head_dim {} must be even for RoPE", path, c.head_dim);
   OKO_RETURN_IF_ERROR(f.Double("rms_norm_eps", &c.rms_norm_eps));
   OKO_RETURN_IF_ERROR(f.Double("rope_theta", &c.rope_theta));
@@ -164,7 +184,7 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
   if (act != "silu") return Errorf("{}: hidden_act '{}' is not implemented (only silu)", path, act);
   OKO_RETURN_IF_ERROR(f.Int("max_position_embeddings", &c.max_position_embeddings, false));
   int64_t bos = -1;
-  OKO_RETURN_IF_ERROR(f.Int("bos_token_id", &bos, false, 0));
+  OKO_RETURN_IF_ERROR(f.Int("bos_token_id", &bos, false, 0, kMaxTokenId));
   if (bos >= 0) c.bos_token_id = bos;
   OKO_RETURN_IF_ERROR(f.Ids("eos_token_id", &c.eos_token_ids));
   OKO_RETURN_IF_ERROR(f.String("torch_dtype", &c.torch_dtype));

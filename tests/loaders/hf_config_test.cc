@@ -394,6 +394,41 @@ TEST(HfConfigTest, MissingAndOutOfRangeFieldsAreRejected) {
   EXPECT_EQ(ParseModelConfig("[1]", "c.json").status().message(), "c.json: not a JSON object");
 }
 
+// A corrupt config.json must not make ExpectedTensors (and the engine) allocate for 10^8
+// layers or overflow vocab * hidden and heads * head_dim: sizes have upper limits.
+// (tests/fuzz/corpus/fuzz_config/oom-huge-sizes ran fuzz_config out of memory.)
+TEST(HfConfigTest, ImplausiblyLargeSizesAreRejectedNamingTheLimit) {
+  const std::vector<std::pair<const char*, int64_t>> limits = {
+      {"vocab_size", int64_t{1} << 24}, {"hidden_size", int64_t{1} << 20},
+      {"intermediate_size", int64_t{1} << 20}, {"num_hidden_layers", 4096},
+      {"num_attention_heads", 4096}, {"num_key_value_heads", 4096}, {"head_dim", 1 << 16}};
+  for (const auto& [field, limit] : limits) {
+    json j = Qwen3Json();
+    j[field] = limit + 1;
+    EXPECT_EQ(ParseError(j), fmt::format("dir/config.json: '{}' is {}, more than oko's limit of {} "
+                                         "(a corrupt file?)", field, limit + 1, limit));
+  }
+  json j = Qwen3Json();
+  j["num_hidden_layers"] = 18446744073709551615ull;  // beyond int64: rejected, not wrapped
+  EXPECT_THAT(ParseError(j), HasSubstr("'num_hidden_layers' is 18446744073709551615, more than"));
+  j = Qwen3Json();
+  j["eos_token_id"] = {151645, int64_t{1} << 31};
+  EXPECT_THAT(ParseError(j), HasSubstr("'eos_token_id' must be a token id or a list of ids"));
+  j = Qwen3Json();
+  j["bos_token_id"] = int64_t{1} << 31;
+  EXPECT_THAT(ParseError(j), HasSubstr("'bos_token_id' is 2147483648, more than oko's limit"));
+  // The limits are far above real models.
+  j = Qwen3Json();
+  j["vocab_size"] = 262144;
+  j["hidden_size"] = 16384;
+  j["intermediate_size"] = 53248;
+  j["num_hidden_layers"] = 126;
+  j["num_attention_heads"] = 128;
+  j["num_key_value_heads"] = 8;
+  j["head_dim"] = 128;
+  EXPECT_TRUE(Parse(j).ok()) << ParseError(j);
+}
+
 TEST(HfConfigTest, DtypeIsReadFromTorchDtypeOrDtype) {
   json j = Qwen3Json();
   j.erase("torch_dtype");
