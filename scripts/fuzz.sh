@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECONDS_PER_TARGET="${1:-30}"
-shift || true
+shift 
 BUILD="${OKO_FUZZ_BUILD:-build-fuzz}"
 export OKO_SHARED="${OKO_SHARED:-$(cd .. && pwd)/shared}"
 OUT="${OKO_FUZZ_OUT:-$BUILD/artifacts}"
@@ -61,7 +61,7 @@ for t in "${TARGETS[@]}"; do
   if ((rc != 0)); then
     line+=" FAILED (exit $rc)"
     failed+=("$t")
-    grep -E "^==[0-9]+==ERROR|SUMMARY|runtime error|fuzz invariant|Test unit written|ALARM|out-of-memory" "$log" | head -20
+    grep -E "^==[0-9]+==ERROR|SUMMARY|runtime error|fuzz invariant|Test unit written|ALARM|out-of-memory" "$log" | head -20 || true
     cp "$log" "$OUT/$t.log"
     echo "fuzz: full log in $OUT/$t.log"
   fi
