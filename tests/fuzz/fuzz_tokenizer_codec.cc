@@ -42,10 +42,14 @@ const Tokenizer& Get(int which) {
   return which == 0 ? *qwen3 : *stories;
 }
 
+// NFC as utf8proc_NFC, but by length: the text may contain NUL bytes.
 std::string Nfc(std::string_view s) {
-  utf8proc_uint8_t* out = utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t*>(std::string(s).c_str()));
-  if (out == nullptr) oko::fuzz::Fail("utf8proc_NFC failed on valid UTF-8");
-  std::string r(reinterpret_cast<const char*>(out));
+  utf8proc_uint8_t* out = nullptr;
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                                          static_cast<utf8proc_ssize_t>(s.size()), &out,
+                                          static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  if (n < 0) oko::fuzz::Fail("utf8proc_map failed on valid UTF-8");
+  std::string r(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
   std::free(out);
   return r;
 }

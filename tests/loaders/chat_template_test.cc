@@ -275,6 +275,15 @@ TEST(JinjaErrors, SyntaxErrorsReportLineAndColumn) {
             "ERROR: t:1:19: template raised an exception: Only user and assistant roles are supported!");
 }
 
+// Found by fuzz_chat_template (ASan stack-use-after-scope): map(attribute=...) without
+// default= kept a reference to the temporary fallback Value().
+TEST(JinjaFuzzRegressions, MapAttributeWithAndWithoutDefault) {
+  const char* vars = R"({"xs": [{"a": 1}, {}]})";
+  EXPECT_EQ(Render("{{ xs | map(attribute='a', default=0) | list }}", vars), "[1, 0]");
+  EXPECT_EQ(Render("{{ xs | map(attribute='a') | select('defined') | list }}", vars), "[1]");
+  EXPECT_EQ(Render("{{ xs | map(attribute='b') | list | length }}", vars), "2");
+}
+
 TEST(JinjaLimits, DeepNestingIsAnErrorNotACrash) {
   const std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
   EXPECT_NE(Render(deep).find("nesting deeper than"), std::string::npos);
