@@ -16,6 +16,11 @@ namespace fs = std::filesystem;
 namespace od = simdjson::ondemand;
 using json = nlohmann::json;
 
+// The largest token id accepted. Ids index a table of vocab_size entries, so an id near
+// INT32_MAX in a corrupt file would allocate gigabytes (and id + 1 overflow); real
+// vocabularies have under 300k ids (Qwen3 151,669, Gemma 262,144).
+constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
+
 // A git symlink checked out on a system without symlink support (or copied by a tool
 // that does not follow links) becomes a small text file whose whole content is the link
 // target, e.g. "../tiny-qwen3/tokenizer.json". Follow such a file when it names an
@@ -91,8 +96,11 @@ Status ParseVocab(od::value v, ModelSection* m) {
     std::string_view key;
     int64_t id;
     if (auto e = field.unescaped_key().get(key)) return Errorf("model.vocab: {}", SimdjsonMessage(e));
-    if (field.value().get_int64().get(id) || id < 0 || id > INT32_MAX)
+    if (field.value().get_int64().get(id) || id < 0)
       return Errorf("model.vocab: the id of '{}' must be a non-negative integer", key);
+    if (id > kMaxTokenId)
+      return Errorf("model.vocab: the id {} of '{}' is beyond oko's limit of {} (a corrupt file?)", id, key,
+                    kMaxTokenId);
     keys[n] = m->arena.Store(key);
     ids[n] = static_cast<int32_t>(id);
     hashes[n] = HashBytes(keys[n]);
@@ -268,6 +276,9 @@ Result<std::vector<AddedToken>> ParseAddedTokens(const json& j) {
         !t["content"].is_string()) {
       return Errorf("{}: expected {{\"id\": N, \"content\": \"...\", ...}}, got {}", where, t.dump());
     }
+    if (t["id"].get<int64_t>() > kMaxTokenId)
+      return Errorf("{}: id {} is beyond oko's limit of {} (a corrupt file?)", where, t["id"].get<int64_t>(),
+                    kMaxTokenId);
     AddedToken a;
     a.id = static_cast<int32_t>(t["id"].get<int64_t>());
     a.content = t["content"].get<std::string>();

@@ -35,9 +35,21 @@ TEST(TokenizerMalformed, BrokenLiteralsAreErrorsNotExceptions) {
   EXPECT_EQ(LoadError(Model(R"("unk_token": null)")), "(loaded without error)");
 }
 
+// Ids index a table as long as the largest id: a vocab id of 144444410 made FromJson
+// allocate 2.3 GB (fuzz_tokenizer_json out of memory), and INT32_MAX overflowed id + 1.
+TEST(TokenizerMalformed, HugeTokenIdsAreRejected) {
+  EXPECT_EQ(LoadError(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 144444410}, "merges": []}})"),
+            "T/tokenizer.json: model.vocab: the id 144444410 of 'b' is beyond oko's limit of 16777215 "
+            "(a corrupt file?)");
+  EXPECT_EQ(LoadError(R"({"added_tokens": [{"id": 2147483647, "content": "<x>"}], )"
+                      R"("model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})"),
+            "T/tokenizer.json: added_tokens[0]: id 2147483647 is beyond oko's limit of 16777215 "
+            "(a corrupt file?)");
+}
+
 TEST(TokenizerMalformed, FuzzerInputsAreRejected) {
   const std::string dir = std::string(OKO_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_tokenizer_json/";
-  for (const char* name : {"crash-truncated-null"}) {
+  for (const char* name : {"crash-truncated-null", "oom-huge-token-id"}) {
     std::ifstream f(dir + name, std::ios::binary);
     ASSERT_TRUE(f.good()) << dir + name;
     std::string bytes(std::istreambuf_iterator<char>(f), {});
