@@ -349,6 +349,14 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenize
   OKO_RETURN_IF_ERROR(section(ParseNormalizer, s.normalizer, "normalizer", &t->normalizer_));
   OKO_RETURN_IF_ERROR(section(ParsePreTokenizer, s.pre_tokenizer, "pre_tokenizer", &t->pre_tokenizer_));
   OKO_RETURN_IF_ERROR(section(ParsePostProcessor, s.post_processor, "post_processor", &t->post_processor_));
+  if (t->post_processor_) {  // the ids it adds (those of an empty sequence) must be tokens
+    std::vector<int32_t> added_ids;
+    t->post_processor_->Process(&added_ids);
+    for (int32_t id : added_ids)
+      if (id < 0 || id >= t->vocab_size())
+        return Errorf("{}: post_processor: token id {} is not in the vocabulary ({} ids)", path, id,
+                      t->vocab_size());
+  }
   OKO_RETURN_IF_ERROR(section(ParseDecoder, s.decoder, "decoder", &t->decoder_));
   if (!config_json.empty()) OKO_RETURN_IF_ERROR(t->ParseConfig(config_json, "tokenizer_config.json"));
   return t;

@@ -47,9 +47,23 @@ TEST(TokenizerMalformed, HugeTokenIdsAreRejected) {
             "(a corrupt file?)");
 }
 
+// HF would emit whatever ids TemplateProcessing names; an id past the vocabulary would
+// then index past the embedding table, so it is an error at load (fuzz_tokenizer_json).
+TEST(TokenizerMalformed, PostProcessorIdsMustBeInTheVocabulary) {
+  const auto file = [](const std::string& ids) {
+    return R"({"post_processor": {"type": "TemplateProcessing", "single": [)"
+           R"({"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],)"
+           R"( "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [)" + ids +
+           R"(], "tokens": ["<s>"]}}}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}})";
+  };
+  EXPECT_EQ(LoadError(file("2")), "T/tokenizer.json: post_processor: token id 2 is not in the vocabulary (2 ids)");
+  const std::string good = file("1");
+  EXPECT_EQ(LoadError(good), "(loaded without error)");
+}
+
 TEST(TokenizerMalformed, FuzzerInputsAreRejected) {
   const std::string dir = std::string(OKO_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_tokenizer_json/";
-  for (const char* name : {"crash-truncated-null", "oom-huge-token-id"}) {
+  for (const char* name : {"crash-truncated-null", "oom-huge-token-id", "crash-post-processor-id"}) {
     std::ifstream f(dir + name, std::ios::binary);
     ASSERT_TRUE(f.good()) << dir + name;
     std::string bytes(std::istreambuf_iterator<char>(f), {});
