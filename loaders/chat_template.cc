@@ -1,5 +1,6 @@
 #include "loaders/chat_template.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/mapped_file.h"
@@ -64,6 +65,15 @@ void PresetSpecialTokens(const ordered_json& config, ordered_json* preset) {
 }  // namespace
 
 Result<ChatTemplate> ChatTemplate::Parse(std::string_view source, const std::string& origin_for_errors) {
+  // transformers reads templates as UTF-8 text (json.load, open(encoding="utf-8")) and
+  // fails on anything else; so do we, where the byte is.
+  if (const size_t bad = utf8::FirstInvalidByte(source); bad != std::string_view::npos) {
+    const std::string_view before = source.substr(0, bad);
+    const size_t line = 1 + std::count(before.begin(), before.end(), '\n');
+    const size_t line_start = before.rfind('\n') == std::string_view::npos ? 0 : before.rfind('\n') + 1;
+    return Errorf("{}:{}:{}: invalid UTF-8 (byte 0x{:02X} at offset {}); a chat template must be UTF-8 text",
+                  origin_for_errors, line, bad - line_start + 1, static_cast<unsigned char>(source[bad]), bad);
+  }
   auto parsed = std::make_shared<Parsed>();
   try {
     parsed->body = jinja::ParseTemplate(source);

@@ -11,6 +11,11 @@ namespace {
 
 using json = nlohmann::json;
 
+// Sizes have their limits in common/limits.h; any other integer field stays below 2^40
+// so that products of fields cannot overflow; token ids fit int32.
+constexpr int64_t kMaxConfigInt = int64_t{1} << 40;
+constexpr int64_t kMaxTokenId = INT32_MAX;
+
 // Typed field access with messages that name the file and the field.
 class Fields {
  public:
@@ -23,11 +28,14 @@ class Fields {
     return (it == j_.end() || it->is_null()) ? nullptr : &*it;
   }
   Status Int(const char* key, int64_t* out, bool required, int64_t min_value = 1,
-             int64_t max_value = INT64_MAX) const {
+             int64_t max_value = kMaxConfigInt) const {
     const json* v = Get(key);
     if (v == nullptr) return required ? Errorf("{}: missing '{}'", path_, Name(key)) : Status{};
     if (!v->is_number_integer())
       return Errorf("{}: '{}' must be an integer, got {}", path_, Name(key), v->dump());
+    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max_value))
+      return Errorf("{}: '{}' is {}, over oko's limit of {}", path_, Name(key),
+                    v->get<uint64_t>(), max_value);
     *out = v->get<int64_t>();
     if (*out < min_value)
       return Errorf("{}: '{}' must be >= {}, got {}", path_, Name(key), min_value, *out);
@@ -59,12 +67,13 @@ class Fields {
     *out = v->get<std::string>();
     return {};
   }
-  // An id or a list of ids (eos_token_id may be either).
+  // An id or a list of ids (eos_token_id may be either); ids are int32 in the tokenizer.
   Status Ids(const char* key, std::vector<int64_t>* out) const {
     const json* v = Get(key);
     if (v == nullptr) return {};
     auto add = [&](const json& x) -> Status {
-      if (!x.is_number_integer() || x.get<int64_t>() < 0)
+      if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > kMaxTokenId ||
+          (x.is_number_unsigned() && x.get<uint64_t>() > uint64_t{kMaxTokenId}))
         return Errorf("{}: '{}' must be a token id or a list of ids, got {}", path_, Name(key),
                       v->dump());
       const int64_t id = x.get<int64_t>();
@@ -194,7 +203,7 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
                     path, max_window_layers, c.num_layers);
   }
   int64_t bos = -1;
-  OKO_RETURN_IF_ERROR(f.Int("bos_token_id", &bos, false, 0));
+  OKO_RETURN_IF_ERROR(f.Int("bos_token_id", &bos, false, 0, kMaxTokenId));
   if (bos >= 0) c.bos_token_id = bos;
   OKO_RETURN_IF_ERROR(f.Ids("eos_token_id", &c.eos_token_ids));
   OKO_RETURN_IF_ERROR(f.String("torch_dtype", &c.torch_dtype));

@@ -188,7 +188,7 @@ CallArgs ArgsFrom(const CallArgs& a, size_t first) {
 Value FilterMap(const Value& v, const CallArgs& a) {
   std::vector<Value> items = Iterate(v);
   if (std::optional<std::string> attr = OptString(a, kKeywordOnly, "attribute")) {
-    const Value& fallback = a.Get(kKeywordOnly, "default", Value());
+    const Value fallback = a.Get(kKeywordOnly, "default", Value());  // a copy: Get may return the temporary
     for (Value& x : items) {
       x = GetItem(x, Value::Str(*attr));
       if (x.is_undefined() && !fallback.is_undefined()) x = fallback;

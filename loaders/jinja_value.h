@@ -59,7 +59,8 @@ struct Dict {
 struct CallArgs {
   std::vector<Value> positional;
   std::vector<std::pair<std::string, Value>> keyword;
-  // Argument `index` or `name`, else `fallback`.
+  // Argument `index` or `name`, else `fallback` itself: bind the result to a reference
+  // only when `fallback` outlives it (not a temporary such as Value()).
   const Value& Get(size_t index, std::string_view name, const Value& fallback) const;
 };
 struct Function {

@@ -142,6 +142,26 @@ Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string
   return f;
 }
 
+Result<ShardIndex> ParseShardIndex(std::string_view text, const std::string& path) {
+  OKO_ASSIGN_OR_RETURN(json j, ParseJsonText(text, path));
+  if (!j.is_object()) return Errorf("{}: not a JSON object", path);
+  auto wm = j.find("weight_map");
+  if (wm == j.end() || !wm->is_object()) return Errorf("{}: missing 'weight_map' object", path);
+  ShardIndex index;
+  std::set<std::string> names;
+  for (auto it = wm->begin(); it != wm->end(); ++it) {
+    if (!it->is_string()) return Errorf("{}: weight_map['{}'] is not a string", path, it.key());
+    const std::string shard = it->get<std::string>();
+    if (shard.empty() || shard.find('/') != std::string::npos || shard == "." ||
+        shard == "..")
+      return Errorf("{}: weight_map['{}'] names '{}', not a file in the folder", path, it.key(),
+                    shard);
+    index.weight_map[it.key()] = shard;
+    if (names.insert(shard).second) index.shards.push_back(shard);
+  }
+  return index;
+}
+
 Status TensorStore::Add(std::unique_ptr<SafetensorsFile> file) {
   for (const auto& t : file->tensors()) {
     auto [it, inserted] = by_name_.emplace(t.name, t);
@@ -166,23 +186,9 @@ Result<TensorStore> TensorStore::OpenDir(const std::string& dir) {
   std::vector<std::string> shards;
   if (PathExists(index.string())) {
     OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(index.string(), kMaxIndexJsonBytes));
-    OKO_ASSIGN_OR_RETURN(json j, ParseJsonText(text, index.string()));
-    if (!j.is_object()) return Errorf("{}: not a JSON object", index.string());
-    auto wm = j.find("weight_map");
-    if (wm == j.end() || !wm->is_object())
-      return Errorf("{}: missing 'weight_map' object", index.string());
-    std::map<std::string, std::string> expected;  // tensor -> shard
-    std::set<std::string> names;
-    for (auto it = wm->begin(); it != wm->end(); ++it) {
-      if (!it->is_string())
-        return Errorf("{}: weight_map['{}'] is not a string", index.string(), it.key());
-      const std::string shard = it->get<std::string>();
-      if (shard.empty() || shard.find('/') != std::string::npos || shard == "..")
-        return Errorf("{}: weight_map['{}'] names '{}', not a file in the folder",
-                      index.string(), it.key(), shard);
-      expected[it.key()] = shard;
-      if (names.insert(shard).second) shards.push_back(shard);
-    }
+    OKO_ASSIGN_OR_RETURN(ShardIndex parsed, ParseShardIndex(text, index.string()));
+    shards = std::move(parsed.shards);
+    const std::map<std::string, std::string>& expected = parsed.weight_map;
     for (const auto& shard : shards) {
       const std::string p = (fs::path(dir) / shard).string();
       if (!PathExists(p))

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/dtype.h"
@@ -55,6 +56,15 @@ class SafetensorsFile {
   std::vector<TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };
+
+// model.safetensors.index.json: which shard holds each tensor.
+struct ShardIndex {
+  std::map<std::string, std::string> weight_map;  // tensor -> shard file name
+  std::vector<std::string> shards;                // distinct shards, in first-seen order
+};
+// Parses the text of an index file; `path` is for messages. A shard must be a plain file
+// name in the same folder.
+Result<ShardIndex> ParseShardIndex(std::string_view text, const std::string& path);
 
 // All tensors of a model folder: model.safetensors, else the shards named by
 // model.safetensors.index.json (each shard mapped once), else every *.safetensors.

@@ -147,8 +147,16 @@ Status ParseMerges(od::value v, ModelSection* m) {
 }
 
 // Options that change results and that oko does not implement must not pass silently.
+// Whether v is null. simdjson's is_null() gives a result that throws when converted to
+// bool on a malformed value; that counts as not null here, so the typed read that
+// follows reports the error.
+bool IsNull(od::value& v) {
+  bool null = false;
+  return !v.is_null().get(null) && null;
+}
+
 Status CheckUnsupportedString(od::value v, std::string_view key) {
-  if (v.is_null()) return {};
+  if (IsNull(v)) return {};
   std::string_view s;
   if (v.get_string().get(s)) return Errorf("model.{}: expected a string or null", key);
   if (!s.empty()) return Errorf("model.{} '{}' is not supported by oko", key, s);
@@ -161,7 +169,8 @@ Status ParseModel(od::value v, ModelSection* m) {
   for (auto field : obj) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return Errorf("model: {}", SimdjsonMessage(e));
-    od::value value = field.value();
+    od::value value;  // by get(): simdjson's implicit conversion throws on an error
+    if (auto e = field.value().get(value)) return Errorf("model.{}: {}", key, SimdjsonMessage(e));
     if (key == "type") {
       std::string_view t;
       if (value.get_string().get(t)) return Errorf("model.type: expected a string");
@@ -172,20 +181,20 @@ Status ParseModel(od::value v, ModelSection* m) {
       OKO_RETURN_IF_ERROR(ParseMerges(value, m));
     } else if (key == "byte_fallback" || key == "ignore_merges" || key == "fuse_unk") {
       bool b = false;
-      if (!value.is_null() && value.get_bool().get(b))
+      if (!IsNull(value) && value.get_bool().get(b))
         return Errorf("model.{}: expected true or false", key);
       (key == "byte_fallback" ? m->options.byte_fallback
        : key == "ignore_merges" ? m->options.ignore_merges
                                 : m->options.fuse_unk) = b;
     } else if (key == "unk_token") {
       std::string_view s;
-      if (!value.is_null()) {
+      if (!IsNull(value)) {
         if (value.get_string().get(s)) return Errorf("model.unk_token: expected a string or null");
         m->unk_token = std::string(s);
       }
     } else if (key == "dropout") {
       double d = 0;
-      if (!value.is_null() && (value.get_double().get(d) || d != 0))
+      if (!IsNull(value) && (value.get_double().get(d) || d != 0))
         return Errorf("model.dropout (BPE dropout) is not supported by oko");
     } else if (key == "continuing_subword_prefix" || key == "end_of_word_suffix") {
       OKO_RETURN_IF_ERROR(CheckUnsupportedString(value, key));
@@ -233,7 +242,9 @@ Status ParseFile(std::string_view text, FileSections* s) {
     if (auto e = field.unescaped_key().get(key)) return Errorf("not valid JSON: {}", SimdjsonMessage(e));
     if (key == "model") {
       ModelSection m;
-      OKO_RETURN_IF_ERROR(ParseModel(field.value(), &m));
+      od::value value;  // by get(): simdjson's implicit conversion throws on an error
+      if (auto e = field.value().get(value)) return Errorf("model: {}", SimdjsonMessage(e));
+      OKO_RETURN_IF_ERROR(ParseModel(value, &m));
       // Built here, while the parser that holds the merge strings is alive.
       OKO_ASSIGN_OR_RETURN(s->model, BuildModel(std::move(m)));
       continue;
@@ -248,7 +259,9 @@ Status ParseFile(std::string_view text, FileSections* s) {
     // unless a call asks for them (encode(text) neither truncates nor pads).
     if (section == nullptr) continue;
     std::string_view raw;
-    if (auto e = RawJson(field.value(), &raw)) return Errorf("{}: {}", key, SimdjsonMessage(e));
+    od::value value;
+    if (auto e = field.value().get(value)) return Errorf("{}: {}", key, SimdjsonMessage(e));
+    if (auto e = RawJson(value, &raw)) return Errorf("{}: {}", key, SimdjsonMessage(e));
     *section = json::parse(raw, nullptr, /*allow_exceptions=*/false);
     if (section->is_discarded()) return Errorf("{}: not valid JSON", key);
   }
@@ -346,6 +359,14 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenize
   OKO_RETURN_IF_ERROR(section(ParseNormalizer, s.normalizer, "normalizer", &t->normalizer_));
   OKO_RETURN_IF_ERROR(section(ParsePreTokenizer, s.pre_tokenizer, "pre_tokenizer", &t->pre_tokenizer_));
   OKO_RETURN_IF_ERROR(section(ParsePostProcessor, s.post_processor, "post_processor", &t->post_processor_));
+  if (t->post_processor_) {  // the ids it adds (those of an empty sequence) must be tokens
+    std::vector<int32_t> added_ids;
+    t->post_processor_->Process(&added_ids);
+    for (int32_t id : added_ids)
+      if (id < 0 || id >= t->vocab_size())
+        return Errorf("{}: post_processor: token id {} is not in the vocabulary ({} ids)", path, id,
+                      t->vocab_size());
+  }
   OKO_RETURN_IF_ERROR(section(ParseDecoder, s.decoder, "decoder", &t->decoder_));
   if (!config_json.empty()) OKO_RETURN_IF_ERROR(t->ParseConfig(config_json, "tokenizer_config.json"));
   return t;
@@ -473,8 +494,26 @@ bool Tokenizer::IsSpecial(int32_t id) const {
   return id >= 0 && id < vocab_size() && special_[id];
 }
 
+namespace {
+// "<0xHH>": a byte token of HF's ByteFallback decoder (byte_fallback.rs, which checks only
+// this shape). A run of them that is not valid UTF-8 as a whole becomes one U+FFFD per
+// byte, so bytes already valid on their own (<0x41> = "A") can still turn into U+FFFD
+// when the next byte token arrives.
+bool IsByteFallbackToken(std::string_view t) {
+  return t.size() == 6 && t.starts_with("<0x") && t.back() == '>';
+}
+}  // namespace
+
 std::string StreamingDetokenizer::Push(int32_t id) {
   ids_.push_back(id);
+  // Hold back while the last token Decode keeps is a byte token: its run may continue.
+  for (size_t i = ids_.size(); i-- > read_;) {
+    const int32_t k = ids_[i];
+    const std::string_view text = tokenizer_.TokenText(k);  // "" for ids Decode skips
+    if (text.empty() || (skip_special_ && tokenizer_.IsSpecial(k))) continue;
+    if (IsByteFallbackToken(text)) return {};
+    break;
+  }
   const std::string prefix = tokenizer_.Decode(std::span(ids_).first(read_), skip_special_);
   std::string text = tokenizer_.Decode(ids_, skip_special_);
   // U+FFFD at the end: the last token stopped inside a character; wait for the rest.

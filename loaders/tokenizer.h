@@ -95,6 +95,8 @@ class Tokenizer {
 // Method (as HF text-generation-inference): decode a short window of ids that starts
 // one emitted token back, so decoders that strip a leading space see context, and emit
 // the part beyond what was already emitted unless it ends in U+FFFD (incomplete).
+// A run of byte-fallback tokens (<0xHH>) is held until a token ends it: HF decodes the
+// run as a whole, so a later byte can turn earlier ones into U+FFFD.
 class StreamingDetokenizer {
  public:
   explicit StreamingDetokenizer(const Tokenizer& tokenizer, bool skip_special = false)

@@ -377,7 +377,7 @@ Result<std::unique_ptr<PostProcessor>> ParseTemplate(const json& j, const std::s
     OKO_ASSIGN_OR_RETURN(const json* ids, ArrayField(*it, "ids", sat));
     TemplatePostProcessor::Item special{false, {}};
     for (const json& id : *ids) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0)
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
         return Errorf("{}: 'ids' must hold token ids, got {}", sat, id.dump());
       special.ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
     }

@@ -84,23 +84,33 @@ Status ReadPositions(const Meta& m, TraceData* t) {
 Result<std::vector<float>> Floats(const TensorView& v) {
   std::vector<float> out(v.numel());
   if (v.dtype == DType::kF32) {
-    std::memcpy(out.data(), v.data, out.size() * 4);
+    if (!out.empty()) std::memcpy(out.data(), v.data, out.size() * 4);
   } else if (v.dtype == DType::kF16) {
-    const auto* h = v.as<uint16_t>();
-    for (size_t i = 0; i < out.size(); ++i) out[i] = F16ToF32(h[i]);
+    // By memcpy: a tensor need not be aligned (the data region follows a header of any length).
+    for (size_t i = 0; i < out.size(); ++i) {
+      uint16_t h;
+      std::memcpy(&h, v.data + 2 * i, 2);
+      out[i] = F16ToF32(h);
+    }
   } else {
     return Errorf("tensor '{}' has dtype {}, expected F32 or F16", v.name, DTypeName(v.dtype));
   }
   return out;
 }
 
-const TensorView* Find(const SafetensorsFile& f, const std::string& name) {
-  for (const auto& v : f.tensors())
+// The tensors and metadata of the trace file.
+struct TraceFile {
+  std::vector<TensorView> tensors;
+  Meta metadata;
+};
+
+const TensorView* Find(const TraceFile& f, const std::string& name) {
+  for (const auto& v : f.tensors)
     if (v.name == name) return &v;
   return nullptr;
 }
 
-Status ReadAttention(const SafetensorsFile& f, TraceData* t) {
+Status ReadAttention(const TraceFile& f, TraceData* t) {
   const std::vector<int64_t> want{t->H(), t->Q(), t->K()};
   for (int64_t layer : t->layers) {
     const std::string name = "attn." + std::to_string(layer);
@@ -112,7 +122,7 @@ Status ReadAttention(const SafetensorsFile& f, TraceData* t) {
     OKO_ASSIGN_OR_RETURN(std::vector<float> values, Floats(*v));
     t->attn.push_back(std::move(values));
   }
-  for (const auto& v : f.tensors())
+  for (const auto& v : f.tensors)
     if (v.name.starts_with("attn.") &&
         std::none_of(t->layers.begin(), t->layers.end(),
                      [&](int64_t l) { return v.name == "attn." + std::to_string(l); }))
@@ -120,7 +130,7 @@ Status ReadAttention(const SafetensorsFile& f, TraceData* t) {
   return Status();
 }
 
-Status ReadLens(const SafetensorsFile& f, const Meta& m, TraceData* t) {
+Status ReadLens(const TraceFile& f, const Meta& m, TraceData* t) {
   const TensorView* ids = Find(f, "lens.ids");
   const TensorView* probs = Find(f, "lens.probs");
   if (ids == nullptr && probs == nullptr) return Status();
@@ -135,8 +145,11 @@ Status ReadLens(const SafetensorsFile& f, const Meta& m, TraceData* t) {
                     v->name, ShapeString(v->shape), ShapeString(want));
   if (ids->dtype != DType::kI32 || probs->dtype != DType::kF32)
     return Errorf("'lens.ids' must be I32 and 'lens.probs' F32");
-  t->lens_ids.assign(ids->as<int32_t>(), ids->as<int32_t>() + ids->numel());
-  t->lens_probs.assign(probs->as<float>(), probs->as<float>() + probs->numel());
+  // Copied bytewise: the tensors need not be aligned.
+  t->lens_ids.resize(ids->numel());
+  t->lens_probs.resize(probs->numel());
+  if (ids->nbytes > 0) std::memcpy(t->lens_ids.data(), ids->data, ids->nbytes);
+  if (probs->nbytes > 0) std::memcpy(t->lens_probs.data(), probs->data, probs->nbytes);
   OKO_ASSIGN_OR_RETURN(nlohmann::json names, MetaJson(m, "lens_tokens"));
   if (!names.is_object()) return Errorf("metadata 'lens_tokens' must be a JSON object");
   for (const auto& [id, text] : names.items())
@@ -144,8 +157,8 @@ Status ReadLens(const SafetensorsFile& f, const Meta& m, TraceData* t) {
   return Status();
 }
 
-Status ReadAll(const SafetensorsFile& f, TraceData* t) {
-  const Meta& m = f.metadata();
+Status ReadAll(const TraceFile& f, TraceData* t) {
+  const Meta& m = f.metadata;
   auto format = m.find("format");
   if (format == m.end() || format->second != "oko-trace-1")
     return Errorf("metadata 'format' is not 'oko-trace-1' (not an oko trace)");
@@ -160,12 +173,19 @@ Status ReadAll(const SafetensorsFile& f, TraceData* t) {
 
 }  // namespace
 
-Result<TraceData> ReadTrace(const std::string& path) {
-  OKO_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
+Result<TraceData> ReadTraceFromMemory(const std::byte* data, size_t size, const std::string& path) {
+  TraceFile file;
+  OKO_ASSIGN_OR_RETURN(file.tensors,
+                       SafetensorsFile::ParseHeader(data, size, path, &file.metadata));
   TraceData t;
   t.path = path;
-  OKO_RETURN_IF_ERROR(ReadAll(*file, &t).WithContext(path));
+  OKO_RETURN_IF_ERROR(ReadAll(file, &t).WithContext(path));
   return t;
+}
+
+Result<TraceData> ReadTrace(const std::string& path) {
+  OKO_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
+  return ReadTraceFromMemory(file->data(), file->size(), path);
 }
 
 }  // namespace oko

@@ -2,6 +2,7 @@
 // that its tensors agree with its metadata, so the viewers and the diff can trust it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -45,5 +46,8 @@ struct TraceData {
 // Errors name the file and what disagrees (e.g. "T.safetensors: tensor 'attn.2' has shape
 // [4, 3, 9], expected [4, 3, 10] (heads, query_positions, key_positions)").
 Result<TraceData> ReadTrace(const std::string& path);
+// The same from the bytes of a trace file (what ReadTrace maps); `path` is for messages.
+// The result holds copies, so `data` may go away afterwards.
+Result<TraceData> ReadTraceFromMemory(const std::byte* data, size_t size, const std::string& path);
 
 }  // namespace oko

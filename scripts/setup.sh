@@ -11,6 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev libsimdjson-dev libpcre2-dev libutf8proc-dev
   libfmt-dev libcli11-dev libedit-dev
   chromium  # headless: the trace viewer test
+  clang libclang-rt-dev llvm  # scripts/fuzz.sh: libFuzzer (libclang_rt.fuzzer), llvm-symbolizer
 )
 
 missing=()

@@ -275,6 +275,23 @@ TEST(JinjaErrors, SyntaxErrorsReportLineAndColumn) {
             "ERROR: t:1:19: template raised an exception: Only user and assistant roles are supported!");
 }
 
+// Found by fuzz_chat_template (ASan stack-use-after-scope): map(attribute=...) without
+// default= kept a reference to the temporary fallback Value().
+TEST(JinjaFuzzRegressions, MapAttributeWithAndWithoutDefault) {
+  const char* vars = R"({"xs": [{"a": 1}, {}]})";
+  EXPECT_EQ(Render("{{ xs | map(attribute='a', default=0) | list }}", vars), "[1, 0]");
+  EXPECT_EQ(Render("{{ xs | map(attribute='a') | select('defined') | list }}", vars), "[1]");
+  EXPECT_EQ(Render("{{ xs | map(attribute='b') | list | length }}", vars), "2");
+}
+
+// transformers fails to read a template that is not UTF-8; the error says where.
+TEST(JinjaFuzzRegressions, InvalidUtf8IsAnErrorWithItsPosition) {
+  EXPECT_EQ(Render("ok\n{{ 'caf\xE9' }}"),
+            "ERROR: t:2:8: invalid UTF-8 (byte 0xE9 at offset 10); a chat template must be UTF-8 text");
+  EXPECT_EQ(Render("\xF0\x9F\xA6"), "ERROR: t:1:1: invalid UTF-8 (byte 0xF0 at offset 0); a chat template must be UTF-8 text");
+  EXPECT_EQ(Render("{{ '\xF0\x9F\xA6\x99' }}"), "\xF0\x9F\xA6\x99");
+}
+
 TEST(JinjaLimits, DeepNestingIsAnErrorNotACrash) {
   const std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
   EXPECT_NE(Render(deep).find("nesting deeper than"), std::string::npos);

@@ -2,6 +2,8 @@
 // tensors against it. Expected values are copied from the shared config.json files.
 #include "loaders/hf_config.h"
 
+#include "common/limits.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -392,6 +394,42 @@ TEST(HfConfigTest, MissingAndOutOfRangeFieldsAreRejected) {
   EXPECT_THAT(ParseModelConfig("{\"model_type\": ", "c.json").status().message(),
               HasSubstr("c.json: not valid JSON: parse error at line 1, column 16"));
   EXPECT_EQ(ParseModelConfig("[1]", "c.json").status().message(), "c.json: not a JSON object");
+}
+
+// A corrupt config.json must not make ExpectedTensors (and the engine) allocate for 10^8
+// layers or overflow vocab * hidden and heads * head_dim: sizes have upper limits.
+// (tests/fuzz/corpus/fuzz_config/oom-huge-sizes ran fuzz_config out of memory.)
+TEST(HfConfigTest, ImplausiblyLargeSizesAreRejectedNamingTheLimit) {
+  const std::vector<std::pair<const char*, int64_t>> limits = {
+      {"vocab_size", kMaxVocabSize},     {"hidden_size", kMaxHidden},
+      {"intermediate_size", kMaxIntermediate}, {"num_hidden_layers", kMaxLayers},
+      {"num_attention_heads", kMaxHeads}, {"num_key_value_heads", kMaxHeads},
+      {"head_dim", kMaxHeadDim}};
+  for (const auto& [field, limit] : limits) {
+    json j = Qwen3Json();
+    j[field] = limit + 1;
+    EXPECT_EQ(ParseError(j), fmt::format("dir/config.json: '{}' is {}, over oko's limit of {}",
+                                         field, limit + 1, limit));
+  }
+  json j = Qwen3Json();
+  j["num_hidden_layers"] = 18446744073709551615ull;  // beyond int64: rejected, not wrapped
+  EXPECT_THAT(ParseError(j), HasSubstr("'num_hidden_layers' is 18446744073709551615, over oko's limit"));
+  j = Qwen3Json();
+  j["eos_token_id"] = {151645, int64_t{1} << 31};
+  EXPECT_THAT(ParseError(j), HasSubstr("'eos_token_id' must be a token id or a list of ids"));
+  j = Qwen3Json();
+  j["bos_token_id"] = int64_t{1} << 31;
+  EXPECT_THAT(ParseError(j), HasSubstr("'bos_token_id' is 2147483648, over oko's limit"));
+  // The limits are far above real models.
+  j = Qwen3Json();
+  j["vocab_size"] = 262144;
+  j["hidden_size"] = 16384;
+  j["intermediate_size"] = 53248;
+  j["num_hidden_layers"] = 126;
+  j["num_attention_heads"] = 128;
+  j["num_key_value_heads"] = 8;
+  j["head_dim"] = 128;
+  EXPECT_TRUE(Parse(j).ok()) << ParseError(j);
 }
 
 TEST(HfConfigTest, DtypeIsReadFromTorchDtypeOrDtype) {

@@ -233,6 +233,31 @@ TEST(TokenizerStreaming, FlushEmitsATruncatedCharacterAsReplacement) {
   EXPECT_EQ(stream.Flush(), "\xEF\xBF\xBD");
 }
 
+// Found by fuzz_tokenizer_codec: HF's ByteFallback decoder turns a run of byte tokens
+// that is not valid UTF-8 as a whole into one U+FFFD per byte, so <0x41> alone is "A"
+// but <0x41> <0xC5> is two U+FFFD. Streaming emitted the "A" (and then half a U+FFFD).
+TEST(TokenizerStreaming, HoldsAByteFallbackRunUntilATokenEndsIt) {
+  const int32_t kUnk = 0, kBos = 1, kEos = 2, kByte00 = 3, kByte41 = 68, kByteC5 = 200,
+                kA = 261, kOnce = 403, kUpon = 407;
+  ASSERT_EQ(Stories().TokenText(kByte41), "<0x41>");
+  ASSERT_EQ(Stories().TokenText(kByteC5), "<0xC5>");
+  EXPECT_EQ(Stories().Decode(std::vector<int32_t>{kByte41}), "A");
+  EXPECT_EQ(Stories().Decode(std::vector<int32_t>{kByte41, kByteC5}), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  StreamingDetokenizer stream(Stories());
+  EXPECT_EQ(stream.Push(kOnce), "Once");
+  EXPECT_EQ(stream.Push(kByte41), "");  // the run may go on
+  EXPECT_EQ(stream.Push(kA), "A a");
+  const std::vector<std::vector<int32_t>> cases = {
+      {kBos, kOnce, kUpon, kA, kByte00, kByteC5, kUnk, kEos},  // the fuzzer's input
+      {kOnce, kByte41, kByteC5, kA},
+      {kOnce, kByte41, kUnk, kByteC5, kA},  // <unk> is special: skipped, the run goes on
+      {kByte41, kByte41, kByteC5},
+  };
+  for (const auto& ids : cases)
+    for (bool skip : {false, true})
+      EXPECT_EQ(StreamAll(Stories(), ids, skip), Stories().Decode(ids, skip)) << "skip " << skip;
+}
+
 TEST(TokenizerStories260k, EncodesThePrompts) {
   const json prompts = json::parse(ReadAll(SharedPath("golden/stories260k/prompts.json")));
   ASSERT_EQ(prompts["prompts"].size(), 4u);
