@@ -86,7 +86,9 @@ class Model {
   KvCache kv_;
   std::vector<float> bufs_[kNumBufs];
   std::vector<std::vector<float>> rope_scratch_;   // cos, sin rows of the batch
-  std::vector<std::vector<float>> probs_scratch_;  // per worker [queries, visible keys]
+  // Per worker: the probabilities [group, visible keys] of a position, or the scratch of
+  // a prefill block (AttentionBlockScratch).
+  std::vector<std::vector<float>> probs_scratch_;
   std::vector<std::vector<int64_t>> key_positions_;  // per worker, for the trace
   int64_t position_ = 0;
   TraceSink* trace_ = nullptr;

@@ -76,7 +76,8 @@ constexpr size_t kQueryPad = 16;  // queries are padded to whole vectors of up t
 
 inline size_t AttentionBlockScratch(size_t queries, size_t total_keys, size_t head_dim) {
   const size_t padded = (queries + kQueryPad - 1) / kQueryPad * kQueryPad;
-  return padded * (head_dim + total_keys) + 8 * head_dim;  // q transposed, scores, a K tile
+  // Queries transposed, scores, one K tile of up to 8 columns widened to f32.
+  return padded * (head_dim + total_keys) + 8 * head_dim;
 }
 
 struct AttentionBlockArgs {
