@@ -92,8 +92,13 @@ fs::path CachePath() {
   return base / "oko" / "machine.json";
 }
 
+// Bumped when a probe changes, so figures measured by an older probe are not reused
+// (version 2: the peak probes no longer overstate 8x).
+constexpr int kProbeVersion = 2;
+
 std::string CacheKey(const std::string& cpu, int threads) {
-  return cpu + " | threads " + std::to_string(threads);
+  return cpu + " | threads " + std::to_string(threads) + " | probe " +
+         std::to_string(kProbeVersion);
 }
 
 }  // namespace
