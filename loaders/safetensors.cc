@@ -138,7 +138,13 @@ Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string
   OKO_ASSIGN_OR_RETURN(f->file_, MappedFile::Open(path));
   OKO_ASSIGN_OR_RETURN(f->tensors_,
                        ParseHeader(f->file_->data(), f->file_->size(), path, &f->metadata_));
-  for (auto& t : f->tensors_) t.file = &f->file_->path();
+  for (auto& t : f->tensors_) {
+    t.file = &f->file_->path();
+    if (reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype) == 0) continue;
+    auto& copy = f->aligned_copies_.emplace_back((t.nbytes + 7) / 8);
+    std::memcpy(copy.data(), t.data, t.nbytes);
+    t.data = reinterpret_cast<const std::byte*>(copy.data());
+  }
   return f;
 }
 

@@ -40,7 +40,10 @@ std::string ShapeString(const std::vector<int64_t>& shape);
 
 class SafetensorsFile {
  public:
-  // Maps and validates `path`; every error names the file and the tensor.
+  // Maps and validates `path`; every error names the file and the tensor. A tensor whose
+  // bytes are not aligned to its element size in the mapping (a header length that is not
+  // a multiple of 8, or odd offsets: legal, but no writer we know makes them) is copied
+  // once into aligned memory, as kernels load whole elements.
   static Result<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
   // Validates an in-memory image (used by Open and by the fuzzer).
   static Result<std::vector<TensorView>> ParseHeader(const std::byte* data, size_t size,
@@ -55,6 +58,7 @@ class SafetensorsFile {
   std::unique_ptr<MappedFile> file_;
   std::vector<TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
+  std::vector<std::vector<uint64_t>> aligned_copies_;  // 8-byte aligned: every dtype's size
 };
 
 // model.safetensors.index.json: which shard holds each tensor.

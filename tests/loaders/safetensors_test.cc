@@ -105,6 +105,31 @@ TEST(SafetensorsTest, TensorsAreViewsIntoTheMapping) {
   }
 }
 
+TEST(SafetensorsTest, MisalignedTensorsAreCopiedToAlignedMemory) {
+  // A header of 8k + 3 bytes puts the data region at an odd address; "b" is also at an
+  // offset that is not a multiple of 4.
+  std::string header = R"({"a":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]},)"
+                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[6,14]}})";
+  while (header.size() % 8 != 3) header += ' ';
+  const float b_values[2] = {1.5f, -2.25f};
+  const uint16_t a_values[3] = {0x3f80, 0x4000, 0xc040};  // bf16 1, 2, -3
+  std::string data(14, '\0');
+  std::memcpy(data.data(), a_values, 6);
+  std::memcpy(data.data() + 6, b_values, 8);
+  const uint64_t len = header.size();
+  const std::string path = test::TempDir("misaligned") + "/m.safetensors";
+  test::WriteBytes(path, std::string(reinterpret_cast<const char*>(&len), 8) + header + data);
+
+  auto file = SafetensorsFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  for (const TensorView& t : (*file)->tensors()) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype), 0u) << t.name;
+    const auto* expected = t.name == "a" ? static_cast<const void*>(a_values) : b_values;
+    EXPECT_EQ(std::memcmp(t.data, expected, t.nbytes), 0) << t.name;
+  }
+  EXPECT_EQ((*file)->tensors().size(), 2u);
+}
+
 TEST(SafetensorsTest, MetadataIsKept) {
   for (const char* model : kSharedModels) {
     auto file = SafetensorsFile::Open(
