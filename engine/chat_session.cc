@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "loaders/utf8.h"
+
 namespace oko {
 
 using ordered_json = nlohmann::ordered_json;
@@ -130,8 +132,26 @@ Result<std::vector<int32_t>> ChatSession::Tokenize(std::string_view user_text, b
   return ids;
 }
 
+namespace {
+// Names the byte within the text the user typed, not within the rendered prompt.
+Status CheckUtf8(std::string_view text, std::string_view what) {
+  if (const size_t bad = utf8::FirstInvalidByte(text); bad != std::string_view::npos)
+    return Errorf("{} is not valid UTF-8: byte 0x{:02X} at offset {}", what,
+                  static_cast<unsigned char>(text[bad]), bad);
+  return {};
+}
+}  // namespace
+
+Status ChatSession::SetSystem(std::string system) {
+  OKO_RETURN_IF_ERROR(CheckUtf8(system, "the system prompt"));
+  options_.system = std::move(system);
+  return {};
+}
+
 Result<GenerationStats> ChatSession::Send(std::string_view user_text, const PieceCallback& on_piece,
                                           const std::atomic<bool>* cancel) {
+  OKO_RETURN_IF_ERROR(CheckUtf8(options_.system, "the system prompt"));
+  OKO_RETURN_IF_ERROR(CheckUtf8(user_text, "the message"));
   bool start_thinking = false;
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, Tokenize(user_text, &start_thinking));
   ThinkingSplitter splitter(tokenizer_, start_thinking);

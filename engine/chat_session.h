@@ -59,7 +59,8 @@ class ChatSession {
 
   // Forgets the turns; keeps the system prompt. The cache keeps what still matches.
   void Reset() { turns_ = nlohmann::ordered_json::array(); }
-  void SetSystem(std::string system) { options_.system = std::move(system); }
+  // Refuses text that is not valid UTF-8 (and keeps the old prompt).
+  Status SetSystem(std::string system);
   const std::string& system() const { return options_.system; }
   // The transcript as chat messages: the system message (when set), then the turns.
   nlohmann::ordered_json Messages() const;

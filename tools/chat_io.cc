@@ -27,11 +27,11 @@ Result<OpenedChat> OpenChat(const EngineFlags& engine, const SamplingFlags& samp
     c.no_template_reason = t.status().message();
   }
   ChatOptions chat_options;
-  chat_options.system = chat.system;
   chat_options.enable_thinking = !chat.no_thinking;
   chat_options.max_new_tokens = max_new_tokens;
   c.session = std::make_unique<ChatSession>(*c.model, *c.tokenizer, std::move(chat_template),
                                             sampling.Resolve(c.model->config().generation), chat_options);
+  if (Status s = c.session->SetSystem(chat.system); !s.ok()) return Errorf("--system: {}", s.message());
   return c;
 }
 

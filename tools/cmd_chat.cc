@@ -211,7 +211,7 @@ Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool*
     session_.Reset();
     Say("The conversation is cleared.\n");
   } else if (name == "/system") {
-    session_.SetSystem(std::string(arg));
+    OKO_RETURN_IF_ERROR(session_.SetSystem(std::string(arg)));
     Say(arg.empty() ? "The system prompt is cleared.\n" : "The system prompt is set.\n");
   } else if (name == "/stats") {
     PrintStats();

@@ -67,6 +67,22 @@ size_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b
   return n;
 }
 
+TEST(ChatSession, TextThatIsNotUtf8IsRefusedAndTheConversationGoesOn) {
+  Chat c = Open("tiny-qwen3");
+  const auto bad = c.session->Send("hi \xff there", [](const ReplyPiece&) {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "the message is not valid UTF-8: byte 0xFF at offset 3");
+  EXPECT_TRUE(c.session->Messages().empty());
+
+  const Status system = c.session->SetSystem("be \xc3");
+  ASSERT_FALSE(system.ok());
+  EXPECT_EQ(system.message(), "the system prompt is not valid UTF-8: byte 0xC3 at offset 3");
+  EXPECT_EQ(c.session->system(), "");
+
+  Send(*c.session, "hi there");
+  EXPECT_EQ(c.session->Messages().size(), 2u);
+}
+
 TEST(ChatSession, StopIdsAreTheEosIdsAndTheTemplatesEndOfTurn) {
   Chat qwen = Open("tiny-qwen3");
   EXPECT_EQ(qwen.session->stop_ids(), (std::vector<int32_t>{151643, 151645}));  // <|endoftext|>, <|im_end|>
@@ -139,7 +155,7 @@ TEST(ChatSession, TranscriptResetAndLoad) {
   EXPECT_EQ(c.session->Messages(), (ordered_json::array({{{"role", "system"}, {"content", "S"}}})));
   ASSERT_TRUE(c.session->SetMessages(messages).ok());
   EXPECT_EQ(c.session->Messages(), messages);
-  c.session->SetSystem("");
+  ASSERT_TRUE(c.session->SetSystem("").ok());
   EXPECT_EQ(c.session->Messages().size(), 2u);
 
   const Status bad = c.session->SetMessages(ordered_json::parse(R"([{"role": "user", "content": "a"}, {"content": 3}])"));

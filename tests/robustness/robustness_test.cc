@@ -300,6 +300,8 @@ const std::vector<Case>& Cases() {
        "--text: the text is not valid UTF-8: byte 0xFF at offset 5"},
       {"RunPromptInvalidUtf8", [](auto, auto) {}, "run -m '$M' -t 1 -n 1 -p \"$(printf '\\303(')\"",
        "-p: the text is not valid UTF-8: byte 0xC3 at offset 0"},
+      {"ChatSystemPromptInvalidUtf8", [](auto, auto) {}, "chat -m '$M' -t 1 -n 1 --system \"$(printf 'Be \\342\\202')\"",
+       "--system: the system prompt is not valid UTF-8: byte 0xE2 at offset 3"},
       {"PromptLongerThanContext", [](auto, auto) {}, "run -m '$M' -t 1 -n 1 -c 16 --ids " + Ids(20),
        "the prompt has 20 tokens, more than the context of 16 positions (raise -c/--ctx)", "oko run: error"},
       {"PromptLongerThanModelPositions", [](auto, auto) {}, "logits -m '$M' -t 1 --out '$M/l.npy' --ids " + Ids(513),
