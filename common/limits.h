@@ -18,6 +18,7 @@ inline constexpr uint64_t kMaxTokenizerConfigBytes = uint64_t{64} << 20;
 inline constexpr uint64_t kMaxTokenizerJsonBytes = uint64_t{1} << 30;
 inline constexpr uint64_t kMaxTemplateBytes = uint64_t{1} << 20;
 inline constexpr uint64_t kMaxMessagesBytes = uint64_t{64} << 20;  // oko template --messages
+inline constexpr uint64_t kMaxStdinTextBytes = uint64_t{256} << 20;  // oko tokenize from stdin
 
 // Safetensors (the header itself is capped at 100 MiB, loaders/safetensors.h).
 inline constexpr uint64_t kMaxTensorsPerFile = uint64_t{1} << 16;

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <vector>
 
 namespace oko {
 
@@ -68,10 +68,20 @@ Result<std::string> ReadFileToString(const std::string& path, uint64_t max_bytes
   if (!ec && size > max_bytes)
     return Errorf("{}: the file is {} bytes, over the limit of {} bytes for this file", path, size,
                   max_bytes);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Errorf("{}: read error", path);
-  return ss.str();
+  return ReadStreamToString(in, path, max_bytes);
+}
+
+Result<std::string> ReadStreamToString(std::istream& in, const std::string& name,
+                                       uint64_t max_bytes) {
+  std::string text;
+  std::vector<char> chunk(size_t{1} << 16);
+  while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || in.gcount() > 0) {
+    text.append(chunk.data(), static_cast<size_t>(in.gcount()));
+    if (text.size() > max_bytes)
+      return Errorf("{}: more than {} bytes, over the limit for this input", name, max_bytes);
+  }
+  if (in.bad()) return Errorf("{}: read error", name);
+  return text;
 }
 
 }  // namespace oko

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <istream>
 #include <memory>
 #include <string>
 
@@ -35,8 +36,14 @@ class MappedFile {
 // writes made. Best effort: nothing happens where the kernel does not support it.
 void DropFromPageCache(const std::string& path);
 
+// Reads all of `in` (a pipe, say) into a string, refusing more than `max_bytes`; errors
+// start with `name`.
+Result<std::string> ReadStreamToString(std::istream& in, const std::string& name,
+                                       uint64_t max_bytes);
+
 // Reads a whole (small) file into a string; errors name the file. A file larger than
-// `max_bytes` is refused with a message that names the limit (common/limits.h).
+// `max_bytes` is refused with a message that names the limit (common/limits.h), also
+// when it is not a regular file (/dev/stdin) and its size shows only as it is read.
 Result<std::string> ReadFileToString(const std::string& path,
                                      uint64_t max_bytes = kMaxReadFileBytes);
 

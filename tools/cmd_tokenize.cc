@@ -2,8 +2,8 @@
 // oko detokenize -m DIR --ids 1,2,3 [--skip-special]: the text as HF decodes it.
 #include <cstdio>
 #include <iostream>
-#include <iterator>
 
+#include "common/mapped_file.h"
 #include "loaders/tokenizer.h"
 #include "tools/command.h"
 
@@ -21,7 +21,7 @@ Status RunTokenize(const TokenizeArgs& a) {
   if (a.text) {
     text = *a.text;
   } else {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    OKO_ASSIGN_OR_RETURN(text, ReadStreamToString(std::cin, "stdin", kMaxStdinTextBytes));
   }
   auto ids = tok->Encode(text);
   if (!ids.ok()) return ids.status().WithContext(a.text ? "--text" : "stdin");
