@@ -5,7 +5,7 @@
 
 #include "common/check.h"
 #include "ops/elementwise.h"
-#include "ops/gemm_bf16.h"
+#include "ops/gemm_packed.h"
 
 namespace oko {
 
@@ -13,9 +13,9 @@ namespace {
 // Below this many rows the weight-streaming multi-row kernel beats oneDNN (measured in
 // bench/ops: oneDNN bf16 ~190 GFLOP/s at M=4, GemmRows ~45).
 constexpr size_t kMinOnednnRows = 4;
-// The vdpbf16ps kernel computes whole blocks of 16 rows: below 12 rows oneDNN wastes less
-// (bench: oneDNN ~90 GFLOP/s at M=4, the kernel 220 * M/16).
-constexpr size_t kMinBf16KernelRows = 12;
+// The packed kernels compute whole blocks of 16 rows: below 12 rows oneDNN and GemmRows
+// waste less (bench: oneDNN bf16 ~90 GFLOP/s at M=4, the bf16 kernel 220 * M/16).
+constexpr size_t kMinPackedRows = 12;
 
 std::vector<float> WidenToF32(const TensorView& t) {
   std::vector<float> out(t.numel());
@@ -33,7 +33,12 @@ Linear::Linear(const TensorView* weight, const TensorView* bias, ComputeMode mod
 
 bool Linear::UsesBf16Kernel() const {
   return mode_ == ComputeMode::kBf16 && w_->dtype == DType::kBF16 && K_ % 2 == 0 &&
-         Bf16GemmSupported();
+         PackedGemmBf16Supported();
+}
+
+bool Linear::UsesF32Kernel() const {
+  // f32 mode, and f16 weights in bf16 mode: exact, and faster than rounding them.
+  return (mode_ == ComputeMode::kF32 || w_->dtype == DType::kF16) && PackedGemmF32Supported();
 }
 
 bool Linear::UsesOnednn() const {
@@ -52,26 +57,41 @@ void Linear::Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M
     pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemvRows(args, b, e); }, 4);
     return;
   }
-  if (M >= kMinBf16KernelRows && UsesBf16Kernel()) return ForwardBf16(pool, x, x_stride, M, y, y_stride);
+  if (M >= kMinPackedRows && UsesBf16Kernel()) return ForwardBf16(pool, x, x_stride, M, y, y_stride);
+  if (M >= kMinPackedRows && UsesF32Kernel()) return ForwardF32(pool, x, x_stride, M, y, y_stride);
   if (M >= kMinOnednnRows && UsesOnednn()) return ForwardOnednn(pool, x, x_stride, M, y, y_stride);
   pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemmRows(args, b, e); }, 4);
 }
 
+// Activations are packed by the whole pool, then the columns of W split over it. The
+// packed buffer belongs to the calling thread, shared by every Linear it runs, and grows
+// to the largest prefill seen.
 void Linear::ForwardBf16(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                          size_t y_stride) {
-  // Packed activations of the calling thread, shared by every Linear it runs; grows to the
-  // largest prefill seen.
   thread_local std::vector<uint32_t> buffer;
   if (buffer.size() < PackedBf16Words(M, K_)) buffer.resize(PackedBf16Words(M, K_));
   uint32_t* packed = buffer.data();  // the workers name their own thread_local otherwise
-  const size_t blocks = (M + kBf16PackRows - 1) / kBf16PackRows;
-  pool.ParallelFor(blocks, 1, [&](size_t b0, size_t b1, int) {
+  pool.ParallelFor(PackedBlocks(M), 1, [&](size_t b0, size_t b1, int) {
     PackBf16Rows(x, x_stride, M, K_, b0, b1, packed);
   });
   const auto* w = w_->as<uint16_t>();
   const float* bias = bias_.empty() ? nullptr : bias_.data();
   pool.ParallelFor(N_, 8, [&](size_t n0, size_t n1, int) {
     GemmBf16Packed(packed, M, K_, w, bias, y, y_stride, n0, n1);
+  }, 4);
+}
+
+void Linear::ForwardF32(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
+                        size_t y_stride) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < PackedF32Floats(M, K_)) buffer.resize(PackedF32Floats(M, K_));
+  float* packed = buffer.data();
+  pool.ParallelFor(PackedBlocks(M), 1, [&](size_t b0, size_t b1, int) {
+    PackF32Rows(x, x_stride, M, K_, b0, b1, packed);
+  });
+  const float* bias = bias_.empty() ? nullptr : bias_.data();
+  pool.ParallelFor(N_, 8, [&](size_t n0, size_t n1, int) {
+    GemmF32Packed(packed, M, K_, w_->data, w_->dtype, bias, y, y_stride, n0, n1);
   }, 4);
 }
 

@@ -1,9 +1,9 @@
 // Linear: one weight matrix of the model, y = x W^T (+ b), W [N, K] memory-mapped as stored.
 // Decode (M = 1) streams W through the Highway GEMV split over the thread pool. Prefill
-// (M > 1) in bf16 mode runs bf16 weights through the vdpbf16ps kernel (ops/gemm_bf16.h:
-// x packed once, columns of W split over the pool) and f32 weights through oneDNN; in
-// f32 mode, f32 weights use oneDNN and bf16/f16 weights the Highway multi-row kernel
-// (exact f32 accumulation of widened weights).
+// (M >= 12) runs the packed AVX-512 kernels (ops/gemm_packed.h: x packed once, columns of
+// W split over the pool): bf16 mode with bf16 weights on vdpbf16ps, f32 mode (and f16
+// weights in either mode) exactly in f32. The rest: oneDNN (f32 weights rounded once to
+// bf16 in bf16 mode; small M) or the Highway multi-row kernel (exact).
 //
 // oneDNN runs inside our pool, one single-threaded matmul per slice of W's rows per
 // worker, rather than on its own OpenMP team: two thread pools spinning on two cores
@@ -35,6 +35,7 @@ class Linear {
 
  private:
   bool UsesBf16Kernel() const;
+  bool UsesF32Kernel() const;
   bool UsesOnednn() const;
   const TensorView* w_;
   std::vector<float> bias_;
@@ -42,6 +43,8 @@ class Linear {
   ComputeMode mode_;
   void ForwardBf16(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                    size_t y_stride);
+  void ForwardF32(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
+                  size_t y_stride);
   void ForwardOnednn(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                      size_t y_stride);
   // One per slice of rows of W, created on the first prefill call.
