@@ -10,11 +10,11 @@
 namespace oko {
 
 namespace {
-// Below this many rows the weight-streaming multi-row kernel beats oneDNN (measured in
-// bench/ops: oneDNN bf16 ~190 GFLOP/s at M=4, GemmRows ~45).
+// Below this many rows the weight-streaming multi-row kernel beats oneDNN's per-call
+// overhead (bench/ops here: oneDNN bf16 ~90 GFLOP/s at M=4, GemmRows ~44, both ~51 at M=2).
 constexpr size_t kMinOnednnRows = 4;
 // The packed kernels compute whole blocks of 16 rows: below 12 rows oneDNN and GemmRows
-// waste less (bench: oneDNN bf16 ~90 GFLOP/s at M=4, the bf16 kernel 220 * M/16).
+// waste less (the bf16 kernel: ~220 GFLOP/s x M/16).
 constexpr size_t kMinPackedRows = 12;
 
 std::vector<float> WidenToF32(const TensorView& t) {
@@ -37,7 +37,7 @@ bool Linear::UsesBf16Kernel() const {
 }
 
 bool Linear::UsesF32Kernel() const {
-  // f32 mode, and f16 weights in bf16 mode: exact, and faster than rounding them.
+  // f32 mode, and f16 weights in bf16 mode: exact (rounding f16 to bf16 would drop 3 bits).
   return (mode_ == ComputeMode::kF32 || w_->dtype == DType::kF16) && PackedGemmF32Supported();
 }
 

@@ -2,7 +2,8 @@
 """Roofline plot of `oko profile --json` and `oko bench --json` output (gnuplot, PNG).
 
 x: arithmetic intensity (FLOP per byte moved), y: achieved GFLOP/s. The roofs are the
-measured read bandwidth (slope) and the FMA peak (flat). Each op of prefill and decode is
+measured read bandwidth (slope) and the bf16 dot-product peak (flat), with the f32 FMA
+peak dashed (attention and the exact mode compute in f32). Each op of prefill and decode is
 a point; pp and tg of the whole model are the large markers.
 Usage: roofline.py PERF_DIR OUT.png
 """
@@ -25,8 +26,9 @@ def main():
     perf, out = Path(sys.argv[1]), sys.argv[2]
     profile = json.loads((perf / "profile_t2.json").read_text())
     bench = json.loads((perf / "bench_t2.json").read_text())
-    bw, peak = profile["machine"]["read_gbs"], max(profile["machine"]["bf16_gflops"],
-                                                    profile["machine"]["f32_gflops"])
+    bw = profile["machine"]["read_gbs"]
+    peak32 = profile["machine"]["f32_gflops"]
+    peak = max(profile["machine"]["bf16_gflops"], peak32)
     data = perf / "roofline.dat"
     with data.open("w") as f:
         for x, y, name in points(profile["prefill"], "pp") + points(profile["decode"], "tg"):
@@ -51,7 +53,9 @@ set key left top
 set xrange [0.05:2000]
 set yrange [0.5:{peak * 2:.0f}]
 roof(x) = (x * {bw:.3f} < {peak:.3f}) ? x * {bw:.3f} : {peak:.3f}
-plot roof(x) title 'roof: {bw:.1f} GB/s, {peak:.0f} GFLOP/s' lw 2 lc rgb 'black', \\
+roof32(x) = (x * {bw:.3f} < {peak32:.3f}) ? x * {bw:.3f} : {peak32:.3f}
+plot roof(x) title 'roof: {bw:.1f} GB/s, bf16 {peak:.0f} GFLOP/s' lw 2 lc rgb 'black', \\
+     roof32(x) title 'f32 FMA {peak32:.0f} GFLOP/s' lw 1 dt 2 lc rgb 'gray40', \\
      '{data}' using 1:2 with points pt 7 ps 1.2 title 'ops (pp: prefill, tg: decode)', \\
      '{data}' using 1:2:3 with labels font ',8' offset 0.5,0.5 left notitle, \\
      '-' using 1:2 with points pt 5 ps 3 title 'tg{bench["tg"]["n"]} whole model', \\
