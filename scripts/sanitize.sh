@@ -2,7 +2,8 @@
 # Sanitizer CI (issue 8). Two builds beside the normal one:
 #   build-asan  ASan + UBSan, RelWithDebInfo: the whole ctest suite (unit, golden, CLI).
 #   build-tsan  TSan, RelWithDebInfo: the tests that run the thread pool (the engine
-#               tests: thread_pool, kv_cache, variants, trace, chat_session, golden).
+#               tests: thread_pool, kv_cache, variants, trace, chat_session, golden; and
+#               run_cli, whose `oko run -t 2` children are TSan builds too).
 # Both must be clean: any report fails the run. Prints the time each part took.
 # Usage: scripts/sanitize.sh [asan|tsan|all]  (default all). OKO_JOBS sets -j (default 2).
 # Cost (2 cores, measured 2026-11-29 while 3 other builds shared them): tests 143 s under
@@ -36,7 +37,8 @@ if [[ $WHAT == all || $WHAT == asan ]]; then
 fi
 
 if [[ $WHAT == all || $WHAT == tsan ]]; then
-  TSAN_TESTS=(thread_pool_test kv_cache_test variants_test trace_test chat_session_test golden_test)
+  TSAN_TESTS=(thread_pool_test kv_cache_test variants_test trace_test chat_session_test golden_test
+              run_cli_test)
   t0=$(date +%s)
   cmake -S . -B build-tsan "${COMMON[@]}" -DOKO_SANITIZE=thread -DOKO_NATIVE=ON >/dev/null
   nice -n 5 cmake --build build-tsan -j "$JOBS" --target oko "${TSAN_TESTS[@]}"
