@@ -48,6 +48,7 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
   }
   b->Args({kHidden06, kVocab, 1, 1});  // 0.6B lm_head
   b->Args({kHidden06, kInter06, 1, 2});
+  b->Args({kHidden06, kVocab, 1, 2});  // 0.6B lm_head, both cores
 }
 BENCHMARK(BM_Gemv_F32)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_Gemv_Bf16)->Apply(GemvArgs)->UseRealTime();
