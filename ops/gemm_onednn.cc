@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 #include <vector>
@@ -35,7 +37,6 @@ struct Buffers {
 
 struct OnednnMatMul::Impl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
-  dnnl::stream strm{eng};
   ComputeMode mode;
   dt act_dt;
   dnnl::memory::desc w_md;  // blocked layout chosen by oneDNN for this CPU
@@ -46,8 +47,20 @@ struct OnednnMatMul::Impl {
     dnnl::matmul::primitive_desc pd;
     dnnl::matmul mm;
   };
-  std::map<size_t, Prim> prims;  // by M
-  const char* last_impl = "";
+  std::mutex prims_mutex;        // contexts on different threads share the weights
+  std::map<size_t, Prim> prims;  // by M; a node stays valid while others are added
+  std::atomic<const char*> last_impl{""};
+
+  const Prim& PrimFor(size_t M, size_t K, size_t N) {
+    std::lock_guard lock(prims_mutex);
+    auto it = prims.find(M);
+    if (it == prims.end()) {
+      auto pd = MakePd(M, K, N, w_md);
+      dnnl::matmul mm(pd);
+      it = prims.emplace(M, Prim{std::move(pd), std::move(mm)}).first;
+    }
+    return it->second;
+  }
 
   dnnl::matmul::primitive_desc MakePd(size_t M, size_t K, size_t N,
                                       const dnnl::memory::desc& wd) const {
@@ -99,8 +112,9 @@ OnednnMatMul::OnednnMatMul(const void* w, DType w_dtype, size_t N, size_t K, con
   im.w_md = im.MakePd(kLayoutM, K, N, any_md).weights_desc();
   im.weights = dnnl::memory(im.w_md, im.eng);
   dnnl::memory user(user_md, im.eng, const_cast<void*>(src));
-  dnnl::reorder(user, im.weights).execute(im.strm, user, im.weights);
-  im.strm.wait();
+  dnnl::stream strm(im.eng);
+  dnnl::reorder(user, im.weights).execute(strm, user, im.weights);
+  strm.wait();
 }
 
 OnednnMatMul::~OnednnMatMul() = default;
@@ -138,26 +152,36 @@ void OnednnMatMul::Run(const float* x, size_t x_stride, size_t M, float* y, size
     if (y_dense.size() < M * N_) y_dense.resize(M * N_);
     dst = y_dense.data();
   }
-  auto it = im.prims.find(M);
-  if (it == im.prims.end()) {
-    auto pd = im.MakePd(M, K_, N_, im.w_md);
-    dnnl::matmul mm(pd);
-    it = im.prims.emplace(M, Impl::Prim{std::move(pd), std::move(mm)}).first;
-  }
-  const Impl::Prim& prim = it->second;
+  const Impl::Prim& prim = im.PrimFor(M, K_, N_);
   dnnl::memory src_mem(prim.pd.src_desc(), im.eng, const_cast<void*>(src));
   dnnl::memory dst_mem(prim.pd.dst_desc(), im.eng, dst);
   std::unordered_map<int, dnnl::memory> args = {
       {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, im.weights}, {DNNL_ARG_DST, dst_mem}};
   if (im.bias) args.emplace(DNNL_ARG_BIAS, im.bias);
-  prim.mm.execute(im.strm, args);
-  im.strm.wait();
+  dnnl::stream strm(im.eng);  // a stream is not shared between threads
+  prim.mm.execute(strm, args);
+  strm.wait();
   im.last_impl = prim.pd.impl_info_str();
   if (dst != y)
     for (size_t m = 0; m < M; ++m) std::copy(dst + m * N_, dst + (m + 1) * N_, y + m * y_stride);
 }
 
 const char* OnednnMatMul::impl_name() const { return impl_->last_impl; }
+
+bool OnednnBf16Supported() {
+  static const bool supported = [] {
+    try {
+      const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+      const dnnl::memory::desc src({1, 32}, dt::bf16, tag::ab), w({32, 32}, dt::bf16, tag::ba);
+      const dnnl::memory::desc dst({1, 32}, dt::f32, tag::ab);
+      dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, w, dst), eng);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;  // oneDNN 2.6 has bf16 matmuls from AVX-512 (avx512_core) up
+    }
+  }();
+  return supported;
+}
 
 void SetOnednnThreads(int threads) {
   OKO_CHECK(threads > 0, "threads={}", threads);

@@ -15,9 +15,9 @@
 // largest M seen. Dense x and y (stride = K, N) avoid the copies.
 // Reference: f64 matmul of the same (rounded, in kBf16) inputs. Tolerance:
 // 1e-5 * sum_k |w x| abs.
-// Threads: oneDNN runs on OpenMP; call from one thread while the engine's pool is idle.
-// Run() applies the SetOnednnThreads count on the calling thread (OpenMP's thread count
-// is per calling thread). Not thread-safe: one Run at a time per object.
+// Threads: oneDNN runs on OpenMP. Run() applies the SetOnednnThreads count on the calling
+// thread (OpenMP's thread count is per calling thread). Run may be called from several
+// threads at once (contexts on different threads share the weights).
 #pragma once
 
 #include <cstddef>
@@ -54,6 +54,9 @@ class OnednnMatMul {
   std::unique_ptr<Impl> impl_;
   size_t N_, K_;
 };
+
+// Whether oneDNN can run bf16 matmuls on this CPU (it needs AVX-512); kBf16 mode needs it.
+bool OnednnBf16Supported();
 
 // Sets the OpenMP thread count oneDNN uses (call once, with the engine's thread count).
 void SetOnednnThreads(int threads);
