@@ -24,14 +24,14 @@ bool EndsInsideThinking(const std::string& prompt) {
 
 }  // namespace
 
-ChatSession::ChatSession(Model& model, const Tokenizer& tokenizer, std::optional<ChatTemplate> chat_template,
+ChatSession::ChatSession(Context& context, const Tokenizer& tokenizer, std::optional<ChatTemplate> chat_template,
                          const SamplerOptions& sampling, ChatOptions options)
-    : model_(model),
+    : context_(context),
       tokenizer_(tokenizer),
       template_(std::move(chat_template)),
       options_(std::move(options)),
       sampler_(sampling),
-      generator_(model) {
+      generator_(context) {
   generate_.max_new_tokens = options_.max_new_tokens;
   generate_.stop_ids = StopIds();
 }
@@ -58,7 +58,7 @@ std::optional<int32_t> ChatSession::EndOfTurnId() const {
 // Every eos id of config.json and generation_config.json, the tokenizer's eos token,
 // and the template's end-of-turn token.
 std::vector<int32_t> ChatSession::StopIds() const {
-  std::vector<int32_t> ids(model_.config().eos_token_ids.begin(), model_.config().eos_token_ids.end());
+  std::vector<int32_t> ids(context_.config().eos_token_ids.begin(), context_.config().eos_token_ids.end());
   if (auto eos = tokenizer_.eos_id()) ids.push_back(*eos);
   if (auto end_of_turn = EndOfTurnId()) ids.push_back(*end_of_turn);
   std::sort(ids.begin(), ids.end());
@@ -126,9 +126,9 @@ Result<std::vector<int32_t>> ChatSession::Tokenize(std::string_view user_text, b
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer_.Encode(prompt, /*add_special_tokens=*/raw_completion()));
   if (ids.empty()) return Status::Error("the message has no tokens");
   for (int32_t id : ids)
-    if (id >= model_.config().vocab_size)
+    if (id >= context_.config().vocab_size)
       return Errorf("token id {} of the prompt is outside the model's vocabulary [0, {})", id,
-                    model_.config().vocab_size);
+                    context_.config().vocab_size);
   return ids;
 }
 

@@ -46,8 +46,9 @@ struct ChatTotals {
 
 class ChatSession {
  public:
-  // `chat_template` unset: raw completion. The model and tokenizer must outlive the session.
-  ChatSession(Model& model, const Tokenizer& tokenizer, std::optional<ChatTemplate> chat_template,
+  // `chat_template` unset: raw completion. The context and tokenizer must outlive the
+  // session, which runs the conversation in that context.
+  ChatSession(Context& context, const Tokenizer& tokenizer, std::optional<ChatTemplate> chat_template,
               const SamplerOptions& sampling, ChatOptions options);
 
   // One turn: the user message in, the reply streamed to `on_piece`. When `cancel`
@@ -82,12 +83,12 @@ class ChatSession {
   const std::vector<int32_t>& stop_ids() const { return generate_.stop_ids; }
   const std::optional<GenerationStats>& last_stats() const { return last_stats_; }
   const ChatTotals& totals() const { return totals_; }
-  // The ids whose keys and values the cache holds (the Generator's prefix).
-  const std::vector<int32_t>& cached_tokens() const { return generator_.cached(); }
+  // The ids whose keys and values the cache holds.
+  const std::vector<int32_t>& cached_tokens() const { return context_.tokens(); }
   // Positions run so far in this cache, and how many attention sees at once. Past the
   // window the KV ring overwrites the oldest positions and the chat goes on.
-  int64_t context_position() const { return model_.position(); }
-  int64_t context_window() const { return model_.kv_cache().window(); }
+  int64_t context_position() const { return context_.position(); }
+  int64_t context_window() const { return context_.kv_cache().window(); }
   bool context_wrapped() const { return context_position() > context_window(); }
 
  private:
@@ -96,7 +97,7 @@ class ChatSession {
   std::vector<int32_t> StopIds() const;
   std::optional<int32_t> EndOfTurnId() const;
 
-  Model& model_;
+  Context& context_;
   const Tokenizer& tokenizer_;
   std::optional<ChatTemplate> template_;
   ChatOptions options_;

@@ -19,39 +19,19 @@ double GenerationStats::DecodeTokensPerSecond() const {
   return decode_seconds > 0 ? std::max<int64_t>(generated_tokens - 1, 0) / decode_seconds : 0;
 }
 
-void Generator::Reset() {
-  cached_.clear();
-  model_.Reset();
-}
-
-size_t Generator::ReuseCachedPrefix(std::span<const int32_t> prompt) {
-  size_t common = 0;
-  while (common < cached_.size() && common < prompt.size() && cached_[common] == prompt[common])
-    ++common;
-  // At least one prompt token must run to produce logits.
-  if (common == prompt.size() && common > 0) --common;
-  if (!model_.Rewind(static_cast<int64_t>(common))) {
-    model_.Reset();
-    common = 0;
-  }
-  cached_.resize(common);
-  return common;
-}
-
 GenerationStats Generator::Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
                                     Sampler& sampler, const TokenCallback& on_token) {
   GenerationStats stats;
   stats.prompt_tokens = static_cast<int64_t>(prompt.size());
   if (prompt.empty()) return stats;
   const auto start = std::chrono::steady_clock::now();
-  const int64_t ring_limit = model_.kv_cache().window();
-  const bool wrapped_before = model_.position() > ring_limit;
+  const int64_t ring_limit = context_.kv_cache().window();
+  const bool wrapped_before = context_.position() > ring_limit;
 
-  const size_t reused = ReuseCachedPrefix(prompt);
+  const size_t reused = context_.ReusePrefix(prompt);
   const auto todo = prompt.subspan(reused);
   stats.prefilled_tokens = static_cast<int64_t>(todo.size());
-  model_.Forward(todo, Logits::kLast, &logits_);
-  cached_.insert(cached_.end(), todo.begin(), todo.end());
+  context_.Forward(todo, Logits::kLast, &logits_);
   const auto prefilled = std::chrono::steady_clock::now();
   stats.prefill_seconds = Seconds(start, prefilled);
 
@@ -70,16 +50,14 @@ GenerationStats Generator::Generate(std::span<const int32_t> prompt, const Gener
     if (is_stop) {
       stats.stopped_by_eos = true;
       // The stop token belongs to the transcript (the template writes it): cache it too.
-      model_.Forward(std::span<const int32_t>(&id, 1), Logits::kNone, nullptr);
-      cached_.push_back(id);
+      context_.Forward(std::span<const int32_t>(&id, 1), Logits::kNone, nullptr);
       break;
     }
     if (i + 1 == options.max_new_tokens) break;
-    model_.Forward(std::span<const int32_t>(&id, 1), Logits::kLast, &logits_);
-    cached_.push_back(id);
+    context_.Forward(std::span<const int32_t>(&id, 1), Logits::kLast, &logits_);
   }
   stats.decode_seconds = Seconds(prefilled, std::chrono::steady_clock::now());
-  stats.context_wrapped = !wrapped_before && model_.position() > ring_limit;
+  stats.context_wrapped = !wrapped_before && context_.position() > ring_limit;
   return stats;
 }
 

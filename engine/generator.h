@@ -1,5 +1,5 @@
-// Generator: prompt in, tokens out, through the model's KV cache. It remembers which
-// tokens the cache holds, so a chat turn whose prompt extends the previous one prefills
+// Generator: prompt in, tokens out, through one context. The context remembers which
+// tokens its cache holds, so a chat turn whose prompt extends the previous one prefills
 // only the new tokens.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include <span>
 #include <vector>
 
-#include "engine/model.h"
+#include "engine/context.h"
 #include "engine/sampler.h"
 
 namespace oko {
@@ -37,20 +37,13 @@ using TokenCallback = std::function<bool(int32_t id)>;
 
 class Generator {
  public:
-  explicit Generator(Model& model) : model_(model) {}
+  explicit Generator(Context& context) : context_(context) {}
 
   GenerationStats Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
                            Sampler& sampler, const TokenCallback& on_token);
-  // Ids whose keys and values are in the cache, in order.
-  const std::vector<int32_t>& cached() const { return cached_; }
-  void Reset();
 
  private:
-  // Makes the cache hold a prefix of `prompt`; returns how many tokens it kept.
-  size_t ReuseCachedPrefix(std::span<const int32_t> prompt);
-
-  Model& model_;
-  std::vector<int32_t> cached_;
+  Context& context_;
   std::vector<float> logits_;
 };
 

@@ -1,6 +1,7 @@
 #include "engine/graph.h"
 
 #include <cstring>
+#include <optional>
 
 #include "common/check.h"
 #include "ops/elementwise.h"
@@ -23,6 +24,37 @@ std::string_view OpKindName(OpKind k) {
   return "?";
 }
 
+std::string_view SiteName(Site s) {
+  switch (s) {
+    case Site::kEmbed: return "embed";
+    case Site::kAttnNorm: return "attn_norm";
+    case Site::kQProj: return "attn.q_proj";
+    case Site::kKProj: return "attn.k_proj";
+    case Site::kVProj: return "attn.v_proj";
+    case Site::kQNorm: return "attn.q_norm";
+    case Site::kKNorm: return "attn.k_norm";
+    case Site::kRope: return "attn.rope";
+    case Site::kKvStore: return "attn.kv_store";
+    case Site::kAttention: return "attn.softmax";
+    case Site::kOProj: return "attn.o_proj";
+    case Site::kAttnResidual: return "attn.residual";
+    case Site::kMlpNorm: return "mlp_norm";
+    case Site::kGateProj: return "mlp.gate_proj";
+    case Site::kUpProj: return "mlp.up_proj";
+    case Site::kSiluMul: return "mlp.silu_mul";
+    case Site::kDownProj: return "mlp.down_proj";
+    case Site::kMlpResidual: return "mlp.residual";
+    case Site::kFinalNorm: return "final_norm";
+    case Site::kLmHead: return "lm_head";
+  }
+  return "?";
+}
+
+std::string NodeName(const Node& n) {
+  if (n.layer < 0) return std::string(SiteName(n.site));
+  return fmt::format("L{}.{}", n.layer, SiteName(n.site));
+}
+
 Linear* LayerGraph::AddLinear(const TensorStore& t, const std::string& weight,
                               const std::string& bias, ComputeMode mode) {
   const TensorView* w = t.Find(weight);
@@ -42,6 +74,44 @@ const float* LayerGraph::AddNorm(const TensorStore& t, const std::string& name) 
   return norms_.back()->data();
 }
 
+void LayerGraph::AddLayer(const ModelConfig& c, const TensorStore& t, ComputeMode mode,
+                          int64_t l) {
+  using W = LayerWeight;
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  auto linear = [&](W w, std::optional<W> bias = std::nullopt) {
+    return AddLinear(t, LayerTensor(l, w), bias ? LayerTensor(l, *bias) : "", mode);
+  };
+  auto bias_if = [](bool has, W b) { return has ? std::optional<W>(b) : std::nullopt; };
+  auto norm = [&](W w) { return AddNorm(t, LayerTensor(l, w)); };
+  auto add = [&](Site site, OpKind kind, Buf in, Buf in2, Buf out, Linear* lin = nullptr,
+                 const float* norm_weight = nullptr, int64_t cols = 0) {
+    nodes_.push_back({site, kind, l, in, in2, out, lin, norm_weight, cols});
+  };
+  constexpr Buf kNone = Buf::kNone;
+  // x = x + o_proj(attention(rope(norm_qk(q, k)), v)) over rmsnorm(x)
+  add(Site::kAttnNorm, OpKind::kRmsNorm, Buf::kX, kNone, Buf::kXn, nullptr, norm(W::kInputNorm), H);
+  add(Site::kQProj, OpKind::kMatMul, Buf::kXn, kNone, Buf::kQ, linear(W::kQProj, bias_if(c.qkv_bias, W::kQBias)));
+  add(Site::kKProj, OpKind::kMatMul, Buf::kXn, kNone, Buf::kK, linear(W::kKProj, bias_if(c.qkv_bias, W::kKBias)));
+  add(Site::kVProj, OpKind::kMatMul, Buf::kXn, kNone, Buf::kV, linear(W::kVProj, bias_if(c.qkv_bias, W::kVBias)));
+  if (c.qk_norm) {
+    add(Site::kQNorm, OpKind::kHeadNorm, Buf::kQ, kNone, Buf::kQ, nullptr, norm(W::kQNorm), c.head_dim);
+    add(Site::kKNorm, OpKind::kHeadNorm, Buf::kK, kNone, Buf::kK, nullptr, norm(W::kKNorm), c.head_dim);
+  }
+  add(Site::kRope, OpKind::kRope, Buf::kQ, Buf::kK, kNone);
+  add(Site::kKvStore, OpKind::kKvStore, Buf::kK, Buf::kV, kNone);
+  add(Site::kAttention, OpKind::kAttention, Buf::kQ, kNone, Buf::kAttn);
+  add(Site::kOProj, OpKind::kMatMul, Buf::kAttn, kNone, Buf::kProj, linear(W::kOProj, bias_if(c.o_bias, W::kOBias)));
+  add(Site::kAttnResidual, OpKind::kResidual, Buf::kProj, kNone, Buf::kX, nullptr, nullptr, H);
+  // x = x + down(silu(gate(h)) * up(h)), h = rmsnorm(x)
+  add(Site::kMlpNorm, OpKind::kRmsNorm, Buf::kX, kNone, Buf::kXn, nullptr, norm(W::kPostAttentionNorm), H);
+  add(Site::kGateProj, OpKind::kMatMul, Buf::kXn, kNone, Buf::kGate, linear(W::kGateProj));
+  add(Site::kUpProj, OpKind::kMatMul, Buf::kXn, kNone, Buf::kUp, linear(W::kUpProj));
+  add(Site::kSiluMul, OpKind::kSiluMul, Buf::kGate, Buf::kUp, Buf::kGate, nullptr, nullptr, I);
+  add(Site::kDownProj, OpKind::kMatMul, Buf::kGate, kNone, Buf::kProj, linear(W::kDownProj));
+  add(Site::kMlpResidual, OpKind::kResidual, Buf::kProj, kNone, Buf::kX, nullptr, nullptr, H);
+  layer_end_.push_back(nodes_.size() - 1);
+}
+
 LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, ComputeMode mode) {
   LayerGraph g;
   g.embed_ = t.Find("model.embed_tokens.weight");
@@ -52,60 +122,14 @@ LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, Compute
   g.widths_[int(Buf::kGate)] = g.widths_[int(Buf::kUp)] = I;
   g.widths_[int(Buf::kLogits)] = c.vocab_size;
 
-  g.nodes_.push_back({"embed", OpKind::kEmbed, -1, Buf::kNone, Buf::kNone, Buf::kX});
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    const std::string p = fmt::format("L{}.", l);
-    auto tensor = [&](const char* suffix) { return LayerTensor(l, suffix); };
-    auto linear = [&](const char* w, const char* b, bool has_bias) {
-      return g.AddLinear(t, tensor(w), has_bias ? tensor(b) : "", mode);
-    };
-    auto add = [&](Node n) {
-      n.layer = l;
-      g.nodes_.push_back(std::move(n));
-    };
-    // x = x + o_proj(attention(rope(norm_qk(q, k)), v)) over rmsnorm(x)
-    add({p + "attn_norm", OpKind::kRmsNorm, l, Buf::kX, Buf::kNone, Buf::kXn, nullptr,
-         g.AddNorm(t, tensor("input_layernorm.weight")), int64_t(H)});
-    add({p + "attn.q_proj", OpKind::kMatMul, l, Buf::kXn, Buf::kNone, Buf::kQ,
-         linear("self_attn.q_proj.weight", "self_attn.q_proj.bias", c.qkv_bias)});
-    add({p + "attn.k_proj", OpKind::kMatMul, l, Buf::kXn, Buf::kNone, Buf::kK,
-         linear("self_attn.k_proj.weight", "self_attn.k_proj.bias", c.qkv_bias)});
-    add({p + "attn.v_proj", OpKind::kMatMul, l, Buf::kXn, Buf::kNone, Buf::kV,
-         linear("self_attn.v_proj.weight", "self_attn.v_proj.bias", c.qkv_bias)});
-    if (c.qk_norm) {
-      add({p + "attn.q_norm", OpKind::kHeadNorm, l, Buf::kQ, Buf::kNone, Buf::kQ, nullptr,
-           g.AddNorm(t, tensor("self_attn.q_norm.weight")), c.head_dim});
-      add({p + "attn.k_norm", OpKind::kHeadNorm, l, Buf::kK, Buf::kNone, Buf::kK, nullptr,
-           g.AddNorm(t, tensor("self_attn.k_norm.weight")), c.head_dim});
-    }
-    add({p + "attn.rope", OpKind::kRope, l, Buf::kQ, Buf::kK, Buf::kNone});
-    add({p + "attn.kv_store", OpKind::kKvStore, l, Buf::kK, Buf::kV, Buf::kNone});
-    add({p + "attn.softmax", OpKind::kAttention, l, Buf::kQ, Buf::kNone, Buf::kAttn});
-    add({p + "attn.o_proj", OpKind::kMatMul, l, Buf::kAttn, Buf::kNone, Buf::kProj,
-         linear("self_attn.o_proj.weight", "self_attn.o_proj.bias", c.o_bias)});
-    add({p + "attn.residual", OpKind::kResidual, l, Buf::kProj, Buf::kNone, Buf::kX, nullptr,
-         nullptr, int64_t(H)});
-    // x = x + down(silu(gate(h)) * up(h)), h = rmsnorm(x)
-    add({p + "mlp_norm", OpKind::kRmsNorm, l, Buf::kX, Buf::kNone, Buf::kXn, nullptr,
-         g.AddNorm(t, tensor("post_attention_layernorm.weight")), int64_t(H)});
-    add({p + "mlp.gate_proj", OpKind::kMatMul, l, Buf::kXn, Buf::kNone, Buf::kGate,
-         linear("mlp.gate_proj.weight", "", false)});
-    add({p + "mlp.up_proj", OpKind::kMatMul, l, Buf::kXn, Buf::kNone, Buf::kUp,
-         linear("mlp.up_proj.weight", "", false)});
-    add({p + "mlp.silu_mul", OpKind::kSiluMul, l, Buf::kGate, Buf::kUp, Buf::kGate, nullptr,
-         nullptr, int64_t(I)});
-    add({p + "mlp.down_proj", OpKind::kMatMul, l, Buf::kGate, Buf::kNone, Buf::kProj,
-         linear("mlp.down_proj.weight", "", false)});
-    add({p + "mlp.residual", OpKind::kResidual, l, Buf::kProj, Buf::kNone, Buf::kX, nullptr,
-         nullptr, int64_t(H)});
-    g.layer_end_.push_back(g.nodes_.size() - 1);
-  }
-  g.nodes_.push_back({"final_norm", OpKind::kRmsNorm, -1, Buf::kX, Buf::kNone, Buf::kXn, nullptr,
+  g.nodes_.push_back({Site::kEmbed, OpKind::kEmbed, -1, Buf::kNone, Buf::kNone, Buf::kX});
+  for (int64_t l = 0; l < c.num_layers; ++l) g.AddLayer(c, t, mode, l);
+  g.nodes_.push_back({Site::kFinalNorm, OpKind::kRmsNorm, -1, Buf::kX, Buf::kNone, Buf::kXn, nullptr,
                       g.AddNorm(t, "model.norm.weight"), int64_t(H)});
   const char* lm_head = t.Find("lm_head.weight") != nullptr && !c.tie_word_embeddings
                             ? "lm_head.weight"
                             : "model.embed_tokens.weight";
-  g.nodes_.push_back({"lm_head", OpKind::kLogits, -1, Buf::kXn, Buf::kNone, Buf::kLogits,
+  g.nodes_.push_back({Site::kLmHead, OpKind::kLogits, -1, Buf::kXn, Buf::kNone, Buf::kLogits,
                       g.AddLinear(t, lm_head, "", mode)});
   return g;
 }

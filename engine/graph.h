@@ -27,12 +27,24 @@ enum class OpKind : uint8_t {
 };
 std::string_view OpKindName(OpKind k);
 
+// Where a node sits in the model: one per op of a decoder layer, plus the nodes before and
+// after the layers. Nodes are identified by (site, layer), never by formatted names.
+enum class Site : uint8_t {
+  kEmbed,
+  kAttnNorm, kQProj, kKProj, kVProj, kQNorm, kKNorm, kRope, kKvStore, kAttention, kOProj,
+  kAttnResidual,
+  kMlpNorm, kGateProj, kUpProj, kSiluMul, kDownProj, kMlpResidual,
+  kFinalNorm, kLmHead,
+};
+// "attn.q_proj", "final_norm", ... (the name table of every report).
+std::string_view SiteName(Site s);
+
 // Activation buffers, each [max_batch, width] f32, owned by the model.
 enum class Buf : uint8_t { kX, kXn, kQ, kK, kV, kAttn, kProj, kGate, kUp, kLogits, kNone };
 inline constexpr int kNumBufs = static_cast<int>(Buf::kNone);
 
 struct Node {
-  std::string name;  // "L3.attn.q_proj", "final_norm", "lm_head"
+  Site site;
   OpKind kind;
   int64_t layer = -1;  // -1: before or after the decoder layers
   Buf in = Buf::kNone, in2 = Buf::kNone, out = Buf::kNone;
@@ -40,6 +52,9 @@ struct Node {
   const float* norm_weight = nullptr;  // kRmsNorm, kHeadNorm
   int64_t cols = 0;                  // kRmsNorm / kHeadNorm row width; elementwise width
 };
+
+// "L3.attn.q_proj" inside the layers, the site's name outside them.
+std::string NodeName(const Node& n);
 
 // Owns the per-layer weights (as Linear views and widened norm vectors) and the nodes.
 class LayerGraph {
@@ -51,10 +66,13 @@ class LayerGraph {
   // Index of the node after which decoder layer `layer` is complete (its residual add).
   size_t LayerEnd(int64_t layer) const { return layer_end_[layer]; }
   size_t BufWidth(Buf b) const { return widths_[static_cast<int>(b)]; }
+  const Node& final_norm() const { return nodes_[nodes_.size() - 2]; }
+  const Node& lm_head() const { return nodes_.back(); }
 
  private:
   Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias,
                     ComputeMode mode);
+  void AddLayer(const ModelConfig& c, const TensorStore& t, ComputeMode mode, int64_t layer);
   const float* AddNorm(const TensorStore& t, const std::string& name);
 
   std::vector<Node> nodes_;

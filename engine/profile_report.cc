@@ -8,11 +8,8 @@ namespace oko {
 
 namespace {
 
-// "L3.attn.q_proj" -> "attn.q_proj"; names outside the layers stay as they are.
-std::string OpName(const Node& n) {
-  if (n.layer < 0) return n.name;
-  return n.name.substr(n.name.find('.') + 1);
-}
+// The op's name without its layer ("attn.q_proj").
+std::string OpName(const Node& n) { return std::string(SiteName(n.site)); }
 
 bool ComputeBound(const Node& n, Phase phase) {
   if (phase == Phase::kDecode) return false;

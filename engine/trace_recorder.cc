@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "common/check.h"
-#include "engine/model.h"
+#include "engine/context.h"
 #include "engine/profiler.h"
 #include "loaders/safetensors_writer.h"
 #include "ops/elementwise.h"
@@ -179,17 +179,17 @@ uint64_t TraceRecorder::TensorBytes(DType dtype) const {
          DTypeSize(dtype);
 }
 
-void TraceRecorder::ComputeLogitLens(Model& model, int64_t k) {
+void TraceRecorder::ComputeLogitLens(Context& context, int64_t k) {
   OKO_CHECK(filter_.residuals, "the logit lens needs TraceFilter::residuals");
   const std::vector<int64_t> queries = QueryPositions();
-  const int64_t V = model.config().vocab_size, D = model.config().hidden_size;
+  const int64_t V = context.config().vocab_size, D = context.config().hidden_size;
   const int64_t Q = queries.size();
   k = std::min(k, V);
   lens_ = Lens{k, {}, {}, {}};
   constexpr int64_t kChunk = 32;  // rows per lm_head call: [32, vocab] f32 of scratch
   std::vector<float> x(kChunk * D), logits(kChunk * V);
   std::vector<int32_t> order(V);
-  for (int64_t layer = -1; layer < model.config().num_layers; ++layer) {
+  for (int64_t layer = -1; layer < context.config().num_layers; ++layer) {
     if (!residuals_.contains({layer, queries.empty() ? 0 : queries[0]})) continue;
     lens_.layers.push_back(layer);
     for (int64_t q0 = 0; q0 < Q; q0 += kChunk) {
@@ -198,7 +198,7 @@ void TraceRecorder::ComputeLogitLens(Model& model, int64_t k) {
         const auto& r = residuals_.at({layer, queries[q0 + i]});
         std::copy(r.begin(), r.end(), x.begin() + i * D);
       }
-      model.LogitsOfHidden(x.data(), n, logits.data());
+      context.LogitsOfHidden(x.data(), n, logits.data());
       for (int64_t i = 0; i < n; ++i) {
         const float* row = logits.data() + i * V;
         std::iota(order.begin(), order.end(), 0);

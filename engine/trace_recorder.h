@@ -29,7 +29,7 @@
 
 namespace oko {
 
-class Model;
+class Context;
 
 struct TraceFilter {
   std::vector<int64_t> layers;  // empty: every layer
@@ -82,7 +82,7 @@ class TraceRecorder : public TraceSink {
 
   // Logit lens: each recorded layer's residual (and the embeddings) through the final norm
   // and lm_head, top-k per recorded query. Needs filter.residuals.
-  void ComputeLogitLens(Model& model, int64_t k);
+  void ComputeLogitLens(Context& context, int64_t k);
   // Every token id the lens ranked (to name them in the metadata).
   const std::vector<int32_t>& lens_ids() const { return lens_.ids; }
 

@@ -261,6 +261,27 @@ Result<ModelConfig> LoadModelConfig(const std::string& dir) {
   return c;
 }
 
+const char* LayerWeightSuffix(LayerWeight w) {
+  switch (w) {
+    case LayerWeight::kInputNorm: return "input_layernorm.weight";
+    case LayerWeight::kPostAttentionNorm: return "post_attention_layernorm.weight";
+    case LayerWeight::kQProj: return "self_attn.q_proj.weight";
+    case LayerWeight::kKProj: return "self_attn.k_proj.weight";
+    case LayerWeight::kVProj: return "self_attn.v_proj.weight";
+    case LayerWeight::kOProj: return "self_attn.o_proj.weight";
+    case LayerWeight::kQBias: return "self_attn.q_proj.bias";
+    case LayerWeight::kKBias: return "self_attn.k_proj.bias";
+    case LayerWeight::kVBias: return "self_attn.v_proj.bias";
+    case LayerWeight::kOBias: return "self_attn.o_proj.bias";
+    case LayerWeight::kQNorm: return "self_attn.q_norm.weight";
+    case LayerWeight::kKNorm: return "self_attn.k_norm.weight";
+    case LayerWeight::kGateProj: return "mlp.gate_proj.weight";
+    case LayerWeight::kUpProj: return "mlp.up_proj.weight";
+    case LayerWeight::kDownProj: return "mlp.down_proj.weight";
+  }
+  return "?";
+}
+
 std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   std::vector<ExpectedTensor> t = {
@@ -268,29 +289,30 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c) {
       {"model.norm.weight", {H}},
       {"lm_head.weight", {V, H}, c.tie_word_embeddings},
   };
+  using W = LayerWeight;
   for (int64_t l = 0; l < c.num_layers; ++l) {
-    auto add = [&](const char* suffix, std::vector<int64_t> shape) {
-      t.push_back({LayerTensor(l, suffix), std::move(shape)});
+    auto add = [&](LayerWeight w, std::vector<int64_t> shape) {
+      t.push_back({LayerTensor(l, w), std::move(shape)});
     };
-    add("input_layernorm.weight", {H});
-    add("post_attention_layernorm.weight", {H});
-    add("self_attn.q_proj.weight", {c.q_dim(), H});
-    add("self_attn.k_proj.weight", {c.kv_dim(), H});
-    add("self_attn.v_proj.weight", {c.kv_dim(), H});
-    add("self_attn.o_proj.weight", {H, c.q_dim()});
+    add(W::kInputNorm, {H});
+    add(W::kPostAttentionNorm, {H});
+    add(W::kQProj, {c.q_dim(), H});
+    add(W::kKProj, {c.kv_dim(), H});
+    add(W::kVProj, {c.kv_dim(), H});
+    add(W::kOProj, {H, c.q_dim()});
     if (c.qkv_bias) {
-      add("self_attn.q_proj.bias", {c.q_dim()});
-      add("self_attn.k_proj.bias", {c.kv_dim()});
-      add("self_attn.v_proj.bias", {c.kv_dim()});
+      add(W::kQBias, {c.q_dim()});
+      add(W::kKBias, {c.kv_dim()});
+      add(W::kVBias, {c.kv_dim()});
     }
-    if (c.o_bias) add("self_attn.o_proj.bias", {H});
+    if (c.o_bias) add(W::kOBias, {H});
     if (c.qk_norm) {
-      add("self_attn.q_norm.weight", {c.head_dim});
-      add("self_attn.k_norm.weight", {c.head_dim});
+      add(W::kQNorm, {c.head_dim});
+      add(W::kKNorm, {c.head_dim});
     }
-    add("mlp.gate_proj.weight", {I, H});
-    add("mlp.up_proj.weight", {I, H});
-    add("mlp.down_proj.weight", {H, I});
+    add(W::kGateProj, {I, H});
+    add(W::kUpProj, {I, H});
+    add(W::kDownProj, {H, I});
   }
   return t;
 }

@@ -73,8 +73,21 @@ struct ExpectedTensor {
   bool optional = false;  // e.g. lm_head.weight of a tied model
 };
 std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c);
-inline std::string LayerTensor(int64_t layer, const char* suffix) {
-  return fmt::format("model.layers.{}.{}", layer, suffix);
+
+// The tensors of one decoder layer: one table of Hugging Face names, shared by the
+// check below and the engine's graph builder.
+enum class LayerWeight : uint8_t {
+  kInputNorm, kPostAttentionNorm,
+  kQProj, kKProj, kVProj, kOProj,
+  kQBias, kKBias, kVBias, kOBias,
+  kQNorm, kKNorm,
+  kGateProj, kUpProj, kDownProj,
+};
+// "self_attn.q_proj.weight" ...
+const char* LayerWeightSuffix(LayerWeight w);
+// "model.layers.3.self_attn.q_proj.weight"
+inline std::string LayerTensor(int64_t layer, LayerWeight w) {
+  return fmt::format("model.layers.{}.{}", layer, LayerWeightSuffix(w));
 }
 
 // Checks that every required tensor exists with its shape and a float dtype; lists all

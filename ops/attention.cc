@@ -432,6 +432,18 @@ void AccumulateBlock(const AttentionBlockArgs& a, float* const* out, size_t nq, 
   }
 }
 
+// probs[i][c] = st[c][i] for the block's queries, zero past the columns any of them sees.
+void CopyProbabilities(const AttentionBlockArgs& a, const float* st, size_t nq, size_t nqp,
+                       size_t end) {
+  size_t total = 0;
+  for (size_t s = 0; s < a.num_spans; ++s) total += a.spans[s].end - a.spans[s].begin;
+  for (size_t i = 0; i < nq; ++i) {
+    float* row = a.probs + i * total;
+    for (size_t c = 0; c < end; ++c) row[c] = st[c * nqp + i];
+    std::fill(row + end, row + total, 0.0f);
+  }
+}
+
 template <typename TKV>
 void AttentionBlockTyped(const AttentionBlockArgs& a) {
   const size_t N = hn::Lanes(hn::ScalableTag<float>()), D = a.head_dim;
@@ -462,6 +474,7 @@ void AttentionBlockTyped(const AttentionBlockArgs& a) {
   ScoreBlock<TKV>(a, qt, nqp, end, st, kf32);
   for (size_t q0 = 0; q0 < nqp; q0 += N)
     SoftmaxColumns(st, nqp, q0, end, key_end + q0, hole_begin + q0, hole_end + q0);
+  if (a.probs != nullptr) CopyProbabilities(a, st, nq, nqp, end);
   for (size_t i = 0; i < nq; ++i) std::fill(out[i], out[i] + D, 0.0f);  // q was read: out may alias it
   AccumulateBlock<TKV>(a, out, nq, st, nqp, tile_end, end);
 }

@@ -71,7 +71,8 @@ struct KeyColumns {
 // out + t * out_pos_stride + g * head_dim (out may alias q). num_positions * group <=
 // kBlockQueries. scratch: AttentionBlockScratch(queries, total keys, head_dim) floats.
 // Tolerance as AttentionQueries.
-// Cost: 4 * num_positions * group * total * head_dim flop (masked keys included).
+// Cost: 4 * num_positions * group * total * head_dim flop (masked keys included), plus
+// num_positions * group * total stores when probs is wanted.
 constexpr size_t kQueryPad = 16;  // queries are padded to whole vectors of up to 16 lanes
 
 inline size_t AttentionBlockScratch(size_t queries, size_t total_keys, size_t head_dim) {
@@ -97,6 +98,9 @@ struct AttentionBlockArgs {
   float* scratch;
   float* out;
   size_t out_pos_stride;
+  // Optional (nullptr: not written): [num_positions * group, total keys of the spans],
+  // row t * group + g = p of query (t, g) over every column, 0 where masked (the trace).
+  float* probs = nullptr;
 };
 
 void AttentionBlock(const AttentionBlockArgs& a);

@@ -18,7 +18,7 @@ Result<OpenedChat> OpenChat(const EngineFlags& engine, const SamplingFlags& samp
                             int64_t max_new_tokens) {
   OpenedChat c;
   OKO_ASSIGN_OR_RETURN(EngineOptions options, engine.ToOptions());
-  OKO_ASSIGN_OR_RETURN(c.model, Model::Load(engine.model_dir, options));
+  OKO_ASSIGN_OR_RETURN(c.context, LoadContext(engine.model_dir, options));
   OKO_ASSIGN_OR_RETURN(c.tokenizer, Tokenizer::Load(engine.model_dir));
   std::optional<ChatTemplate> chat_template;
   if (auto t = ChatTemplate::LoadFromDir(engine.model_dir); t.ok()) {
@@ -29,8 +29,8 @@ Result<OpenedChat> OpenChat(const EngineFlags& engine, const SamplingFlags& samp
   ChatOptions chat_options;
   chat_options.enable_thinking = !chat.no_thinking;
   chat_options.max_new_tokens = max_new_tokens;
-  c.session = std::make_unique<ChatSession>(*c.model, *c.tokenizer, std::move(chat_template),
-                                            sampling.Resolve(c.model->config().generation), chat_options);
+  c.session = std::make_unique<ChatSession>(*c.context, *c.tokenizer, std::move(chat_template),
+                                            sampling.Resolve(c.context->config().generation), chat_options);
   if (Status s = c.session->SetSystem(chat.system); !s.ok()) return Errorf("--system: {}", s.message());
   return c;
 }

@@ -21,7 +21,7 @@ struct ChatFlags {
 };
 
 struct OpenedChat {
-  std::unique_ptr<Model> model;
+  std::unique_ptr<Context> context;
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ChatSession> session;  // declared last: destroyed before what it uses
   std::string no_template_reason;        // set when the session is raw completion

@@ -50,41 +50,41 @@ Status RunBench(const BenchOptions& o) {
     return {};
   }
   options.ctx = std::max<int64_t>(options.ctx, o.prompt + o.depth + o.generate + 1);
-  OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
-  const MachineLimits limits = LoadOrMeasureMachine(model->pool(), o.machine);
-  const int64_t V = model->config().vocab_size;
+  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
+  const MachineLimits limits = LoadOrMeasureMachine(context->pool(), o.machine);
+  const int64_t V = context->config().vocab_size;
   const auto prompt = SyntheticIds(o.prompt, V);
   const auto depth = SyntheticIds(o.depth, V, 1);
   const auto decode = SyntheticIds(o.generate, V, 2);
   std::vector<float> logits;
 
   // Warm-up: page the weights in, create the oneDNN primitives.
-  model->Forward(SyntheticIds(std::min<int64_t>(o.prompt, 64), V), Logits::kLast, &logits);
-  model->Reset();
+  context->Forward(SyntheticIds(std::min<int64_t>(o.prompt, 64), V), Logits::kLast, &logits);
+  context->Reset();
   std::vector<double> pp, tg;
   for (int64_t r = 0; r < o.repetitions; ++r) {
-    model->Reset();
-    if (o.prompt > 0) pp.push_back(o.prompt / Seconds([&] { model->Forward(prompt, Logits::kLast, &logits); }));
-    model->Reset();
-    if (o.depth > 0) model->Forward(depth, Logits::kNone, nullptr);
+    context->Reset();
+    if (o.prompt > 0) pp.push_back(o.prompt / Seconds([&] { context->Forward(prompt, Logits::kLast, &logits); }));
+    context->Reset();
+    if (o.depth > 0) context->Forward(depth, Logits::kNone, nullptr);
     if (o.generate > 0)
       tg.push_back(o.generate / Seconds([&] {
                      for (int32_t id : decode)
-                       model->Forward(std::span<const int32_t>(&id, 1), Logits::kLast, &logits);
+                       context->Forward(std::span<const int32_t>(&id, 1), Logits::kLast, &logits);
                    }));
   }
   const MeanStd pps = Summarize(pp), tgs = Summarize(tg);
-  const double bytes = WeightBytesPerToken(model->graph());
-  const double kv_bytes = 2.0 * model->config().num_layers * model->config().kv_dim() *
+  const double bytes = WeightBytesPerToken(context->model().graph());
+  const double kv_bytes = 2.0 * context->config().num_layers * context->config().kv_dim() *
                           DTypeSize(options.kv_dtype) * (o.depth + o.generate / 2.0);
   const double tg_limit = limits.read_gbs * 1e9 / (bytes + kv_bytes);
-  const double pp_gflops = pps.mean * MatMulFlopsPerToken(model->graph()) / 1e9;
-  const double peak = model->options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  const double pp_gflops = pps.mean * MatMulFlopsPerToken(context->model().graph()) / 1e9;
+  const double peak = context->options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   if (o.json) {
     nlohmann::json j = {
         {"model", o.engine.model_dir},
-        {"threads", model->options().threads},
-        {"compute", ComputeModeName(model->options().compute)},
+        {"threads", context->options().threads},
+        {"compute", ComputeModeName(context->options().compute)},
         {"pp", {{"n", o.prompt}, {"tok_s", pps.mean}, {"stddev", pps.std}, {"gflops", pp_gflops},
                 {"peak_gflops", peak}, {"peak_fraction", peak > 0 ? pp_gflops / peak : 0}}},
         {"tg", {{"n", o.generate}, {"depth", o.depth}, {"tok_s", tgs.mean}, {"stddev", tgs.std}}},
@@ -98,7 +98,7 @@ Status RunBench(const BenchOptions& o) {
   }
   PrintMachine(limits);
   fmt::print("model    {} | {} | compute {} | weights {:.1f} MB read per token\n", o.engine.model_dir,
-             ArchName(model->config().arch), ComputeModeName(model->options().compute), bytes / 1e6);
+             ArchName(context->config().arch), ComputeModeName(context->options().compute), bytes / 1e6);
   fmt::print("{:<12} {:>14} {:>24}\n", "test", "tok/s", "vs limit");
   if (o.prompt > 0)
     fmt::print("{:<12} {:>8.1f} ± {:<5.1f} {:>8.1f} GFLOP/s = {:4.1f}% of peak\n",

@@ -83,14 +83,14 @@ class ChatCli {
     if (!record_attention) return;
     TraceFilter keep_all;
     keep_all.store_f16 = true;  // half the memory; /trace writes f16
-    recorder_ = std::make_unique<TraceRecorder>(chat_.model->config().num_layers,
-                                                chat_.model->config().num_heads,
-                                                chat_.model->kv_cache().sink(), keep_all);
-    chat_.model->set_trace(recorder_.get());
+    recorder_ = std::make_unique<TraceRecorder>(chat_.context->config().num_layers,
+                                                chat_.context->config().num_heads,
+                                                chat_.context->kv_cache().sink(), keep_all);
+    chat_.context->set_trace(recorder_.get());
   }
   ~ChatCli() {
-    chat_.model->set_trace(nullptr);
-    chat_.model->set_profiler(nullptr);
+    chat_.context->set_trace(nullptr);
+    chat_.context->set_profiler(nullptr);
   }
 
   Status RunInteractive();
@@ -129,7 +129,7 @@ void ChatCli::Say(std::string_view text) {
 }
 
 void ChatCli::Greet() {
-  const ModelConfig& c = chat_.model->config();
+  const ModelConfig& c = chat_.context->config();
   Say(fmt::format("oko chat: {} ({} layers, context window {} positions)\n", c.model_type, c.num_layers,
                   session_.context_window()));
   if (session_.raw_completion())
@@ -266,7 +266,7 @@ void ChatCli::PrintStats() {
   if (recorder_) {
     // Hook time is summed over the worker threads: divided by their number it compares
     // with the wall time of the turns.
-    const int threads = chat_.model->options().threads;
+    const int threads = chat_.context->options().threads;
     const double hook_ms = recorder_->hook_ns() / 1e6 / threads, model_ms = t.model_seconds * 1e3;
     const uint64_t held = recorder_->HeldBytes();
     Say(fmt::format("attention: recording took {:.2f} ms of the session's {:.1f} ms in the model ({:.1f}%; hook "
@@ -279,14 +279,14 @@ void ChatCli::PrintStats() {
 
 void ChatCli::StartProfiler() {
   profiler_ = std::make_unique<Profiler>();
-  chat_.model->set_profiler(profiler_.get());
+  chat_.context->set_profiler(profiler_.get());
 }
 
 // The table oko profile prints, for what ran since the profiler started or since the
 // last /profile, against this machine's limits when `oko profile` has measured them.
 Status ChatCli::Profile(std::string_view arg) {
   if (arg == "off") {
-    chat_.model->set_profiler(nullptr);
+    chat_.context->set_profiler(nullptr);
     profiler_.reset();
     Say("The profiler is off.\n");
     return {};
@@ -297,14 +297,14 @@ Status ChatCli::Profile(std::string_view arg) {
     Say("The profiler is on: /profile again shows where the time went from now on.\n");
     return {};
   }
-  Model& model = *chat_.model;
-  const std::optional<MachineLimits> cached = CachedMachineLimits(model.pool());
+  Context& context = *chat_.context;
+  const std::optional<MachineLimits> cached = CachedMachineLimits(context.pool());
   const MachineLimits limits = cached.value_or(MachineLimits{});
-  const double peak = model.options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  const double peak = context.options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   std::string text;
   for (Phase phase : {Phase::kPrefill, Phase::kDecode}) {
     if (profiler_->tokens(phase) == 0) continue;
-    text += FormatProfile(SummarizeProfile(*profiler_, model.graph(), phase, profiler_->tokens(phase), limits, peak));
+    text += FormatProfile(SummarizeProfile(*profiler_, context.model().graph(), phase, profiler_->tokens(phase), limits, peak));
   }
   if (text.empty()) text = "Nothing ran since the last /profile.\n";
   else if (!cached) text += "(\"of limit\" needs this machine's limits: run oko profile once to measure them)\n";
@@ -348,7 +348,7 @@ Status ChatCli::ShowAttention(std::string_view arg) {
   const auto& last = session_.last_stats();
   if (!last) return Errorf("/attn: there is no answer yet");
   const size_t space = arg.find_first_of(" \t");
-  const ModelConfig& c = chat_.model->config();
+  const ModelConfig& c = chat_.context->config();
   OKO_ASSIGN_OR_RETURN(int64_t layer, ParseIndex(arg.substr(0, space), c.num_layers - 1, "layer"));
   OKO_ASSIGN_OR_RETURN(int64_t head,
                        ParseIndex(space == std::string_view::npos ? "" : Trim(arg.substr(space)), -1, "head"));

@@ -17,13 +17,13 @@ Status RunLogits(const LogitsOptions& o) {
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(o.ids));
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   if (static_cast<int64_t>(ids.size()) > options.ctx) options.ctx = ids.size();
-  OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
-  OKO_RETURN_IF_ERROR(CheckPromptFits(*model, static_cast<int64_t>(ids.size())));
-  const int64_t V = model->config().vocab_size;
+  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
+  OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(ids.size())));
+  const int64_t V = context->config().vocab_size;
   for (int32_t id : ids)
     if (id >= V) return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, V);
   std::vector<float> logits;
-  model->Forward(ids, o.all_positions ? Logits::kAll : Logits::kLast, &logits);
+  context->Forward(ids, o.all_positions ? Logits::kAll : Logits::kLast, &logits);
   const int64_t rows = o.all_positions ? static_cast<int64_t>(ids.size()) : 1;
   return WriteNpyF32(o.out, {rows, V}, logits.data());
 }

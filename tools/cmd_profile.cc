@@ -19,43 +19,43 @@ struct ProfileOptions {
 };
 
 // Decodes `ids` one at a time; returns the seconds it took.
-double Decode(Model& m, const std::vector<int32_t>& ids) {
+double Decode(Context& context, const std::vector<int32_t>& ids) {
   std::vector<float> logits;
   const auto t0 = std::chrono::steady_clock::now();
-  for (int32_t id : ids) m.Forward(std::span<const int32_t>(&id, 1), Logits::kLast, &logits);
+  for (int32_t id : ids) context.Forward(std::span<const int32_t>(&id, 1), Logits::kLast, &logits);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 Status RunProfile(const ProfileOptions& o) {
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   options.ctx = std::max<int64_t>(options.ctx, o.prompt + 2 * o.generate + 1);
-  OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
-  const MachineLimits limits = LoadOrMeasureMachine(model->pool(), false);
-  const int64_t V = model->config().vocab_size;
+  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
+  const MachineLimits limits = LoadOrMeasureMachine(context->pool(), false);
+  const int64_t V = context->config().vocab_size;
   const auto prompt = SyntheticIds(std::max<int64_t>(o.prompt, 1), V);
   const auto decode = SyntheticIds(o.generate, V, 2);
   std::vector<float> logits;
 
   // Warm-up, and the decode speed without the profiler, to report its overhead.
-  model->Forward(prompt, Logits::kLast, &logits);
-  const double plain = Decode(*model, decode);
-  model->Reset();
+  context->Forward(prompt, Logits::kLast, &logits);
+  const double plain = Decode(*context, decode);
+  context->Reset();
 
   Profiler profiler;
-  model->set_profiler(&profiler);
-  model->Forward(prompt, Logits::kLast, &logits);
-  const double profiled = Decode(*model, decode);
-  model->set_profiler(nullptr);
+  context->set_profiler(&profiler);
+  context->Forward(prompt, Logits::kLast, &logits);
+  const double profiled = Decode(*context, decode);
+  context->set_profiler(nullptr);
 
-  const double peak = model->options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
-  const PhaseProfile pre = SummarizeProfile(profiler, model->graph(), Phase::kPrefill,
+  const double peak = context->options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  const PhaseProfile pre = SummarizeProfile(profiler, context->model().graph(), Phase::kPrefill,
                                             static_cast<int64_t>(prompt.size()), limits, peak);
-  const PhaseProfile dec = SummarizeProfile(profiler, model->graph(), Phase::kDecode, o.generate,
+  const PhaseProfile dec = SummarizeProfile(profiler, context->model().graph(), Phase::kDecode, o.generate,
                                             limits, peak);
   const double overhead = plain > 0 ? profiled / plain - 1 : 0;
   if (o.json) {
     nlohmann::json j = {{"model", o.engine.model_dir},
-                        {"threads", model->options().threads},
+                        {"threads", context->options().threads},
                         {"machine", {{"read_gbs", limits.read_gbs}, {"f32_gflops", limits.f32_gflops},
                                      {"bf16_gflops", limits.bf16_gflops}}},
                         {"prefill", ProfileToJson(pre)},
@@ -65,7 +65,7 @@ Status RunProfile(const ProfileOptions& o) {
     return {};
   }
   fmt::print("machine: read {:.1f} GB/s, f32 {:.0f} GFLOP/s, bf16 {:.0f} GFLOP/s ({} threads)\n",
-             limits.read_gbs, limits.f32_gflops, limits.bf16_gflops, model->options().threads);
+             limits.read_gbs, limits.f32_gflops, limits.bf16_gflops, context->options().threads);
   fmt::print("{}\n{}", FormatProfile(pre), FormatProfile(dec));
   fmt::print("profiler overhead on decode: {:+.1f}% ({:.1f} vs {:.1f} tok/s unprofiled)\n",
              100 * overhead, o.generate / profiled, o.generate / plain);

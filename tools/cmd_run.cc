@@ -44,7 +44,7 @@ Status RunChatTurn(const RunOptions& o) {
 Status RunRun(const RunOptions& o) {
   if (o.as_chat) return RunChatTurn(o);
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
-  OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
+  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
   OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(o.engine.model_dir));
   std::vector<int32_t> prompt;
   if (!o.ids.empty()) {
@@ -55,22 +55,22 @@ Status RunRun(const RunOptions& o) {
     prompt = std::move(encoded).value();
   }
   if (prompt.empty()) return Status::Error("the prompt has no tokens", ExitCode::kUsage);
-  OKO_RETURN_IF_ERROR(CheckPromptFits(*model, static_cast<int64_t>(prompt.size())));
+  OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(prompt.size())));
   for (int32_t id : prompt)
-    if (id >= model->config().vocab_size)
-      return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, model->config().vocab_size);
+    if (id >= context->config().vocab_size)
+      return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, context->config().vocab_size);
 
-  Sampler sampler(o.sampling.Resolve(model->config().generation));
+  Sampler sampler(o.sampling.Resolve(context->config().generation));
   GenerateOptions gen;
   gen.max_new_tokens = o.max_new_tokens;
-  gen.stop_ids.assign(model->config().eos_token_ids.begin(), model->config().eos_token_ids.end());
+  gen.stop_ids.assign(context->config().eos_token_ids.begin(), context->config().eos_token_ids.end());
   if (auto eos = tokenizer->eos_id()) gen.stop_ids.push_back(*eos);
 
   // The prompt goes through the same detokenizer so that the first generated token is
   // decoded in context (SentencePiece strips the space of a text's first word only).
   StreamingDetokenizer detok(*tokenizer, /*skip_special=*/true);
   for (int32_t id : prompt) Print(detok.Push(id));
-  Generator generator(*model);
+  Generator generator(*context);
   const GenerationStats s = generator.Generate(prompt, gen, sampler, [&](int32_t id) {
     Print(detok.Push(id));
     return true;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "engine/generator.h"
 #include "engine/trace_recorder.h"
 #include "loaders/tokenizer.h"
 #include "common/atomic_file.h"
@@ -132,23 +133,21 @@ std::string OptionsJson(const TraceOptions& o, int64_t prompt_tokens) {
   return j.dump();
 }
 
-int32_t Argmax(const std::vector<float>& x) {
-  return static_cast<int32_t>(std::max_element(x.begin(), x.end()) - x.begin());
-}
-
 struct Timing {
   int64_t forward_ns = 0, lens_ns = 0, write_ns = 0;
 };
 
-// Prefill, then N greedy tokens, each traced. Returns the whole sequence.
-std::vector<int32_t> Generate(Model& model, std::vector<int32_t> ids, int64_t n) {
-  std::vector<float> logits;
-  model.Forward(ids, Logits::kLast, &logits);
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t next = Argmax(logits);
-    ids.push_back(next);
-    model.Forward(std::span<const int32_t>(&next, 1), Logits::kLast, &logits);
-  }
+// Prefill, then N greedy tokens, each traced (the last one run too, so that its attention
+// is recorded). Returns the whole sequence.
+std::vector<int32_t> Generate(Context& context, std::vector<int32_t> ids, int64_t n) {
+  Sampler greedy(SamplerOptions{});
+  GenerateOptions options;
+  options.max_new_tokens = n;
+  Generator(context).Generate(ids, options, greedy, [&](int32_t id) {
+    ids.push_back(id);
+    return true;
+  });
+  if (n > 0) context.Forward(std::span<const int32_t>(&ids.back(), 1), Logits::kNone, nullptr);
   return ids;
 }
 
@@ -251,25 +250,25 @@ Status RunRecord(const TraceOptions& o) {
   OKO_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, LoadTokenizer(o));
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, PromptIds(o, tok.get()));
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
-  OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
-  const ModelConfig& c = model->config();
+  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
+  const ModelConfig& c = context->config();
   for (int32_t id : ids)
     if (id >= c.vocab_size) return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, c.vocab_size);
   OKO_ASSIGN_OR_RETURN(TraceFilter f, MakeFilter(o, c));
   const DType dtype = o.dtype == "f16" ? DType::kF16 : DType::kF32;
-  TraceRecorder rec(c.num_layers, c.num_heads, model->kv_cache().sink(), f);
+  TraceRecorder rec(c.num_layers, c.num_heads, context->kv_cache().sink(), f);
   OKO_RETURN_IF_ERROR(CheckEstimate(o, rec, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
 
   Timing time;
-  model->set_trace(&rec);
+  context->set_trace(&rec);
   int64_t t0 = Profiler::NowNs();
-  ids = Generate(*model, std::move(ids), o.n);
+  ids = Generate(*context, std::move(ids), o.n);
   time.forward_ns = Profiler::NowNs() - t0;
-  model->set_trace(nullptr);
+  context->set_trace(nullptr);
   if (tok != nullptr && o.n > 0)
     std::fprintf(stderr, "trace: generated: %s\n", tok->Decode(std::span(ids.end() - o.n, ids.end())).c_str());
   t0 = Profiler::NowNs();
-  if (o.logit_lens) rec.ComputeLogitLens(*model, o.lens_k);
+  if (o.logit_lens) rec.ComputeLogitLens(*context, o.lens_k);
   time.lens_ns = Profiler::NowNs() - t0;
 
   const uint64_t bytes = rec.TensorBytes(dtype);
@@ -280,7 +279,7 @@ Status RunRecord(const TraceOptions& o) {
   t0 = Profiler::NowNs();
   OKO_RETURN_IF_ERROR(rec.Write(o.out, WriteOptions(o, rec, tok.get(), ids, dtype)));
   time.write_ns = Profiler::NowNs() - t0;
-  ReportCost(time, rec, model->options().threads, ids.size());
+  ReportCost(time, rec, context->options().threads, ids.size());
   return o.show || !o.html.empty() ? View(o) : Status();
 }
 

@@ -67,12 +67,12 @@ SamplerOptions SamplingFlags::Resolve(const GenerationDefaults& g) const {
   return o;
 }
 
-Status CheckPromptFits(const Model& model, int64_t tokens) {
-  const int64_t ctx = model.kv_cache().capacity();
+Status CheckPromptFits(const Context& context, int64_t tokens) {
+  const int64_t ctx = context.kv_cache().capacity();
   if (tokens > ctx)
     return Errorf("the prompt has {} tokens, more than the context of {} positions (raise -c/--ctx)",
                   tokens, ctx);
-  const int64_t max_pos = model.config().max_position_embeddings;
+  const int64_t max_pos = context.config().max_position_embeddings;
   if (max_pos > 0 && tokens > max_pos)
     return Errorf("the prompt has {} tokens, more than the {} positions the model allows "
                   "(max_position_embeddings in config.json)",

@@ -6,7 +6,7 @@
 
 #include <optional>
 
-#include "engine/model.h"
+#include "engine/context.h"
 #include "engine/sampler.h"
 
 namespace oko {
@@ -40,7 +40,7 @@ struct SamplingFlags {
 // A prompt of `tokens` tokens must fit the KV cache (-c/--ctx) and the positions the model
 // was trained for (max_position_embeddings): otherwise it would be silently cut to its
 // last tokens. Exit status 2 with both numbers.
-Status CheckPromptFits(const Model& model, int64_t tokens);
+Status CheckPromptFits(const Context& context, int64_t tokens);
 
 // Parses "1,2,3" into token ids; errors name the bad item.
 Result<std::vector<int32_t>> ParseIds(const std::string& text);

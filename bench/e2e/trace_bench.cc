@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "engine/model.h"
+#include "engine/context.h"
 #include "engine/trace_recorder.h"
 
 namespace oko {
@@ -35,13 +35,13 @@ void BM_Decode(benchmark::State& s, const std::string& name, Sink sink) {
   EngineOptions o;
   o.threads = static_cast<int>(s.range(0));
   o.ctx = kPrompt + kDecode + 1;
-  auto loaded = Model::Load(ModelDir(name), o);
+  auto loaded = LoadContext(ModelDir(name), o);
   if (!loaded.ok()) {
     s.SkipWithError(loaded.status().message().c_str());
     return;
   }
-  Model& model = **loaded;
-  const ModelConfig& c = model.config();
+  Context& context = **loaded;
+  const ModelConfig& c = context.config();
   std::vector<int32_t> prompt(kPrompt);
   for (int i = 0; i < kPrompt; ++i) prompt[i] = (i * 37 + 1) % static_cast<int>(c.vocab_size);
   std::vector<float> logits;
@@ -51,16 +51,16 @@ void BM_Decode(benchmark::State& s, const std::string& name, Sink sink) {
     f.store_f16 = sink == Sink::kFullF16;
     auto rec = std::make_unique<TraceRecorder>(c.num_layers, c.num_heads, 0, f);
     IdleSink idle;
-    model.Reset();
-    model.set_trace(sink == Sink::kNone ? nullptr : sink == Sink::kIdle ? static_cast<TraceSink*>(&idle) : rec.get());
-    model.Forward(prompt, Logits::kLast, &logits);
+    context.Reset();
+    context.set_trace(sink == Sink::kNone ? nullptr : sink == Sink::kIdle ? static_cast<TraceSink*>(&idle) : rec.get());
+    context.Forward(prompt, Logits::kLast, &logits);
     s.ResumeTiming();
     for (int i = 0; i < kDecode; ++i) {
       const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      model.Forward(std::span<const int32_t>(&next, 1), Logits::kLast, &logits);
+      context.Forward(std::span<const int32_t>(&next, 1), Logits::kLast, &logits);
     }
     s.PauseTiming();
-    model.set_trace(nullptr);
+    context.set_trace(nullptr);
     rec.reset();
     s.ResumeTiming();
   }

@@ -14,7 +14,7 @@ namespace {
 using ordered_json = nlohmann::ordered_json;
 
 struct Chat {
-  std::unique_ptr<Model> model;
+  std::unique_ptr<Context> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ChatSession> session;
 };
@@ -32,7 +32,7 @@ Chat Open(const std::string& name, const ChatOptions& options = Short(), int64_t
   engine.threads = 1;
   engine.ctx = ctx;
   Chat c;
-  auto model = Model::Load(dir, engine);
+  auto model = LoadContext(dir, engine);
   EXPECT_TRUE(model.ok()) << model.status().message();
   c.model = std::move(model.value());
   auto tokenizer = Tokenizer::Load(dir);

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "engine/kv_cache.h"
-#include "engine/model.h"
+#include "engine/context.h"
 #include "tests/test_util.h"
 
 namespace oko {
@@ -91,7 +91,7 @@ std::vector<int32_t> Tokens(size_t n) {
 }
 
 std::vector<float> RunAll(EngineOptions o, const std::vector<int32_t>& ids, size_t chunk) {
-  auto m = Model::Load(test::SharedPath("models/stories260k"), o);
+  auto m = LoadContext(test::SharedPath("models/stories260k"), o);
   EXPECT_TRUE(m.ok()) << m.status().message();
   std::vector<float> all, part;
   for (size_t i = 0; i < ids.size(); i += chunk) {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/npy.h"
-#include "engine/model.h"
+#include "engine/context.h"
 #include "engine/trace_recorder.h"
 #include "loaders/safetensors_writer.h"
 #include "loaders/trace_file.h"
@@ -20,10 +20,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<Model> LoadModel(const std::string& name, EngineOptions o = {}) {
+std::unique_ptr<Context> LoadModel(const std::string& name, EngineOptions o = {}) {
   if (o.threads == 0) o.threads = 2;
   if (o.ctx == 4096) o.ctx = 512;
-  auto m = Model::Load(test::SharedPath("models/" + name), o);
+  auto m = LoadContext(test::SharedPath("models/" + name), o);
   EXPECT_TRUE(m.ok()) << m.status().message();
   return m.ok() ? std::move(m).value() : nullptr;
 }
@@ -35,7 +35,7 @@ std::vector<TraceToken> Tokens(const std::vector<int32_t>& ids) {
 }
 
 // Runs `ids` through `model` with a recorder and reads the written trace back.
-TraceData RecordAndRead(Model& model, const std::vector<int32_t>& ids, TraceFilter f,
+TraceData RecordAndRead(Context& model, const std::vector<int32_t>& ids, TraceFilter f,
                         DType dtype = DType::kF32, const std::string& name = "t") {
   const ModelConfig& c = model.config();
   TraceRecorder rec(c.num_layers, c.num_heads, model.kv_cache().sink(), f);

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/dtype.h"
-#include "engine/model.h"
+#include "engine/context.h"
 #include "loaders/safetensors.h"
 #include "loaders/safetensors_writer.h"
 #include "tests/test_util.h"
@@ -90,7 +90,7 @@ std::vector<float> Logits(const std::string& dir, int64_t window = 0, Feed feed 
   o.threads = 2;
   o.ctx = 64;
   o.window = window;
-  auto model = Model::Load(dir, o);
+  auto model = LoadContext(dir, o);
   EXPECT_TRUE(model.ok()) << model.status().message();
   if (!model.ok()) return {};
   const std::vector<int32_t> ids = {1, 403, 407, 261, 378, 432, 383, 286};

@@ -1,0 +1,354 @@
+#include "engine/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/check.h"
+#include "engine/context.h"
+#include "engine/model.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/rms_norm.h"
+#include "ops/rope.h"
+
+namespace oko {
+
+struct ForwardPass::Part {
+  Context* context;
+  std::span<const int32_t> ids;
+  Logits logits;
+  size_t row0;   // its first row in the workspace
+  int64_t pos0;  // its first position
+  int64_t T;
+  bool tracing = false;  // its trace records the attention of the current layer
+};
+
+struct ForwardPass::AttentionTask {
+  uint32_t part, t0, positions, kv_head;
+};
+
+Workspace::Workspace(const Model& model, size_t rows, int workers) : rows_(rows) {
+  const LayerGraph& g = model.graph();
+  for (int b = 0; b < kNumBufs; ++b) bufs_[b].assign(rows * g.BufWidth(static_cast<Buf>(b)), 0.0f);
+  const size_t half = model.config().head_dim / 2;
+  rope_cos_.assign(rows * half, 0.0f);
+  rope_sin_.assign(rows * half, 0.0f);
+  attention_scratch_.resize(workers);
+  block_probs_.resize(workers);
+  key_positions_.resize(workers);
+}
+
+size_t ForwardPass::BlockPositions(int64_t group) {
+  return std::max<size_t>(1, kBlockTargetQueries / static_cast<size_t>(group));
+}
+
+ForwardPass::ForwardPass(const Model& model, ThreadPool& pool, Workspace& ws,
+                         std::span<const Segment> segments)
+    : model_(model), pool_(pool), ws_(ws) {
+  const ModelConfig& c = model.config();
+  const size_t group = c.num_heads / c.num_kv_heads, per_block = BlockPositions(group);
+  bool decode = true;
+  for (const Segment& s : segments) {
+    Context& ctx = *s.context;
+    const int64_t T = static_cast<int64_t>(s.ids.size());
+    OKO_CHECK(T >= 1 && T <= ctx.kv_.max_batch(), "{} positions in one pass (at most {})", T,
+              ctx.kv_.max_batch());
+    parts_.push_back({s.context, s.ids, s.logits, rows_, ctx.position_, T});
+    rows_ += static_cast<size_t>(T);
+    logit_rows_ += s.logits == Logits::kAll ? T : s.logits == Logits::kLast ? 1 : 0;
+    decode = decode && T == 1;
+    ctx.rope_.Reserve(ctx.position_ + T);
+    // Scratch for the largest set of keys a query of this cache can see.
+    const size_t keys = static_cast<size_t>(ctx.kv_.capacity() + ctx.kv_.max_batch());
+    const size_t scratch = std::max(group * keys, AttentionBlockScratch(per_block * group, keys, c.head_dim));
+    for (auto& v : ws.attention_scratch_)
+      if (v.size() < scratch) v.resize(scratch);
+    if (ctx.trace_ != nullptr)
+      for (auto& v : ws.block_probs_)
+        if (v.size() < per_block * group * keys) v.resize(per_block * group * keys);
+  }
+  OKO_CHECK(rows_ <= ws.rows(), "{} rows in one pass, the workspace holds {}", rows_, ws.rows());
+  phase_ = decode ? Phase::kDecode : Phase::kPrefill;
+  const uint32_t kv_heads = static_cast<uint32_t>(c.num_kv_heads);
+  for (uint32_t p = 0; p < parts_.size(); ++p) {
+    const uint32_t T = static_cast<uint32_t>(parts_[p].T);
+    // Decode: one task per (position, KV head); prefill: blocks of positions.
+    const uint32_t step = T == 1 ? 1 : static_cast<uint32_t>(per_block);
+    for (uint32_t t0 = 0; t0 < T; t0 += step)
+      for (uint32_t j = 0; j < kv_heads; ++j)
+        attention_tasks_.push_back({p, t0, std::min(step, T - t0), j});
+  }
+}
+
+void ForwardPass::Run(const Model& model, ThreadPool& pool, Workspace& workspace,
+                      std::span<const Segment> segments, Profiler* profiler,
+                      std::vector<float>* logits) {
+  ForwardPass pass(model, pool, workspace, segments);
+  const auto& nodes = model.graph().nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    if (n.kind == OpKind::kLogits && pass.logit_rows_ == 0) break;
+    const int64_t t0 = profiler != nullptr ? Profiler::NowNs() : 0;
+    pass.RunNode(n);
+    if (profiler != nullptr) profiler->Record(pass.phase_, i, Profiler::NowNs() - t0, pass.NodeCost(n));
+    pass.Hooks(i, n);
+  }
+  if (profiler != nullptr) profiler->AddTokens(pass.phase_, static_cast<int64_t>(pass.rows_));
+  if (logits != nullptr && pass.logit_rows_ > 0) {
+    const float* src = workspace.buf(Buf::kLogits);
+    logits->insert(logits->end(), src, src + pass.logit_rows_ * model.config().vocab_size);
+  }
+  for (const Part& p : pass.parts_) {
+    p.context->position_ += p.T;
+    p.context->tokens_.insert(p.context->tokens_.end(), p.ids.begin(), p.ids.end());
+  }
+}
+
+void ForwardPass::Embed() {
+  const TensorView& e = model_.graph().embeddings();
+  const size_t H = model_.config().hidden_size;
+  float* x = buf(Buf::kX);
+  for (const Part& p : parts_) {
+    for (size_t t = 0; t < p.ids.size(); ++t) {
+      const std::byte* row = e.data + static_cast<size_t>(p.ids[t]) * H * DTypeSize(e.dtype);
+      float* dst = x + (p.row0 + t) * H;
+      if (e.dtype == DType::kF32) std::memcpy(dst, row, H * 4);
+      if (e.dtype == DType::kBF16) Bf16ToF32Row(reinterpret_cast<const uint16_t*>(row), dst, H);
+      if (e.dtype == DType::kF16) F16ToF32Row(reinterpret_cast<const uint16_t*>(row), dst, H);
+    }
+  }
+}
+
+void ForwardPass::RunNode(const Node& n) {
+  const ModelConfig& c = model_.config();
+  const LayerGraph& g = model_.graph();
+  const size_t T = rows_;
+  switch (n.kind) {
+    case OpKind::kEmbed:
+      Embed();
+      break;
+    case OpKind::kRmsNorm: {
+      const size_t w = g.BufWidth(n.in);
+      const RmsNormArgs a{buf(n.in), w, n.norm_weight, buf(n.out), w, 0, size_t(n.cols),
+                          static_cast<float>(c.rms_norm_eps)};
+      pool_.ParallelFor(T, 1, [&](size_t r0, size_t r1, int) {
+        RmsNormArgs part = a;
+        part.x += r0 * w;
+        part.y += r0 * w;
+        part.rows = r1 - r0;
+        RmsNormRows(part);
+      });
+      break;
+    }
+    case OpKind::kHeadNorm: {
+      const size_t hd = n.cols, rows = T * g.BufWidth(n.in) / hd;
+      RmsNormRows({buf(n.in), hd, n.norm_weight, buf(n.out), hd, rows, hd,
+                   static_cast<float>(c.rms_norm_eps)});
+      break;
+    }
+    case OpKind::kMatMul:
+      n.linear->Forward(pool_, buf(n.in), g.BufWidth(n.in), T, buf(n.out), g.BufWidth(n.out));
+      break;
+    case OpKind::kRope:
+      Rope(n);
+      break;
+    case OpKind::kKvStore: {
+      const size_t kv_dim = c.kv_dim();
+      for (const Part& p : parts_)
+        p.context->kv_.Store(n.layer, p.pos0, p.T, buf(n.in) + p.row0 * kv_dim,
+                             buf(n.in2) + p.row0 * kv_dim);
+      break;
+    }
+    case OpKind::kAttention:
+      Attention(n);
+      break;
+    case OpKind::kSiluMul:
+      pool_.ParallelFor(T * n.cols, 64, [&](size_t i0, size_t i1, int) {
+        SiluMul(buf(n.in) + i0, buf(n.in2) + i0, buf(n.out) + i0, i1 - i0);
+      });
+      break;
+    case OpKind::kResidual:
+      AddInplace(buf(n.out), buf(n.in), T * n.cols);
+      break;
+    case OpKind::kLogits:
+      LmHead(n);
+      break;
+  }
+}
+
+void ForwardPass::Rope(const Node& n) {
+  const ModelConfig& c = model_.config();
+  const size_t half = c.head_dim / 2;
+  float* cos = ws_.rope_cos_.data();
+  float* sin = ws_.rope_sin_.data();
+  for (const Part& p : parts_) {
+    for (int64_t t = 0; t < p.T; ++t) {
+      const size_t row = p.row0 + static_cast<size_t>(t);
+      std::memcpy(cos + row * half, p.context->rope_.cos(p.pos0 + t), half * 4);
+      std::memcpy(sin + row * half, p.context->rope_.sin(p.pos0 + t), half * 4);
+    }
+  }
+  const size_t T = rows_;
+  RopeNeoxInplace({buf(n.in), size_t(c.q_dim()), T, size_t(c.num_heads), size_t(c.head_dim), cos, sin});
+  RopeNeoxInplace({buf(n.in2), size_t(c.kv_dim()), T, size_t(c.num_kv_heads), size_t(c.head_dim), cos, sin});
+}
+
+void ForwardPass::Attention(const Node& n) {
+  for (Part& p : parts_) {
+    TraceSink* trace = p.context->trace_;
+    p.tracing = trace != nullptr && trace->WantsAttention(n.layer);
+  }
+  pool_.Run(attention_tasks_.size(), [&](size_t i, int worker) {
+    const AttentionTask& task = attention_tasks_[i];
+    const Part& p = parts_[task.part];
+    if (p.T == 1) {
+      AttendPosition(n, p, 0, task.kv_head, worker);
+    } else {
+      AttendBlock(n, p, task.t0, task.positions, task.kv_head, worker);
+    }
+  });
+}
+
+void ForwardPass::AttendPosition(const Node& n, const Part& p, size_t t, size_t j, int worker) {
+  const ModelConfig& c = model_.config();
+  const size_t group = c.num_heads / c.num_kv_heads, hd = c.head_dim, q_dim = c.q_dim();
+  KvCache& kv = p.context->kv_;
+  const int64_t pos = p.pos0 + static_cast<int64_t>(t);
+  SlotSpan spans[3];
+  std::vector<int64_t>* positions = p.tracing ? &ws_.key_positions_[worker] : nullptr;
+  const size_t num_spans = kv.VisibleSpans(pos, spans, positions);
+  float* probs = ws_.attention_scratch_[worker].data();
+  const size_t offset = (p.row0 + t) * q_dim + j * group * hd;
+  AttentionQueries({buf(n.in) + offset, hd, group, kv.K(n.layer, j), kv.V(n.layer, j), hd,
+                    kv.dtype(), spans, num_spans, hd, 1.0f / std::sqrt(static_cast<float>(hd)),
+                    probs, buf(n.out) + offset, hd});
+  if (p.tracing) {
+    p.context->trace_->OnAttention({n.layer, pos, static_cast<int64_t>(j * group),
+                                    static_cast<int64_t>(group), probs, positions->data(),
+                                    static_cast<int64_t>(positions->size())});
+  }
+}
+
+// Prefill: blocks of consecutive positions per KV head, so that each key and value row
+// is loaded once for the whole block (ops/attention.h).
+void ForwardPass::AttendBlock(const Node& n, const Part& p, size_t t0, size_t positions,
+                              size_t j, int worker) {
+  const ModelConfig& c = model_.config();
+  const size_t group = c.num_heads / c.num_kv_heads, hd = c.head_dim, q_dim = c.q_dim();
+  KvCache& kv = p.context->kv_;
+  const int64_t first = p.pos0 + static_cast<int64_t>(t0);
+  SlotSpan spans[3];
+  KeyColumns keys[kBlockQueries];
+  const size_t num_spans = kv.BlockSpans(first, first + static_cast<int64_t>(positions) - 1, spans, keys);
+  const size_t offset = (p.row0 + t0) * q_dim + j * group * hd;
+  float* block_probs = p.tracing ? ws_.block_probs_[worker].data() : nullptr;
+  AttentionBlock({buf(n.in) + offset, q_dim, positions, group, kv.K(n.layer, j),
+                  kv.V(n.layer, j), hd, kv.dtype(), spans, num_spans, keys, hd,
+                  1.0f / std::sqrt(static_cast<float>(hd)), ws_.attention_scratch_[worker].data(),
+                  buf(n.out) + offset, q_dim, block_probs});
+  if (!p.tracing) return;
+  // Each position's probabilities over the keys it sees: its columns of the block's.
+  size_t total = 0;
+  for (size_t s = 0; s < num_spans; ++s) total += spans[s].end - spans[s].begin;
+  std::vector<int64_t>& key_positions = ws_.key_positions_[worker];
+  float* probs = ws_.attention_scratch_[worker].data();  // free once the block is done
+  for (size_t t = 0; t < positions; ++t) {
+    const int64_t pos = first + static_cast<int64_t>(t);
+    SlotSpan visible[3];
+    kv.VisibleSpans(pos, visible, &key_positions);
+    const KeyColumns& k = keys[t];
+    const size_t seen = k.end - (k.hole_end - k.hole_begin);
+    OKO_CHECK(seen == key_positions.size(), "position {} sees {} keys, its block columns {}", pos,
+              key_positions.size(), seen);
+    for (size_t g = 0; g < group; ++g) {
+      const float* row = block_probs + (t * group + g) * total;
+      float* dst = std::copy(row, row + k.hole_begin, probs + g * seen);
+      std::copy(row + k.hole_end, row + k.end, dst);
+    }
+    p.context->trace_->OnAttention({n.layer, pos, static_cast<int64_t>(j * group),
+                                    static_cast<int64_t>(group), probs, key_positions.data(),
+                                    static_cast<int64_t>(seen)});
+  }
+}
+
+// Only the rows whose logits are wanted go through the (vocab-sized) lm_head: they are
+// moved to the front of its input first (in order, so a row never overwrites one not yet
+// moved).
+void ForwardPass::LmHead(const Node& n) {
+  const size_t w = model_.graph().BufWidth(n.in);
+  float* x = buf(n.in);
+  size_t wanted = 0;
+  auto keep = [&](size_t row) {
+    if (row != wanted) std::memmove(x + wanted * w, x + row * w, w * sizeof(float));
+    ++wanted;
+  };
+  for (const Part& p : parts_) {
+    const size_t end = p.row0 + static_cast<size_t>(p.T);
+    if (p.logits == Logits::kAll)
+      for (size_t r = p.row0; r < end; ++r) keep(r);
+    if (p.logits == Logits::kLast) keep(end - 1);
+  }
+  n.linear->Forward(pool_, x, w, wanted, buf(n.out), model_.graph().BufWidth(n.out));
+}
+
+void ForwardPass::Hooks(size_t node_index, const Node& n) {
+  const size_t H = model_.config().hidden_size;
+  const LayerGraph& g = model_.graph();
+  for (const Part& p : parts_) {
+    TraceSink* trace = p.context->trace_;
+    if (trace == nullptr) continue;
+    if (n.kind == OpKind::kEmbed) trace->OnResidual(-1, p.pos0, p.T, buf(Buf::kX) + p.row0 * H, H);
+    if (n.layer >= 0 && g.LayerEnd(n.layer) == node_index)
+      trace->OnResidual(n.layer, p.pos0, p.T, buf(Buf::kX) + p.row0 * H, H);
+    if (n.site == Site::kFinalNorm) trace->OnFinalHidden(p.pos0, p.T, buf(Buf::kXn) + p.row0 * H, H);
+  }
+}
+
+OpCost ForwardPass::NodeCost(const Node& n) const {
+  const ModelConfig& c = model_.config();
+  const LayerGraph& g = model_.graph();
+  const double T = static_cast<double>(rows_);
+  switch (n.kind) {
+    case OpKind::kMatMul:
+    case OpKind::kLogits: {
+      const double M = n.kind == OpKind::kLogits ? static_cast<double>(logit_rows_) : T;
+      const double N = n.linear->N(), K = n.linear->K();
+      return {2 * M * N * K, static_cast<double>(n.linear->weight_bytes()) + 4 * M * (N + K)};
+    }
+    case OpKind::kAttention: {
+      OpCost cost;
+      for (const Part& p : parts_) {
+        const KvCache& kv = p.context->kv_;
+        // Causal: the query at position q attends min(q + 1, window) keys.
+        double attended = 0;
+        for (int64_t q = p.pos0; q < p.pos0 + p.T; ++q)
+          attended += static_cast<double>(std::min<int64_t>(q + 1, kv.window()));
+        const double keys = static_cast<double>(std::min<int64_t>(p.pos0 + p.T, kv.window()));
+        cost.flops += 4.0 * c.num_heads * attended * c.head_dim;
+        cost.bytes += 2 * keys * c.kv_dim() * DTypeSize(kv.dtype()) + 8.0 * p.T * c.q_dim();
+      }
+      return cost;
+    }
+    case OpKind::kRmsNorm:
+    case OpKind::kHeadNorm:
+      return {4 * T * g.BufWidth(n.in), 8 * T * g.BufWidth(n.in)};
+    case OpKind::kSiluMul:
+      return {6 * T * n.cols, 12 * T * n.cols};
+    case OpKind::kResidual:
+      return {T * n.cols, 12 * T * n.cols};
+    case OpKind::kRope:
+      return {6 * T * (c.q_dim() + c.kv_dim()) / 2.0, 8 * T * (c.q_dim() + c.kv_dim())};
+    case OpKind::kKvStore: {
+      double bytes = 0;
+      for (const Part& p : parts_)
+        bytes += static_cast<double>(p.T) * c.kv_dim() * (8 + 2 * DTypeSize(p.context->kv_.dtype()));
+      return {0, bytes};
+    }
+    case OpKind::kEmbed:
+      return {0, T * c.hidden_size * (4 + DTypeSize(g.embeddings().dtype))};
+  }
+  return {};
+}
+
+}  // namespace oko
