@@ -30,7 +30,9 @@ struct ForwardPass::AttentionTask {
 
 Workspace::Workspace(const Model& model, size_t rows, int workers) : rows_(rows) {
   const LayerGraph& g = model.graph();
-  for (int b = 0; b < kNumBufs; ++b) bufs_[b].assign(rows * g.BufWidth(static_cast<Buf>(b)), 0.0f);
+  // The vocabulary-wide logits rows are grown as passes want them (most want one).
+  for (int b = 0; b < kNumBufs; ++b)
+    if (static_cast<Buf>(b) != Buf::kLogits) bufs_[b].assign(rows * g.BufWidth(static_cast<Buf>(b)), 0.0f);
   const size_t half = model.config().head_dim / 2;
   rope_cos_.assign(rows * half, 0.0f);
   rope_sin_.assign(rows * half, 0.0f);
@@ -70,6 +72,8 @@ ForwardPass::ForwardPass(const Model& model, ThreadPool& pool, Workspace& ws,
   }
   OKO_CHECK(rows_ <= ws.rows(), "{} rows in one pass, the workspace holds {}", rows_, ws.rows());
   phase_ = decode ? Phase::kDecode : Phase::kPrefill;
+  std::vector<float>& logits = ws.bufs_[static_cast<int>(Buf::kLogits)];
+  if (logits.size() < logit_rows_ * c.vocab_size) logits.resize(logit_rows_ * c.vocab_size);
   const uint32_t kv_heads = static_cast<uint32_t>(c.num_kv_heads);
   for (uint32_t p = 0; p < parts_.size(); ++p) {
     const uint32_t T = static_cast<uint32_t>(parts_[p].T);
