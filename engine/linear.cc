@@ -97,7 +97,8 @@ void Linear::ForwardF32(ThreadPool& pool, const float* x, size_t x_stride, size_
 
 void Linear::ForwardOnednn(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                            size_t y_stride) {
-  if (slices_.empty()) {
+  // Built on the first prefill, once, whichever context runs it.
+  std::call_once(slices_once_, [&] {
     // Slices of whole 64-row blocks (oneDNN's weight blocking), one per worker.
     const size_t parts = static_cast<size_t>(pool.size());
     const size_t rows = (static_cast<size_t>(N_) + parts - 1) / parts;
@@ -109,7 +110,7 @@ void Linear::ForwardOnednn(ThreadPool& pool, const float* x, size_t x_stride, si
           w_->data + n0 * K_ * esize, w_->dtype, n, K_,
           bias_.empty() ? nullptr : bias_.data() + n0, mode_));
     }
-  }
+  });
   pool.Run(slices_.size(), [&](size_t s, int) {
     const size_t n0 = s * slices_[0]->N();
     slices_[s]->Run(x, x_stride, M, y + n0, y_stride);

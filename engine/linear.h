@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "engine/thread_pool.h"
@@ -47,7 +48,9 @@ class Linear {
                   size_t y_stride);
   void ForwardOnednn(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                      size_t y_stride);
-  // One per slice of rows of W, created on the first prefill call.
+  // One per slice of rows of W, created on the first prefill call (which may come from
+  // any of the contexts sharing this weight).
+  std::once_flag slices_once_;
   std::vector<std::unique_ptr<OnednnMatMul>> slices_;
 };
 
