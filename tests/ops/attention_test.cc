@@ -185,10 +185,11 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
   size_t total = 0;
   for (const SlotSpan& s : c.spans) total += s.end - s.begin;
   std::vector<float> scratch(AttentionBlockScratch(P * G, total, D), NAN), out(P * q_pos_stride, 99.0f);
+  std::vector<float> block_probs(P * G * total, NAN);
   const float scale = 0.3f;
   AttentionBlock({q.data(), q_pos_stride, P, G, kp, vp, D, kv_dtype, c.spans.data(),
                   c.spans.size(), c.keys.data(), D, scale, scratch.data(), out.data(),
-                  q_pos_stride});
+                  q_pos_stride, block_probs.data()});
 
   const std::string what = std::string(DTypeName(kv_dtype)) + " G=" + std::to_string(G) +
                            " D=" + std::to_string(D) + " P=" + std::to_string(P);
@@ -201,6 +202,14 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
                       own.size(), D, scale, probs.data(), want.data(), D});
     for (size_t g = 0; g < G; ++g) {
       const std::string at = what + " t=" + std::to_string(t) + " g=" + std::to_string(g);
+      // The block's probabilities: this position's, at its visible columns, 0 elsewhere.
+      const float* row = block_probs.data() + (t * G + g) * total;
+      const KeyColumns& keys = c.keys[t];
+      for (size_t col = 0, j = 0; col < total; ++col) {
+        const bool seen = col < keys.end && !(col >= keys.hole_begin && col < keys.hole_end);
+        const float ref = seen ? probs[g * visible + j++] : 0.0f;
+        ASSERT_NEAR(row[col], ref, 1e-5f * ref + 1e-7f) << at << " column " << col;
+      }
       for (size_t d = 0; d < D; ++d) {
         const float got = out[t * q_pos_stride + g * D + d], ref = want[g * D + d];
         ASSERT_NEAR(got, ref, 1e-5f * (1.0f + std::fabs(ref))) << at << " d " << d;
