@@ -227,10 +227,16 @@ void AttentionTyped(const AttentionArgs& a) {
   }
   SlotPass<true>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.k), a.kv_stride,
                  a.head_dim, a.scale);
+  if (a.key_bias != nullptr)
+    for (size_t g = 0; g < a.num_queries; ++g)
+      for (size_t j = 0; j < total; ++j) qs.scores[g][j] += a.key_bias[j];
   for (size_t g = 0; g < a.num_queries; ++g) SoftmaxRow(df, qs.scores[g], total);
   ZeroRows(qs, a.head_dim);
   SlotPass<false>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.v), a.kv_stride,
                   a.head_dim, a.scale);
+  if (a.head_scale != nullptr)
+    for (size_t g = 0; g < a.num_queries; ++g)
+      for (size_t d = 0; d < a.head_dim; ++d) qs.out[g][d] *= a.head_scale[g];
 }
 
 void AttentionQueriesT(const AttentionArgs& a) {
@@ -353,14 +359,16 @@ void SoftmaxColumns(float* st, size_t nqp, size_t q0, size_t end, const float* k
     hn::StoreU(x, df, p);
     vmax = hn::Max(vmax, x);
   }
+  const auto safe_max = hn::IfThenElse(hn::Eq(vmax, neg_inf), hn::Zero(df), vmax);
   auto sum = hn::Zero(df);
   for (size_t c = 0; c < end; ++c) {
     float* p = st + c * nqp + q0;
-    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, p), vmax));  // exp(-inf) = 0
+    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, p), safe_max));  // exp(-inf) = 0
     hn::StoreU(e, df, p);
     sum = hn::Add(sum, e);
   }
-  const auto inv = hn::Div(one, sum);
+  // A query whose every column is -inf (a key bias removed them all) gets p = 0.
+  const auto inv = hn::IfThenElseZero(hn::Gt(sum, hn::Zero(df)), hn::Div(one, sum));
   for (size_t c = 0; c < end; ++c) {
     float* p = st + c * nqp + q0;
     hn::StoreU(hn::Mul(hn::LoadU(df, p), inv), df, p);
@@ -472,11 +480,19 @@ void AttentionBlockTyped(const AttentionBlockArgs& a) {
     }
   }
   ScoreBlock<TKV>(a, qt, nqp, end, st, kf32);
+  if (a.key_bias != nullptr)
+    for (size_t i = 0; i < nq; ++i) {
+      const float* bias = a.key_bias + (i / a.group) * a.key_bias_stride;
+      for (size_t c = 0; c < end; ++c) st[c * nqp + i] += bias[c];
+    }
   for (size_t q0 = 0; q0 < nqp; q0 += N)
     SoftmaxColumns(st, nqp, q0, end, key_end + q0, hole_begin + q0, hole_end + q0);
   if (a.probs != nullptr) CopyProbabilities(a, st, nq, nqp, end);
   for (size_t i = 0; i < nq; ++i) std::fill(out[i], out[i] + D, 0.0f);  // q was read: out may alias it
   AccumulateBlock<TKV>(a, out, nq, st, nqp, tile_end, end);
+  if (a.head_scale != nullptr)
+    for (size_t i = 0; i < nq; ++i)
+      for (size_t d = 0; d < D; ++d) out[i][d] *= a.head_scale[i % a.group];
 }
 
 void AttentionBlockT(const AttentionBlockArgs& a) {

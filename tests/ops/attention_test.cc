@@ -17,6 +17,7 @@ namespace {
 struct Case {
   size_t num_queries, head_dim, capacity;
   std::vector<SlotSpan> spans;
+  std::vector<float> key_bias, head_scale;  // empty: none
 };
 
 void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
@@ -58,6 +59,8 @@ void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
   a.probs = probs.data();
   a.out = out.data();
   a.out_stride = out_stride;
+  a.key_bias = c.key_bias.empty() ? nullptr : c.key_bias.data();
+  a.head_scale = c.head_scale.empty() ? nullptr : c.head_scale.data();
   AttentionQueries(a);
 
   const std::string what = std::string(DTypeName(kv_dtype)) + " G=" + std::to_string(G) +
@@ -71,16 +74,18 @@ void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
     for (size_t t = 0; t < total; ++t) {
       double dot = 0.0;
       for (size_t d = 0; d < D; ++d) dot += double{q[g * q_stride + d]} * k[slots[t] * kv_stride + head + d];
-      p[t] = scale * dot;
+      p[t] = scale * dot + (c.key_bias.empty() ? 0.0 : c.key_bias[t]);
       max = std::max(max, p[t]);
     }
+    if (max == -INFINITY) max = 0;  // every key removed: p = 0
     for (double& x : p) sum += x = std::exp(x - max);
-    for (double& x : p) x /= sum;
+    for (double& x : p) x = sum > 0 ? x / sum : 0;
+    const double head_scale = c.head_scale.empty() ? 1.0 : c.head_scale[g];
     test::ExpectNear(probs.data() + g * total, p, 1e-5, 1e-7, what + " probs g=" + std::to_string(g));
     std::vector<double> want(D, 0.0), tol(D, 1e-6);
     for (size_t t = 0; t < total; ++t) {
       for (size_t d = 0; d < D; ++d) {
-        const double pv = p[t] * v[slots[t] * kv_stride + head + d];
+        const double pv = head_scale * p[t] * v[slots[t] * kv_stride + head + d];
         want[d] += pv;
         tol[d] += 1e-5 * std::fabs(pv);
       }
@@ -104,6 +109,21 @@ TEST_P(AttentionTest, MatchesReference) {
       }
     }
     RunCase(kv, {2, 128, 4100, {{0, 4096}}}, seed++);  // long context, Qwen3 head_dim
+  }
+}
+
+// The interventions' hooks: a bias per key (-inf removes it) and an output scale per head.
+TEST_P(AttentionTest, KeyBiasAndHeadScaleMatchReference) {
+  uint32_t seed = 500;
+  for (DType kv : {DType::kF32, DType::kF16}) {
+    for (size_t G : {1, 3}) {
+      Case c{G, 17, 48, {{0, 2}, {37, 48}, {3, 20}}};
+      for (size_t j = 0; j < 30; ++j) c.key_bias.push_back(j % 5 == 1 ? -INFINITY : 0.25f * (j % 7) - 0.5f);
+      for (size_t g = 0; g < G; ++g) c.head_scale.push_back(g == 0 ? 0.0f : 1.5f);
+      RunCase(kv, c, seed++);
+      c.key_bias.assign(30, -INFINITY);  // every key removed: p = 0, out = 0
+      RunCase(kv, c, seed++);
+    }
   }
 }
 
@@ -154,6 +174,7 @@ struct BlockCase {
   size_t group, head_dim, positions;
   std::vector<SlotSpan> spans;  // the union, in column order
   std::vector<KeyColumns> keys;
+  bool bias_and_scale = false;  // a key bias per position and column, a scale per head
 };
 
 // The slots of the visible columns of `keys`, as spans of consecutive slots.
@@ -186,10 +207,19 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
   for (const SlotSpan& s : c.spans) total += s.end - s.begin;
   std::vector<float> scratch(AttentionBlockScratch(P * G, total, D), NAN), out(P * q_pos_stride, 99.0f);
   std::vector<float> block_probs(P * G * total, NAN);
+  std::vector<float> key_bias(P * total), head_scale(G);
+  for (size_t i = 0; i < key_bias.size(); ++i) key_bias[i] = i % 6 == 2 ? -INFINITY : 0.1f * (i % 9);
+  for (size_t g = 0; g < G; ++g) head_scale[g] = 0.5f * g;
   const float scale = 0.3f;
-  AttentionBlock({q.data(), q_pos_stride, P, G, kp, vp, D, kv_dtype, c.spans.data(),
-                  c.spans.size(), c.keys.data(), D, scale, scratch.data(), out.data(),
-                  q_pos_stride, block_probs.data()});
+  AttentionBlockArgs args{q.data(), q_pos_stride, P, G, kp, vp, D, kv_dtype, c.spans.data(),
+                          c.spans.size(), c.keys.data(), D, scale, scratch.data(), out.data(),
+                          q_pos_stride, block_probs.data()};
+  if (c.bias_and_scale) {
+    args.key_bias = key_bias.data();
+    args.key_bias_stride = total;
+    args.head_scale = head_scale.data();
+  }
+  AttentionBlock(args);
 
   const std::string what = std::string(DTypeName(kv_dtype)) + " G=" + std::to_string(G) +
                            " D=" + std::to_string(D) + " P=" + std::to_string(P);
@@ -197,9 +227,18 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
     const std::vector<SlotSpan> own = VisibleSlotSpans(c.spans, c.keys[t]);
     size_t visible = 0;
     for (const SlotSpan& s : own) visible += s.end - s.begin;
-    std::vector<float> probs(G * visible + 1), want(G * D);
-    AttentionQueries({q.data() + t * q_pos_stride, D, G, kp, vp, D, kv_dtype, own.data(),
-                      own.size(), D, scale, probs.data(), want.data(), D});
+    std::vector<float> probs(G * visible + 1), want(G * D), own_bias;
+    for (size_t col = 0; col < total; ++col) {  // this position's bias at its visible columns
+      const KeyColumns& kc = c.keys[t];
+      if (col < kc.end && !(col >= kc.hole_begin && col < kc.hole_end)) own_bias.push_back(key_bias[t * total + col]);
+    }
+    AttentionArgs per_position{q.data() + t * q_pos_stride, D, G, kp, vp, D, kv_dtype, own.data(),
+                               own.size(), D, scale, probs.data(), want.data(), D};
+    if (c.bias_and_scale) {
+      per_position.key_bias = own_bias.data();
+      per_position.head_scale = head_scale.data();
+    }
+    AttentionQueries(per_position);
     for (size_t g = 0; g < G; ++g) {
       const std::string at = what + " t=" + std::to_string(t) + " g=" + std::to_string(g);
       // The block's probabilities: this position's, at its visible columns, 0 elsewhere.
@@ -248,6 +287,12 @@ TEST_P(AttentionTest, BlockMatchesPerPosition) {
     }
   }
   RunBlockCase(DType::kF16, Causal(4, 128, 16, 300 - 16), seed++);  // 64 queries, many column blocks
+  for (DType kv : {DType::kF32, DType::kF16}) {
+    for (BlockCase c : {Causal(3, 17, 8, 5), Sliding(2, 64, 5), Causal(1, 4, 1, 0)}) {
+      c.bias_and_scale = true;
+      RunBlockCase(kv, c, seed++);
+    }
+  }
 }
 
 TEST_P(AttentionTest, BlockOutputMayAliasQ) {
