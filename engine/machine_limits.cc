@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
@@ -24,13 +26,28 @@ namespace fs = std::filesystem;
 constexpr size_t kReadBytes = size_t{512} << 20;  // far beyond any cache here (DEPS.md)
 constexpr int kRepeats = 5;
 
+double ProcessCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// The fastest of `repeats` runs, and the share of its wall time x threads that this
+// process got on a CPU (below 1: another process took some).
+struct Best {
+  double seconds = 1e30;
+  double cpu_share = 1;
+};
+
 template <typename Fn>
-double BestSeconds(int repeats, const Fn& fn) {
-  double best = 1e30;
+Best BestSeconds(int repeats, int threads, const Fn& fn) {
+  Best best;
   for (int r = 0; r < repeats; ++r) {
+    const double cpu0 = ProcessCpuSeconds();
     const auto t0 = std::chrono::steady_clock::now();
     fn();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s < best.seconds) best = {s, std::min(1.0, (ProcessCpuSeconds() - cpu0) / (s * threads))};
   }
   return best;
 }
@@ -49,9 +66,10 @@ void OnAllThreadsAtOnce(ThreadPool& pool, const Fn& fn) {
   });
 }
 
-double MeasureReadGbs(ThreadPool& pool) {
+// GB/s, and the CPU share of the best run.
+std::pair<double, double> MeasureReadGbs(ThreadPool& pool) {
   void* mem = mmap(nullptr, kReadBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) return 0;
+  if (mem == MAP_FAILED) return {0, 1};
   auto* bytes = static_cast<uint8_t*>(mem);
   // Huge pages: the machine's best streaming read (4 KiB pages measured 1.5x lower).
   madvise(mem, kReadBytes, MADV_HUGEPAGE);
@@ -62,7 +80,7 @@ double MeasureReadGbs(ThreadPool& pool) {
   // half each read 28-36 GB/s on 2 threads while decode streamed weights at 44.5.
   constexpr size_t kChunk = size_t{4} << 20;
   std::atomic<uint64_t> checksum{0};
-  const double s = BestSeconds(kRepeats, [&] {
+  const Best best = BestSeconds(kRepeats, pool.size(), [&] {
     std::atomic<size_t> next{0};
     OnAllThreadsAtOnce(pool, [&](size_t) {
       for (size_t c; (c = next.fetch_add(1)) < kReadBytes / kChunk;)
@@ -70,19 +88,40 @@ double MeasureReadGbs(ThreadPool& pool) {
     });
   });
   munmap(mem, kReadBytes);
-  return static_cast<double>(kReadBytes) / s / 1e9;
+  return {static_cast<double>(kReadBytes) / best.seconds / 1e9, best.cpu_share};
 }
 
+// GFLOP/s, and the CPU share of the best run.
 template <typename Probe>
-double MeasurePeakGflops(ThreadPool& pool, Probe probe) {
+std::pair<double, double> MeasurePeakGflops(ThreadPool& pool, Probe probe) {
   constexpr size_t kIterations = 4 << 20;
   double flops = 0;
-  const double s = BestSeconds(kRepeats, [&] {
+  const Best best = BestSeconds(kRepeats, pool.size(), [&] {
     std::atomic<double> total{0};
     OnAllThreadsAtOnce(pool, [&](size_t) { total += probe(kIterations); });
     flops = total;
   });
-  return flops / s / 1e9;
+  return {flops / best.seconds / 1e9, best.cpu_share};
+}
+
+std::string LocalTimeNow() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M", std::localtime(&now));
+  return text;
+}
+
+// A field of /proc/cpuinfo's first processor ("model name", "cpu family", ...).
+std::string CpuInfoField(const std::string& name) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos || line.rfind(name, 0) != 0) continue;
+    const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    if (key == name) return colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+  }
+  return "";
 }
 
 fs::path CachePath() {
@@ -93,8 +132,9 @@ fs::path CachePath() {
 }
 
 // Bumped when a probe changes, so figures measured by an older probe are not reused
-// (version 2: the peak probes no longer overstate 8x).
-constexpr int kProbeVersion = 2;
+// (version 2: the peak probes no longer overstate 8x; 3: keyed by CPU family and model,
+// with the probe's CPU share).
+constexpr int kProbeVersion = 3;
 
 std::string CacheKey(const std::string& cpu, int threads) {
   return cpu + " | threads " + std::to_string(threads) + " | probe " +
@@ -103,22 +143,33 @@ std::string CacheKey(const std::string& cpu, int threads) {
 
 }  // namespace
 
-std::string CpuModelName() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos)
-      return line.substr(line.find(':') + 2);
-  return "unknown cpu";
+std::string CpuIdentity() {
+  const std::string name = CpuInfoField("model name");
+  return fmt::format("{} (family {}, model {})", name.empty() ? "unknown cpu" : name,
+                     CpuInfoField("cpu family"), CpuInfoField("model"));
+}
+
+std::string MachineLimits::ProbeNote() const {
+  std::string note = "measured " + (measured_at.empty() ? std::string("earlier") : measured_at);
+  if (disturbed())
+    note += fmt::format(" WHILE BUSY (the probe got {:.0f}% of its CPU time: figures too low; "
+                        "measured again next run)", 100 * cpu_share);
+  return note;
 }
 
 MachineLimits MeasureMachine(ThreadPool& pool) {
   MachineLimits m;
-  m.cpu = CpuModelName();
+  m.cpu = CpuIdentity();
+  m.simd = SimdTargetName();
   m.threads = pool.size();
-  m.read_gbs = MeasureReadGbs(pool);
-  m.f32_gflops = MeasurePeakGflops(pool, FmaF32Flops);
-  m.bf16_gflops = MeasurePeakGflops(pool, DotBf16Flops);
+  m.measured_at = LocalTimeNow();
+  const auto [read, read_share] = MeasureReadGbs(pool);
+  const auto [f32, f32_share] = MeasurePeakGflops(pool, FmaF32Flops);
+  const auto [bf16, bf16_share] = MeasurePeakGflops(pool, DotBf16Flops);
+  m.read_gbs = read;
+  m.f32_gflops = f32;
+  m.bf16_gflops = bf16;
+  m.cpu_share = std::min({read_share, f32_share, bf16_share});
   return m;
 }
 
@@ -137,11 +188,14 @@ std::optional<MachineLimits> FromCache(const nlohmann::json& cache, const std::s
   if (!cache.contains(key) || !cache[key].is_object()) return std::nullopt;
   const nlohmann::json& e = cache[key];
   MachineLimits m;
-  m.cpu = CpuModelName();
+  m.cpu = CpuIdentity();
+  m.simd = SimdTargetName();
   m.threads = threads;
   m.read_gbs = e.value("read_gbs", 0.0);
   m.f32_gflops = e.value("f32_gflops", 0.0);
   m.bf16_gflops = e.value("bf16_gflops", 0.0);
+  m.measured_at = e.value("measured_at", "");
+  m.cpu_share = e.value("cpu_share", 1.0);
   if (m.read_gbs > 0 && m.f32_gflops > 0) return m;
   return std::nullopt;
 }
@@ -149,23 +203,48 @@ std::optional<MachineLimits> FromCache(const nlohmann::json& cache, const std::s
 }  // namespace
 
 std::optional<MachineLimits> CachedMachineLimits(ThreadPool& pool) {
-  return FromCache(ReadCache(CachePath()), CacheKey(CpuModelName(), pool.size()), pool.size());
+  return FromCache(ReadCache(CachePath()), CacheKey(CpuIdentity(), pool.size()), pool.size());
 }
+
+namespace {
+void WriteCache(const fs::path& path, const nlohmann::json& cache) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (!ec) (void)WriteFileAtomically(path.string(), cache.dump(2) + "\n");  // a cache: best effort
+}
+}  // namespace
 
 MachineLimits LoadOrMeasureMachine(ThreadPool& pool, bool remeasure) {
   using json = nlohmann::json;
   const fs::path path = CachePath();
-  const std::string key = CacheKey(CpuModelName(), pool.size());
+  const std::string key = CacheKey(CpuIdentity(), pool.size());
   json cache = ReadCache(path);
   if (!remeasure) {
-    if (std::optional<MachineLimits> m = FromCache(cache, key, pool.size())) return *m;
+    // Figures a busy machine disturbed are measured again rather than trusted for good.
+    std::optional<MachineLimits> m = FromCache(cache, key, pool.size());
+    if (m && !m->disturbed()) return *m;
   }
   const MachineLimits m = MeasureMachine(pool);
-  cache[key] = {{"read_gbs", m.read_gbs}, {"f32_gflops", m.f32_gflops}, {"bf16_gflops", m.bf16_gflops}};
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (!ec) (void)WriteFileAtomically(path.string(), cache.dump(2) + "\n");  // a cache: best effort
+  cache[key] = {{"read_gbs", m.read_gbs},       {"f32_gflops", m.f32_gflops},
+                {"bf16_gflops", m.bf16_gflops}, {"measured_at", m.measured_at},
+                {"cpu_share", m.cpu_share},     {"simd", m.simd}};
+  WriteCache(path, cache);
   return m;
+}
+
+ComputeRates LoadOrMeasureComputeRates() {
+  const fs::path path = CachePath();
+  const std::string key = CpuIdentity() + " | compute rates | probe " + std::to_string(kProbeVersion);
+  nlohmann::json cache = ReadCache(path);
+  if (cache.contains(key) && cache[key].is_object() && cache[key].value("cpu_share", 0.0) >= 0.9)
+    return {cache[key].value("f32_fma_gflops", 0.0), cache[key].value("bf16_dot_gflops", 0.0)};
+  ThreadPool one(1);
+  const auto [f32, f32_share] = MeasurePeakGflops(one, FmaF32Flops);
+  const auto [bf16, bf16_share] = MeasurePeakGflops(one, DotBf16Flops);
+  cache[key] = {{"f32_fma_gflops", f32}, {"bf16_dot_gflops", bf16},
+                {"cpu_share", std::min(f32_share, bf16_share)}, {"measured_at", LocalTimeNow()}};
+  WriteCache(path, cache);
+  return {f32, bf16};
 }
 
 }  // namespace oko

@@ -12,11 +12,26 @@
 namespace oko {
 
 struct MachineLimits {
-  std::string cpu;
+  std::string cpu;         // CpuIdentity()
+  std::string simd;        // the Highway target the ops run (SimdTargetName())
   int threads = 1;
   double read_gbs = 0;     // GB/s (1e9 bytes) of a streaming read over 512 MiB
   double f32_gflops = 0;   // FMA peak
   double bf16_gflops = 0;  // vdpbf16ps peak; 0 without AVX512-BF16
+  std::string measured_at;  // local time of the probe, "2026-12-04 14:10"
+  // The probes' threads got less than 90% of their wall time on a CPU (another process
+  // ran): the figures are too low to trust, and are measured again next time.
+  double cpu_share = 1;
+  bool disturbed() const { return cpu_share < 0.9; }
+  // "measured 2026-12-04 14:10" (+ a warning when disturbed).
+  std::string ProbeNote() const;
+};
+
+// Single-core arithmetic rates of this CPU (register-only probes), what the compute mode
+// is chosen from (engine/compute_choice.h).
+struct ComputeRates {
+  double f32_fma_gflops = 0;
+  double bf16_dot_gflops = 0;  // 0: no AVX512-BF16
 };
 
 // Runs the probes on `pool` (about a second).
@@ -27,6 +42,9 @@ MachineLimits LoadOrMeasureMachine(ThreadPool& pool, bool remeasure);
 // The cached figures only (nothing measured): unset when this CPU and thread count have
 // none yet. For views that must not stall for a second, such as oko chat's /profile.
 std::optional<MachineLimits> CachedMachineLimits(ThreadPool& pool);
-std::string CpuModelName();
+// "AMD EPYC (family 23, model 49)": the model name alone does not tell Zen 2 from Zen 4.
+std::string CpuIdentity();
+// Measured once per CPU (about 0.1 s) and cached beside the machine limits.
+ComputeRates LoadOrMeasureComputeRates();
 
 }  // namespace oko

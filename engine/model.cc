@@ -1,6 +1,7 @@
 #include "engine/model.h"
 
 #include "common/check.h"
+#include "engine/compute_choice.h"
 #include "ops/rms_norm.h"
 
 namespace oko {
@@ -14,22 +15,24 @@ Result<ComputeMode> ParseComputeMode(const std::string& s) {
 Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
                                                  const EngineOptions& options) {
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(dir));
-  ComputeMode compute = options.compute;
+  ComputeChoice compute{options.compute, "asked for"};
   if (options.compute_auto) {
     const TensorView* w = m.tensors.Find(LayerTensor(0, LayerWeight::kUpProj));
-    const bool bf16_weights = w != nullptr && w->dtype == DType::kBF16;
-    compute = bf16_weights && __builtin_cpu_supports("avx512bf16") ? ComputeMode::kBf16
-                                                                   : ComputeMode::kF32;
+    const DType weights = w != nullptr ? w->dtype : DType::kF32;
+    const bool bf16_possible = weights == DType::kBF16 && OnednnBf16Supported();
+    // The probe (0.1 s, once per CPU) only where bf16 could be chosen.
+    compute = ChooseCompute(bf16_possible ? LoadOrMeasureComputeRates() : ComputeRates{},
+                            OnednnBf16Supported(), weights);
   }
-  if (compute == ComputeMode::kBf16 && !OnednnBf16Supported())
+  if (compute.mode == ComputeMode::kBf16 && !OnednnBf16Supported())
     return Errorf("bf16 compute needs AVX-512, which this CPU lacks: use f32 compute");
   return std::shared_ptr<const Model>(new Model(std::move(m), compute));
 }
 
-Model::Model(ModelDir dir, ComputeMode compute)
+Model::Model(ModelDir dir, ComputeChoice compute)
     : dir_(std::move(dir)),
-      compute_(compute),
-      graph_(LayerGraph::Build(dir_.config, dir_.tensors, compute)) {
+      compute_(std::move(compute)),
+      graph_(LayerGraph::Build(dir_.config, dir_.tensors, compute_.mode)) {
   SetOnednnThreads(1);  // each pool worker runs its own slice (engine/linear.h)
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/compute_choice.h"
 #include "engine/graph.h"
 #include "engine/thread_pool.h"
 #include "loaders/model_dir.h"
@@ -32,7 +33,9 @@ class Model {
 
   const ModelConfig& config() const { return dir_.config; }
   const ModelDir& model_dir() const { return dir_; }
-  ComputeMode compute() const { return compute_; }
+  ComputeMode compute() const { return compute_.mode; }
+  // Why: "asked for", or what `auto` saw ("bf16 dot 2.0x f32 FMA", "f16 weights", ...).
+  const std::string& compute_reason() const { return compute_.why; }
   const LayerGraph& graph() const { return graph_; }
 
   // The logits [T, vocab] of hidden states x [T, hidden] taken through the final norm and
@@ -40,10 +43,10 @@ class Model {
   void LogitsOfHidden(ThreadPool& pool, const float* x, int64_t T, float* out) const;
 
  private:
-  Model(ModelDir dir, ComputeMode compute);
+  Model(ModelDir dir, ComputeChoice compute);
 
   ModelDir dir_;
-  ComputeMode compute_;
+  ComputeChoice compute_;
   LayerGraph graph_;
 };
 

@@ -100,6 +100,10 @@ uint64_t ReadBytesChecksum(const uint8_t* p, size_t n) {
   return HWY_DYNAMIC_DISPATCH(ReadBytesChecksumT)(p, n);
 }
 double FmaF32Flops(size_t iterations) { return HWY_DYNAMIC_DISPATCH(FmaF32FlopsT)(iterations); }
+const char* SimdTargetName() {
+  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  return hwy::TargetName(targets & -targets);  // the lowest bit is the best target
+}
 double DotBf16Flops(size_t iterations) {
   if (!__builtin_cpu_supports("avx512bf16")) return 0.0;
   return HWY_DYNAMIC_DISPATCH(DotBf16FlopsT)(iterations);

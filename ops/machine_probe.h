@@ -19,4 +19,7 @@ double FmaF32Flops(size_t iterations);
 // lacks AVX512-BF16.
 double DotBf16Flops(size_t iterations);
 
+// The Highway target every op dispatches to on this CPU ("AVX3_DL", "AVX2", ...).
+const char* SimdTargetName();
+
 }  // namespace oko

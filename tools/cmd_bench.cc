@@ -39,8 +39,9 @@ double Seconds(const std::function<void()>& fn) {
 }
 
 void PrintMachine(const MachineLimits& m) {
-  fmt::print("machine  {} | {} threads | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s\n",
-             m.cpu, m.threads, m.read_gbs, m.f32_gflops, m.bf16_gflops);
+  fmt::print("machine  {} | {} | {} threads | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s\n",
+             m.cpu, m.simd, m.threads, m.read_gbs, m.f32_gflops, m.bf16_gflops);
+  fmt::print("probe    {}\n", m.ProbeNote());
 }
 
 constexpr int64_t kMaxParallel = 64;  // sequences decoded together
@@ -135,8 +136,12 @@ Status RunBench(const BenchOptions& o) {
   if (o.json) {
     nlohmann::json j = {
         {"model", o.engine.model_dir},
+        {"cpu", limits.cpu},
+        {"simd", limits.simd},
         {"threads", context->options().threads},
         {"compute", ComputeModeName(model->compute())},
+        {"compute_reason", model->compute_reason()},
+        {"probe", {{"measured_at", limits.measured_at}, {"cpu_share", limits.cpu_share}}},
         {"pp", {{"n", o.prompt}, {"tok_s", pps.mean}, {"stddev", pps.std}, {"gflops", pp_gflops},
                 {"peak_gflops", peak}, {"peak_fraction", peak > 0 ? pp_gflops / peak : 0}}},
         {"tg", {{"n", o.generate}, {"depth", o.depth}, {"tok_s", tgs.mean}, {"stddev", tgs.std}}},
@@ -153,8 +158,9 @@ Status RunBench(const BenchOptions& o) {
     return {};
   }
   PrintMachine(limits);
-  fmt::print("model    {} | {} | compute {} | weights {:.1f} MB read per token\n", o.engine.model_dir,
-             ArchName(model->config().arch), ComputeModeName(model->compute()), bytes / 1e6);
+  fmt::print("model    {} | {} | compute {} ({}) | weights {:.1f} MB read per token\n",
+             o.engine.model_dir, ArchName(model->config().arch), ComputeModeName(model->compute()),
+             model->compute_reason(), bytes / 1e6);
   fmt::print("{:<12} {:>14} {:>24}\n", "test", "tok/s", "vs limit");
   const std::string at_depth = o.depth ? fmt::format("@d{}", o.depth) : "";
   if (o.prompt > 0)

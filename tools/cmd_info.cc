@@ -1,7 +1,10 @@
 // oko info -m DIR: what a model folder holds and what it will cost to run.
 #include <map>
 
+#include "engine/machine_limits.h"
 #include "loaders/model_dir.h"
+#include "ops/gemm_onednn.h"
+#include "ops/machine_probe.h"
 #include "tools/command.h"
 
 namespace oko {
@@ -51,6 +54,8 @@ Status RunInfo(const std::string& dir) {
              HumanBytes(kv_per_token * 1024.0 * 4), HumanBytes(kv_per_token * 1024.0 * 2));
   fmt::print("tokenizer    {}\n", m.has_tokenizer ? "tokenizer.json" : "none");
   fmt::print("chat template {}\n", m.has_chat_template ? "yes" : "no");
+  fmt::print("this cpu     {}, ops on {}, bf16 compute {}\n", CpuIdentity(), SimdTargetName(),
+             OnednnBf16Supported() ? "available" : "unavailable (no AVX-512)");
   return {};
 }
 

@@ -64,8 +64,11 @@ Status RunProfile(const ProfileOptions& o) {
     fmt::print("{}\n", j.dump(2));
     return {};
   }
-  fmt::print("machine: read {:.1f} GB/s, f32 {:.0f} GFLOP/s, bf16 {:.0f} GFLOP/s ({} threads)\n",
-             limits.read_gbs, limits.f32_gflops, limits.bf16_gflops, context->options().threads);
+  fmt::print("machine: {} ({}), read {:.1f} GB/s, f32 {:.0f} GFLOP/s, bf16 {:.0f} GFLOP/s ({} threads; {})\n",
+             limits.cpu, limits.simd, limits.read_gbs, limits.f32_gflops, limits.bf16_gflops,
+             context->options().threads, limits.ProbeNote());
+  fmt::print("compute: {} ({})\n", ComputeModeName(context->model().compute()),
+             context->model().compute_reason());
   fmt::print("{}\n{}", FormatProfile(pre), FormatProfile(dec));
   fmt::print("profiler overhead on decode: {:+.1f}% ({:.1f} vs {:.1f} tok/s unprofiled)\n",
              100 * overhead, o.generate / profiled, o.generate / plain);

@@ -1,0 +1,44 @@
+// The compute mode `auto` picks, from the probe profiles of the CPUs oko has met.
+#include "engine/compute_choice.h"
+
+#include <gtest/gtest.h>
+
+namespace oko {
+namespace {
+
+// Per-core register-only probes (issue reports and docs/PERFORMANCE.md).
+constexpr ComputeRates kZen4{117, 235};          // bf16 dot 2x f32 FMA
+constexpr ComputeRates kEmeraldRapids{175, 84};  // bf16 dot half the f32 FMA rate
+constexpr ComputeRates kZen2{60, 0};             // AVX2: no bf16 dot
+
+TEST(ComputeChoice, ZenFourTakesTheBf16Dot) {
+  const ComputeChoice c = ChooseCompute(kZen4, true, DType::kBF16);
+  EXPECT_EQ(c.mode, ComputeMode::kBf16);
+  EXPECT_EQ(c.why, "bf16 dot 2.0x f32 FMA");
+}
+
+TEST(ComputeChoice, XeonWhereTheBf16DotIsSlowerWidensToF32) {
+  const ComputeChoice c = ChooseCompute(kEmeraldRapids, true, DType::kBF16);
+  EXPECT_EQ(c.mode, ComputeMode::kF32);
+  EXPECT_EQ(c.why, "bf16 dot 0.5x f32 FMA");
+}
+
+TEST(ComputeChoice, NoBf16DotOrNoOnednnBf16MeansF32) {
+  EXPECT_EQ(ChooseCompute(kZen2, false, DType::kBF16).mode, ComputeMode::kF32);
+  EXPECT_EQ(ChooseCompute(kZen2, false, DType::kBF16).why, "no bf16 dot on this CPU");
+  EXPECT_EQ(ChooseCompute(kZen4, false, DType::kBF16).mode, ComputeMode::kF32);
+}
+
+TEST(ComputeChoice, OnlyBf16WeightsEverTakeBf16) {
+  EXPECT_EQ(ChooseCompute(kZen4, true, DType::kF16).mode, ComputeMode::kF32);
+  EXPECT_EQ(ChooseCompute(kZen4, true, DType::kF32).mode, ComputeMode::kF32);
+  EXPECT_EQ(ChooseCompute(kZen4, true, DType::kF16).why, "F16 weights");
+}
+
+TEST(ComputeChoice, TheThresholdIsAClearWin) {
+  EXPECT_EQ(ChooseCompute({100, 125}, true, DType::kBF16).mode, ComputeMode::kF32);
+  EXPECT_EQ(ChooseCompute({100, 130}, true, DType::kBF16).mode, ComputeMode::kBf16);
+}
+
+}  // namespace
+}  // namespace oko
