@@ -1,0 +1,316 @@
+#include "ops/quant_matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/quant_matmul.cc"
+#include <hwy/foreach_target.h>  // must come before highway.h
+#include <hwy/highway.h>
+
+#include "common/check.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace oko {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Values dequantized at a time: one super-block, or 8 blocks of 32.
+constexpr size_t kChunk = 256;
+
+using DF = hn::ScalableTag<float>;
+using DI = hn::RebindToSigned<DF>;
+using DU8 = hn::Rebind<uint8_t, DI>;  // as many u8 lanes as f32 lanes (N <= 16)
+using DI8 = hn::Rebind<int8_t, DI>;
+
+// Bit j of a 32-bit word, for Q5_0/Q5_1's high bits (Highway 1.0.3 has variable shifts on
+// some targets only).
+alignas(64) static constexpr int32_t kBit[32] = {
+    1 << 0,  1 << 1,  1 << 2,  1 << 3,  1 << 4,  1 << 5,  1 << 6,  1 << 7,
+    1 << 8,  1 << 9,  1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15,
+    1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22, 1 << 23,
+    1 << 24, 1 << 25, 1 << 26, 1 << 27, 1 << 28, 1 << 29, 1 << 30, INT32_MIN};
+
+HWY_INLINE hn::Vec<DI> LoadBytes(const uint8_t* p) { return hn::PromoteTo(DI(), hn::LoadU(DU8(), p)); }
+
+// Values [v0, v0 + len) of one weight row into out (aligned), rounding exactly as
+// DequantizeRow: one multiply (x = q*d), or a multiply then an add (x = q*d + m), never an
+// FMA. v0 and len are multiples of the block.
+template <QuantType T>
+HWY_INLINE void DequantChunk(const uint8_t* HWY_RESTRICT row, size_t v0, size_t len,
+                             float* HWY_RESTRICT out) {
+  const DF df;
+  const DI di;
+  const size_t N = hn::Lanes(df);
+  const auto k15 = hn::Set(di, 15);
+  if constexpr (T == QuantType::kQ8_0) {
+    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row) + v0 / 32;
+    for (size_t i = 0; i < len / 32; ++i, out += 32) {
+      const auto d = hn::Set(df, F16ToF32(b[i].d));
+      for (size_t j = 0; j < 32; j += N) {
+        const auto q = hn::PromoteTo(di, hn::LoadU(DI8(), b[i].qs + j));
+        hn::Store(hn::Mul(hn::ConvertTo(df, q), d), df, out + j);
+      }
+    }
+  } else if constexpr (T == QuantType::kQ4_0 || T == QuantType::kQ4_1) {
+    using B = std::conditional_t<T == QuantType::kQ4_0, BlockQ4_0, BlockQ4_1>;
+    const B* b = reinterpret_cast<const B*>(row) + v0 / 32;
+    for (size_t i = 0; i < len / 32; ++i, out += 32) {
+      const auto d = hn::Set(df, F16ToF32(b[i].d));
+      for (size_t j = 0; j < 16; j += N) {
+        const auto v = LoadBytes(b[i].qs + j);
+        auto lo = hn::And(v, k15), hi = hn::ShiftRight<4>(v);
+        if constexpr (T == QuantType::kQ4_0) {
+          lo = hn::Sub(lo, hn::Set(di, 8));
+          hi = hn::Sub(hi, hn::Set(di, 8));
+          hn::Store(hn::Mul(hn::ConvertTo(df, lo), d), df, out + j);
+          hn::Store(hn::Mul(hn::ConvertTo(df, hi), d), df, out + 16 + j);
+        } else {
+          const auto m = hn::Set(df, F16ToF32(b[i].m));
+          hn::Store(hn::Add(hn::Mul(hn::ConvertTo(df, lo), d), m), df, out + j);
+          hn::Store(hn::Add(hn::Mul(hn::ConvertTo(df, hi), d), m), df, out + 16 + j);
+        }
+      }
+    }
+  } else if constexpr (T == QuantType::kQ5_0 || T == QuantType::kQ5_1) {
+    using B = std::conditional_t<T == QuantType::kQ5_0, BlockQ5_0, BlockQ5_1>;
+    const B* b = reinterpret_cast<const B*>(row) + v0 / 32;
+    const auto k16 = hn::Set(di, 16);
+    for (size_t i = 0; i < len / 32; ++i, out += 32) {
+      const auto d = hn::Set(df, F16ToF32(b[i].d));
+      uint32_t qh;
+      std::memcpy(&qh, b[i].qh, 4);
+      const auto vqh = hn::Set(di, static_cast<int32_t>(qh));
+      for (size_t j = 0; j < 16; j += N) {
+        const auto v = LoadBytes(b[i].qs + j);
+        const auto h0 = hn::IfThenElseZero(
+            hn::Ne(hn::And(vqh, hn::LoadU(di, kBit + j)), hn::Zero(di)), k16);
+        const auto h1 = hn::IfThenElseZero(
+            hn::Ne(hn::And(vqh, hn::LoadU(di, kBit + 16 + j)), hn::Zero(di)), k16);
+        auto lo = hn::Or(hn::And(v, k15), h0), hi = hn::Or(hn::ShiftRight<4>(v), h1);
+        if constexpr (T == QuantType::kQ5_0) {
+          hn::Store(hn::Mul(hn::ConvertTo(df, hn::Sub(lo, k16)), d), df, out + j);
+          hn::Store(hn::Mul(hn::ConvertTo(df, hn::Sub(hi, k16)), d), df, out + 16 + j);
+        } else {
+          const auto m = hn::Set(df, F16ToF32(b[i].m));
+          hn::Store(hn::Add(hn::Mul(hn::ConvertTo(df, lo), d), m), df, out + j);
+          hn::Store(hn::Add(hn::Mul(hn::ConvertTo(df, hi), d), m), df, out + 16 + j);
+        }
+      }
+    }
+  } else if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K) {
+    using B = std::conditional_t<T == QuantType::kQ4_K, BlockQ4_K, BlockQ5_K>;
+    const B& b = reinterpret_cast<const B*>(row)[v0 / 256];
+    const float d = F16ToF32(b.d), dmin = F16ToF32(b.dmin);
+    const uint8_t* q = b.qs;
+    for (int j = 0; j < 8; j += 2, q += 32, out += 64) {
+      uint8_t sc, mn;
+      ScaleMinK4(j, b.scales, &sc, &mn);
+      const auto d1 = hn::Set(df, d * sc), m1 = hn::Set(df, dmin * mn);
+      ScaleMinK4(j + 1, b.scales, &sc, &mn);
+      const auto d2 = hn::Set(df, d * sc), m2 = hn::Set(df, dmin * mn);
+      for (size_t l = 0; l < 32; l += N) {
+        const auto v = LoadBytes(q + l);
+        auto lo = hn::And(v, k15), hi = hn::ShiftRight<4>(v);
+        if constexpr (T == QuantType::kQ5_K) {
+          const auto h = LoadBytes(b.qh + l);
+          const auto k16 = hn::Set(di, 16);
+          lo = hn::Or(lo, hn::IfThenElseZero(hn::Ne(hn::And(h, hn::Set(di, 1 << j)), hn::Zero(di)), k16));
+          hi = hn::Or(hi, hn::IfThenElseZero(hn::Ne(hn::And(h, hn::Set(di, 2 << j)), hn::Zero(di)), k16));
+        }
+        hn::Store(hn::Sub(hn::Mul(d1, hn::ConvertTo(df, lo)), m1), df, out + l);
+        hn::Store(hn::Sub(hn::Mul(d2, hn::ConvertTo(df, hi)), m2), df, out + 32 + l);
+      }
+    }
+  } else if constexpr (T == QuantType::kQ6_K) {
+    const BlockQ6_K& b = reinterpret_cast<const BlockQ6_K*>(row)[v0 / 256];
+    const float d = F16ToF32(b.d);
+    const uint8_t* ql = b.ql;
+    const uint8_t* qh = b.qh;
+    const int8_t* sc = b.scales;
+    const auto k3 = hn::Set(di, 3), k32 = hn::Set(di, 32);
+    for (int n = 0; n < 256; n += 128, out += 128, ql += 64, qh += 32, sc += 8) {
+      for (size_t l = 0; l < 32; l += N) {
+        const size_t is = l / 16;
+        const auto a = LoadBytes(ql + l), c = LoadBytes(ql + l + 32), h = LoadBytes(qh + l);
+        const auto q1 = hn::Sub(hn::Or(hn::And(a, k15), hn::ShiftLeft<4>(hn::And(h, k3))), k32);
+        const auto q2 = hn::Sub(
+            hn::Or(hn::And(c, k15), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(h), k3))), k32);
+        const auto q3 = hn::Sub(
+            hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), k3))), k32);
+        const auto q4 = hn::Sub(hn::Or(hn::ShiftRight<4>(c), hn::ShiftLeft<4>(hn::ShiftRight<6>(h))), k32);
+        hn::Store(hn::Mul(hn::Set(df, d * sc[is]), hn::ConvertTo(df, q1)), df, out + l);
+        hn::Store(hn::Mul(hn::Set(df, d * sc[is + 2]), hn::ConvertTo(df, q2)), df, out + 32 + l);
+        hn::Store(hn::Mul(hn::Set(df, d * sc[is + 4]), hn::ConvertTo(df, q3)), df, out + 64 + l);
+        hn::Store(hn::Mul(hn::Set(df, d * sc[is + 6]), hn::ConvertTo(df, q4)), df, out + 96 + l);
+      }
+    }
+  } else {
+    // F32, BF16, F16: the scalar reference (Linear sends these to ops/matmul instead).
+    const size_t esize = Info(T).block_bytes;
+    DequantizeRow(T, row + v0 * esize, out, len);
+  }
+}
+
+// One weight row streamed in chunks of 256 dequantized values, times one activation row;
+// kU accumulators. Returns the dot product.
+template <QuantType T>
+HWY_INLINE float RowDot(const uint8_t* HWY_RESTRICT row, const float* HWY_RESTRICT x, size_t K) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  HWY_ALIGN float buf[kChunk];
+  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  for (size_t k0 = 0; k0 < K; k0 += kChunk) {
+    const size_t len = std::min(kChunk, K - k0);
+    DequantChunk<T>(row, k0, len, buf);
+    const float* xk = x + k0;
+    size_t j = 0;
+    for (; j + 4 * N <= len; j += 4 * N) {
+      a0 = hn::MulAdd(hn::Load(df, buf + j), hn::LoadU(df, xk + j), a0);
+      a1 = hn::MulAdd(hn::Load(df, buf + j + N), hn::LoadU(df, xk + j + N), a1);
+      a2 = hn::MulAdd(hn::Load(df, buf + j + 2 * N), hn::LoadU(df, xk + j + 2 * N), a2);
+      a3 = hn::MulAdd(hn::Load(df, buf + j + 3 * N), hn::LoadU(df, xk + j + 3 * N), a3);
+    }
+    for (; j < len; j += N) a0 = hn::MulAdd(hn::Load(df, buf + j), hn::LoadU(df, xk + j), a0);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+}
+
+template <QuantType T>
+void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
+  const size_t rb = a.w.row_bytes(), K = a.w.cols;
+  for (size_t n = n_begin; n < n_end; ++n) {
+    const float s = RowDot<T>(base + n * rb, a.x, K);
+    a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
+  }
+}
+
+template <QuantType T>
+void DequantRowsTyped(const WeightView& w, size_t n_begin, size_t n_end, float* out) {
+  const auto* base = reinterpret_cast<const uint8_t*>(w.data);
+  const size_t rb = w.row_bytes(), K = w.cols;
+  HWY_ALIGN float buf[kChunk];
+  for (size_t n = n_begin; n < n_end; ++n, out += K) {
+    for (size_t k0 = 0; k0 < K; k0 += kChunk) {
+      const size_t len = std::min(kChunk, K - k0);
+      DequantChunk<T>(base + n * rb, k0, len, buf);
+      std::memcpy(out + k0, buf, len * sizeof(float));
+    }
+  }
+}
+
+// Up to 4 activation rows against one dequantized weight row w (K floats).
+template <size_t kM>
+HWY_INLINE void TileFromRow(const QuantMatMulArgs& a, const float* HWY_RESTRICT w, size_t n,
+                            size_t m0) {
+  const DF df;
+  const size_t N = hn::Lanes(df), K = a.w.cols;
+  hn::Vec<DF> acc[kM][2];
+  for (size_t m = 0; m < kM; ++m) acc[m][0] = acc[m][1] = hn::Zero(df);
+  size_t k = 0;
+  for (; k + 2 * N <= K; k += 2 * N) {
+    const auto w0 = hn::LoadU(df, w + k), w1 = hn::LoadU(df, w + k + N);
+    for (size_t m = 0; m < kM; ++m) {
+      const float* xm = a.x + (m0 + m) * a.x_stride + k;
+      acc[m][0] = hn::MulAdd(w0, hn::LoadU(df, xm), acc[m][0]);
+      acc[m][1] = hn::MulAdd(w1, hn::LoadU(df, xm + N), acc[m][1]);
+    }
+  }
+  for (; k < K; k += N) {  // K is a multiple of 32 >= N
+    const auto w0 = hn::LoadU(df, w + k);
+    for (size_t m = 0; m < kM; ++m)
+      acc[m][0] = hn::MulAdd(w0, hn::LoadU(df, a.x + (m0 + m) * a.x_stride + k), acc[m][0]);
+  }
+  const float bias = a.bias != nullptr ? a.bias[n] : 0.0f;
+  for (size_t m = 0; m < kM; ++m)
+    a.y[(m0 + m) * a.y_stride + n] =
+        hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[m][0], acc[m][1]))) + bias;
+}
+
+template <QuantType T>
+void GemmTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  if (a.M == 1) return GemvTyped<T>(a, n_begin, n_end);
+  thread_local std::vector<float> row_buf;
+  if (row_buf.size() < a.w.cols) row_buf.resize(a.w.cols);
+  float* w = row_buf.data();
+  for (size_t n = n_begin; n < n_end; ++n) {
+    DequantRowsTyped<T>(a.w, n, n + 1, w);
+    size_t m = 0;
+    for (; m + 4 <= a.M; m += 4) TileFromRow<4>(a, w, n, m);
+    switch (a.M - m) {
+      case 3: TileFromRow<3>(a, w, n, m); break;
+      case 2: TileFromRow<2>(a, w, n, m); break;
+      case 1: TileFromRow<1>(a, w, n, m); break;
+      default: break;
+    }
+  }
+}
+
+#define OKO_QUANT_SWITCH(type, FN, ...)                                  \
+  switch (type) {                                                        \
+    case QuantType::kF32: return FN<QuantType::kF32>(__VA_ARGS__);       \
+    case QuantType::kF16: return FN<QuantType::kF16>(__VA_ARGS__);       \
+    case QuantType::kBF16: return FN<QuantType::kBF16>(__VA_ARGS__);     \
+    case QuantType::kQ8_0: return FN<QuantType::kQ8_0>(__VA_ARGS__);     \
+    case QuantType::kQ4_0: return FN<QuantType::kQ4_0>(__VA_ARGS__);     \
+    case QuantType::kQ4_1: return FN<QuantType::kQ4_1>(__VA_ARGS__);     \
+    case QuantType::kQ5_0: return FN<QuantType::kQ5_0>(__VA_ARGS__);     \
+    case QuantType::kQ5_1: return FN<QuantType::kQ5_1>(__VA_ARGS__);     \
+    case QuantType::kQ4_K: return FN<QuantType::kQ4_K>(__VA_ARGS__);     \
+    case QuantType::kQ5_K: return FN<QuantType::kQ5_K>(__VA_ARGS__);     \
+    case QuantType::kQ6_K: return FN<QuantType::kQ6_K>(__VA_ARGS__);     \
+  }
+
+void GemvQuantRowsT(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  OKO_QUANT_SWITCH(a.w.type, GemvTyped, a, n_begin, n_end);
+}
+void GemmQuantRowsT(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  OKO_QUANT_SWITCH(a.w.type, GemmTyped, a, n_begin, n_end);
+}
+void DequantizeWeightRowsT(const WeightView& w, size_t n_begin, size_t n_end, float* out) {
+  OKO_QUANT_SWITCH(w.type, DequantRowsTyped, w, n_begin, n_end, out);
+}
+#undef OKO_QUANT_SWITCH
+
+}  // namespace HWY_NAMESPACE
+}  // namespace oko
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace oko {
+namespace {
+void CheckWeight(const WeightView& w, size_t n_begin, size_t n_end) {
+  OKO_CHECK(w.cols % 32 == 0, "{} weight: K={} not a multiple of 32", QuantTypeName(w.type),
+            w.cols);
+  OKO_CHECK(w.nbytes >= w.rows * w.row_bytes(), "{} weight [{}, {}]: {} bytes, expected {}",
+            QuantTypeName(w.type), w.rows, w.cols, w.nbytes, w.rows * w.row_bytes());
+  OKO_CHECK(n_begin <= n_end && n_end <= w.rows, "rows [{}, {}) outside N={}", n_begin, n_end,
+            w.rows);
+}
+}  // namespace
+
+HWY_EXPORT(GemvQuantRowsT);
+HWY_EXPORT(GemmQuantRowsT);
+HWY_EXPORT(DequantizeWeightRowsT);
+
+void GemvQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  CheckWeight(a.w, n_begin, n_end);
+  OKO_CHECK(a.M == 1, "GemvQuantRows needs M == 1, got M={} (use GemmQuantRows)", a.M);
+  HWY_DYNAMIC_DISPATCH(GemvQuantRowsT)(a, n_begin, n_end);
+}
+
+void GemmQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  CheckWeight(a.w, n_begin, n_end);
+  OKO_CHECK(a.M <= 1 || a.x_stride >= a.w.cols, "x_stride={} < K={}", a.x_stride, a.w.cols);
+  OKO_CHECK(a.M <= 1 || a.y_stride >= a.w.rows, "y_stride={} < N={}", a.y_stride, a.w.rows);
+  HWY_DYNAMIC_DISPATCH(GemmQuantRowsT)(a, n_begin, n_end);
+}
+
+void DequantizeWeightRows(const WeightView& w, size_t n_begin, size_t n_end, float* out) {
+  CheckWeight(w, n_begin, n_end);
+  HWY_DYNAMIC_DISPATCH(DequantizeWeightRowsT)(w, n_begin, n_end, out);
+}
+}  // namespace oko
+#endif

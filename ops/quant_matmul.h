@@ -1,0 +1,45 @@
+// Weight matmuls on quantized weights: y[M, N] = x[M, K] · W[N, K]^T (+ bias[N]) with W a
+// WeightView in any QuantType (GGML blocks, or F32/BF16/F16).
+//
+// Exact mode (this file): each chunk of 256 values of a weight row (one super-block, or 8
+// blocks of 32) is dequantized in registers (Highway, every target) into an L1 buffer
+// with exactly the rounding of DequantizeRow (= gguf-py / ggml to_float), then multiplied
+// with the f32 activations by f32 FMAs. So the result is the f32 matmul of x with the
+// dequantized weights: no rounding of the activations.
+//
+// GemvQuantRows: rows [n_begin, n_end) of y for M = 1 (decode; streams each weight row
+// once). GemmQuantRows: any M; each chunk of a weight row is dequantized once and used for
+// up to 4 activation rows (small M; prefill with many rows goes through
+// DequantizeWeightRows + the packed f32 GEMM, see engine/linear.cc).
+// K must be a multiple of the format's block, and of 32 for F32/BF16/F16 (Linear sends
+// those to ops/matmul, which takes any K). y rows outside [n_begin, n_end) are not
+// touched; y must not overlap x.
+// Reference: f64 matmul of x with DequantizeRow(W). Tolerance: 1e-5 * sum_k |w x| abs.
+// Threads: disjoint row ranges may run concurrently. Allocates nothing.
+// Cost: 2*M*N*K flop; N*row_bytes + M*K*4 + M*N*4 bytes.
+#pragma once
+
+#include <cstddef>
+
+#include "ops/quant_formats.h"
+
+namespace oko {
+
+struct QuantMatMulArgs {
+  const float* x;     // [M, K], row stride x_stride
+  size_t x_stride;
+  WeightView w;       // [N, K]
+  const float* bias;  // [N] or nullptr
+  float* y;           // [M, N], row stride y_stride
+  size_t y_stride;
+  size_t M;
+};
+
+void GemvQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end);
+void GemmQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end);
+
+// out[(n - n_begin) * K + k] = dequantized W[n, k] for n in [n_begin, n_end), with the
+// Highway dequantizer of the kernels (bit-identical to DequantizeRow).
+void DequantizeWeightRows(const WeightView& w, size_t n_begin, size_t n_end, float* out);
+
+}  // namespace oko
