@@ -513,6 +513,26 @@ void QuantQ6_K(const float* x, BlockQ6_K* y, size_t nb) {
 
 }  // namespace
 
+void QuantizeActivationsQ8K(const float* x, BlockQ8K* out, size_t cols) {
+  OKO_CHECK(cols % 256 == 0, "Q8K activations: {} values, not a multiple of 256", cols);
+  for (size_t i = 0; i < cols / 256; ++i, x += 256) {
+    float amax = 0.0f;
+    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[j]));
+    BlockQ8K& b = out[i];
+    b.d = amax / 127.0f;
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int s = 0; s < 8; ++s) {
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        const int q = std::clamp(NearestInt(x[32 * s + j] * id), -127, 127);
+        b.qs[32 * s + j] = static_cast<int8_t>(q);
+        sum += q;
+      }
+      b.sums[s] = static_cast<int16_t>(sum);
+    }
+  }
+}
+
 void DequantizeRow(QuantType type, const void* src, float* dst, size_t cols) {
   const size_t block = QuantBlock(type);
   OKO_CHECK(cols % block == 0, "{} row of {} values is not a multiple of its block {}",

@@ -177,8 +177,144 @@ HWY_INLINE float RowDot(const uint8_t* HWY_RESTRICT row, const float* HWY_RESTRI
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
 }
 
+#if HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL)
+#define OKO_QUANT_INT8 1
+// ---- int8 dot products (QuantCompute::kInt8), AVX2 intrinsics ----
+
+HWY_INLINE float HsumF(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// 32 signed bytes times 32 signed bytes -> 8 int32 sums of 4 products. vpmaddubsw wants
+// one operand unsigned: |a| and b with a's sign (no i16 overflow: 2*128*127 < 2^15).
+HWY_INLINE __m256i DotI8(__m256i a, __m256i b) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+HWY_INLINE float DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const BlockQ8_0* HWY_RESTRICT x,
+                         size_t nb) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
+    const __m256i p1 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i + 1].qs)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i + 1].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
+                           _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i + 1].d) * F16ToF32(x[i + 1].d)),
+                           _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p0 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
+                           _mm256_cvtepi32_ps(p0), acc0);
+  }
+  return HsumF(_mm256_add_ps(acc0, acc1));
+}
+
+HWY_INLINE float DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const BlockQ8_0* HWY_RESTRICT x,
+                         size_t nb) {
+  __m256 acc0 = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8);
+  for (size_t i = 0; i < nb; ++i) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
+    // Low nibbles are values 0..15 of the block, high nibbles 16..31.
+    __m256i q = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    q = _mm256_sub_epi8(_mm256_and_si256(q, m4), k8);
+    const __m256i p = DotI8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
+                           _mm256_cvtepi32_ps(p), acc0);
+  }
+  return HsumF(acc0);
+}
+
+// Q4_K x Q8K: per super-block d*dx * sum_j sc_j (q4_j . qx_j) - dmin*dx * sum_j m_j sum(qx_j).
+// The 4-bit values are unsigned: vpmaddubsw takes them directly; the 6-bit scales multiply
+// in vpmaddwd, so a super-block accumulates in int32 (max 8*63*2*15*127*2 < 2^31).
+HWY_INLINE float DotQ4_K(const BlockQ4_K* HWY_RESTRICT w, const BlockQ8K* HWY_RESTRICT x,
+                         size_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (size_t i = 0; i < nb; ++i) {
+    const float dx = x[i].d;
+    uint8_t sc[8], mn[8];
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      ScaleMinK4(j, w[i].scales, &sc[j], &mn[j]);
+      msum += mn[j] * x[i].sums[j];
+    }
+    mins += F16ToF32(w[i].dmin) * dx * static_cast<float>(msum);
+    __m256i acc_i = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * p));
+      const __m256i lo = _mm256_and_si256(bits, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      const __m256i plo = _mm256_maddubs_epi16(
+          lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * p)));
+      const __m256i phi = _mm256_maddubs_epi16(
+          hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * p + 32)));
+      acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * p])));
+      acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * p + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * dx), _mm256_cvtepi32_ps(acc_i), acc);
+  }
+  return HsumF(acc) - mins;
+}
+
+// The activations quantized once per call (K values: negligible next to N*K weights).
+template <QuantType T>
+void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  const size_t K = a.w.cols, rb = a.w.row_bytes();
+  const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
+  thread_local std::vector<uint8_t> xq_buf;
+  if constexpr (T == QuantType::kQ4_K) {
+    if (xq_buf.size() < K / 256 * sizeof(BlockQ8K)) xq_buf.resize(K / 256 * sizeof(BlockQ8K));
+    auto* xq = reinterpret_cast<BlockQ8K*>(xq_buf.data());
+    QuantizeActivationsQ8K(a.x, xq, K);
+    for (size_t n = n_begin; n < n_end; ++n) {
+      const float s = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(base + n * rb), xq, K / 256);
+      a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
+    }
+  } else {
+    if (xq_buf.size() < QuantRowBytes(QuantType::kQ8_0, K)) xq_buf.resize(QuantRowBytes(QuantType::kQ8_0, K));
+    auto* xq = reinterpret_cast<BlockQ8_0*>(xq_buf.data());
+    QuantizeRow(QuantType::kQ8_0, a.x, xq, K);
+    for (size_t n = n_begin; n < n_end; ++n) {
+      float s;
+      if constexpr (T == QuantType::kQ8_0) {
+        s = DotQ8_0(reinterpret_cast<const BlockQ8_0*>(base + n * rb), xq, K / 32);
+      } else {
+        s = DotQ4_0(reinterpret_cast<const BlockQ4_0*>(base + n * rb), xq, K / 32);
+      }
+      a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
+    }
+  }
+}
+#endif  // AVX2 int8
+
+bool QuantInt8SupportedT(QuantType type) {
+#ifdef OKO_QUANT_INT8
+  return type == QuantType::kQ8_0 || type == QuantType::kQ4_0 || type == QuantType::kQ4_K;
+#else
+  (void)type;
+  return false;
+#endif
+}
+
 template <QuantType T>
 void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+#ifdef OKO_QUANT_INT8
+  if constexpr (T == QuantType::kQ8_0 || T == QuantType::kQ4_0 || T == QuantType::kQ4_K) {
+    if (a.compute == QuantCompute::kInt8 && a.M == 1) return GemvInt8Typed<T>(a, n_begin, n_end);
+  }
+#endif
   const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
   const size_t rb = a.w.row_bytes(), K = a.w.cols;
   for (size_t n = n_begin; n < n_end; ++n) {
@@ -231,7 +367,11 @@ HWY_INLINE void TileFromRow(const QuantMatMulArgs& a, const float* HWY_RESTRICT 
 
 template <QuantType T>
 void GemmTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
-  if (a.M == 1) return GemvTyped<T>(a, n_begin, n_end);
+  if (a.M == 1) {
+    QuantMatMulArgs exact = a;
+    exact.compute = QuantCompute::kExact;  // as documented: GemmQuantRows is exact
+    return GemvTyped<T>(exact, n_begin, n_end);
+  }
   thread_local std::vector<float> row_buf;
   if (row_buf.size() < a.w.cols) row_buf.resize(a.w.cols);
   float* w = row_buf.data();
@@ -273,6 +413,7 @@ void DequantizeWeightRowsT(const WeightView& w, size_t n_begin, size_t n_end, fl
   OKO_QUANT_SWITCH(w.type, DequantRowsTyped, w, n_begin, n_end, out);
 }
 #undef OKO_QUANT_SWITCH
+#undef OKO_QUANT_INT8
 
 }  // namespace HWY_NAMESPACE
 }  // namespace oko
@@ -294,6 +435,9 @@ void CheckWeight(const WeightView& w, size_t n_begin, size_t n_end) {
 HWY_EXPORT(GemvQuantRowsT);
 HWY_EXPORT(GemmQuantRowsT);
 HWY_EXPORT(DequantizeWeightRowsT);
+HWY_EXPORT(QuantInt8SupportedT);
+
+bool QuantInt8Supported(QuantType type) { return HWY_DYNAMIC_DISPATCH(QuantInt8SupportedT)(type); }
 
 void GemvQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   CheckWeight(a.w, n_begin, n_end);

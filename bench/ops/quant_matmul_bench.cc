@@ -14,7 +14,7 @@
 namespace oko::bench {
 namespace {
 
-void RunGemv(benchmark::State& s, QuantType type) {
+void RunGemv(benchmark::State& s, QuantType type, QuantCompute compute = QuantCompute::kExact) {
   const size_t K = s.range(0), N = s.range(1);
   const bool cold = s.range(2) != 0;
   const int threads = static_cast<int>(s.range(3));
@@ -22,7 +22,8 @@ void RunGemv(benchmark::State& s, QuantType type) {
   std::vector<float> x(K, 0.5f), y(N);
   ThreadPool pool(threads);
   Arena& arena = Arena::Get();
-  QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes}, nullptr, y.data(), N, 1};
+  QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes}, nullptr, y.data(), N, 1,
+                    compute};
   size_t i = 0;
   BestTime best;
   for (auto _ : s) {
@@ -50,6 +51,13 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
   b->Args({kInter06, kHidden06, 1, 1});  // 0.6B down
   b->Args({kHidden06, kInter06, 1, 2});
 }
+// The int8 kernels (activations rounded to 8 bits per block, as llama.cpp).
+void BM_GemvQuantInt8_Q8_0(benchmark::State& s) { RunGemv(s, QuantType::kQ8_0, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q4_0(benchmark::State& s) { RunGemv(s, QuantType::kQ4_0, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q4_K(benchmark::State& s) { RunGemv(s, QuantType::kQ4_K, QuantCompute::kInt8); }
+BENCHMARK(BM_GemvQuantInt8_Q8_0)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q4_0)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q4_K)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q8_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q4_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q5_0)->Apply(GemvArgs)->UseRealTime();

@@ -108,6 +108,51 @@ TEST_P(QuantMatMulTest, GemmMatchesReference) {
       for (size_t M : {1, 2, 3, 4, 5, 9}) RunCase(type, M, K, 7, M % 2 == 0, false);
 }
 
+// kInt8: against the f64 product of the dequantized weights with the activations as the
+// kernel rounds them (Q8_0 blocks of 32, or BlockQ8K), on targets that run it; exact
+// elsewhere. Also checks the int8 result stays near the exact one (8-bit activations).
+TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_K, QuantType::kQ6_K}) {
+    for (size_t K : {256, 512, 1024}) {
+      const size_t N = 19;
+      const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 1);
+      Buffer<float> x = RandomFloats(K, static_cast<uint32_t>(K), 1);
+      Buffer<float> bias = RandomFloats(N, 3, 0);
+      std::vector<float> xr(K);
+      const bool int8 = QuantInt8Supported(type);
+      if (int8 && type == QuantType::kQ4_K) {
+        std::vector<BlockQ8K> xq(K / 256);
+        QuantizeActivationsQ8K(x.data(), xq.data(), K);
+        for (size_t k = 0; k < K; ++k) xr[k] = xq[k / 256].qs[k % 256] * xq[k / 256].d;
+      } else if (int8) {
+        std::vector<uint8_t> xq(QuantRowBytes(QuantType::kQ8_0, K));
+        QuantizeRow(QuantType::kQ8_0, x.data(), xq.data(), K);
+        DequantizeRow(QuantType::kQ8_0, xq.data(), xr.data(), K);
+      } else {
+        xr = x.ToVector();
+      }
+      std::vector<float> y(N, -1.0f);
+      QuantMatMulArgs a{x.data(), K, w.view, bias.data(), y.data(), N, 1, QuantCompute::kInt8};
+      GemvQuantRows(a, 0, 7);
+      GemvQuantRows(a, 7, N);
+      std::vector<double> want, tol;
+      for (size_t n = 0; n < N; ++n) {
+        double s = bias[n], mag = 0, exact = bias[n];
+        for (size_t k = 0; k < K; ++k) {
+          s += double(w.values[n * K + k]) * xr[k];
+          exact += double(w.values[n * K + k]) * x[k];
+          mag += std::fabs(double(w.values[n * K + k]) * xr[k]);
+        }
+        want.push_back(s);
+        tol.push_back(1e-5 * mag + 1e-6);
+        EXPECT_NEAR(y[n], exact, 0.02 * mag + 1e-6) << "8-bit activations too far from exact";
+      }
+      test::ExpectWithin(y.data(), want, tol,
+                         std::string(QuantTypeName(type)) + " int8 K=" + std::to_string(K));
+    }
+  }
+}
+
 OKO_INSTANTIATE_ON_ALL_TARGETS(QuantMatMulTest);
 
 }  // namespace
