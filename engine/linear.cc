@@ -135,7 +135,11 @@ void Linear::ForwardF32(ThreadPool& pool, const float* x, size_t x_stride, size_
 void Linear::ForwardQuant(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                           size_t y_stride) {
   const float* bias = bias_.empty() ? nullptr : bias_.data();
-  const QuantMatMulArgs args{x, x_stride, w_, bias, y, y_stride, M};
+  // Decode in the fast mode: int8 dot products on 8-bit activations where the kernel has
+  // them (llama.cpp's arithmetic); the f32 mode stays exact on the dequantized weights.
+  const QuantCompute compute =
+      mode_ == ComputeMode::kBf16 ? QuantCompute::kInt8 : QuantCompute::kExact;
+  const QuantMatMulArgs args{x, x_stride, w_, bias, y, y_stride, M, compute};
   if (M == 1) {
     pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemvQuantRows(args, b, e); }, 4);
     return;

@@ -6,10 +6,12 @@
 // bf16 in bf16 mode; small M) or the Highway multi-row kernel (exact).
 //
 // Quantized weights (any QuantType of ops/quant_formats.h, e.g. from QuantizeForLoad in
-// engine/quant_plan.h or mapped from a GGUF file): decode runs GemvQuantRows
-// (dequantize in registers, f32 FMAs: exact on the dequantized weights), prefill with
+// engine/quant_plan.h or mapped from a GGUF file): decode runs GemvQuantRows, in f32 mode
+// exactly (dequantize in registers, f32 FMAs), in bf16 mode with int8 dot products on
+// activations rounded to 8 bits per block where the format has that kernel (Q8_0, Q4_0,
+// Q4_K on AVX2/AVX-512: llama.cpp's arithmetic), exactly otherwise. Prefill with
 // M >= 12 dequantizes slabs of 8 rows of W to f32 and runs the packed f32 GEMM, smaller M
-// GemmQuantRows. Both compute modes are exact on the dequantized weights.
+// GemmQuantRows, exact on the dequantized weights in both modes.
 //
 // oneDNN runs inside our pool, one single-threaded matmul per slice of W's rows per
 // worker, rather than on its own OpenMP team: two thread pools spinning on two cores

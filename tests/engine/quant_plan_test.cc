@@ -131,8 +131,9 @@ TEST(QuantPlan, QuantizeWeightIsRowByRowQuantizeRow) {
   EXPECT_FALSE(bad.ok());
 }
 
-// Linear on a quantized weight = f64 matmul on the dequantized weight, for decode (M=1),
-// small M and prefill M (packed path where AVX-512 runs it), with a bias.
+// Linear on a quantized weight = f64 matmul on the dequantized weight (f32 mode; bf16 mode
+// rounds the activations in decode), for decode (M=1), small M and prefill M (packed path
+// where AVX-512 runs it), with a bias.
 TEST(QuantPlan, LinearOnQuantizedWeights) {
   std::vector<uint16_t> storage, bias_storage;
   const size_t N = 40, K = 768;
@@ -149,7 +150,9 @@ TEST(QuantPlan, LinearOnQuantizedWeights) {
       DequantizeRow(qt->weight.view.type,
                     reinterpret_cast<const uint8_t*>(qt->weight.view.data) + n * qt->weight.view.row_bytes(),
                     wd.data() + n * K, K);
-    Linear lin(std::move(qt->weight), &bias, ComputeMode::kBf16);
+    const WeightView view = qt->weight.view;
+    Linear lin(std::move(qt->weight), &bias, ComputeMode::kF32);
+    Linear fast(view, &bias, ComputeMode::kBf16);  // view: lin keeps the bytes alive
     EXPECT_EQ(lin.format(), plan->base);
     for (size_t M : {1, 3, 13, 40}) {
       std::mt19937 rng(static_cast<uint32_t>(M));
@@ -157,6 +160,8 @@ TEST(QuantPlan, LinearOnQuantizedWeights) {
       std::vector<float> x(M * K), y(M * N);
       for (float& v : x) v = u(rng);
       lin.Forward(pool, x.data(), K, M, y.data(), N);
+      std::vector<float> yf(M * N);
+      fast.Forward(pool, x.data(), K, M, yf.data(), N);
       for (size_t m = 0; m < M; ++m) {
         for (size_t n = 0; n < N; ++n) {
           double s = Bf16ToF32(bias_storage[n]), mag = 0;
@@ -165,6 +170,8 @@ TEST(QuantPlan, LinearOnQuantizedWeights) {
             mag += std::fabs(double(wd[n * K + k]) * x[m * K + k]);
           }
           ASSERT_NEAR(y[m * N + n], s, 1e-5 * mag + 1e-6) << spec << " M=" << M << " n=" << n;
+          // bf16 mode: 8-bit activations in decode (0.4% of max|x| per block).
+          ASSERT_NEAR(yf[m * N + n], s, (M == 1 ? 1e-2 : 1e-5) * mag + 1e-6) << spec << " fast";
         }
       }
     }
