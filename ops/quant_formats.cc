@@ -521,11 +521,11 @@ void QuantizeActivationsQ8K(const float* x, BlockQ8K* out, size_t cols) {
     BlockQ8K& b = out[i];
     b.d = amax / 127.0f;
     const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    for (int s = 0; s < 8; ++s) {
+    for (int s = 0; s < 16; ++s) {
       int sum = 0;
-      for (int j = 0; j < 32; ++j) {
-        const int q = std::clamp(NearestInt(x[32 * s + j] * id), -127, 127);
-        b.qs[32 * s + j] = static_cast<int8_t>(q);
+      for (int j = 0; j < 16; ++j) {
+        const int q = std::clamp(NearestInt(x[16 * s + j] * id), -127, 127);
+        b.qs[16 * s + j] = static_cast<int8_t>(q);
         sum += q;
       }
       b.sums[s] = static_cast<int16_t>(sum);

@@ -99,9 +99,9 @@ void QuantizeRow(QuantType type, const float* src, void* dst, size_t cols);
 
 // Activations for the int8 dot products (ops/quant_matmul.h, QuantCompute::kInt8):
 // per 256 values one f32 scale d = max|x|/127, q = round(x/d) (ties to even) in
-// [-127, 127], and the sums of q per 32 (for the k-quants' min terms). As ggml's Q8_K,
-// with d from |max| rather than the signed max.
-struct BlockQ8K { float d; int16_t sums[8]; int8_t qs[256]; };
+// [-127, 127], and the sums of q per 16 (for the k-quants' min and offset terms). As
+// ggml's Q8_K, with d from |max| rather than the signed max.
+struct BlockQ8K { float d; int16_t sums[16]; int8_t qs[256]; };
 void QuantizeActivationsQ8K(const float* x, BlockQ8K* out, size_t cols);  // cols % 256 == 0
 
 // A weight matrix [rows, cols] row-major in one format: what Linear and the kernels take.

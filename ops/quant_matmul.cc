@@ -248,7 +248,7 @@ HWY_INLINE float DotQ4_K(const BlockQ4_K* HWY_RESTRICT w, const BlockQ8K* HWY_RE
     int msum = 0;
     for (int j = 0; j < 8; ++j) {
       ScaleMinK4(j, w[i].scales, &sc[j], &mn[j]);
-      msum += mn[j] * x[i].sums[j];
+      msum += mn[j] * (x[i].sums[2 * j] + x[i].sums[2 * j + 1]);
     }
     mins += F16ToF32(w[i].dmin) * dx * static_cast<float>(msum);
     __m256i acc_i = _mm256_setzero_si256();
@@ -268,18 +268,61 @@ HWY_INLINE float DotQ4_K(const BlockQ4_K* HWY_RESTRICT w, const BlockQ8K* HWY_RE
   return HsumF(acc) - mins;
 }
 
+// Q6_K x Q8K: the 6-bit values as unsigned u = q + 32 in [0, 63] for vpmaddubsw, the
+// per-16 int8 scales in vpmaddwd, and the offset 32 * sum_g sc_g sum(qx_g) subtracted.
+HWY_INLINE float DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* HWY_RESTRICT x,
+                         size_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  float offset = 0.0f;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  for (size_t i = 0; i < nb; ++i) {
+    const float ddx = F16ToF32(w[i].d) * x[i].d;
+    const int8_t* sc = w[i].scales;
+    int osum = 0;
+    for (int g = 0; g < 16; ++g) osum += sc[g] * x[i].sums[g];
+    offset += ddx * static_cast<float>(32 * osum);
+    __m256i acc_i = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = w[i].ql + 64 * h;
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh + 32 * h));
+      const __m256i u[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+          _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30))};
+      for (int k = 0; k < 4; ++k) {
+        const int g = 8 * h + 2 * k;  // the 16-value groups of these 32 values
+        const __m256i p = _mm256_maddubs_epi16(
+            u[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 128 * h + 32 * k)));
+        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+        acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(p, s));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(ddx), _mm256_cvtepi32_ps(acc_i), acc);
+  }
+  return HsumF(acc) - offset;
+}
+
 // The activations quantized once per call (K values: negligible next to N*K weights).
 template <QuantType T>
 void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   const size_t K = a.w.cols, rb = a.w.row_bytes();
   const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
   thread_local std::vector<uint8_t> xq_buf;
-  if constexpr (T == QuantType::kQ4_K) {
+  if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ6_K) {
     if (xq_buf.size() < K / 256 * sizeof(BlockQ8K)) xq_buf.resize(K / 256 * sizeof(BlockQ8K));
     auto* xq = reinterpret_cast<BlockQ8K*>(xq_buf.data());
     QuantizeActivationsQ8K(a.x, xq, K);
     for (size_t n = n_begin; n < n_end; ++n) {
-      const float s = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(base + n * rb), xq, K / 256);
+      float s;
+      if constexpr (T == QuantType::kQ4_K) {
+        s = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(base + n * rb), xq, K / 256);
+      } else {
+        s = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(base + n * rb), xq, K / 256);
+      }
       a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
     }
   } else {
@@ -301,7 +344,8 @@ void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
 
 bool QuantInt8SupportedT(QuantType type) {
 #ifdef OKO_QUANT_INT8
-  return type == QuantType::kQ8_0 || type == QuantType::kQ4_0 || type == QuantType::kQ4_K;
+  return type == QuantType::kQ8_0 || type == QuantType::kQ4_0 || type == QuantType::kQ4_K ||
+         type == QuantType::kQ6_K;
 #else
   (void)type;
   return false;
@@ -311,7 +355,8 @@ bool QuantInt8SupportedT(QuantType type) {
 template <QuantType T>
 void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
 #ifdef OKO_QUANT_INT8
-  if constexpr (T == QuantType::kQ8_0 || T == QuantType::kQ4_0 || T == QuantType::kQ4_K) {
+  if constexpr (T == QuantType::kQ8_0 || T == QuantType::kQ4_0 || T == QuantType::kQ4_K ||
+                T == QuantType::kQ6_K) {
     if (a.compute == QuantCompute::kInt8 && a.M == 1) return GemvInt8Typed<T>(a, n_begin, n_end);
   }
 #endif

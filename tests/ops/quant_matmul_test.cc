@@ -120,7 +120,7 @@ TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
       Buffer<float> bias = RandomFloats(N, 3, 0);
       std::vector<float> xr(K);
       const bool int8 = QuantInt8Supported(type);
-      if (int8 && type == QuantType::kQ4_K) {
+      if (int8 && (type == QuantType::kQ4_K || type == QuantType::kQ6_K)) {
         std::vector<BlockQ8K> xq(K / 256);
         QuantizeActivationsQ8K(x.data(), xq.data(), K);
         for (size_t k = 0; k < K; ++k) xr[k] = xq[k / 256].qs[k % 256] * xq[k / 256].d;
