@@ -234,28 +234,52 @@ HWY_INLINE float DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const BlockQ8_0* HWY_R
   return HsumF(acc0);
 }
 
-// Q4_K x Q8K: per super-block d*dx * sum_j sc_j (q4_j . qx_j) - dmin*dx * sum_j m_j sum(qx_j).
-// The 4-bit values are unsigned: vpmaddubsw takes them directly; the 6-bit scales multiply
-// in vpmaddwd, so a super-block accumulates in int32 (max 8*63*2*15*127*2 < 2^31).
-HWY_INLINE float DotQ4_K(const BlockQ4_K* HWY_RESTRICT w, const BlockQ8K* HWY_RESTRICT x,
-                         size_t nb) {
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block at once: ScaleMinK4 on 32-bit
+// words (bytes 0-3: scales 0-3 in the low 6 bits, bytes 4-7: mins 0-3, bytes 8-11: the low
+// 4 bits of scales/mins 4-7, whose top 2 bits are the top bits of bytes 0-3 / 4-7).
+HWY_INLINE void UnpackScalesMinsK4(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t w[3];
+  std::memcpy(w, q, 12);
+  const uint32_t s_lo = w[0] & 0x3f3f3f3fu, m_lo = w[1] & 0x3f3f3f3fu;
+  const uint32_t s_hi = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
+  std::memcpy(sc, &s_lo, 4);
+  std::memcpy(sc + 4, &s_hi, 4);
+  std::memcpy(mn, &m_lo, 4);
+  std::memcpy(mn + 4, &m_hi, 4);
+}
+
+// Q4_K/Q5_K x Q8K: per super-block d*dx * sum_j sc_j (q_j . qx_j) - dmin*dx * sum_j m_j
+// sum(qx_j). The 4/5-bit values are unsigned: vpmaddubsw takes them directly; the 6-bit
+// scales multiply in vpmaddwd, so a super-block accumulates in int32
+// (max 8*63*2*31*127*2 < 2^31).
+template <bool kQ5>
+HWY_INLINE float DotQ45_K(const uint8_t* HWY_RESTRICT row, const BlockQ8K* HWY_RESTRICT x,
+                          size_t nb) {
+  using B = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+  const B* w = reinterpret_cast<const B*>(row);
   __m256 acc = _mm256_setzero_ps();
   float mins = 0.0f;
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
   for (size_t i = 0; i < nb; ++i) {
     const float dx = x[i].d;
-    uint8_t sc[8], mn[8];
+    alignas(8) uint8_t sc[8], mn[8];
+    UnpackScalesMinsK4(w[i].scales, sc, mn);
     int msum = 0;
-    for (int j = 0; j < 8; ++j) {
-      ScaleMinK4(j, w[i].scales, &sc[j], &mn[j]);
-      msum += mn[j] * (x[i].sums[2 * j] + x[i].sums[2 * j + 1]);
-    }
+    for (int j = 0; j < 8; ++j) msum += mn[j] * (x[i].sums[2 * j] + x[i].sums[2 * j + 1]);
     mins += F16ToF32(w[i].dmin) * dx * static_cast<float>(msum);
     __m256i acc_i = _mm256_setzero_si256();
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kQ5) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh));
     for (int p = 0; p < 4; ++p) {
       const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * p));
-      const __m256i lo = _mm256_and_si256(bits, m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      __m256i lo = _mm256_and_si256(bits, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      if constexpr (kQ5) {  // bit 2p of qh[l] is bit 4 of the low value, bit 2p+1 of the high
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, m1), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), m1), 4));
+        qh = _mm256_srli_epi16(qh, 2);
+      }
       const __m256i plo = _mm256_maddubs_epi16(
           lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * p)));
       const __m256i phi = _mm256_maddubs_epi16(
@@ -312,14 +336,14 @@ void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   const size_t K = a.w.cols, rb = a.w.row_bytes();
   const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
   thread_local std::vector<uint8_t> xq_buf;
-  if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ6_K) {
+  if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
     if (xq_buf.size() < K / 256 * sizeof(BlockQ8K)) xq_buf.resize(K / 256 * sizeof(BlockQ8K));
     auto* xq = reinterpret_cast<BlockQ8K*>(xq_buf.data());
     QuantizeActivationsQ8K(a.x, xq, K);
     for (size_t n = n_begin; n < n_end; ++n) {
       float s;
-      if constexpr (T == QuantType::kQ4_K) {
-        s = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(base + n * rb), xq, K / 256);
+      if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K) {
+        s = DotQ45_K<T == QuantType::kQ5_K>(base + n * rb, xq, K / 256);
       } else {
         s = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(base + n * rb), xq, K / 256);
       }
@@ -345,7 +369,7 @@ void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
 bool QuantInt8SupportedT(QuantType type) {
 #ifdef OKO_QUANT_INT8
   return type == QuantType::kQ8_0 || type == QuantType::kQ4_0 || type == QuantType::kQ4_K ||
-         type == QuantType::kQ6_K;
+         type == QuantType::kQ5_K || type == QuantType::kQ6_K;
 #else
   (void)type;
   return false;
@@ -356,7 +380,7 @@ template <QuantType T>
 void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
 #ifdef OKO_QUANT_INT8
   if constexpr (T == QuantType::kQ8_0 || T == QuantType::kQ4_0 || T == QuantType::kQ4_K ||
-                T == QuantType::kQ6_K) {
+                T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
     if (a.compute == QuantCompute::kInt8 && a.M == 1) return GemvInt8Typed<T>(a, n_begin, n_end);
   }
 #endif

@@ -59,6 +59,8 @@ BENCHMARK(BM_GemvQuantInt8_Q8_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_0)->Apply(GemvArgs)->UseRealTime();
 void BM_GemvQuantInt8_Q6_K(benchmark::State& s) { RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8); }
 BENCHMARK(BM_GemvQuantInt8_Q4_K)->Apply(GemvArgs)->UseRealTime();
+void BM_GemvQuantInt8_Q5_K(benchmark::State& s) { RunGemv(s, QuantType::kQ5_K, QuantCompute::kInt8); }
+BENCHMARK(BM_GemvQuantInt8_Q5_K)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q6_K)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q8_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q4_0)->Apply(GemvArgs)->UseRealTime();

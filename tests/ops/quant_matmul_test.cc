@@ -112,7 +112,8 @@ TEST_P(QuantMatMulTest, GemmMatchesReference) {
 // kernel rounds them (Q8_0 blocks of 32, or BlockQ8K), on targets that run it; exact
 // elsewhere. Also checks the int8 result stays near the exact one (8-bit activations).
 TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
-  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_K, QuantType::kQ6_K}) {
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_K, QuantType::kQ5_K,
+                         QuantType::kQ6_K, QuantType::kQ5_0}) {
     for (size_t K : {256, 512, 1024}) {
       const size_t N = 19;
       const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 1);
@@ -120,7 +121,7 @@ TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
       Buffer<float> bias = RandomFloats(N, 3, 0);
       std::vector<float> xr(K);
       const bool int8 = QuantInt8Supported(type);
-      if (int8 && (type == QuantType::kQ4_K || type == QuantType::kQ6_K)) {
+      if (int8 && QuantBlock(type) == 256) {
         std::vector<BlockQ8K> xq(K / 256);
         QuantizeActivationsQ8K(x.data(), xq.data(), K);
         for (size_t k = 0; k < K; ++k) xr[k] = xq[k / 256].qs[k % 256] * xq[k / 256].d;
