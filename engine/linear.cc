@@ -139,8 +139,15 @@ void Linear::ForwardQuant(ThreadPool& pool, const float* x, size_t x_stride, siz
   // them (llama.cpp's arithmetic); the f32 mode stays exact on the dequantized weights.
   const QuantCompute compute =
       mode_ == ComputeMode::kBf16 ? QuantCompute::kInt8 : QuantCompute::kExact;
-  const QuantMatMulArgs args{x, x_stride, w_, bias, y, y_stride, M, compute};
+  QuantMatMulArgs args{x, x_stride, w_, bias, y, y_stride, M, compute};
   if (M == 1) {
+    if (compute == QuantCompute::kInt8 && QuantInt8Supported(w_.type)) {
+      // Quantize x once here rather than once per task.
+      thread_local std::vector<uint8_t> xq;
+      if (xq.size() < Int8ActivationBytes(w_.type, K_)) xq.resize(Int8ActivationBytes(w_.type, K_));
+      QuantizeInt8Activations(w_.type, x, K_, xq.data());
+      args.xq = xq.data();
+    }
     pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemvQuantRows(args, b, e); }, 4);
     return;
   }

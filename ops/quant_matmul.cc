@@ -330,16 +330,20 @@ HWY_INLINE float DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* HWY_RE
   return HsumF(acc) - offset;
 }
 
-// The activations quantized once per call (K values: negligible next to N*K weights).
+// The activations: a.xq, quantized once by the caller, or quantized here per call.
 template <QuantType T>
 void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   const size_t K = a.w.cols, rb = a.w.row_bytes();
   const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
   thread_local std::vector<uint8_t> xq_buf;
+  const void* xq_any = a.xq;
+  if (xq_any == nullptr) {
+    if (xq_buf.size() < Int8ActivationBytes(T, K)) xq_buf.resize(Int8ActivationBytes(T, K));
+    QuantizeInt8Activations(T, a.x, K, xq_buf.data());
+    xq_any = xq_buf.data();
+  }
   if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
-    if (xq_buf.size() < K / 256 * sizeof(BlockQ8K)) xq_buf.resize(K / 256 * sizeof(BlockQ8K));
-    auto* xq = reinterpret_cast<BlockQ8K*>(xq_buf.data());
-    QuantizeActivationsQ8K(a.x, xq, K);
+    const auto* xq = static_cast<const BlockQ8K*>(xq_any);
     for (size_t n = n_begin; n < n_end; ++n) {
       float s;
       if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K) {
@@ -350,9 +354,7 @@ void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
       a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
     }
   } else {
-    if (xq_buf.size() < QuantRowBytes(QuantType::kQ8_0, K)) xq_buf.resize(QuantRowBytes(QuantType::kQ8_0, K));
-    auto* xq = reinterpret_cast<BlockQ8_0*>(xq_buf.data());
-    QuantizeRow(QuantType::kQ8_0, a.x, xq, K);
+    const auto* xq = static_cast<const BlockQ8_0*>(xq_any);
     for (size_t n = n_begin; n < n_end; ++n) {
       float s;
       if constexpr (T == QuantType::kQ8_0) {
@@ -490,6 +492,16 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace oko {
+
+size_t Int8ActivationBytes(QuantType type, size_t K) {
+  return QuantBlock(type) == 256 ? K / 256 * sizeof(BlockQ8K) : QuantRowBytes(QuantType::kQ8_0, K);
+}
+
+void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out) {
+  if (QuantBlock(type) == 256) return QuantizeActivationsQ8K(x, static_cast<BlockQ8K*>(out), K);
+  QuantizeRow(QuantType::kQ8_0, x, out, K);
+}
+
 namespace {
 void CheckWeight(const WeightView& w, size_t n_begin, size_t n_end) {
   OKO_CHECK(w.cols % 32 == 0, "{} weight: K={} not a multiple of 32", QuantTypeName(w.type),

@@ -43,7 +43,15 @@ struct QuantMatMulArgs {
   size_t y_stride;
   size_t M;
   QuantCompute compute = QuantCompute::kExact;
+  // kInt8 only: x already quantized by QuantizeInt8Activations (once per call, shared by
+  // the threads), or nullptr: each GemvQuantRows call quantizes x itself.
+  const void* xq = nullptr;
 };
+
+// The activations of the int8 kernels for weights of `type` (K values): Q8_0 blocks for
+// the 32-block formats, BlockQ8K for the k-quants.
+size_t Int8ActivationBytes(QuantType type, size_t K);
+void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out);
 
 // Whether GemvQuantRows runs the int8 kernel for this format on the dispatched target.
 bool QuantInt8Supported(QuantType type);

@@ -20,6 +20,7 @@ void RunGemv(benchmark::State& s, QuantType type, QuantCompute compute = QuantCo
   const int threads = static_cast<int>(s.range(3));
   const size_t w_bytes = N * QuantRowBytes(type, K);
   std::vector<float> x(K, 0.5f), y(N);
+  std::vector<uint8_t> xq(Int8ActivationBytes(type, K));
   ThreadPool pool(threads);
   Arena& arena = Arena::Get();
   QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes}, nullptr, y.data(), N, 1,
@@ -29,6 +30,10 @@ void RunGemv(benchmark::State& s, QuantType type, QuantCompute compute = QuantCo
   for (auto _ : s) {
     best.Start();
     a.w.data = static_cast<const std::byte*>(arena.Slice(w_bytes, cold ? i++ : 0));
+    if (compute == QuantCompute::kInt8) {  // once per call, as Linear does
+      QuantizeInt8Activations(type, x.data(), K, xq.data());
+      a.xq = xq.data();
+    }
     pool.ParallelFor(N, 16, [&](size_t b, size_t e, int) { GemvQuantRows(a, b, e); }, 4);
     benchmark::DoNotOptimize(y.data());
     best.Stop();

@@ -136,6 +136,15 @@ TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
       QuantMatMulArgs a{x.data(), K, w.view, bias.data(), y.data(), N, 1, QuantCompute::kInt8};
       GemvQuantRows(a, 0, 7);
       GemvQuantRows(a, 7, N);
+      // Activations quantized once by the caller: the same result.
+      std::vector<uint8_t> xq(Int8ActivationBytes(type, K));
+      QuantizeInt8Activations(type, x.data(), K, xq.data());
+      std::vector<float> y2(N, -2.0f);
+      QuantMatMulArgs a2 = a;
+      a2.y = y2.data();
+      a2.xq = xq.data();
+      GemvQuantRows(a2, 0, N);
+      EXPECT_EQ(std::memcmp(y.data(), y2.data(), N * 4), 0) << QuantTypeName(type);
       std::vector<double> want, tol;
       for (size_t n = 0; n < N; ++n) {
         double s = bias[n], mag = 0, exact = bias[n];
