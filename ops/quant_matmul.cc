@@ -408,34 +408,43 @@ void DequantRowsTyped(const WeightView& w, size_t n_begin, size_t n_end, float* 
   }
 }
 
-// Up to 4 activation rows against one dequantized weight row w (K floats).
-template <size_t kM>
-HWY_INLINE void TileFromRow(const QuantMatMulArgs& a, const float* HWY_RESTRICT w, size_t n,
-                            size_t m0) {
+// kN dequantized weight rows (w, K floats each, row stride K) times kM activation rows:
+// kN*kM accumulators, kN + kM loads per kN*kM FMAs (3x3 fits AVX2's 16 registers).
+template <size_t kN, size_t kM>
+HWY_INLINE void TileFromRows(const QuantMatMulArgs& a, const float* HWY_RESTRICT w, size_t n0,
+                             size_t m0) {
   const DF df;
   const size_t N = hn::Lanes(df), K = a.w.cols;
-  hn::Vec<DF> acc[kM][2];
-  for (size_t m = 0; m < kM; ++m) acc[m][0] = acc[m][1] = hn::Zero(df);
-  size_t k = 0;
-  for (; k + 2 * N <= K; k += 2 * N) {
-    const auto w0 = hn::LoadU(df, w + k), w1 = hn::LoadU(df, w + k + N);
+  hn::Vec<DF> acc[kN][kM];
+  for (size_t n = 0; n < kN; ++n)
+    for (size_t m = 0; m < kM; ++m) acc[n][m] = hn::Zero(df);
+  const float* xm[kM];
+  for (size_t m = 0; m < kM; ++m) xm[m] = a.x + (m0 + m) * a.x_stride;
+  for (size_t k = 0; k < K; k += N) {  // K is a multiple of 32 >= N
+    hn::Vec<DF> wv[kN];
+    for (size_t n = 0; n < kN; ++n) wv[n] = hn::LoadU(df, w + n * K + k);
     for (size_t m = 0; m < kM; ++m) {
-      const float* xm = a.x + (m0 + m) * a.x_stride + k;
-      acc[m][0] = hn::MulAdd(w0, hn::LoadU(df, xm), acc[m][0]);
-      acc[m][1] = hn::MulAdd(w1, hn::LoadU(df, xm + N), acc[m][1]);
+      const auto xv = hn::LoadU(df, xm[m] + k);
+      for (size_t n = 0; n < kN; ++n) acc[n][m] = hn::MulAdd(wv[n], xv, acc[n][m]);
     }
   }
-  for (; k < K; k += N) {  // K is a multiple of 32 >= N
-    const auto w0 = hn::LoadU(df, w + k);
+  for (size_t n = 0; n < kN; ++n) {
+    const float bias = a.bias != nullptr ? a.bias[n0 + n] : 0.0f;
     for (size_t m = 0; m < kM; ++m)
-      acc[m][0] = hn::MulAdd(w0, hn::LoadU(df, a.x + (m0 + m) * a.x_stride + k), acc[m][0]);
+      a.y[(m0 + m) * a.y_stride + n0 + n] = hn::GetLane(hn::SumOfLanes(df, acc[n][m])) + bias;
   }
-  const float bias = a.bias != nullptr ? a.bias[n] : 0.0f;
-  for (size_t m = 0; m < kM; ++m)
-    a.y[(m0 + m) * a.y_stride + n] =
-        hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[m][0], acc[m][1]))) + bias;
 }
 
+template <size_t kN>
+HWY_INLINE void TilesOverM(const QuantMatMulArgs& a, const float* HWY_RESTRICT w, size_t n0) {
+  size_t m = 0;
+  for (; m + 3 <= a.M; m += 3) TileFromRows<kN, 3>(a, w, n0, m);
+  if (a.M - m == 2) TileFromRows<kN, 2>(a, w, n0, m);
+  if (a.M - m == 1) TileFromRows<kN, 1>(a, w, n0, m);
+}
+
+// M > 1: 3 weight rows at a time are dequantized once (exactly) into a buffer of the
+// thread, then multiplied with every activation row in 3x3 tiles.
 template <QuantType T>
 void GemmTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   if (a.M == 1) {
@@ -443,19 +452,16 @@ void GemmTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
     exact.compute = QuantCompute::kExact;  // as documented: GemmQuantRows is exact
     return GemvTyped<T>(exact, n_begin, n_end);
   }
-  thread_local std::vector<float> row_buf;
-  if (row_buf.size() < a.w.cols) row_buf.resize(a.w.cols);
-  float* w = row_buf.data();
-  for (size_t n = n_begin; n < n_end; ++n) {
-    DequantRowsTyped<T>(a.w, n, n + 1, w);
-    size_t m = 0;
-    for (; m + 4 <= a.M; m += 4) TileFromRow<4>(a, w, n, m);
-    switch (a.M - m) {
-      case 3: TileFromRow<3>(a, w, n, m); break;
-      case 2: TileFromRow<2>(a, w, n, m); break;
-      case 1: TileFromRow<1>(a, w, n, m); break;
-      default: break;
-    }
+  constexpr size_t kRows = 3;
+  thread_local std::vector<float> rows_buf;
+  if (rows_buf.size() < kRows * a.w.cols) rows_buf.resize(kRows * a.w.cols);
+  float* w = rows_buf.data();
+  for (size_t n = n_begin; n < n_end; n += kRows) {
+    const size_t rows = std::min(kRows, n_end - n);
+    DequantRowsTyped<T>(a.w, n, n + rows, w);
+    if (rows == 3) TilesOverM<3>(a, w, n);
+    if (rows == 2) TilesOverM<2>(a, w, n);
+    if (rows == 1) TilesOverM<1>(a, w, n);
   }
 }
 

@@ -8,14 +8,15 @@
 // dequantized weights: no rounding of the activations.
 //
 // GemvQuantRows: rows [n_begin, n_end) of y for M = 1 (decode; streams each weight row
-// once). GemmQuantRows: any M; each chunk of a weight row is dequantized once and used for
-// up to 4 activation rows (small M; prefill with many rows goes through
-// DequantizeWeightRows + the packed f32 GEMM, see engine/linear.cc).
+// once). GemmQuantRows: any M; weight rows are dequantized 3 at a time into a buffer of
+// the thread and multiplied with all M rows in 3x3 register tiles (prefill goes through
+// DequantizeWeightRows + the packed f32 GEMM on AVX-512, see engine/linear.cc).
 // K must be a multiple of the format's block, and of 32 for F32/BF16/F16 (Linear sends
 // those to ops/matmul, which takes any K). y rows outside [n_begin, n_end) are not
 // touched; y must not overlap x.
 // Reference: f64 matmul of x with DequantizeRow(W). Tolerance: 1e-5 * sum_k |w x| abs.
-// Threads: disjoint row ranges may run concurrently. Allocates nothing.
+// Threads: disjoint row ranges may run concurrently. Allocates only thread-local buffers
+// (3 rows of K floats for GemmQuantRows, the activations of kInt8), grown once.
 // Cost: 2*M*N*K flop; N*row_bytes + M*K*4 + M*N*4 bytes.
 #pragma once
 

@@ -94,7 +94,7 @@ void BM_GemmQuant_Q4_K(benchmark::State& s) {
   SetThroughput(s, w_bytes + 4.0 * M * (K + N), 2.0 * M * N * K, best);
 }
 BENCHMARK(BM_GemmQuant_Q4_K)->ArgNames({"M", "K", "N"})->Args({4, kHidden06, kInter06})
-    ->Args({16, kHidden06, kInter06})->UseRealTime();
+    ->Args({16, kHidden06, kInter06})->Args({128, kHidden06, kInter06})->UseRealTime();
 
 void BM_Read_U64(benchmark::State& s) {
   const size_t bytes = s.range(0) << 20;
