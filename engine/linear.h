@@ -8,8 +8,8 @@
 // Quantized weights (any QuantType of ops/quant_formats.h, e.g. from QuantizeForLoad in
 // engine/quant_plan.h or mapped from a GGUF file): decode runs GemvQuantRows, in f32 mode
 // exactly (dequantize in registers, f32 FMAs), in bf16 mode with int8 dot products on
-// activations rounded to 8 bits per block where the format has that kernel (Q8_0, Q4_0,
-// Q4_K, Q5_K, Q6_K on AVX2/AVX-512: llama.cpp's arithmetic), exactly otherwise. Prefill with
+// activations rounded to 8 bits per block (every block format on AVX2/AVX-512:
+// llama.cpp's arithmetic), exactly on other targets. Prefill with
 // M >= 12 dequantizes slabs of 8 rows of W to f32 and runs the packed f32 GEMM, smaller M
 // GemmQuantRows, exact on the dequantized weights in both modes.
 //

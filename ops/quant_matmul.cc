@@ -234,6 +234,49 @@ HWY_INLINE float DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const BlockQ8_0* HWY_R
   return HsumF(acc0);
 }
 
+// Bit j of qh as byte j = 0x10 (the fifth bit of value j of a Q5_0/Q5_1 block), else 0.
+HWY_INLINE __m256i FifthBits(const uint8_t* qh_bytes) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  // Byte j takes byte j/8 of qh (vpshufb stays in 128-bit lanes; both hold qh's 4 bytes).
+  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(qh)), shuf);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// Q4_1, Q5_0, Q5_1 x Q8_0 activations. Q5_0: signed values (q - 16) as DotI8. Q4_1/Q5_1:
+// unsigned values in vpmaddubsw, x = q*d + m adds m * sum(x) with sum(x) = dx * sum(qx)
+// per block (xs, as llama.cpp's Q8_1).
+template <QuantType T>
+HWY_INLINE float DotQ5Q41(const uint8_t* HWY_RESTRICT row, const BlockQ8_0* HWY_RESTRICT x,
+                          const float* HWY_RESTRICT xs, size_t nb) {
+  using B = std::conditional_t<T == QuantType::kQ5_0, BlockQ5_0,
+                               std::conditional_t<T == QuantType::kQ4_1, BlockQ4_1, BlockQ5_1>>;
+  const B* w = reinterpret_cast<const B*>(row);
+  __m256 acc = _mm256_setzero_ps();
+  float msum = 0.0f;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (size_t i = 0; i < nb; ++i) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
+    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
+    if constexpr (T != QuantType::kQ4_1) q = _mm256_or_si256(q, FifthBits(w[i].qh));
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    __m256i p;
+    if constexpr (T == QuantType::kQ5_0) {
+      p = DotI8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), qx);
+    } else {
+      p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, qx), _mm256_set1_epi16(1));
+      msum += F16ToF32(w[i].m) * xs[i];
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
+                          _mm256_cvtepi32_ps(p), acc);
+  }
+  return HsumF(acc) + msum;
+}
+
 // The 8 six-bit scales and mins of a Q4_K/Q5_K super-block at once: ScaleMinK4 on 32-bit
 // words (bytes 0-3: scales 0-3 in the low 6 bits, bytes 4-7: mins 0-3, bytes 8-11: the low
 // 4 bits of scales/mins 4-7, whose top 2 bits are the top bits of bytes 0-3 / 4-7).
@@ -354,13 +397,17 @@ void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
       a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
     }
   } else {
-    const auto* xq = static_cast<const BlockQ8_0*>(xq_any);
+    // Layout of the Q8_0 activations: float sums[K/32], then the blocks.
+    const auto* xs = static_cast<const float*>(xq_any);
+    const auto* xq = reinterpret_cast<const BlockQ8_0*>(xs + K / 32);
     for (size_t n = n_begin; n < n_end; ++n) {
       float s;
       if constexpr (T == QuantType::kQ8_0) {
         s = DotQ8_0(reinterpret_cast<const BlockQ8_0*>(base + n * rb), xq, K / 32);
-      } else {
+      } else if constexpr (T == QuantType::kQ4_0) {
         s = DotQ4_0(reinterpret_cast<const BlockQ4_0*>(base + n * rb), xq, K / 32);
+      } else {
+        s = DotQ5Q41<T>(base + n * rb, xq, xs, K / 32);
       }
       a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
     }
@@ -370,8 +417,7 @@ void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
 
 bool QuantInt8SupportedT(QuantType type) {
 #ifdef OKO_QUANT_INT8
-  return type == QuantType::kQ8_0 || type == QuantType::kQ4_0 || type == QuantType::kQ4_K ||
-         type == QuantType::kQ5_K || type == QuantType::kQ6_K;
+  return IsBlockQuant(type);
 #else
   (void)type;
   return false;
@@ -381,8 +427,7 @@ bool QuantInt8SupportedT(QuantType type) {
 template <QuantType T>
 void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
 #ifdef OKO_QUANT_INT8
-  if constexpr (T == QuantType::kQ8_0 || T == QuantType::kQ4_0 || T == QuantType::kQ4_K ||
-                T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
+  if constexpr (T != QuantType::kF32 && T != QuantType::kF16 && T != QuantType::kBF16) {
     if (a.compute == QuantCompute::kInt8 && a.M == 1) return GemvInt8Typed<T>(a, n_begin, n_end);
   }
 #endif
@@ -500,12 +545,22 @@ HWY_AFTER_NAMESPACE();
 namespace oko {
 
 size_t Int8ActivationBytes(QuantType type, size_t K) {
-  return QuantBlock(type) == 256 ? K / 256 * sizeof(BlockQ8K) : QuantRowBytes(QuantType::kQ8_0, K);
+  return QuantBlock(type) == 256 ? K / 256 * sizeof(BlockQ8K)
+                                 : K / 32 * sizeof(float) + QuantRowBytes(QuantType::kQ8_0, K);
 }
 
+// 32-block formats: float sums[K/32] (d * sum(q) per block, for Q4_1/Q5_1's m term), then
+// the Q8_0 blocks.
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out) {
   if (QuantBlock(type) == 256) return QuantizeActivationsQ8K(x, static_cast<BlockQ8K*>(out), K);
-  QuantizeRow(QuantType::kQ8_0, x, out, K);
+  auto* sums = static_cast<float*>(out);
+  auto* blocks = reinterpret_cast<BlockQ8_0*>(sums + K / 32);
+  QuantizeRow(QuantType::kQ8_0, x, blocks, K);
+  for (size_t b = 0; b < K / 32; ++b) {
+    int s = 0;
+    for (int j = 0; j < 32; ++j) s += blocks[b].qs[j];
+    sums[b] = F16ToF32(blocks[b].d) * static_cast<float>(s);
+  }
 }
 
 namespace {

@@ -27,12 +27,12 @@
 namespace oko {
 
 // kExact: the f32 matmul on the dequantized weights (above). kInt8 (the fast mode, as
-// llama.cpp computes): for Q8_0 and Q4_0 weights the activations are rounded per block
-// of 32 to Q8_0 (ggml's quantize_row_q8_0), for Q4_K, Q5_K, Q6_K per 256 to BlockQ8K, and
-// each block's dot product runs in int8 x int8 -> int32 (AVX2 vpmaddubsw/vpmaddwd), scaled in f32.
-// Error: that of rounding x to 8 bits per block (~0.4% of max|x| per block), the same
-// arithmetic as llama.cpp's CPU backend for these formats. Other formats, other targets
-// than AVX2/AVX-512, and GemmQuantRows run kExact.
+// llama.cpp computes): the activations are rounded to 8 bits per block, Q8_0 blocks of 32
+// for the 32-block formats (ggml's quantize_row_q8_0, plus d*sum(q) per block for Q4_1/
+// Q5_1's m term, as Q8_1), BlockQ8K per 256 for the k-quants, and each block's dot product
+// runs in int8 x int8 -> int32 (AVX2 vpmaddubsw/vpmaddwd), scaled in f32. Error: that of
+// rounding x to 8 bits per block (~0.4% of max|x| per block), the same arithmetic as
+// llama.cpp's CPU backend. Targets below AVX2 and GemmQuantRows run kExact.
 enum class QuantCompute { kExact, kInt8 };
 
 struct QuantMatMulArgs {

@@ -63,6 +63,8 @@ void BM_GemvQuantInt8_Q4_K(benchmark::State& s) { RunGemv(s, QuantType::kQ4_K, Q
 BENCHMARK(BM_GemvQuantInt8_Q8_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_0)->Apply(GemvArgs)->UseRealTime();
 void BM_GemvQuantInt8_Q6_K(benchmark::State& s) { RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q5_0(benchmark::State& s) { RunGemv(s, QuantType::kQ5_0, QuantCompute::kInt8); }
+BENCHMARK(BM_GemvQuantInt8_Q5_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_K)->Apply(GemvArgs)->UseRealTime();
 void BM_GemvQuantInt8_Q5_K(benchmark::State& s) { RunGemv(s, QuantType::kQ5_K, QuantCompute::kInt8); }
 BENCHMARK(BM_GemvQuantInt8_Q5_K)->Apply(GemvArgs)->UseRealTime();

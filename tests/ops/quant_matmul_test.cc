@@ -112,8 +112,8 @@ TEST_P(QuantMatMulTest, GemmMatchesReference) {
 // kernel rounds them (Q8_0 blocks of 32, or BlockQ8K), on targets that run it; exact
 // elsewhere. Also checks the int8 result stays near the exact one (8-bit activations).
 TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
-  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_K, QuantType::kQ5_K,
-                         QuantType::kQ6_K, QuantType::kQ5_0}) {
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_1, QuantType::kQ5_0,
+                         QuantType::kQ5_1, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K}) {
     for (size_t K : {256, 512, 1024}) {
       const size_t N = 19;
       const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 1);
