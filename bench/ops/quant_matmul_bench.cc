@@ -4,6 +4,7 @@
 // `oko bench --machine`. cold:1 reads a different weight copy each iteration from a 1 GiB
 // arena (DRAM: the decode case), cold:0 one copy (cache). The arena holds f16 1.0 bit
 // patterns, so scales are finite: speed does not depend on the values.
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -97,6 +98,30 @@ void BM_GemmQuant_Q4_K(benchmark::State& s) {
 }
 BENCHMARK(BM_GemmQuant_Q4_K)->ArgNames({"M", "K", "N"})->Args({4, kHidden06, kInter06})
     ->Args({16, kHidden06, kInter06})->Args({128, kHidden06, kInter06})->UseRealTime();
+
+// Quantizing at load (QuantizeRow: ggml's reference quantizers, scalar), per thread: the
+// k-quants search 16-21 grids per 32 values (Q6_K 19 per 16). items/s = values/s.
+void RunQuantize(benchmark::State& s, QuantType type) {
+  const size_t K = 4096;
+  std::vector<float> x(K);
+  for (size_t i = 0; i < K; ++i) x[i] = std::sin(0.37f * i) * (1.0f + (i % 7));
+  std::vector<uint8_t> q(QuantRowBytes(type, K));
+  for (auto _ : s) {
+    QuantizeRow(type, x.data(), q.data(), K);
+    benchmark::DoNotOptimize(q.data());
+  }
+  s.SetItemsProcessed(s.iterations() * K);
+}
+void BM_QuantizeRow_Q8_0(benchmark::State& s) { RunQuantize(s, QuantType::kQ8_0); }
+void BM_QuantizeRow_Q4_0(benchmark::State& s) { RunQuantize(s, QuantType::kQ4_0); }
+void BM_QuantizeRow_Q4_K(benchmark::State& s) { RunQuantize(s, QuantType::kQ4_K); }
+void BM_QuantizeRow_Q5_K(benchmark::State& s) { RunQuantize(s, QuantType::kQ5_K); }
+void BM_QuantizeRow_Q6_K(benchmark::State& s) { RunQuantize(s, QuantType::kQ6_K); }
+BENCHMARK(BM_QuantizeRow_Q8_0);
+BENCHMARK(BM_QuantizeRow_Q4_0);
+BENCHMARK(BM_QuantizeRow_Q4_K);
+BENCHMARK(BM_QuantizeRow_Q5_K);
+BENCHMARK(BM_QuantizeRow_Q6_K);
 
 void BM_Read_U64(benchmark::State& s) {
   const size_t bytes = s.range(0) << 20;
