@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "ops/quant_kquant.h"
 
 namespace oko {
 
@@ -346,16 +347,16 @@ float MakeQkx2(int n, int nmax, const float* x, const float* w, uint8_t* L, floa
 // both quantized to 6 bits against the super-block's d and dmin. Writes the levels to L.
 template <typename B>
 void QuantKScalesMins(const float* x, B& y, uint8_t* L, int nmax, float rmin, int nstep) {
-  float mins[8], scales[8], weights[32];
-  uint8_t Laux[32];
-  float max_scale = 0, max_min = 0;
+  float mins[8], scales[8], weights[256];
   for (int j = 0; j < 8; ++j) {
     float sum_x2 = 0;
     for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
     const float av_x = std::sqrt(sum_x2 / 32);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-    scales[j] = MakeQkx2(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
-                         nstep);
+    for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(x[32 * j + l]);
+  }
+  KQuantSearch(nmax, rmin, 0.1f, nstep, x, weights, scales, mins, L);  // 8 lanes at once
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
     max_scale = std::max(max_scale, scales[j]);
     max_min = std::max(max_min, mins[j]);
   }
@@ -531,6 +532,14 @@ void QuantizeActivationsQ8K(const float* x, BlockQ8K* out, size_t cols) {
       b.sums[s] = static_cast<int16_t>(sum);
     }
   }
+}
+
+void KQuantSearchScalar(int nmax, float rmin, float rdelta, int nstep, const float* x,
+                        const float* w, float* scales, float* neg_mins, uint8_t* L) {
+  uint8_t Laux[32];
+  for (int j = 0; j < 8; ++j)
+    scales[j] = MakeQkx2(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &neg_mins[j], Laux, rmin,
+                         rdelta, nstep);
 }
 
 void DequantizeRow(QuantType type, const void* src, float* dst, size_t cols) {
