@@ -475,9 +475,9 @@ void QuantQ6_K(const float* x, BlockQ6_K* y, size_t nb) {
   float scales[16];
   for (size_t i = 0; i < nb; ++i, x += 256) {
     float max_scale = 0, max_abs_scale = 0;
+    Q6KSearch(x, scales, L);  // 16 lanes of MakeQx(16, 32, ...)
     for (int ib = 0; ib < 16; ++ib) {
-      const float scale = MakeQx(16, 32, x + 16 * ib, L + 16 * ib);
-      scales[ib] = scale;
+      const float scale = scales[ib];
       if (std::fabs(scale) > max_abs_scale) {
         max_abs_scale = std::fabs(scale);
         max_scale = scale;
@@ -540,6 +540,10 @@ void KQuantSearchScalar(int nmax, float rmin, float rdelta, int nstep, const flo
   for (int j = 0; j < 8; ++j)
     scales[j] = MakeQkx2(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &neg_mins[j], Laux, rmin,
                          rdelta, nstep);
+}
+
+void Q6KSearchScalar(const float* x, float* scales, int8_t* L) {
+  for (int ib = 0; ib < 16; ++ib) scales[ib] = MakeQx(16, 32, x + 16 * ib, L + 16 * ib);
 }
 
 void DequantizeRow(QuantType type, const void* src, float* dst, size_t cols) {

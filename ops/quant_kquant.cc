@@ -109,6 +109,80 @@ void KQuantSearchT(int nmax, float rmin, float rdelta, int nstep, const float* H
   }
 }
 
+// Q6_K: make_qx_quants(16, 32, x, L, rmse_type 1) for the 16 sub-blocks of 16, one per
+// lane, as MakeQx in quant_formats.cc.
+void Q6KSearchT(const float* HWY_RESTRICT x, float* HWY_RESTRICT scales, int8_t* HWY_RESTRICT L) {
+  constexpr int kNmax = 32;
+  const hn::CappedTag<float, 16> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  using V = hn::Vec<decltype(d)>;
+  using VI = hn::Vec<decltype(di)>;
+  const size_t N = hn::Lanes(d);
+  HWY_ALIGN float xt[16 * 16];
+  for (int j = 0; j < 16; ++j)
+    for (int i = 0; i < 16; ++i) xt[i * 16 + j] = x[16 * j + i];
+  const V zero = hn::Zero(d), magic = hn::Set(d, 12582912.f);
+  const VI lo = hn::Set(di, -kNmax), hi = hn::Set(di, kNmax - 1);
+  auto level = [&](V f) {  // clamp(NearestInt(f), -nmax, nmax - 1)
+    const VI bits = hn::BitCast(di, hn::Add(f, magic));
+    const VI l = hn::Sub(hn::And(bits, hn::Set(di, 0x007fffff)), hn::Set(di, 0x00400000));
+    return hn::Min(hn::Max(l, lo), hi);
+  };
+  for (size_t j0 = 0; j0 < 16; j0 += N) {
+    V amax = zero, mx = zero;
+    for (int i = 0; i < 16; ++i) {
+      const V xi = hn::LoadU(d, xt + i * 16 + j0);
+      const V ax = hn::Abs(xi);
+      const auto gt = hn::Gt(ax, amax);
+      amax = hn::IfThenElse(gt, ax, amax);
+      mx = hn::IfThenElse(gt, xi, mx);
+    }
+    const auto tiny = hn::Lt(amax, hn::Set(d, 1e-15f));
+    VI Lv[16];
+    V sumlx = zero, suml2 = zero;
+    {
+      const V iscale = hn::Div(hn::Set(d, static_cast<float>(-kNmax)), mx);
+      for (int i = 0; i < 16; ++i) {
+        const V xi = hn::LoadU(d, xt + i * 16 + j0);
+        Lv[i] = level(hn::Mul(iscale, xi));
+        const V l = hn::ConvertTo(d, Lv[i]), w = hn::Mul(xi, xi);
+        sumlx = hn::Add(sumlx, hn::Mul(hn::Mul(w, xi), l));
+        suml2 = hn::Add(suml2, hn::Mul(hn::Mul(w, l), l));
+      }
+    }
+    V scale = hn::IfThenElse(hn::Ne(suml2, zero), hn::Div(sumlx, suml2), zero);
+    V best = hn::Mul(scale, sumlx);
+    for (int is = -9; is <= 9; ++is) {
+      if (is == 0) continue;
+      const V iscale = hn::Div(hn::Set(d, -(kNmax + 0.1f * is)), mx);
+      VI La[16];
+      V slx = zero, sl2 = zero;
+      for (int i = 0; i < 16; ++i) {
+        const V xi = hn::LoadU(d, xt + i * 16 + j0);
+        La[i] = level(hn::Mul(iscale, xi));
+        const V l = hn::ConvertTo(d, La[i]), w = hn::Mul(xi, xi);
+        slx = hn::Add(slx, hn::Mul(hn::Mul(w, xi), l));
+        sl2 = hn::Add(sl2, hn::Mul(hn::Mul(w, l), l));
+      }
+      const auto take = hn::And(hn::Gt(sl2, zero), hn::Gt(hn::Mul(slx, slx), hn::Mul(best, sl2)));
+      const auto take_i = hn::RebindMask(di, take);
+      for (int i = 0; i < 16; ++i) Lv[i] = hn::IfThenElse(take_i, La[i], Lv[i]);
+      scale = hn::IfThenElse(take, hn::Div(slx, sl2), scale);
+      best = hn::IfThenElse(take, hn::Mul(scale, slx), best);
+    }
+    // Sub-blocks of (near) zeros: scale 0, levels 0 (not nmax).
+    scale = hn::IfThenElse(tiny, zero, scale);
+    const auto tiny_i = hn::RebindMask(di, tiny);
+    const VI nmax = hn::Set(di, kNmax);
+    HWY_ALIGN int32_t lbuf[16];
+    for (int i = 0; i < 16; ++i) {
+      hn::Store(hn::IfThenElse(tiny_i, hn::Zero(di), hn::Add(Lv[i], nmax)), di, lbuf);
+      for (size_t j = 0; j < N; ++j) L[16 * (j0 + j) + i] = static_cast<int8_t>(lbuf[j]);
+    }
+    hn::StoreU(scale, d, scales + j0);
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace oko
 HWY_AFTER_NAMESPACE();
@@ -116,6 +190,10 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace oko {
 HWY_EXPORT(KQuantSearchT);
+HWY_EXPORT(Q6KSearchT);
+void Q6KSearch(const float* x, float* scales, int8_t* L) {
+  HWY_DYNAMIC_DISPATCH(Q6KSearchT)(x, scales, L);
+}
 void KQuantSearch(int nmax, float rmin, float rdelta, int nstep, const float* x, const float* w,
                   float* scales, float* neg_mins, uint8_t* L) {
   HWY_DYNAMIC_DISPATCH(KQuantSearchT)(nmax, rmin, rdelta, nstep, x, w, scales, neg_mins, L);

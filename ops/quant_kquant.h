@@ -16,4 +16,11 @@ void KQuantSearch(int nmax, float rmin, float rdelta, int nstep, const float* x,
 void KQuantSearchScalar(int nmax, float rmin, float rdelta, int nstep, const float* x,
                         const float* w, float* scales, float* neg_mins, uint8_t* L);
 
+// Q6KSearch: the 16 symmetric scale searches of ggml's Q6_K reference quantizer
+// (make_qx_quants(16, 32, ..., rmse_type 1)) on one super-block: x [256]; scales[16];
+// L[256] levels + 32 in [0, 63] (0 for a sub-block of zeros). Bit-identical to the scalar
+// Q6KSearchScalar on every target.
+void Q6KSearch(const float* x, float* scales, int8_t* L);
+void Q6KSearchScalar(const float* x, float* scales, int8_t* L);
+
 }  // namespace oko

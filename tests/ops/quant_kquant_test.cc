@@ -52,6 +52,31 @@ TEST_P(QuantKQuantTest, SimdSearchMatchesScalarBitForBit) {
   }
 }
 
+TEST_P(QuantKQuantTest, Q6KSearchMatchesScalarBitForBit) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (int c = 0; c < 300; ++c) {
+    std::vector<float> x(256);
+    for (int i = 0; i < 256; ++i) {
+      switch (c % 5) {
+        case 0: x[i] = g(rng) * 0.02f; break;
+        case 1: x[i] = std::fabs(g(rng)) + 0.5f; break;
+        case 2: x[i] = (i / 16) % 2 ? 0.0f : -0.25f; break;  // zero sub-blocks
+        case 3: x[i] = i % 37 == 0 ? 8.0f * g(rng) : 0.01f * g(rng); break;
+        default: x[i] = -std::fabs(g(rng)); break;
+      }
+    }
+    float s1[16], s2[16];
+    int8_t L1[256], L2[256];
+    Q6KSearch(x.data(), s1, L1);
+    Q6KSearchScalar(x.data(), s2, L2);
+    for (int j = 0; j < 16; ++j)
+      ASSERT_EQ(std::memcmp(&s1[j], &s2[j], 4), 0) << "case " << c << " j " << j << ": " << s1[j]
+                                                   << " vs " << s2[j];
+    ASSERT_EQ(std::memcmp(L1, L2, sizeof L1), 0) << "case " << c;
+  }
+}
+
 OKO_INSTANTIATE_ON_ALL_TARGETS(QuantKQuantTest);
 
 }  // namespace
