@@ -19,6 +19,7 @@ double NpyArray::At(int64_t i) const {
   if (descr == "<f8") { double v; std::memcpy(&v, p + 8 * i, 8); return v; }
   if (descr == "<i4") { int32_t v; std::memcpy(&v, p + 4 * i, 4); return v; }
   if (descr == "<i8") { int64_t v; std::memcpy(&v, p + 8 * i, 8); return static_cast<double>(v); }
+  if (descr == "|u1") return p[i];
   return 0.0;
 }
 
@@ -70,8 +71,9 @@ Result<NpyArray> ReadNpy(const std::string& path) {
     }
   }
   if (dim >= 0) a.shape.push_back(dim);
-  size_t esize = a.descr == "<f8" || a.descr == "<i8" ? 8 : 4;
-  if (a.descr != "<f4" && a.descr != "<f8" && a.descr != "<i4" && a.descr != "<i8")
+  size_t esize = a.descr == "<f8" || a.descr == "<i8" ? 8 : a.descr == "|u1" ? 1 : 4;
+  if (a.descr != "<f4" && a.descr != "<f8" && a.descr != "<i4" && a.descr != "<i8" &&
+      a.descr != "|u1")
     return Errorf("{}: dtype '{}' not supported", path, a.descr);
   const size_t need = static_cast<size_t>(a.numel()) * esize;
   if (bytes.size() - 10 - header_len != need)

@@ -11,12 +11,12 @@
 namespace oko {
 
 struct NpyArray {
-  std::string descr;  // '<f4', '<i4', '<i8', ...
+  std::string descr;  // '<f4', '<f8', '<i4', '<i8', '|u1' (raw bytes, e.g. GGML blocks)
   std::vector<int64_t> shape;
   std::vector<uint8_t> data;
 
   int64_t numel() const;
-  // Element i converted to double ('<f4', '<f8', '<i4', '<i8' supported).
+  // Element i converted to double.
   double At(int64_t i) const;
   std::vector<float> AsFloats() const;
   std::vector<int64_t> AsInts() const;

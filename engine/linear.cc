@@ -6,6 +6,7 @@
 #include "common/check.h"
 #include "ops/elementwise.h"
 #include "ops/gemm_packed.h"
+#include "ops/quant_matmul.h"
 
 namespace oko {
 
@@ -26,32 +27,64 @@ std::vector<float> WidenToF32(const TensorView& t) {
 }
 }  // namespace
 
+namespace {
+WeightView ViewOf(const TensorView& t) {
+  const auto type = QuantTypeFromDType(t.dtype);
+  OKO_CHECK(type.has_value() && t.shape.size() == 2, "weight '{}': dtype {} shape {} (need a "
+            "2-D F32, BF16 or F16 tensor)", t.name, DTypeName(t.dtype), ShapeString(t.shape));
+  return WeightView{*type, t.data, static_cast<size_t>(t.shape[0]),
+                    static_cast<size_t>(t.shape[1]), t.nbytes};
+}
+}  // namespace
+
 Linear::Linear(const TensorView* weight, const TensorView* bias, ComputeMode mode)
-    : w_(weight), N_(weight->shape[0]), K_(weight->shape[1]), mode_(mode) {
+    : Linear(ViewOf(*weight), bias, mode) {}
+
+Linear::Linear(OwnedWeight weight, const TensorView* bias, ComputeMode mode)
+    : Linear(weight.view, bias, mode) {
+  storage_ = std::move(weight.storage);
+}
+
+Linear::Linear(const WeightView& weight, const TensorView* bias, ComputeMode mode)
+    : w_(weight), N_(static_cast<int64_t>(weight.rows)), K_(static_cast<int64_t>(weight.cols)),
+      mode_(mode) {
+  OKO_CHECK(w_.nbytes >= w_.rows * w_.row_bytes(), "{} weight [{}, {}]: {} bytes, expected {}",
+            QuantTypeName(w_.type), w_.rows, w_.cols, w_.nbytes, w_.rows * w_.row_bytes());
+  OKO_CHECK(IsPlain() || w_.cols % QuantBlock(w_.type) == 0, "{} weight: K={} not a multiple "
+            "of {}", QuantTypeName(w_.type), w_.cols, QuantBlock(w_.type));
   if (bias != nullptr) bias_ = WidenToF32(*bias);
 }
 
+DType Linear::dtype() const {
+  switch (w_.type) {
+    case QuantType::kBF16: return DType::kBF16;
+    case QuantType::kF16: return DType::kF16;
+    default: return DType::kF32;
+  }
+}
+
 bool Linear::UsesBf16Kernel() const {
-  return mode_ == ComputeMode::kBf16 && w_->dtype == DType::kBF16 && K_ % 2 == 0 &&
+  return mode_ == ComputeMode::kBf16 && dtype() == DType::kBF16 && K_ % 2 == 0 &&
          PackedGemmBf16Supported();
 }
 
 bool Linear::UsesF32Kernel() const {
   // f32 mode, and f16 weights in bf16 mode: exact (rounding f16 to bf16 would drop 3 bits).
-  return (mode_ == ComputeMode::kF32 || w_->dtype == DType::kF16) && PackedGemmF32Supported();
+  return (mode_ == ComputeMode::kF32 || dtype() == DType::kF16) && PackedGemmF32Supported();
 }
 
 bool Linear::UsesOnednn() const {
   // bf16 mode (where the bf16 kernel cannot run): bf16 GEMM, f32 weights rounded once.
   // f32 mode: only for f32 weights; widened bf16/f16 weights go through the Highway kernel
   // so nothing is copied.
-  if (mode_ == ComputeMode::kBf16) return w_->dtype != DType::kF16;
-  return w_->dtype == DType::kF32;
+  if (mode_ == ComputeMode::kBf16) return dtype() != DType::kF16;
+  return dtype() == DType::kF32;
 }
 
 void Linear::Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                      size_t y_stride) {
-  const MatMulArgs args{x, x_stride, w_->data, w_->dtype, bias_.empty() ? nullptr : bias_.data(),
+  if (!IsPlain()) return ForwardQuant(pool, x, x_stride, M, y, y_stride);
+  const MatMulArgs args{x, x_stride, w_.data, dtype(), bias_.empty() ? nullptr : bias_.data(),
                         y, y_stride, M, static_cast<size_t>(K_), static_cast<size_t>(N_)};
   if (M == 1) {
     pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemvRows(args, b, e); }, 4);
@@ -74,7 +107,7 @@ void Linear::ForwardBf16(ThreadPool& pool, const float* x, size_t x_stride, size
   pool.ParallelFor(PackedBlocks(M), 1, [&](size_t b0, size_t b1, int) {
     PackBf16Rows(x, x_stride, M, K_, b0, b1, packed);
   });
-  const auto* w = w_->as<uint16_t>();
+  const auto* w = reinterpret_cast<const uint16_t*>(w_.data);
   const float* bias = bias_.empty() ? nullptr : bias_.data();
   pool.ParallelFor(N_, 8, [&](size_t n0, size_t n1, int) {
     GemmBf16Packed(packed, M, K_, w, bias, y, y_stride, n0, n1);
@@ -91,7 +124,53 @@ void Linear::ForwardF32(ThreadPool& pool, const float* x, size_t x_stride, size_
   });
   const float* bias = bias_.empty() ? nullptr : bias_.data();
   pool.ParallelFor(N_, 8, [&](size_t n0, size_t n1, int) {
-    GemmF32Packed(packed, M, K_, w_->data, w_->dtype, bias, y, y_stride, n0, n1);
+    GemmF32Packed(packed, M, K_, w_.data, dtype(), bias, y, y_stride, n0, n1);
+  }, 4);
+}
+
+// Quantized weights. Prefill: x packed once as in ForwardF32, then each task dequantizes
+// slabs of kSlabRows rows of W (exactly, ops/quant_matmul.h) into a buffer of its thread
+// and runs the exact packed f32 GEMM on them: the dequantization (~1 op per weight) is
+// amortized over the M rows.
+void Linear::ForwardQuant(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
+                          size_t y_stride) {
+  const float* bias = bias_.empty() ? nullptr : bias_.data();
+  // Decode in the fast mode: int8 dot products on 8-bit activations where the kernel has
+  // them (llama.cpp's arithmetic); the f32 mode stays exact on the dequantized weights.
+  const QuantCompute compute =
+      mode_ == ComputeMode::kBf16 ? QuantCompute::kInt8 : QuantCompute::kExact;
+  QuantMatMulArgs args{x, x_stride, w_, bias, y, y_stride, M, compute};
+  if (M == 1) {
+    if (compute == QuantCompute::kInt8 && QuantInt8Supported(w_.type)) {
+      // Quantize x once here rather than once per task.
+      thread_local std::vector<uint8_t> xq;
+      if (xq.size() < Int8ActivationBytes(w_.type, K_)) xq.resize(Int8ActivationBytes(w_.type, K_));
+      QuantizeInt8Activations(w_.type, x, K_, xq.data());
+      args.xq = xq.data();
+    }
+    pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemvQuantRows(args, b, e); }, 4);
+    return;
+  }
+  if (M < kMinPackedRows || !PackedGemmF32Supported()) {
+    pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemmQuantRows(args, b, e); }, 4);
+    return;
+  }
+  constexpr size_t kSlabRows = 8;  // the packed kernel's tile width
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < PackedF32Floats(M, K_)) buffer.resize(PackedF32Floats(M, K_));
+  float* packed = buffer.data();
+  pool.ParallelFor(PackedBlocks(M), 1, [&](size_t b0, size_t b1, int) {
+    PackF32Rows(x, x_stride, M, K_, b0, b1, packed);
+  });
+  pool.ParallelFor(N_, kSlabRows, [&](size_t n0, size_t n1, int) {
+    thread_local std::vector<float> slab;
+    if (slab.size() < kSlabRows * K_) slab.resize(kSlabRows * K_);
+    for (size_t s = n0; s < n1; s += kSlabRows) {
+      const size_t rows = std::min(kSlabRows, n1 - s);
+      DequantizeWeightRows(w_, s, s + rows, slab.data());
+      GemmF32Packed(packed, M, K_, slab.data(), DType::kF32, bias ? bias + s : nullptr, y + s,
+                    y_stride, 0, rows);
+    }
   }, 4);
 }
 
@@ -103,11 +182,11 @@ void Linear::ForwardOnednn(ThreadPool& pool, const float* x, size_t x_stride, si
     const size_t parts = static_cast<size_t>(pool.size());
     const size_t rows = (static_cast<size_t>(N_) + parts - 1) / parts;
     const size_t step = std::max<size_t>(64, (rows + 63) / 64 * 64);
-    const size_t esize = DTypeSize(w_->dtype);
+    const size_t esize = DTypeSize(dtype());
     for (size_t n0 = 0; n0 < static_cast<size_t>(N_); n0 += step) {
       const size_t n = std::min(step, static_cast<size_t>(N_) - n0);
       slices_.push_back(std::make_unique<OnednnMatMul>(
-          w_->data + n0 * K_ * esize, w_->dtype, n, K_,
+          w_.data + n0 * K_ * esize, dtype(), n, K_,
           bias_.empty() ? nullptr : bias_.data() + n0, mode_));
     }
   });

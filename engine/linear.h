@@ -5,6 +5,14 @@
 // weights in either mode) exactly in f32. The rest: oneDNN (f32 weights rounded once to
 // bf16 in bf16 mode; small M) or the Highway multi-row kernel (exact).
 //
+// Quantized weights (any QuantType of ops/quant_formats.h, e.g. from QuantizeForLoad in
+// engine/quant_plan.h or mapped from a GGUF file): decode runs GemvQuantRows, in f32 mode
+// exactly (dequantize in registers, f32 FMAs), in bf16 mode with int8 dot products on
+// activations rounded to 8 bits per block (every block format on AVX2/AVX-512:
+// llama.cpp's arithmetic), exactly on other targets. Prefill with
+// M >= 12 dequantizes slabs of 8 rows of W to f32 and runs the packed f32 GEMM, smaller M
+// GemmQuantRows, exact on the dequantized weights in both modes.
+//
 // oneDNN runs inside our pool, one single-threaded matmul per slice of W's rows per
 // worker, rather than on its own OpenMP team: two thread pools spinning on two cores
 // fight (DEPS.md), and ours already balances slices across workers.
@@ -18,17 +26,31 @@
 #include "loaders/safetensors.h"
 #include "ops/gemm_onednn.h"
 #include "ops/matmul.h"
+#include "ops/quant_formats.h"
 
 namespace oko {
 
+// Owned bytes of a weight in one format (what QuantizeForLoad returns), 64-byte aligned.
+struct OwnedWeight {
+  WeightView view;  // points into storage
+  std::shared_ptr<const void> storage;
+};
+
 class Linear {
  public:
+  // A safetensors weight used in place (F32, BF16, F16).
   Linear(const TensorView* weight, const TensorView* bias, ComputeMode mode);
+  // A weight in any format, used in place: the bytes must outlive the Linear (e.g. a
+  // mapped GGUF tensor).
+  Linear(const WeightView& weight, const TensorView* bias, ComputeMode mode);
+  // A weight whose bytes the Linear keeps alive (e.g. from QuantizeForLoad).
+  Linear(OwnedWeight weight, const TensorView* bias, ComputeMode mode);
 
   int64_t N() const { return N_; }
   int64_t K() const { return K_; }
-  DType dtype() const { return w_->dtype; }
-  size_t weight_bytes() const { return w_->nbytes; }
+  QuantType format() const { return w_.type; }
+  const WeightView& weight() const { return w_; }
+  size_t weight_bytes() const { return w_.nbytes; }
 
   // y[M, N] = x[M, K] W^T (+ b); row strides in elements.
   void Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
@@ -38,7 +60,10 @@ class Linear {
   bool UsesBf16Kernel() const;
   bool UsesF32Kernel() const;
   bool UsesOnednn() const;
-  const TensorView* w_;
+  bool IsPlain() const { return !IsBlockQuant(w_.type); }
+  DType dtype() const;  // of a plain weight
+  WeightView w_;
+  std::shared_ptr<const void> storage_;
   std::vector<float> bias_;
   int64_t N_, K_;
   ComputeMode mode_;
@@ -46,6 +71,8 @@ class Linear {
                    size_t y_stride);
   void ForwardF32(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                   size_t y_stride);
+  void ForwardQuant(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
+                    size_t y_stride);
   void ForwardOnednn(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                      size_t y_stride);
   // One per slice of rows of W, created on the first prefill call (which may come from

@@ -1,0 +1,602 @@
+#include "ops/quant_matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/quant_matmul.cc"
+#include <hwy/foreach_target.h>  // must come before highway.h
+#include <hwy/highway.h>
+
+#include "common/check.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace oko {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Values dequantized at a time: one super-block, or 8 blocks of 32.
+constexpr size_t kChunk = 256;
+
+using DF = hn::ScalableTag<float>;
+using DI = hn::RebindToSigned<DF>;
+using DU8 = hn::Rebind<uint8_t, DI>;  // as many u8 lanes as f32 lanes (N <= 16)
+using DI8 = hn::Rebind<int8_t, DI>;
+
+// Bit j of a 32-bit word, for Q5_0/Q5_1's high bits (Highway 1.0.3 has variable shifts on
+// some targets only).
+alignas(64) static constexpr int32_t kBit[32] = {
+    1 << 0,  1 << 1,  1 << 2,  1 << 3,  1 << 4,  1 << 5,  1 << 6,  1 << 7,
+    1 << 8,  1 << 9,  1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15,
+    1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22, 1 << 23,
+    1 << 24, 1 << 25, 1 << 26, 1 << 27, 1 << 28, 1 << 29, 1 << 30, INT32_MIN};
+
+HWY_INLINE hn::Vec<DI> LoadBytes(const uint8_t* p) { return hn::PromoteTo(DI(), hn::LoadU(DU8(), p)); }
+
+// Values [v0, v0 + len) of one weight row into out (aligned), rounding exactly as
+// DequantizeRow: one multiply (x = q*d), or a multiply then an add (x = q*d + m), never an
+// FMA. v0 and len are multiples of the block.
+template <QuantType T>
+HWY_INLINE void DequantChunk(const uint8_t* HWY_RESTRICT row, size_t v0, size_t len,
+                             float* HWY_RESTRICT out) {
+  const DF df;
+  const DI di;
+  const size_t N = hn::Lanes(df);
+  const auto k15 = hn::Set(di, 15);
+  if constexpr (T == QuantType::kQ8_0) {
+    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row) + v0 / 32;
+    for (size_t i = 0; i < len / 32; ++i, out += 32) {
+      const auto d = hn::Set(df, F16ToF32(b[i].d));
+      for (size_t j = 0; j < 32; j += N) {
+        const auto q = hn::PromoteTo(di, hn::LoadU(DI8(), b[i].qs + j));
+        hn::Store(hn::Mul(hn::ConvertTo(df, q), d), df, out + j);
+      }
+    }
+  } else if constexpr (T == QuantType::kQ4_0 || T == QuantType::kQ4_1) {
+    using B = std::conditional_t<T == QuantType::kQ4_0, BlockQ4_0, BlockQ4_1>;
+    const B* b = reinterpret_cast<const B*>(row) + v0 / 32;
+    for (size_t i = 0; i < len / 32; ++i, out += 32) {
+      const auto d = hn::Set(df, F16ToF32(b[i].d));
+      for (size_t j = 0; j < 16; j += N) {
+        const auto v = LoadBytes(b[i].qs + j);
+        auto lo = hn::And(v, k15), hi = hn::ShiftRight<4>(v);
+        if constexpr (T == QuantType::kQ4_0) {
+          lo = hn::Sub(lo, hn::Set(di, 8));
+          hi = hn::Sub(hi, hn::Set(di, 8));
+          hn::Store(hn::Mul(hn::ConvertTo(df, lo), d), df, out + j);
+          hn::Store(hn::Mul(hn::ConvertTo(df, hi), d), df, out + 16 + j);
+        } else {
+          const auto m = hn::Set(df, F16ToF32(b[i].m));
+          hn::Store(hn::Add(hn::Mul(hn::ConvertTo(df, lo), d), m), df, out + j);
+          hn::Store(hn::Add(hn::Mul(hn::ConvertTo(df, hi), d), m), df, out + 16 + j);
+        }
+      }
+    }
+  } else if constexpr (T == QuantType::kQ5_0 || T == QuantType::kQ5_1) {
+    using B = std::conditional_t<T == QuantType::kQ5_0, BlockQ5_0, BlockQ5_1>;
+    const B* b = reinterpret_cast<const B*>(row) + v0 / 32;
+    const auto k16 = hn::Set(di, 16);
+    for (size_t i = 0; i < len / 32; ++i, out += 32) {
+      const auto d = hn::Set(df, F16ToF32(b[i].d));
+      uint32_t qh;
+      std::memcpy(&qh, b[i].qh, 4);
+      const auto vqh = hn::Set(di, static_cast<int32_t>(qh));
+      for (size_t j = 0; j < 16; j += N) {
+        const auto v = LoadBytes(b[i].qs + j);
+        const auto h0 = hn::IfThenElseZero(
+            hn::Ne(hn::And(vqh, hn::LoadU(di, kBit + j)), hn::Zero(di)), k16);
+        const auto h1 = hn::IfThenElseZero(
+            hn::Ne(hn::And(vqh, hn::LoadU(di, kBit + 16 + j)), hn::Zero(di)), k16);
+        auto lo = hn::Or(hn::And(v, k15), h0), hi = hn::Or(hn::ShiftRight<4>(v), h1);
+        if constexpr (T == QuantType::kQ5_0) {
+          hn::Store(hn::Mul(hn::ConvertTo(df, hn::Sub(lo, k16)), d), df, out + j);
+          hn::Store(hn::Mul(hn::ConvertTo(df, hn::Sub(hi, k16)), d), df, out + 16 + j);
+        } else {
+          const auto m = hn::Set(df, F16ToF32(b[i].m));
+          hn::Store(hn::Add(hn::Mul(hn::ConvertTo(df, lo), d), m), df, out + j);
+          hn::Store(hn::Add(hn::Mul(hn::ConvertTo(df, hi), d), m), df, out + 16 + j);
+        }
+      }
+    }
+  } else if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K) {
+    using B = std::conditional_t<T == QuantType::kQ4_K, BlockQ4_K, BlockQ5_K>;
+    const B& b = reinterpret_cast<const B*>(row)[v0 / 256];
+    const float d = F16ToF32(b.d), dmin = F16ToF32(b.dmin);
+    const uint8_t* q = b.qs;
+    for (int j = 0; j < 8; j += 2, q += 32, out += 64) {
+      uint8_t sc, mn;
+      ScaleMinK4(j, b.scales, &sc, &mn);
+      const auto d1 = hn::Set(df, d * sc), m1 = hn::Set(df, dmin * mn);
+      ScaleMinK4(j + 1, b.scales, &sc, &mn);
+      const auto d2 = hn::Set(df, d * sc), m2 = hn::Set(df, dmin * mn);
+      for (size_t l = 0; l < 32; l += N) {
+        const auto v = LoadBytes(q + l);
+        auto lo = hn::And(v, k15), hi = hn::ShiftRight<4>(v);
+        if constexpr (T == QuantType::kQ5_K) {
+          const auto h = LoadBytes(b.qh + l);
+          const auto k16 = hn::Set(di, 16);
+          lo = hn::Or(lo, hn::IfThenElseZero(hn::Ne(hn::And(h, hn::Set(di, 1 << j)), hn::Zero(di)), k16));
+          hi = hn::Or(hi, hn::IfThenElseZero(hn::Ne(hn::And(h, hn::Set(di, 2 << j)), hn::Zero(di)), k16));
+        }
+        hn::Store(hn::Sub(hn::Mul(d1, hn::ConvertTo(df, lo)), m1), df, out + l);
+        hn::Store(hn::Sub(hn::Mul(d2, hn::ConvertTo(df, hi)), m2), df, out + 32 + l);
+      }
+    }
+  } else if constexpr (T == QuantType::kQ6_K) {
+    const BlockQ6_K& b = reinterpret_cast<const BlockQ6_K*>(row)[v0 / 256];
+    const float d = F16ToF32(b.d);
+    const uint8_t* ql = b.ql;
+    const uint8_t* qh = b.qh;
+    const int8_t* sc = b.scales;
+    const auto k3 = hn::Set(di, 3), k32 = hn::Set(di, 32);
+    for (int n = 0; n < 256; n += 128, out += 128, ql += 64, qh += 32, sc += 8) {
+      for (size_t l = 0; l < 32; l += N) {
+        const size_t is = l / 16;
+        const auto a = LoadBytes(ql + l), c = LoadBytes(ql + l + 32), h = LoadBytes(qh + l);
+        const auto q1 = hn::Sub(hn::Or(hn::And(a, k15), hn::ShiftLeft<4>(hn::And(h, k3))), k32);
+        const auto q2 = hn::Sub(
+            hn::Or(hn::And(c, k15), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(h), k3))), k32);
+        const auto q3 = hn::Sub(
+            hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), k3))), k32);
+        const auto q4 = hn::Sub(hn::Or(hn::ShiftRight<4>(c), hn::ShiftLeft<4>(hn::ShiftRight<6>(h))), k32);
+        hn::Store(hn::Mul(hn::Set(df, d * sc[is]), hn::ConvertTo(df, q1)), df, out + l);
+        hn::Store(hn::Mul(hn::Set(df, d * sc[is + 2]), hn::ConvertTo(df, q2)), df, out + 32 + l);
+        hn::Store(hn::Mul(hn::Set(df, d * sc[is + 4]), hn::ConvertTo(df, q3)), df, out + 64 + l);
+        hn::Store(hn::Mul(hn::Set(df, d * sc[is + 6]), hn::ConvertTo(df, q4)), df, out + 96 + l);
+      }
+    }
+  } else {
+    // F32, BF16, F16: the scalar reference (Linear sends these to ops/matmul instead).
+    const size_t esize = Info(T).block_bytes;
+    DequantizeRow(T, row + v0 * esize, out, len);
+  }
+}
+
+// One weight row streamed in chunks of 256 dequantized values, times one activation row;
+// kU accumulators. Returns the dot product.
+template <QuantType T>
+HWY_INLINE float RowDot(const uint8_t* HWY_RESTRICT row, const float* HWY_RESTRICT x, size_t K) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  HWY_ALIGN float buf[kChunk];
+  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  for (size_t k0 = 0; k0 < K; k0 += kChunk) {
+    const size_t len = std::min(kChunk, K - k0);
+    DequantChunk<T>(row, k0, len, buf);
+    const float* xk = x + k0;
+    size_t j = 0;
+    for (; j + 4 * N <= len; j += 4 * N) {
+      a0 = hn::MulAdd(hn::Load(df, buf + j), hn::LoadU(df, xk + j), a0);
+      a1 = hn::MulAdd(hn::Load(df, buf + j + N), hn::LoadU(df, xk + j + N), a1);
+      a2 = hn::MulAdd(hn::Load(df, buf + j + 2 * N), hn::LoadU(df, xk + j + 2 * N), a2);
+      a3 = hn::MulAdd(hn::Load(df, buf + j + 3 * N), hn::LoadU(df, xk + j + 3 * N), a3);
+    }
+    for (; j < len; j += N) a0 = hn::MulAdd(hn::Load(df, buf + j), hn::LoadU(df, xk + j), a0);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+}
+
+#if HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL)
+#define OKO_QUANT_INT8 1
+// ---- int8 dot products (QuantCompute::kInt8), AVX2 intrinsics ----
+
+HWY_INLINE float HsumF(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// 32 signed bytes times 32 signed bytes -> 8 int32 sums of 4 products. vpmaddubsw wants
+// one operand unsigned: |a| and b with a's sign (no i16 overflow: 2*128*127 < 2^15).
+HWY_INLINE __m256i DotI8(__m256i a, __m256i b) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+HWY_INLINE float DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const BlockQ8_0* HWY_RESTRICT x,
+                         size_t nb) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
+    const __m256i p1 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i + 1].qs)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i + 1].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
+                           _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i + 1].d) * F16ToF32(x[i + 1].d)),
+                           _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p0 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
+                           _mm256_cvtepi32_ps(p0), acc0);
+  }
+  return HsumF(_mm256_add_ps(acc0, acc1));
+}
+
+HWY_INLINE float DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const BlockQ8_0* HWY_RESTRICT x,
+                         size_t nb) {
+  __m256 acc0 = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8);
+  for (size_t i = 0; i < nb; ++i) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
+    // Low nibbles are values 0..15 of the block, high nibbles 16..31.
+    __m256i q = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    q = _mm256_sub_epi8(_mm256_and_si256(q, m4), k8);
+    const __m256i p = DotI8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
+                           _mm256_cvtepi32_ps(p), acc0);
+  }
+  return HsumF(acc0);
+}
+
+// Bit j of qh as byte j = 0x10 (the fifth bit of value j of a Q5_0/Q5_1 block), else 0.
+HWY_INLINE __m256i FifthBits(const uint8_t* qh_bytes) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  // Byte j takes byte j/8 of qh (vpshufb stays in 128-bit lanes; both hold qh's 4 bytes).
+  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(qh)), shuf);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// Q4_1, Q5_0, Q5_1 x Q8_0 activations. Q5_0: signed values (q - 16) as DotI8. Q4_1/Q5_1:
+// unsigned values in vpmaddubsw, x = q*d + m adds m * sum(x) with sum(x) = dx * sum(qx)
+// per block (xs, as llama.cpp's Q8_1).
+template <QuantType T>
+HWY_INLINE float DotQ5Q41(const uint8_t* HWY_RESTRICT row, const BlockQ8_0* HWY_RESTRICT x,
+                          const float* HWY_RESTRICT xs, size_t nb) {
+  using B = std::conditional_t<T == QuantType::kQ5_0, BlockQ5_0,
+                               std::conditional_t<T == QuantType::kQ4_1, BlockQ4_1, BlockQ5_1>>;
+  const B* w = reinterpret_cast<const B*>(row);
+  __m256 acc = _mm256_setzero_ps();
+  float msum = 0.0f;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (size_t i = 0; i < nb; ++i) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
+    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
+    if constexpr (T != QuantType::kQ4_1) q = _mm256_or_si256(q, FifthBits(w[i].qh));
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    __m256i p;
+    if constexpr (T == QuantType::kQ5_0) {
+      p = DotI8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), qx);
+    } else {
+      p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, qx), _mm256_set1_epi16(1));
+      msum += F16ToF32(w[i].m) * xs[i];
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
+                          _mm256_cvtepi32_ps(p), acc);
+  }
+  return HsumF(acc) + msum;
+}
+
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block at once: ScaleMinK4 on 32-bit
+// words (bytes 0-3: scales 0-3 in the low 6 bits, bytes 4-7: mins 0-3, bytes 8-11: the low
+// 4 bits of scales/mins 4-7, whose top 2 bits are the top bits of bytes 0-3 / 4-7).
+HWY_INLINE void UnpackScalesMinsK4(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t w[3];
+  std::memcpy(w, q, 12);
+  const uint32_t s_lo = w[0] & 0x3f3f3f3fu, m_lo = w[1] & 0x3f3f3f3fu;
+  const uint32_t s_hi = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
+  std::memcpy(sc, &s_lo, 4);
+  std::memcpy(sc + 4, &s_hi, 4);
+  std::memcpy(mn, &m_lo, 4);
+  std::memcpy(mn + 4, &m_hi, 4);
+}
+
+// Q4_K/Q5_K x Q8K: per super-block d*dx * sum_j sc_j (q_j . qx_j) - dmin*dx * sum_j m_j
+// sum(qx_j). The 4/5-bit values are unsigned: vpmaddubsw takes them directly; the 6-bit
+// scales multiply in vpmaddwd, so a super-block accumulates in int32
+// (max 8*63*2*31*127*2 < 2^31).
+template <bool kQ5>
+HWY_INLINE float DotQ45_K(const uint8_t* HWY_RESTRICT row, const BlockQ8K* HWY_RESTRICT x,
+                          size_t nb) {
+  using B = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+  const B* w = reinterpret_cast<const B*>(row);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
+  for (size_t i = 0; i < nb; ++i) {
+    const float dx = x[i].d;
+    alignas(8) uint8_t sc[8], mn[8];
+    UnpackScalesMinsK4(w[i].scales, sc, mn);
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) msum += mn[j] * (x[i].sums[2 * j] + x[i].sums[2 * j + 1]);
+    mins += F16ToF32(w[i].dmin) * dx * static_cast<float>(msum);
+    __m256i acc_i = _mm256_setzero_si256();
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kQ5) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh));
+    for (int p = 0; p < 4; ++p) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * p));
+      __m256i lo = _mm256_and_si256(bits, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      if constexpr (kQ5) {  // bit 2p of qh[l] is bit 4 of the low value, bit 2p+1 of the high
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, m1), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), m1), 4));
+        qh = _mm256_srli_epi16(qh, 2);
+      }
+      const __m256i plo = _mm256_maddubs_epi16(
+          lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * p)));
+      const __m256i phi = _mm256_maddubs_epi16(
+          hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * p + 32)));
+      acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * p])));
+      acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * p + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * dx), _mm256_cvtepi32_ps(acc_i), acc);
+  }
+  return HsumF(acc) - mins;
+}
+
+// Q6_K x Q8K: the 6-bit values as unsigned u = q + 32 in [0, 63] for vpmaddubsw, the
+// per-16 int8 scales in vpmaddwd, and the offset 32 * sum_g sc_g sum(qx_g) subtracted.
+HWY_INLINE float DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* HWY_RESTRICT x,
+                         size_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  float offset = 0.0f;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  for (size_t i = 0; i < nb; ++i) {
+    const float ddx = F16ToF32(w[i].d) * x[i].d;
+    const int8_t* sc = w[i].scales;
+    int osum = 0;
+    for (int g = 0; g < 16; ++g) osum += sc[g] * x[i].sums[g];
+    offset += ddx * static_cast<float>(32 * osum);
+    __m256i acc_i = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = w[i].ql + 64 * h;
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh + 32 * h));
+      const __m256i u[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+          _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30))};
+      for (int k = 0; k < 4; ++k) {
+        const int g = 8 * h + 2 * k;  // the 16-value groups of these 32 values
+        const __m256i p = _mm256_maddubs_epi16(
+            u[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 128 * h + 32 * k)));
+        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+        acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(p, s));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(ddx), _mm256_cvtepi32_ps(acc_i), acc);
+  }
+  return HsumF(acc) - offset;
+}
+
+// The activations: a.xq, quantized once by the caller, or quantized here per call.
+template <QuantType T>
+void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  const size_t K = a.w.cols, rb = a.w.row_bytes();
+  const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
+  thread_local std::vector<uint8_t> xq_buf;
+  const void* xq_any = a.xq;
+  if (xq_any == nullptr) {
+    if (xq_buf.size() < Int8ActivationBytes(T, K)) xq_buf.resize(Int8ActivationBytes(T, K));
+    QuantizeInt8Activations(T, a.x, K, xq_buf.data());
+    xq_any = xq_buf.data();
+  }
+  if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
+    const auto* xq = static_cast<const BlockQ8K*>(xq_any);
+    for (size_t n = n_begin; n < n_end; ++n) {
+      float s;
+      if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K) {
+        s = DotQ45_K<T == QuantType::kQ5_K>(base + n * rb, xq, K / 256);
+      } else {
+        s = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(base + n * rb), xq, K / 256);
+      }
+      a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
+    }
+  } else {
+    // Layout of the Q8_0 activations: float sums[K/32], then the blocks.
+    const auto* xs = static_cast<const float*>(xq_any);
+    const auto* xq = reinterpret_cast<const BlockQ8_0*>(xs + K / 32);
+    for (size_t n = n_begin; n < n_end; ++n) {
+      float s;
+      if constexpr (T == QuantType::kQ8_0) {
+        s = DotQ8_0(reinterpret_cast<const BlockQ8_0*>(base + n * rb), xq, K / 32);
+      } else if constexpr (T == QuantType::kQ4_0) {
+        s = DotQ4_0(reinterpret_cast<const BlockQ4_0*>(base + n * rb), xq, K / 32);
+      } else {
+        s = DotQ5Q41<T>(base + n * rb, xq, xs, K / 32);
+      }
+      a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
+    }
+  }
+}
+#endif  // AVX2 int8
+
+bool QuantInt8SupportedT(QuantType type) {
+#ifdef OKO_QUANT_INT8
+  return IsBlockQuant(type);
+#else
+  (void)type;
+  return false;
+#endif
+}
+
+template <QuantType T>
+void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+#ifdef OKO_QUANT_INT8
+  if constexpr (T != QuantType::kF32 && T != QuantType::kF16 && T != QuantType::kBF16) {
+    if (a.compute == QuantCompute::kInt8 && a.M == 1) return GemvInt8Typed<T>(a, n_begin, n_end);
+  }
+#endif
+  const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
+  const size_t rb = a.w.row_bytes(), K = a.w.cols;
+  for (size_t n = n_begin; n < n_end; ++n) {
+    const float s = RowDot<T>(base + n * rb, a.x, K);
+    a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
+  }
+}
+
+template <QuantType T>
+void DequantRowsTyped(const WeightView& w, size_t n_begin, size_t n_end, float* out) {
+  const auto* base = reinterpret_cast<const uint8_t*>(w.data);
+  const size_t rb = w.row_bytes(), K = w.cols;
+  HWY_ALIGN float buf[kChunk];
+  for (size_t n = n_begin; n < n_end; ++n, out += K) {
+    for (size_t k0 = 0; k0 < K; k0 += kChunk) {
+      const size_t len = std::min(kChunk, K - k0);
+      DequantChunk<T>(base + n * rb, k0, len, buf);
+      std::memcpy(out + k0, buf, len * sizeof(float));
+    }
+  }
+}
+
+// kN dequantized weight rows (w, K floats each, row stride K) times kM activation rows:
+// kN*kM accumulators, kN + kM loads per kN*kM FMAs (3x3 fits AVX2's 16 registers).
+template <size_t kN, size_t kM>
+HWY_INLINE void TileFromRows(const QuantMatMulArgs& a, const float* HWY_RESTRICT w, size_t n0,
+                             size_t m0) {
+  const DF df;
+  const size_t N = hn::Lanes(df), K = a.w.cols;
+  hn::Vec<DF> acc[kN][kM];
+  for (size_t n = 0; n < kN; ++n)
+    for (size_t m = 0; m < kM; ++m) acc[n][m] = hn::Zero(df);
+  const float* xm[kM];
+  for (size_t m = 0; m < kM; ++m) xm[m] = a.x + (m0 + m) * a.x_stride;
+  for (size_t k = 0; k < K; k += N) {  // K is a multiple of 32 >= N
+    hn::Vec<DF> wv[kN];
+    for (size_t n = 0; n < kN; ++n) wv[n] = hn::LoadU(df, w + n * K + k);
+    for (size_t m = 0; m < kM; ++m) {
+      const auto xv = hn::LoadU(df, xm[m] + k);
+      for (size_t n = 0; n < kN; ++n) acc[n][m] = hn::MulAdd(wv[n], xv, acc[n][m]);
+    }
+  }
+  for (size_t n = 0; n < kN; ++n) {
+    const float bias = a.bias != nullptr ? a.bias[n0 + n] : 0.0f;
+    for (size_t m = 0; m < kM; ++m)
+      a.y[(m0 + m) * a.y_stride + n0 + n] = hn::GetLane(hn::SumOfLanes(df, acc[n][m])) + bias;
+  }
+}
+
+template <size_t kN>
+HWY_INLINE void TilesOverM(const QuantMatMulArgs& a, const float* HWY_RESTRICT w, size_t n0) {
+  size_t m = 0;
+  for (; m + 3 <= a.M; m += 3) TileFromRows<kN, 3>(a, w, n0, m);
+  if (a.M - m == 2) TileFromRows<kN, 2>(a, w, n0, m);
+  if (a.M - m == 1) TileFromRows<kN, 1>(a, w, n0, m);
+}
+
+// M > 1: 3 weight rows at a time are dequantized once (exactly) into a buffer of the
+// thread, then multiplied with every activation row in 3x3 tiles.
+template <QuantType T>
+void GemmTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  if (a.M == 1) {
+    QuantMatMulArgs exact = a;
+    exact.compute = QuantCompute::kExact;  // as documented: GemmQuantRows is exact
+    return GemvTyped<T>(exact, n_begin, n_end);
+  }
+  constexpr size_t kRows = 3;
+  thread_local std::vector<float> rows_buf;
+  if (rows_buf.size() < kRows * a.w.cols) rows_buf.resize(kRows * a.w.cols);
+  float* w = rows_buf.data();
+  for (size_t n = n_begin; n < n_end; n += kRows) {
+    const size_t rows = std::min(kRows, n_end - n);
+    DequantRowsTyped<T>(a.w, n, n + rows, w);
+    if (rows == 3) TilesOverM<3>(a, w, n);
+    if (rows == 2) TilesOverM<2>(a, w, n);
+    if (rows == 1) TilesOverM<1>(a, w, n);
+  }
+}
+
+#define OKO_QUANT_SWITCH(type, FN, ...)                                  \
+  switch (type) {                                                        \
+    case QuantType::kF32: return FN<QuantType::kF32>(__VA_ARGS__);       \
+    case QuantType::kF16: return FN<QuantType::kF16>(__VA_ARGS__);       \
+    case QuantType::kBF16: return FN<QuantType::kBF16>(__VA_ARGS__);     \
+    case QuantType::kQ8_0: return FN<QuantType::kQ8_0>(__VA_ARGS__);     \
+    case QuantType::kQ4_0: return FN<QuantType::kQ4_0>(__VA_ARGS__);     \
+    case QuantType::kQ4_1: return FN<QuantType::kQ4_1>(__VA_ARGS__);     \
+    case QuantType::kQ5_0: return FN<QuantType::kQ5_0>(__VA_ARGS__);     \
+    case QuantType::kQ5_1: return FN<QuantType::kQ5_1>(__VA_ARGS__);     \
+    case QuantType::kQ4_K: return FN<QuantType::kQ4_K>(__VA_ARGS__);     \
+    case QuantType::kQ5_K: return FN<QuantType::kQ5_K>(__VA_ARGS__);     \
+    case QuantType::kQ6_K: return FN<QuantType::kQ6_K>(__VA_ARGS__);     \
+  }
+
+void GemvQuantRowsT(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  OKO_QUANT_SWITCH(a.w.type, GemvTyped, a, n_begin, n_end);
+}
+void GemmQuantRowsT(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  OKO_QUANT_SWITCH(a.w.type, GemmTyped, a, n_begin, n_end);
+}
+void DequantizeWeightRowsT(const WeightView& w, size_t n_begin, size_t n_end, float* out) {
+  OKO_QUANT_SWITCH(w.type, DequantRowsTyped, w, n_begin, n_end, out);
+}
+#undef OKO_QUANT_SWITCH
+#undef OKO_QUANT_INT8
+
+}  // namespace HWY_NAMESPACE
+}  // namespace oko
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace oko {
+
+size_t Int8ActivationBytes(QuantType type, size_t K) {
+  return QuantBlock(type) == 256 ? K / 256 * sizeof(BlockQ8K)
+                                 : K / 32 * sizeof(float) + QuantRowBytes(QuantType::kQ8_0, K);
+}
+
+// 32-block formats: float sums[K/32] (d * sum(q) per block, for Q4_1/Q5_1's m term), then
+// the Q8_0 blocks.
+void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out) {
+  if (QuantBlock(type) == 256) return QuantizeActivationsQ8K(x, static_cast<BlockQ8K*>(out), K);
+  auto* sums = static_cast<float*>(out);
+  auto* blocks = reinterpret_cast<BlockQ8_0*>(sums + K / 32);
+  QuantizeRow(QuantType::kQ8_0, x, blocks, K);
+  for (size_t b = 0; b < K / 32; ++b) {
+    int s = 0;
+    for (int j = 0; j < 32; ++j) s += blocks[b].qs[j];
+    sums[b] = F16ToF32(blocks[b].d) * static_cast<float>(s);
+  }
+}
+
+namespace {
+void CheckWeight(const WeightView& w, size_t n_begin, size_t n_end) {
+  OKO_CHECK(w.cols % 32 == 0, "{} weight: K={} not a multiple of 32", QuantTypeName(w.type),
+            w.cols);
+  OKO_CHECK(w.nbytes >= w.rows * w.row_bytes(), "{} weight [{}, {}]: {} bytes, expected {}",
+            QuantTypeName(w.type), w.rows, w.cols, w.nbytes, w.rows * w.row_bytes());
+  OKO_CHECK(n_begin <= n_end && n_end <= w.rows, "rows [{}, {}) outside N={}", n_begin, n_end,
+            w.rows);
+}
+}  // namespace
+
+HWY_EXPORT(GemvQuantRowsT);
+HWY_EXPORT(GemmQuantRowsT);
+HWY_EXPORT(DequantizeWeightRowsT);
+HWY_EXPORT(QuantInt8SupportedT);
+
+bool QuantInt8Supported(QuantType type) { return HWY_DYNAMIC_DISPATCH(QuantInt8SupportedT)(type); }
+
+void GemvQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  CheckWeight(a.w, n_begin, n_end);
+  OKO_CHECK(a.M == 1, "GemvQuantRows needs M == 1, got M={} (use GemmQuantRows)", a.M);
+  HWY_DYNAMIC_DISPATCH(GemvQuantRowsT)(a, n_begin, n_end);
+}
+
+void GemmQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  CheckWeight(a.w, n_begin, n_end);
+  OKO_CHECK(a.M <= 1 || a.x_stride >= a.w.cols, "x_stride={} < K={}", a.x_stride, a.w.cols);
+  OKO_CHECK(a.M <= 1 || a.y_stride >= a.w.rows, "y_stride={} < N={}", a.y_stride, a.w.rows);
+  HWY_DYNAMIC_DISPATCH(GemmQuantRowsT)(a, n_begin, n_end);
+}
+
+void DequantizeWeightRows(const WeightView& w, size_t n_begin, size_t n_end, float* out) {
+  CheckWeight(w, n_begin, n_end);
+  HWY_DYNAMIC_DISPATCH(DequantizeWeightRowsT)(w, n_begin, n_end, out);
+}
+}  // namespace oko
+#endif

@@ -1,0 +1,67 @@
+// Weight matmuls on quantized weights: y[M, N] = x[M, K] · W[N, K]^T (+ bias[N]) with W a
+// WeightView in any QuantType (GGML blocks, or F32/BF16/F16).
+//
+// Exact mode (this file): each chunk of 256 values of a weight row (one super-block, or 8
+// blocks of 32) is dequantized in registers (Highway, every target) into an L1 buffer
+// with exactly the rounding of DequantizeRow (= gguf-py / ggml to_float), then multiplied
+// with the f32 activations by f32 FMAs. So the result is the f32 matmul of x with the
+// dequantized weights: no rounding of the activations.
+//
+// GemvQuantRows: rows [n_begin, n_end) of y for M = 1 (decode; streams each weight row
+// once). GemmQuantRows: any M; weight rows are dequantized 3 at a time into a buffer of
+// the thread and multiplied with all M rows in 3x3 register tiles (prefill goes through
+// DequantizeWeightRows + the packed f32 GEMM on AVX-512, see engine/linear.cc).
+// K must be a multiple of the format's block, and of 32 for F32/BF16/F16 (Linear sends
+// those to ops/matmul, which takes any K). y rows outside [n_begin, n_end) are not
+// touched; y must not overlap x.
+// Reference: f64 matmul of x with DequantizeRow(W). Tolerance: 1e-5 * sum_k |w x| abs.
+// Threads: disjoint row ranges may run concurrently. Allocates only thread-local buffers
+// (3 rows of K floats for GemmQuantRows, the activations of kInt8), grown once.
+// Cost: 2*M*N*K flop; N*row_bytes + M*K*4 + M*N*4 bytes.
+#pragma once
+
+#include <cstddef>
+
+#include "ops/quant_formats.h"
+
+namespace oko {
+
+// kExact: the f32 matmul on the dequantized weights (above). kInt8 (the fast mode, as
+// llama.cpp computes): the activations are rounded to 8 bits per block, Q8_0 blocks of 32
+// for the 32-block formats (ggml's quantize_row_q8_0, plus d*sum(q) per block for Q4_1/
+// Q5_1's m term, as Q8_1), BlockQ8K per 256 for the k-quants, and each block's dot product
+// runs in int8 x int8 -> int32 (AVX2 vpmaddubsw/vpmaddwd), scaled in f32. Error: that of
+// rounding x to 8 bits per block (~0.4% of max|x| per block), the same arithmetic as
+// llama.cpp's CPU backend. Targets below AVX2 and GemmQuantRows run kExact.
+enum class QuantCompute { kExact, kInt8 };
+
+struct QuantMatMulArgs {
+  const float* x;     // [M, K], row stride x_stride
+  size_t x_stride;
+  WeightView w;       // [N, K]
+  const float* bias;  // [N] or nullptr
+  float* y;           // [M, N], row stride y_stride
+  size_t y_stride;
+  size_t M;
+  QuantCompute compute = QuantCompute::kExact;
+  // kInt8 only: x already quantized by QuantizeInt8Activations (once per call, shared by
+  // the threads), or nullptr: each GemvQuantRows call quantizes x itself.
+  const void* xq = nullptr;
+};
+
+// The activations of the int8 kernels for weights of `type` (K values): Q8_0 blocks for
+// the 32-block formats, BlockQ8K for the k-quants.
+size_t Int8ActivationBytes(QuantType type, size_t K);
+void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out);
+
+// Whether GemvQuantRows runs the int8 kernel for this format on the dispatched target.
+bool QuantInt8Supported(QuantType type);
+
+void GemvQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end);
+void GemmQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end);
+
+// out[(n - n_begin) * K + k] = dequantized W[n, k] for n in [n_begin, n_end), with the
+// Highway dequantizer of the kernels (bit-identical to DequantizeRow).
+void DequantizeWeightRows(const WeightView& w, size_t n_begin, size_t n_end, float* out);
+
+}  // namespace oko

@@ -1,0 +1,169 @@
+#include "ops/quant_matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tests/ops/ops_test_util.h"
+
+namespace oko {
+namespace {
+
+using test::Buffer;
+using test::RandomFloats;
+
+// A random [N, K] weight in `type` (made by QuantizeRow), at a misaligned offset, and its
+// exact values (DequantizeRow, the reference).
+struct QWeights {
+  QWeights(QuantType type, size_t N, size_t K, uint32_t seed, size_t offset) : values(N * K) {
+    const size_t rb = QuantRowBytes(type, K);
+    bytes.resize(N * rb + offset + 1);
+    uint8_t* start = bytes.data() + offset;
+    const auto src = RandomFloats(N * K, seed, 0, -0.3f, 0.5f);
+    for (size_t n = 0; n < N; ++n) {
+      QuantizeRow(type, src.data() + n * K, start + n * rb, K);
+      DequantizeRow(type, start + n * rb, values.data() + n * K, K);
+    }
+    view = WeightView{type, reinterpret_cast<const std::byte*>(start), N, K, N * rb};
+  }
+  std::vector<float> values;
+  std::vector<uint8_t> bytes;
+  WeightView view;
+};
+
+std::vector<QuantType> AllTypes() {
+  std::vector<QuantType> t;
+  for (const auto& i : kQuantTypes) t.push_back(i.type);
+  return t;
+}
+
+std::vector<size_t> Ks(QuantType t) {
+  if (QuantBlock(t) == 256) return {256, 512, 768};
+  if (QuantBlock(t) == 32) return {32, 64, 96, 288, 544};
+  return {32, 64, 288};
+}
+
+class QuantMatMulTest : public test::TargetTest {};
+
+TEST_P(QuantMatMulTest, DequantizeMatchesReferenceBitForBit) {
+  for (QuantType type : AllTypes()) {
+    for (size_t K : Ks(type)) {
+      const size_t N = 5;
+      const QWeights w(type, N, K, static_cast<uint32_t>(K * 3 + 1), 1 + K % 3);
+      std::vector<float> got(2 * K);
+      DequantizeWeightRows(w.view, 2, 4, got.data());
+      EXPECT_EQ(std::memcmp(got.data(), w.values.data() + 2 * K, 2 * K * 4), 0)
+          << QuantTypeName(type) << " K=" << K;
+    }
+  }
+}
+
+void RunCase(QuantType type, size_t M, size_t K, size_t N, bool bias_on, bool gemv) {
+  const uint32_t seed = static_cast<uint32_t>(K * 131 + N * 7 + M);
+  const QWeights w(type, N, K, seed, 1 + K % 3);
+  const size_t x_stride = K + 3, y_stride = N + 5;
+  Buffer<float> x = RandomFloats(M * x_stride, seed + 1, 3);
+  Buffer<float> bias = RandomFloats(N, seed + 2, 1);
+  Buffer<float> y(M * y_stride, 2);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = -12345.0f;
+  const QuantMatMulArgs a{x.data(), x_stride, w.view, bias_on ? bias.data() : nullptr,
+                          y.data(), y_stride, M};
+  const size_t split = N / 3;
+  for (auto [b, e] : {std::pair{size_t{0}, split}, std::pair{split, N}}) {
+    if (gemv) GemvQuantRows(a, b, e);
+    else GemmQuantRows(a, b, e);
+  }
+  const std::string what = std::string(QuantTypeName(type)) + " M=" + std::to_string(M) +
+                           " K=" + std::to_string(K) + " N=" + std::to_string(N);
+  for (size_t m = 0; m < M; ++m) {
+    std::vector<double> want, tol;
+    for (size_t n = 0; n < N; ++n) {
+      double s = bias_on ? bias[n] : 0.0, mag = 0.0;
+      for (size_t k = 0; k < K; ++k) {
+        const double p = double(w.values[n * K + k]) * x[m * x_stride + k];
+        s += p;
+        mag += std::fabs(p);
+      }
+      want.push_back(s);
+      tol.push_back(1e-5 * mag + 1e-6 * std::fabs(s) + 1e-30);
+    }
+    test::ExpectWithin(y.data() + m * y_stride, want, tol, what);
+    for (size_t n = N; n < y_stride && m * y_stride + n < y.size(); ++n)
+      ASSERT_EQ(y[m * y_stride + n], -12345.0f) << what << " padding touched";
+  }
+}
+
+TEST_P(QuantMatMulTest, GemvMatchesReference) {
+  for (QuantType type : AllTypes())
+    for (size_t K : Ks(type))
+      for (size_t N : {1, 4, 17}) RunCase(type, 1, K, N, N % 2 == 1, true);
+}
+
+TEST_P(QuantMatMulTest, GemmMatchesReference) {
+  for (QuantType type : AllTypes())
+    for (size_t K : Ks(type))
+      for (size_t M : {1, 2, 3, 4, 5, 9}) RunCase(type, M, K, 7, M % 2 == 0, false);
+}
+
+// kInt8: against the f64 product of the dequantized weights with the activations as the
+// kernel rounds them (Q8_0 blocks of 32, or BlockQ8K), on targets that run it; exact
+// elsewhere. Also checks the int8 result stays near the exact one (8-bit activations).
+TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_1, QuantType::kQ5_0,
+                         QuantType::kQ5_1, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K}) {
+    for (size_t K : {256, 512, 1024}) {
+      const size_t N = 19;
+      const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 1);
+      Buffer<float> x = RandomFloats(K, static_cast<uint32_t>(K), 1);
+      Buffer<float> bias = RandomFloats(N, 3, 0);
+      std::vector<float> xr(K);
+      const bool int8 = QuantInt8Supported(type);
+      if (int8 && QuantBlock(type) == 256) {
+        std::vector<BlockQ8K> xq(K / 256);
+        QuantizeActivationsQ8K(x.data(), xq.data(), K);
+        for (size_t k = 0; k < K; ++k) xr[k] = xq[k / 256].qs[k % 256] * xq[k / 256].d;
+      } else if (int8) {
+        std::vector<uint8_t> xq(QuantRowBytes(QuantType::kQ8_0, K));
+        QuantizeRow(QuantType::kQ8_0, x.data(), xq.data(), K);
+        DequantizeRow(QuantType::kQ8_0, xq.data(), xr.data(), K);
+      } else {
+        xr = x.ToVector();
+      }
+      std::vector<float> y(N, -1.0f);
+      QuantMatMulArgs a{x.data(), K, w.view, bias.data(), y.data(), N, 1, QuantCompute::kInt8};
+      GemvQuantRows(a, 0, 7);
+      GemvQuantRows(a, 7, N);
+      // Activations quantized once by the caller: the same result.
+      std::vector<uint8_t> xq(Int8ActivationBytes(type, K));
+      QuantizeInt8Activations(type, x.data(), K, xq.data());
+      std::vector<float> y2(N, -2.0f);
+      QuantMatMulArgs a2 = a;
+      a2.y = y2.data();
+      a2.xq = xq.data();
+      GemvQuantRows(a2, 0, N);
+      EXPECT_EQ(std::memcmp(y.data(), y2.data(), N * 4), 0) << QuantTypeName(type);
+      std::vector<double> want, tol;
+      for (size_t n = 0; n < N; ++n) {
+        double s = bias[n], mag = 0, exact = bias[n];
+        for (size_t k = 0; k < K; ++k) {
+          s += double(w.values[n * K + k]) * xr[k];
+          exact += double(w.values[n * K + k]) * x[k];
+          mag += std::fabs(double(w.values[n * K + k]) * xr[k]);
+        }
+        want.push_back(s);
+        tol.push_back(1e-5 * mag + 1e-6);
+        EXPECT_NEAR(y[n], exact, 0.02 * mag + 1e-6) << "8-bit activations too far from exact";
+      }
+      test::ExpectWithin(y.data(), want, tol,
+                         std::string(QuantTypeName(type)) + " int8 K=" + std::to_string(K));
+    }
+  }
+}
+
+OKO_INSTANTIATE_ON_ALL_TARGETS(QuantMatMulTest);
+
+}  // namespace
+}  // namespace oko
