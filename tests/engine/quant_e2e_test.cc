@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "common/npy.h"
-#include "engine/model.h"
+#include "engine/context.h"
 #include "engine/quant_plan.h"
 #include "loaders/json_util.h"
 #include "loaders/safetensors.h"
@@ -81,7 +81,7 @@ void CheckStem(const std::string& stem) {
   o.threads = 2;
   o.compute = ComputeMode::kF32;
   o.ctx = 512;
-  auto m = Model::Load(dir, o);
+  auto m = LoadContext(dir, o);
   ASSERT_TRUE(m.ok()) << m.status().message();
   const int64_t V = (*m)->config().vocab_size;
   for (const auto& e : fs::directory_iterator(golden + "/exact")) {
