@@ -56,10 +56,18 @@ std::string NodeName(const Node& n) {
 }
 
 Linear* LayerGraph::AddLinear(const TensorStore& t, const std::string& weight,
-                              const std::string& bias, ComputeMode mode) {
+                              const std::string& bias) {
   const TensorView* w = t.Find(weight);
   OKO_CHECK(w != nullptr, "tensor {} missing (CheckTensors should have caught it)", weight);
-  linears_.push_back(std::make_unique<Linear>(w, bias.empty() ? nullptr : t.Find(bias), mode));
+  const TensorView* b = bias.empty() ? nullptr : t.Find(bias);
+  if (quantized_ != nullptr) {
+    if (auto q = quantized_->find(weight); q != quantized_->end()) {
+      linears_.push_back(std::make_unique<Linear>(std::move(q->second), b, quant_mode_));
+      quantized_->erase(q);  // a tied table is the lm_head once
+      return linears_.back().get();
+    }
+  }
+  linears_.push_back(std::make_unique<Linear>(w, b, mode_));
   return linears_.back().get();
 }
 
@@ -74,12 +82,11 @@ const float* LayerGraph::AddNorm(const TensorStore& t, const std::string& name) 
   return norms_.back()->data();
 }
 
-void LayerGraph::AddLayer(const ModelConfig& c, const TensorStore& t, ComputeMode mode,
-                          int64_t l) {
+void LayerGraph::AddLayer(const ModelConfig& c, const TensorStore& t, int64_t l) {
   using W = LayerWeight;
   const int64_t H = c.hidden_size, I = c.intermediate_size;
   auto linear = [&](W w, std::optional<W> bias = std::nullopt) {
-    return AddLinear(t, LayerTensor(l, w), bias ? LayerTensor(l, *bias) : "", mode);
+    return AddLinear(t, LayerTensor(l, w), bias ? LayerTensor(l, *bias) : "");
   };
   auto bias_if = [](bool has, W b) { return has ? std::optional<W>(b) : std::nullopt; };
   auto norm = [&](W w) { return AddNorm(t, LayerTensor(l, w)); };
@@ -112,8 +119,12 @@ void LayerGraph::AddLayer(const ModelConfig& c, const TensorStore& t, ComputeMod
   layer_end_.push_back(nodes_.size() - 1);
 }
 
-LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, ComputeMode mode) {
+LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, ComputeMode mode,
+                             QuantizedWeights* quantized, ComputeMode quant_mode) {
   LayerGraph g;
+  g.mode_ = mode;
+  g.quant_mode_ = quant_mode;
+  g.quantized_ = quantized;
   g.embed_ = t.Find("model.embed_tokens.weight");
   const size_t H = c.hidden_size, I = c.intermediate_size;
   g.widths_[int(Buf::kX)] = g.widths_[int(Buf::kXn)] = g.widths_[int(Buf::kProj)] = H;
@@ -123,14 +134,15 @@ LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, Compute
   g.widths_[int(Buf::kLogits)] = c.vocab_size;
 
   g.nodes_.push_back({Site::kEmbed, OpKind::kEmbed, -1, Buf::kNone, Buf::kNone, Buf::kX});
-  for (int64_t l = 0; l < c.num_layers; ++l) g.AddLayer(c, t, mode, l);
+  for (int64_t l = 0; l < c.num_layers; ++l) g.AddLayer(c, t, l);
   g.nodes_.push_back({Site::kFinalNorm, OpKind::kRmsNorm, -1, Buf::kX, Buf::kNone, Buf::kXn, nullptr,
                       g.AddNorm(t, "model.norm.weight"), int64_t(H)});
   const char* lm_head = t.Find("lm_head.weight") != nullptr && !c.tie_word_embeddings
                             ? "lm_head.weight"
                             : "model.embed_tokens.weight";
   g.nodes_.push_back({Site::kLmHead, OpKind::kLogits, -1, Buf::kXn, Buf::kNone, Buf::kLogits,
-                      g.AddLinear(t, lm_head, "", mode)});
+                      g.AddLinear(t, lm_head, "")});
+  g.quantized_ = nullptr;
   return g;
 }
 

@@ -4,6 +4,7 @@
 // Adding an architecture means adding a builder here, not editing kernels.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,10 +57,17 @@ struct Node {
 // "L3.attn.q_proj" inside the layers, the site's name outside them.
 std::string NodeName(const Node& n);
 
+// Quantized copies of weights, by Hugging Face tensor name.
+using QuantizedWeights = std::map<std::string, OwnedWeight>;
+
 // Owns the per-layer weights (as Linear views and widened norm vectors) and the nodes.
 class LayerGraph {
  public:
-  static LayerGraph Build(const ModelConfig& c, const TensorStore& tensors, ComputeMode mode);
+  // `quantized` (optional): weights by tensor name that replace the stored ones (--quant),
+  // run in `quant_mode` (kBf16: 8-bit activations, kF32: exact); moved from.
+  static LayerGraph Build(const ModelConfig& c, const TensorStore& tensors, ComputeMode mode,
+                          QuantizedWeights* quantized = nullptr,
+                          ComputeMode quant_mode = ComputeMode::kF32);
 
   const std::vector<Node>& nodes() const { return nodes_; }
   const TensorView& embeddings() const { return *embed_; }
@@ -70,11 +78,12 @@ class LayerGraph {
   const Node& lm_head() const { return nodes_.back(); }
 
  private:
-  Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias,
-                    ComputeMode mode);
-  void AddLayer(const ModelConfig& c, const TensorStore& t, ComputeMode mode, int64_t layer);
+  Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias);
+  void AddLayer(const ModelConfig& c, const TensorStore& t, int64_t layer);
   const float* AddNorm(const TensorStore& t, const std::string& name);
 
+  ComputeMode mode_ = ComputeMode::kF32, quant_mode_ = ComputeMode::kF32;
+  QuantizedWeights* quantized_ = nullptr;  // while building
   std::vector<Node> nodes_;
   std::vector<size_t> layer_end_;
   std::vector<std::unique_ptr<Linear>> linears_;

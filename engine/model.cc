@@ -1,7 +1,10 @@
 #include "engine/model.h"
 
+#include <thread>
+
 #include "common/check.h"
 #include "engine/compute_choice.h"
+#include "engine/quant_plan.h"
 #include "ops/rms_norm.h"
 
 namespace oko {
@@ -11,6 +14,39 @@ Result<ComputeMode> ParseComputeMode(const std::string& s) {
   if (s == "bf16") return ComputeMode::kBf16;
   return Errorf("the compute mode must be f32 or bf16, got '{}'", s);
 }
+
+namespace {
+
+struct Quantized {
+  QuantizedWeights weights;
+  std::vector<std::string> fallbacks;
+};
+
+// Every matmul weight the plan covers, quantized over a pool of options.threads. An
+// untied embedding table stays as stored: only its looked-up rows are read.
+Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
+  const ModelConfig& c = m.config;
+  OKO_ASSIGN_OR_RETURN(QuantPlan plan, ParseQuantPlan(options.quant, static_cast<int>(c.num_layers),
+                                                       c.tie_word_embeddings));
+  std::vector<std::pair<std::string, const TensorView*>> todo;
+  for (const ExpectedTensor& e : ExpectedTensors(c)) {
+    const TensorView* t = m.tensors.Find(e.name);
+    if (t == nullptr || (e.name == "model.embed_tokens.weight" && !c.tie_word_embeddings)) continue;
+    if (PlanTensor(plan, e.name, t->shape)) todo.emplace_back(e.name, t);
+  }
+  ThreadPool pool(options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));
+  Quantized q;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const auto& [name, tensor] = todo[i];
+    OKO_ASSIGN_OR_RETURN(QuantizedTensor t, QuantizeForLoad(*tensor, name, plan, &pool));
+    if (t.choice.fell_back()) q.fallbacks.push_back(FallbackNote(name, t.choice, tensor->shape[1]));
+    q.weights.emplace(name, std::move(t.weight));
+    if (options.on_quant_progress) options.on_quant_progress(i + 1, todo.size());
+  }
+  return q;
+}
+
+}  // namespace
 
 Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
                                                  const EngineOptions& options) {
@@ -26,13 +62,23 @@ Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
   }
   if (compute.mode == ComputeMode::kBf16 && !OnednnBf16Supported())
     return Errorf("bf16 compute needs AVX-512, which this CPU lacks: use f32 compute");
-  return std::shared_ptr<const Model>(new Model(std::move(m), compute));
+  if (options.quant.empty())
+    return std::shared_ptr<const Model>(new Model(std::move(m), compute, {}, compute.mode));
+  OKO_ASSIGN_OR_RETURN(Quantized q, Quantize(m, options));
+  // 8-bit activations unless f32 was asked for: the fast default, as llama.cpp computes.
+  const bool exact = !options.compute_auto && options.compute == ComputeMode::kF32;
+  compute.why += exact ? "; quantized weights exact" : "; quantized weights with 8-bit activations";
+  auto model = std::shared_ptr<Model>(new Model(std::move(m), compute, std::move(q.weights),
+                                                exact ? ComputeMode::kF32 : ComputeMode::kBf16));
+  model->quant_ = options.quant;
+  model->quant_fallbacks_ = std::move(q.fallbacks);
+  return std::shared_ptr<const Model>(std::move(model));
 }
 
-Model::Model(ModelDir dir, ComputeChoice compute)
+Model::Model(ModelDir dir, ComputeChoice compute, QuantizedWeights quantized, ComputeMode quant_mode)
     : dir_(std::move(dir)),
       compute_(std::move(compute)),
-      graph_(LayerGraph::Build(dir_.config, dir_.tensors, compute_.mode)) {
+      graph_(LayerGraph::Build(dir_.config, dir_.tensors, compute_.mode, &quantized, quant_mode)) {
   SetOnednnThreads(1);  // each pool worker runs its own slice (engine/linear.h)
 }
 

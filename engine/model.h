@@ -3,6 +3,7 @@
 // each context holds one sequence's KV cache, buffers and position.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,8 +22,14 @@ struct EngineOptions {
   int64_t max_batch = 256;    // prefill chunk
   DType kv_dtype = DType::kF32;
   ComputeMode compute = ComputeMode::kF32;
-  // Picks kBf16 when the weights are bf16 and the CPU has AVX512-BF16, else kF32.
+  // Chooses from the CPU's measured rates (engine/compute_choice.h).
   bool compute_auto = false;
+  // Quantize the matmul weights while loading: "q4_k_m", ... (engine/quant_plan.h); "" keeps
+  // them as stored. Quantized weights run with 8-bit activations (llama.cpp's arithmetic)
+  // unless compute is f32 (exact on the dequantized weights).
+  std::string quant;
+  // Called after each quantized tensor with (done, total), from the loading thread.
+  std::function<void(size_t, size_t)> on_quant_progress;
 };
 
 class Model {
@@ -37,17 +44,23 @@ class Model {
   // Why: "asked for", or what `auto` saw ("bf16 dot 2.0x f32 FMA", "f16 weights", ...).
   const std::string& compute_reason() const { return compute_.why; }
   const LayerGraph& graph() const { return graph_; }
+  // --quant: the plan ("" when the weights run as stored) and, per tensor that fell back
+  // to another type for its row length, what happened.
+  const std::string& quant() const { return quant_; }
+  const std::vector<std::string>& quant_fallbacks() const { return quant_fallbacks_; }
 
   // The logits [T, vocab] of hidden states x [T, hidden] taken through the final norm and
   // lm_head (the logit lens: any layer's residual stream read as if it were the last).
   void LogitsOfHidden(ThreadPool& pool, const float* x, int64_t T, float* out) const;
 
  private:
-  Model(ModelDir dir, ComputeChoice compute);
+  Model(ModelDir dir, ComputeChoice compute, QuantizedWeights quantized, ComputeMode quant_mode);
 
   ModelDir dir_;
   ComputeChoice compute_;
   LayerGraph graph_;
+  std::string quant_;
+  std::vector<std::string> quant_fallbacks_;
 };
 
 // Parses "f32" / "bf16".

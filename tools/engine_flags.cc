@@ -3,6 +3,7 @@
 #include <charconv>
 #include <random>
 
+#include "engine/quant_plan.h"
 #include "tools/command.h"
 
 namespace oko {
@@ -22,6 +23,9 @@ void EngineFlags::Add(CLI::App* app, bool model_required) {
                   "AVX512-BF16) or auto (bf16 for bf16 weights on CPUs that have it)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   app->add_option("--kv", kv, "KV-cache storage: f32 or f16")->check(CLI::IsMember({"f32", "f16"}));
+  app->add_option("--quant", quant,
+                  "quantize the weights while loading: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, "
+                  "q6_k, q4_k_m, q5_k_m (default: as stored)");
 }
 
 std::string EngineFlags::ModelName() const {
@@ -41,6 +45,15 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
     OKO_ASSIGN_OR_RETURN(o.compute, ParseComputeMode(compute));
   }
   o.kv_dtype = kv == "f16" ? DType::kF16 : DType::kF32;
+  if (!quant.empty()) {
+    // Checked before any work (the plan needs the layer count, which the load knows).
+    OKO_RETURN_IF_ERROR(ParseQuantPlan(quant, 1, false).status().WithContext("--quant"));
+    o.quant = quant;
+    o.on_quant_progress = [spec = quant](size_t done, size_t total) {
+      std::fprintf(stderr, "\rquantizing to %s: %zu/%zu tensors", spec.c_str(), done, total);
+      if (done == total) std::fprintf(stderr, "\n");
+    };
+  }
   return o;
 }
 

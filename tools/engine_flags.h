@@ -18,6 +18,7 @@ struct EngineFlags {
   int64_t sink = 0;
   std::string compute = "auto";
   std::string kv = "f32";
+  std::string quant;  // "": weights as stored
 
   void Add(CLI::App* app, bool model_required = true);
   Result<EngineOptions> ToOptions() const;
