@@ -9,6 +9,7 @@
 #include "tools/bench_util.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
+#include "tools/flags.h"
 
 namespace oko {
 namespace {
@@ -36,21 +37,36 @@ double Seconds(const std::function<void()>& fn) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void PrintMachine(const MachineLimits& m) {
-  fmt::print("machine  {} | {} threads | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s\n",
-             m.cpu, m.threads, m.read_gbs, m.f32_gflops, m.bf16_gflops);
+void PrintMachine(const MachineLimits& m, bool measured_now) {
+  fmt::print("machine  {} | {} thread{} | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s ({})\n",
+             m.cpu, m.threads, m.threads == 1 ? "" : "s", m.read_gbs, m.f32_gflops, m.bf16_gflops,
+             measured_now ? "measured now" : "cached in ~/.cache/oko/machine.json; --machine re-measures");
+}
+
+// One rule for every subcommand: what runs must fit the context. Without -c the context
+// is sized to fit; with -c a benchmark larger than it is refused, not run through the ring.
+Result<int64_t> BenchContext(const BenchOptions& o) {
+  const int64_t needed = o.prompt + o.depth + o.generate + 1;
+  if (!o.engine.ctx_given()) return needed;
+  if (needed > o.engine.ctx)
+    return Errorf("-p {} + -d {} + -n {} needs a context of {} positions, more than -c {} (raise -c, or leave it "
+                  "out to size it to fit)",
+                  o.prompt, o.depth, o.generate, needed, o.engine.ctx);
+  return o.engine.ctx;
 }
 
 Status RunBench(const BenchOptions& o) {
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   if (o.engine.model_dir.empty()) {
-    if (!o.machine) return Status::Error("bench: give -m DIR (or --machine)", ExitCode::kUsage);
+    if (!o.machine) return Status::Error("give -m DIR (or --machine)", ExitCode::kUsage);
     ThreadPool pool(options.threads > 0 ? options.threads : std::thread::hardware_concurrency());
-    PrintMachine(LoadOrMeasureMachine(pool, /*remeasure=*/true));
+    PrintMachine(LoadOrMeasureMachine(pool, /*remeasure=*/true), true);
     return {};
   }
-  options.ctx = std::max<int64_t>(options.ctx, o.prompt + o.depth + o.generate + 1);
-  OKO_ASSIGN_OR_RETURN(auto model, Model::Load(o.engine.model_dir, options));
+  if (o.prompt == 0 && o.generate == 0) return Status::Error("-p 0 and -n 0: nothing to measure", ExitCode::kUsage);
+  OKO_ASSIGN_OR_RETURN(options.ctx, BenchContext(o));
+  const std::string ctx_what = fmt::format("-p {} -d {} -n {}", o.prompt, o.depth, o.generate);
+  OKO_ASSIGN_OR_RETURN(auto model, LoadModel(o.engine.model_dir, options, ctx_what));
   const MachineLimits limits = LoadOrMeasureMachine(model->pool(), o.machine);
   const int64_t V = model->config().vocab_size;
   const auto prompt = SyntheticIds(o.prompt, V);
@@ -82,8 +98,12 @@ Status RunBench(const BenchOptions& o) {
   const double peak = model->options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   if (o.json) {
     nlohmann::json j = {
+        {"oko_version", "0.1"},
         {"model", o.engine.model_dir},
         {"threads", model->options().threads},
+        {"kv", o.engine.kv},
+        {"ctx", options.ctx},
+        {"repetitions", o.repetitions},
         {"compute", ComputeModeName(model->options().compute)},
         {"pp", {{"n", o.prompt}, {"tok_s", pps.mean}, {"stddev", pps.std}, {"gflops", pp_gflops},
                 {"peak_gflops", peak}, {"peak_fraction", peak > 0 ? pp_gflops / peak : 0}}},
@@ -96,17 +116,22 @@ Status RunBench(const BenchOptions& o) {
     fmt::print("{}\n", j.dump(2));
     return {};
   }
-  PrintMachine(limits);
-  fmt::print("model    {} | {} | compute {} | weights {:.1f} MB read per token\n", o.engine.model_dir,
-             ArchName(model->config().arch), ComputeModeName(model->options().compute), bytes / 1e6);
-  fmt::print("{:<12} {:>14} {:>24}\n", "test", "tok/s", "vs limit");
+  PrintMachine(limits, o.machine);
+  fmt::print("model    {} | {} | compute {} | kv {} | ctx {} | {} repetition{} | weights {:.1f} MB read per token\n\n",
+             o.engine.model_dir, ArchName(model->config().arch), ComputeModeName(model->options().compute),
+             o.engine.kv, options.ctx, o.repetitions, o.repetitions == 1 ? "" : "s", bytes / 1e6);
+  // A llama-bench-style markdown table: fixed columns, one row per test.
+  constexpr const char* kRow = "| {:<14} | {:>20} | {:>26} | {:>8} |\n";
+  fmt::print(kRow, "test", "tok/s", "limit", "of limit");
+  fmt::print("|{:-<16}|{:->22}|{:->28}|{:->10}|\n", "", ":", ":", ":");
+  const auto pct = [](double x, double limit) { return limit > 0 ? fmt::format("{:.1f}%", 100 * x / limit) : "—"; };
   if (o.prompt > 0)
-    fmt::print("{:<12} {:>8.1f} ± {:<5.1f} {:>8.1f} GFLOP/s = {:4.1f}% of peak\n",
-               fmt::format("pp{}", o.prompt), pps.mean, pps.std, pp_gflops, peak > 0 ? 100 * pp_gflops / peak : 0);
+    fmt::print(kRow, fmt::format("pp{}", o.prompt), fmt::format("{:.1f} ± {:.1f}", pps.mean, pps.std),
+               fmt::format("{:.0f} GFLOP/s peak", peak), pct(pp_gflops, peak));
   if (o.generate > 0)
-    fmt::print("{:<12} {:>8.1f} ± {:<5.1f} limit {:.1f} tok/s = {:4.1f}% of bandwidth\n",
-               fmt::format("tg{}{}", o.generate, o.depth ? fmt::format("@d{}", o.depth) : ""),
-               tgs.mean, tgs.std, tg_limit, tg_limit > 0 ? 100 * tgs.mean / tg_limit : 0);
+    fmt::print(kRow, fmt::format("tg{}{}", o.generate, o.depth ? fmt::format("@d{}", o.depth) : ""),
+               fmt::format("{:.1f} ± {:.1f}", tgs.mean, tgs.std), fmt::format("{:.1f} tok/s bandwidth", tg_limit),
+               pct(tgs.mean, tg_limit));
   return {};
 }
 
@@ -116,12 +141,15 @@ Subcommand AddBenchCommand(CLI::App& root) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* app = root.add_subcommand("bench", "Prompt and generation speed against the machine's limits");
   o->engine.Add(app, /*model_required=*/false);
-  app->add_option("-p,--n-prompt", o->prompt, "prompt tokens (pp)")->check(CLI::NonNegativeNumber);
-  app->add_option("-n,--n-gen", o->generate, "generated tokens (tg)")->check(CLI::NonNegativeNumber);
-  app->add_option("-d,--depth", o->depth, "context already in the cache before tg")->check(CLI::NonNegativeNumber);
-  app->add_option("-r,--repetitions", o->repetitions, "repetitions")->check(CLI::PositiveNumber);
+  AddIntFlag(app, "-p,--n-prompt", &o->prompt, {0, kMaxTokenCount}, "prompt tokens, pp (default: 512)");
+  AddIntFlag(app, "-n,--n-gen", &o->generate, {0, kMaxTokenCount}, "generated tokens, tg (default: 128)");
+  AddIntFlag(app, "-d,--depth", &o->depth, {0, kMaxTokenCount}, "context already in the cache before tg (default: 0)");
+  AddIntFlag(app, "-r,--repetitions", &o->repetitions, {1, 1000}, "repetitions (default: 3)");
   app->add_flag("--json", o->json, "one JSON object");
   app->add_flag("--machine", o->machine, "re-measure the machine's bandwidth and peak");
+  AddExamples(app, {"oko bench -m ../shared/models/tiny-qwen3 -p 64 -n 16",
+                    "oko bench -m DIR -t 1 --kv f16 --json",
+                    "oko bench --machine"});
   return {app, [o] { return RunBench(*o); }};
 }
 

@@ -1,7 +1,13 @@
 // oko info -m DIR: what a model folder holds and what it will cost to run.
 #include <map>
 
+#include <nlohmann/json.hpp>
+
+#include "common/limits.h"
+#include "common/mapped_file.h"
+#include "loaders/chat_template.h"
 #include "loaders/model_dir.h"
+#include "loaders/tokenizer.h"
 #include "tools/command.h"
 
 namespace oko {
@@ -17,8 +23,56 @@ std::string HumanBytes(double bytes) {
   return fmt::format("{:.{}f} {}", bytes, u == 0 ? 0 : 2, units[u]);
 }
 
-Status RunInfo(const std::string& dir) {
+// config.json's "architectures"[0] (LlamaForCausalLM), else the architecture oko maps it to.
+std::string ArchitectureName(const std::string& dir, const ModelConfig& c) {
+  auto text = ReadFileToString(dir + "/config.json", kMaxConfigJsonBytes);
+  if (text.ok()) {
+    const auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_object() && j.contains("architectures") && j["architectures"].is_array() &&
+        !j["architectures"].empty() && j["architectures"][0].is_string())
+      return j["architectures"][0].get<std::string>();
+  }
+  return std::string(ArchName(c.arch));
+}
+
+// info describes the whole folder, so it checks all of it: the tokenizer and chat
+// template too, not only what Model::Load reads.
+Status CheckTokenizerFiles(const ModelDir& m) {
+  if (m.has_tokenizer) OKO_RETURN_IF_ERROR(Tokenizer::Load(m.dir).status());
+  if (m.has_chat_template) OKO_RETURN_IF_ERROR(ChatTemplate::LoadFromDir(m.dir).status());
+  return {};
+}
+
+nlohmann::ordered_json InfoJson(const ModelDir& m, const std::map<std::string_view, uint64_t>& bytes_per_dtype) {
+  const ModelConfig& c = m.config;
+  nlohmann::ordered_json dtypes = nlohmann::ordered_json::object();
+  for (const auto& [name, bytes] : bytes_per_dtype) dtypes[std::string(name)] = bytes;
+  return {{"model", m.dir},
+          {"architecture", ArchitectureName(m.dir, c)},
+          {"model_type", c.model_type},
+          {"parameters", m.ParameterCount()},
+          {"tensors", m.tensors.tensors().size()},
+          {"files", m.tensors.files().size()},
+          {"bytes", m.tensors.total_bytes()},
+          {"bytes_per_dtype", dtypes},
+          {"vocab_size", c.vocab_size},
+          {"hidden_size", c.hidden_size},
+          {"intermediate_size", c.intermediate_size},
+          {"num_layers", c.num_layers},
+          {"num_heads", c.num_heads},
+          {"num_kv_heads", c.num_kv_heads},
+          {"head_dim", c.head_dim},
+          {"rope_theta", c.rope_theta},
+          {"max_position_embeddings", c.max_position_embeddings},
+          {"eos_token_ids", c.eos_token_ids},
+          {"kv_bytes_per_token_f32", 2 * c.num_layers * c.kv_dim() * 4},
+          {"tokenizer", m.has_tokenizer},
+          {"chat_template", m.has_chat_template}};
+}
+
+Status RunInfo(const std::string& dir, bool json) {
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(dir));
+  OKO_RETURN_IF_ERROR(CheckTokenizerFiles(m));
   const ModelConfig& c = m.config;
   std::map<std::string_view, uint64_t> bytes_per_dtype;
   for (const auto& [name, t] : m.tensors.tensors()) bytes_per_dtype[DTypeName(t.dtype)] += t.nbytes;
@@ -26,8 +80,12 @@ Status RunInfo(const std::string& dir) {
   for (const auto& [name, bytes] : bytes_per_dtype)
     dtypes += fmt::format("{}{} {}", dtypes.empty() ? "" : ", ", name, HumanBytes(bytes));
   const int64_t kv_per_token = 2 * c.num_layers * c.kv_dim();  // K and V, every layer
+  if (json) {
+    fmt::print("{}\n", InfoJson(m, bytes_per_dtype).dump(2));
+    return {};
+  }
   fmt::print("model        {}\n", dir);
-  fmt::print("architecture {} ({})\n", ArchName(c.arch), c.model_type);
+  fmt::print("architecture {} ({})\n", ArchitectureName(dir, c), c.model_type);
   fmt::print("parameters   {} ({:.3f} M)\n", m.ParameterCount(), m.ParameterCount() / 1e6);
   fmt::print("tensors      {} in {} file(s), {}\n", m.tensors.tensors().size(),
              m.tensors.files().size(), HumanBytes(m.tensors.total_bytes()));
@@ -58,9 +116,12 @@ Status RunInfo(const std::string& dir) {
 
 Subcommand AddInfoCommand(CLI::App& root) {
   auto dir = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
   CLI::App* app = root.add_subcommand("info", "Model summary: architecture, parameters, dtypes, bytes");
   AddModelOption(app, dir.get());
-  return {app, [dir] { return RunInfo(*dir); }};
+  app->add_flag("--json", *json, "one JSON object instead of the table");
+  AddExamples(app, {"oko info -m ../shared/models/tiny-qwen3", "oko info -m DIR --json | jq .parameters"});
+  return {app, [dir, json] { return RunInfo(*dir, *json); }};
 }
 
 }  // namespace oko

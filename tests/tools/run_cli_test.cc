@@ -50,7 +50,7 @@ TEST(RunCliTest, BadInputIsExitTwoAndUsageIsExitOne) {
   EXPECT_EQ(test::RunOko("run -m '" + Stories() + "' --ids 1,99999").exit_code, 2);
   EXPECT_EQ(test::RunOko("run -m '" + Stories() + "' --ids 1,x").exit_code, 2);
   EXPECT_EQ(test::RunOko("run -m '" + Stories() + "'").exit_code, 1);
-  EXPECT_EQ(test::RunOko("run -m /nonexistent -p hi").exit_code, 1);
+  EXPECT_EQ(test::RunOko("run -m /nonexistent -p hi").exit_code, 2);  // bad input, as a broken folder
   const auto r = test::RunOko("run -m '" + test::SharedPath("golden") + "' -p hi");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
