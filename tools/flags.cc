@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -94,7 +95,8 @@ Result<double> ParseRealFlag(const std::string& flag, const std::string& text, c
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, std::chars_format::general);
   if (text.empty() || end != text.data() + text.size() || (ec != std::errc() && ec != std::errc::result_out_of_range))
     return Usage(fmt::format("{}: '{}' is not a number", flag, text));
-  if (ec == std::errc::result_out_of_range && std::abs(v) >= 1) v = std::copysign(HUGE_VAL, v);
+  // from_chars leaves v unset out of range; strtod says which way (HUGE_VAL or 0).
+  if (ec == std::errc::result_out_of_range) v = std::strtod(text.c_str(), nullptr);
   if (!std::isfinite(v)) return Usage(fmt::format("{} must be a finite number (got {})", flag, text));
   const bool below = range.min_open ? v <= range.min : v < range.min;
   const bool above = range.max_open ? v >= range.max : v > range.max;
