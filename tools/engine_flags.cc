@@ -41,6 +41,8 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
   o.threads = threads;
   o.ctx = ctx;
   o.sink = sink;
+  if (compute == "bf16" && !__builtin_cpu_supports("avx512bf16"))
+    return Errorf("--compute bf16 needs a CPU with AVX512-BF16, and this one has none (use auto or f32)");
   if (compute == "auto") {
     o.compute_auto = true;
   } else {

@@ -104,5 +104,9 @@ int main(int argc, char** argv) {
     return Fail("oko", "out of memory", oko::ExitCode::kRuntime);
   } catch (const std::system_error& e) {  // fmt::print on a stdout that fails
     return Fail("oko", fmt::format("cannot write: {}", e.what()), oko::ExitCode::kRuntime);
+  } catch (const std::exception& e) {
+    // A library's exception that a check before it should have made impossible (such as
+    // oneDNN refusing a primitive): still a message and exit 3, not an abort.
+    return Fail("oko", fmt::format("internal error: {}", e.what()), oko::ExitCode::kRuntime);
   }
 }

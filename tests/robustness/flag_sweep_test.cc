@@ -23,7 +23,7 @@ struct Subcommand {
 
 void PrintTo(const Subcommand& s, std::ostream* os) { *os << s.name; }
 
-const std::vector<std::string> kEngineFlags = {"-t", "-c", "--sink"};
+const std::vector<std::string> kEngineFlags = {"-t", "-c", "--sink", "--compute", "--kv"};
 const std::vector<std::string> kSamplingFlags = {"--temp",          "--top-k",          "--top-p", "--min-p",
                                                  "--repeat-penalty", "--presence-penalty", "--seed"};
 
@@ -43,14 +43,15 @@ const std::vector<Subcommand>& Subcommands() {
                            "--ids"})},
       {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(kEngineFlags, {"--ids"})},
       {"detokenize", "detokenize -m $M --ids 1", {"--ids"}},
-      {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed"}},
+      {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset"}},
   };
   return all;
 }
 
 // 99999999999 fits an int64 (the KV cache it asks for aborted oko before); 1e20 does not.
 const std::vector<std::string> kAbsurd = {"-1",  "0",   "99999999999", "99999999999999999999", "-99999999999999999999",
-                                          "nan", "inf", "abc",         "",                     "1e400", "0x10"};
+                                          "nan", "inf", "abc",         "",                     "1e400", "0x10",
+                                          "bf16"};  // --compute bf16 threw from oneDNN on CPUs without it
 
 std::string Replace(std::string s, const std::string& key, const std::string& value) {
   for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p + value.size())) s.replace(p, key.size(), value);

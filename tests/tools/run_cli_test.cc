@@ -56,6 +56,16 @@ TEST(RunCliTest, BadInputIsExitTwoAndUsageIsExitOne) {
   EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
 }
 
+TEST(RunCliTest, ComputeBf16NeedsTheCpuForIt) {
+  const auto r = test::RunOko("run -m '" + Stories() + "' -p hi -n 2 --seed 1 --compute bf16");
+  if (__builtin_cpu_supports("avx512bf16")) {
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  } else {  // oneDNN threw, uncaught, before the check
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err, "oko run: error: --compute bf16 needs a CPU with AVX512-BF16, and this one has none (use auto or f32)\n");
+  }
+}
+
 TEST(LogitsCliTest, AllPositionsMatchRunC) {
   std::ifstream in(test::SharedPath("golden/stories260k/golden.json"));
   const auto golden = nlohmann::json::parse(in);
