@@ -184,7 +184,7 @@ Status View(const TraceOptions& o, const std::string& path) {
   OKO_ASSIGN_OR_RETURN(TraceData t, ReadTraceFile(path));
   if (!o.show && o.html.empty()) return Status::Error("--view needs --show or --html", ExitCode::kUsage);
   if (!o.html.empty()) {
-    OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderTraceHtml(t, t.model + " · " + path)));
+    OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderTraceHtml(t, t.model + " · " + path, o.show_layer, o.show_head)));
     std::fprintf(stderr, "trace: viewer -> %s\n", o.html.c_str());
   }
   if (!o.show) return Status();
@@ -226,7 +226,7 @@ Status RunDiff(const TraceOptions& o) {
   const std::string text = RenderDrift(d, 20) + "\n" + map;
   std::fwrite(text.data(), 1, text.size(), stdout);
   if (o.html.empty()) return Status();
-  OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderDiffHtml(d, "drift " + o.diff[0] + " → " + o.diff[1])));
+  OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderDiffHtml(d, "drift " + o.diff[0] + " → " + o.diff[1], pair->layer, pair->head)));
   std::fprintf(stderr, "trace: drift viewer -> %s\n", o.html.c_str());
   return Status();
 }
