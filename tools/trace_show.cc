@@ -52,6 +52,13 @@ std::string Cell(float p, TermColor color) {
 
 // One cell for a difference d, relative to the largest magnitude shown: red where A
 // attends more, blue where B does; plain ■ ▪ + (A more) and □ ▫ - (B more) by size.
+// The colour bar of a heatmap: each step's colour beside the weight it stands for.
+std::string ColorScale(TermColor color) {
+  std::string out = "scale:";
+  for (float p : {0.01f, 0.05f, 0.15f, 0.4f, 1.0f}) out += fmt::format(" {} {:g}", Cell(p, color), p);
+  return out + "  (blank: not attended)\n";
+}
+
 std::string DiffCell(float d, float scale, TermColor color) {
   if (d == 0) return " ";
   const float a = std::min(1.0f, std::fabs(d) / scale);
@@ -289,6 +296,8 @@ Result<std::string> RenderHeatmap(const TraceData& t, const ShowOptions& o) {
                 o.width);
   else if (o.color == TermColor::kNone)
     out += "legend: ■ ≥0.4  ▓ ≥0.15  ▒ ≥0.05  ░ ≥0.01  · >0  (blank: not attended)\n";
+  else
+    out += ColorScale(o.color);
   const std::string head_short = h < 0 ? std::string("head average") : fmt::format("head {}", t.heads[h]);
   out += o.diverging ? fmt::format("\nlargest differences A − B of the queries that differ most (layer {}, {}):\n",
                                    t.layers[l], head_short)
