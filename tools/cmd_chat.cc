@@ -20,6 +20,7 @@
 #include "tools/chat_io.h"
 #include "tools/command.h"
 #include "tools/flags.h"
+#include "tools/resources.h"
 #include "tools/line_editor.h"
 #include "tools/trace_show.h"
 
@@ -408,9 +409,24 @@ Status ChatCli::WriteTrace(const std::string& path) {
   return {};
 }
 
+// --record-attention keeps layers x heads x positions^2 / 2 halves: said up front when a
+// full context would not fit in memory (a short chat still works).
+void WarnAboutRecording(const Model& model) {
+  const ModelConfig& c = model.config();
+  const double positions = static_cast<double>(model.kv_cache().capacity());
+  const double bytes = static_cast<double>(c.num_layers * c.num_heads) * positions * positions / 2 * 2;
+  const uint64_t ram = PhysicalMemoryBytes();
+  if (ram == 0 || bytes <= static_cast<double>(ram)) return;
+  std::fprintf(stderr,
+               "oko chat: warning: --record-attention grows to about %s at the full context of %.0f positions, more "
+               "than this machine's %s of memory (lower -c)\n",
+               HumanBytes(bytes).c_str(), positions, HumanBytes(static_cast<double>(ram)).c_str());
+}
+
 Status RunChat(const ChatArgs& args) {
   OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(args.engine, args.sampling, args.chat, args.max_new_tokens));
   const bool interactive = ::isatty(STDIN_FILENO);
+  if (args.record_attention) WarnAboutRecording(*chat.model);
   if (chat.session->raw_completion()) {
     // A template that is there but broken is an error, not a quiet fallback.
     if (HasChatTemplate(args.engine.model_dir)) return Status::Error(chat.no_template_reason);

@@ -87,6 +87,10 @@ Status ParseQueries(const std::string& text, TraceFilter* f) {
 }
 
 Status CheckSize(uint64_t bytes, const TraceOptions& o, const char* what) {
+  if (const uint64_t ram = PhysicalMemoryBytes(); ram > 0 && bytes > ram)
+    return Errorf("the trace {} {}, more than this machine's {} of memory: narrow it with --layers, --heads or "
+                  "--queries, or use --dtype f16",
+                  what, BytesAndHuman(bytes), BytesAndHuman(ram));
   if (bytes <= o.max_bytes) return Status();
   return Errorf("the trace {} {}, over --max-bytes {}: narrow it with --layers, "
                 "--heads or --queries, use --dtype f16, or raise --max-bytes",
@@ -242,12 +246,15 @@ Result<TraceFilter> MakeFilter(const TraceOptions& o, const ModelConfig& c) {
 
 // Refuses before the model runs when even the upper bound (every key up to the last
 // query) is over, so an oversized trace never fills memory.
-Status CheckEstimate(const TraceOptions& o, const TraceRecorder& rec, const TraceFilter& f,
-                     int64_t total, DType dtype) {
+Status CheckEstimate(const TraceOptions& o, const ModelConfig& c, const TraceFilter& f, int64_t total,
+                     DType dtype) {
   const int64_t q_end = std::min(total, f.query_end);
   const int64_t q_count = std::max<int64_t>(0, q_end - f.query_begin);
-  return CheckSize(rec.layers().size() * rec.heads().size() * q_count * q_end * DTypeSize(dtype), o,
-                   "would hold");
+  const double layers = f.layers.empty() ? c.num_layers : f.layers.size();
+  const double heads = f.heads.empty() ? c.num_heads : f.heads.size();
+  // In doubles: 2^31 queries squared overflow uint64; the size saturates instead.
+  const double bytes = layers * heads * q_count * q_end * DTypeSize(dtype);
+  return CheckSize(bytes >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(bytes), o, "would hold");
 }
 
 TraceWriteOptions WriteOptions(const TraceOptions& o, const TraceRecorder& rec, const Tokenizer* tok,
@@ -312,10 +319,10 @@ Status RunRecord(const TraceOptions& o) {
   OKO_ASSIGN_OR_RETURN(TraceFilter f, MakeFilter(o, config));
   OKO_RETURN_IF_ERROR(CheckRecordRequest(o, config, f, static_cast<int64_t>(ids.size())));
   const DType dtype = o.dtype == "f16" ? DType::kF16 : DType::kF32;
+  OKO_RETURN_IF_ERROR(CheckEstimate(o, config, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
   OKO_ASSIGN_OR_RETURN(auto model, LoadModel(o.engine.model_dir, options, o.engine.CtxWhat()));
   const ModelConfig& c = model->config();
   TraceRecorder rec(c.num_layers, c.num_heads, model->kv_cache().sink(), f);
-  OKO_RETURN_IF_ERROR(CheckEstimate(o, rec, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
 
   Timing time;
   model->set_trace(&rec);
