@@ -22,6 +22,12 @@ Result<OpenedChat> OpenChat(const EngineFlags& engine, const SamplingFlags& samp
   OKO_ASSIGN_OR_RETURN(EngineOptions options, engine.ToOptions());
   OKO_ASSIGN_OR_RETURN(c.model, LoadModel(engine.model_dir, options, engine.CtxWhat()));
   OKO_ASSIGN_OR_RETURN(c.tokenizer, Tokenizer::Load(engine.model_dir));
+  // Every message is encoded inside the chat session: an id past the model's vocabulary
+  // would stop the engine, so a tokenizer larger than the model is refused up front.
+  if (c.tokenizer->vocab_size() > c.model->config().vocab_size)
+    return Errorf("{}: tokenizer.json has {} tokens, more than vocab_size {} of config.json (the tokenizer does not "
+                  "belong to this model)",
+                  engine.model_dir, c.tokenizer->vocab_size(), c.model->config().vocab_size);
   std::optional<ChatTemplate> chat_template;
   if (auto t = ChatTemplate::LoadFromDir(engine.model_dir); t.ok()) {
     chat_template = std::move(t.value());

@@ -468,6 +468,14 @@ const std::vector<Case>& Cases() {
       {"MakeModelTokenizerDoesNotFitConfig", [](auto, auto) {},
        "make-model --config '$M/config.json' --tokenizer " + QwenTokenizer() + " --out '$M/new'",
        "tokens, more than vocab_size 512 of the config"},
+      {"ChatTokenizerLargerThanModel", [](auto d, auto) {
+         for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+           test::WriteBytes(d + "/" + f, test::ReadBytes(test::SharedPath("models/qwen3-tokenizer/") + f)); },
+       "chat -m '$M' -n 2", "tokenizer.json has 151669 tokens, more than vocab_size 512 of config.json"},
+      {"RunPromptIdsPastTheModel", [](auto d, auto) {
+         for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+           test::WriteBytes(d + "/" + f, test::ReadBytes(test::SharedPath("models/qwen3-tokenizer/") + f)); },
+       "run -m '$M' -p hello -n 2", "-p: token id 14990 is outside the vocabulary [0, 512)"},
       {"ChatScriptedErrorIsTheExitStatus", [](auto d, auto) { test::WriteBytes(d + "/in.txt", "/reset now\nhi\n"); },
        "chat -m '$M' -n 2", "/reset takes no argument (got 'now')", "", 2, "<'$M/in.txt' >/dev/null"},
   };
