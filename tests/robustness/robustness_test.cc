@@ -1,7 +1,11 @@
-// Malformed inputs for every parser oko has, run through the real `oko` binary as a user
-// would meet them: each case copies a good model folder (stories260k, 1 MB), breaks one
-// thing, runs one command, and expects exit status 2 with a message that names the file
-// and what is wrong. Every limit of common/limits.h (and the template engine's) has a case.
+// Malformed inputs for every parser oko has, and every class of bad command line, run
+// through the real `oko` binary as a user would meet them: each case copies a good model
+// folder (stories260k, 1 MB), breaks one thing (or nothing), runs one command, and expects
+// its exit status (2 for bad input by default; 1 for a bad flag value, 3 for an output
+// that cannot be written) with one error line that names the file or flag and what is
+// wrong. Every limit of common/limits.h (and the template engine's) has a case; so has
+// every policy of docs/CLI.md. tests/robustness/flag_sweep_test.cc adds the sweep of
+// absurd values over every flag.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
