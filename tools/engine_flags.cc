@@ -4,7 +4,6 @@
 #include <random>
 
 #include "loaders/hf_config.h"
-#include "tools/command.h"
 #include "tools/flags.h"
 #include "tools/resources.h"
 
