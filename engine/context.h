@@ -37,6 +37,9 @@ class Context {
   const EngineOptions& options() const { return options_; }
   const KvCache& kv_cache() const { return kv_; }
   ThreadPool& pool() { return *pool_; }
+  // For more contexts on the same weights and pool (BatchDecoder, servers).
+  const std::shared_ptr<const Model>& shared_model() const { return model_; }
+  const std::shared_ptr<ThreadPool>& shared_pool() const { return pool_; }
 
   // Runs `ids` at positions position() .. position()+n-1. logits receives [1, vocab]
   // (kLast) or [n, vocab] (kAll) f32 values. Ids must be in [0, vocab).

@@ -22,25 +22,19 @@ struct Quantized {
   std::vector<std::string> fallbacks;
 };
 
-// Every matmul weight the plan covers, quantized over a pool of options.threads. An
-// untied embedding table stays as stored: only its looked-up rows are read.
+// Every weight the plan covers (PlanModel), quantized over a pool of options.threads.
 Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
   const ModelConfig& c = m.config;
   OKO_ASSIGN_OR_RETURN(QuantPlan plan, ParseQuantPlan(options.quant, static_cast<int>(c.num_layers),
                                                        c.tie_word_embeddings));
-  std::vector<std::pair<std::string, const TensorView*>> todo;
-  for (const ExpectedTensor& e : ExpectedTensors(c)) {
-    const TensorView* t = m.tensors.Find(e.name);
-    if (t == nullptr || (e.name == "model.embed_tokens.weight" && !c.tie_word_embeddings)) continue;
-    if (PlanTensor(plan, e.name, t->shape)) todo.emplace_back(e.name, t);
-  }
+  const std::vector<PlannedTensor> todo = PlanModel(c, m.tensors, plan);
   ThreadPool pool(options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));
   Quantized q;
   for (size_t i = 0; i < todo.size(); ++i) {
-    const auto& [name, tensor] = todo[i];
-    OKO_ASSIGN_OR_RETURN(QuantizedTensor t, QuantizeForLoad(*tensor, name, plan, &pool));
-    if (t.choice.fell_back()) q.fallbacks.push_back(FallbackNote(name, t.choice, tensor->shape[1]));
-    q.weights.emplace(name, std::move(t.weight));
+    const PlannedTensor& p = todo[i];
+    OKO_ASSIGN_OR_RETURN(QuantizedTensor t, QuantizeForLoad(*p.tensor, p.name, plan, &pool));
+    if (t.choice.fell_back()) q.fallbacks.push_back(FallbackNote(p.name, t.choice, p.tensor->shape[1]));
+    q.weights.emplace(p.name, std::move(t.weight));
     if (options.on_quant_progress) options.on_quant_progress(i + 1, todo.size());
   }
   return q;

@@ -80,10 +80,17 @@ std::string FormatProfile(const PhaseProfile& p) {
                               p.total_ms, p.total_ms > 0 ? p.tokens / (p.total_ms / 1e3) : 0.0);
   s += fmt::format("  {:<18} {:>7} {:>10} {:>6} {:>9} {:>8} {:>14}\n", "op", "calls", "ms", "share",
                    "GFLOP/s", "GB/s", "of limit");
-  for (const auto& r : p.by_op)
+  bool in_cache = false;
+  for (const auto& r : p.by_op) {
+    // Past 100% of the DRAM read bandwidth an op's bytes came from cache: say so rather
+    // than print "111.9% bw" as if the limit were broken.
+    const bool cache = !r.compute_bound && r.limit_fraction > 1;
+    in_cache |= cache;
     s += fmt::format("  {:<18} {:>7} {:>10.2f} {:>5.1f}% {:>9.1f} {:>8.1f} {:>7.1f}% {:>6}\n", r.name,
                      r.calls, r.ms, 100 * r.share, r.gflops, r.gbs, 100 * r.limit_fraction,
-                     r.compute_bound ? "peak" : "bw");
+                     r.compute_bound ? "peak" : cache ? "cache" : "bw");
+  }
+  if (in_cache) s += "  (cache: faster than the measured DRAM read bandwidth: its bytes were cache-resident)\n";
   s += fmt::format("  {:<18} {:>7} {:>10} {:>6}\n", "layer", "calls", "ms", "share");
   for (const auto& r : p.by_layer)
     s += fmt::format("  {:<18} {:>7} {:>10.2f} {:>5.1f}%\n", r.name, r.calls, r.ms, 100 * r.share);

@@ -136,4 +136,15 @@ Result<QuantizedTensor> QuantizeForLoad(const TensorView& t, const std::string& 
   return QuantizedTensor{std::move(w.value()), *q};
 }
 
+std::vector<PlannedTensor> PlanModel(const ModelConfig& c, const TensorStore& tensors,
+                                     const QuantPlan& plan) {
+  std::vector<PlannedTensor> planned;
+  for (const ExpectedTensor& e : ExpectedTensors(c)) {
+    const TensorView* t = tensors.Find(e.name);
+    if (t == nullptr || (e.name == "model.embed_tokens.weight" && !c.tie_word_embeddings)) continue;
+    if (std::optional<TensorQuant> q = PlanTensor(plan, e.name, t->shape)) planned.push_back({e.name, t, *q});
+  }
+  return planned;
+}
+
 }  // namespace oko

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "engine/linear.h"
 #include "engine/thread_pool.h"
+#include "loaders/hf_config.h"
 #include "loaders/safetensors.h"
 #include "ops/quant_formats.h"
 
@@ -55,6 +56,16 @@ std::optional<TensorQuant> PlanTensor(const QuantPlan& plan, const std::string& 
 // "model.layers.3.mlp.down_proj.weight: Q6_K -> Q8_0 (rows of 176 values, not a multiple
 // of 256)": the line to print on load and in `oko info` for a tensor that fell back.
 std::string FallbackNote(const std::string& name, const TensorQuant& q, int64_t cols);
+
+// The weights `plan` quantizes in a model, in ExpectedTensors order. An untied embedding
+// table stays as stored (only its looked-up rows are read); a tied one is the lm_head.
+struct PlannedTensor {
+  std::string name;
+  const TensorView* tensor;
+  TensorQuant choice;
+};
+std::vector<PlannedTensor> PlanModel(const ModelConfig& c, const TensorStore& tensors,
+                                     const QuantPlan& plan);
 
 // Bytes of the tensor under the plan (its stored size when it stays as stored).
 size_t PlannedBytes(const QuantPlan& plan, const TensorView& t);

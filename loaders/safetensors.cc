@@ -72,6 +72,73 @@ Result<TensorView> ParseEntry(const std::string& name, const json& e, size_t dat
   return t;
 }
 
+// nlohmann keeps the last of two equal keys; a header that names a tensor twice is
+// refused, as Hugging Face's safetensors refuses it. A second, SAX-only pass over the
+// (already valid) header sees every top-level key. Returns the first repeated one.
+class TopLevelKeys : public nlohmann::json_sax<json> {
+ public:
+  std::string twice;
+  bool key(string_t& k) override {
+    if (depth_ == 1 && twice.empty() && !seen_.insert(k).second) twice = k;
+    return true;
+  }
+  bool start_object(std::size_t) override { return ++depth_, true; }
+  bool end_object() override { return --depth_, true; }
+  bool start_array(std::size_t) override { return ++depth_, true; }
+  bool end_array() override { return --depth_, true; }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  int depth_ = 0;
+  std::set<std::string> seen_;
+};
+
+std::string NamedTwice(std::string_view header) {
+  TopLevelKeys keys;
+  json::sax_parse(header, &keys);
+  return keys.twice;
+}
+
+// As Hugging Face's safetensors requires, the tensors tile the data region exactly: in
+// order of their offsets each begins where the previous one ended (no two share a byte,
+// no byte belongs to none), the first at 0 and the last at the region's end. Offsets are
+// still relative to the region here.
+Status CheckTiling(const std::vector<TensorView>& tensors, size_t region_size, const std::string& path) {
+  std::vector<const TensorView*> order;
+  for (const auto& t : tensors) order.push_back(&t);
+  const auto begin_of = [](const TensorView* t) { return reinterpret_cast<uintptr_t>(t->data); };
+  const auto end_of = [&](const TensorView* t) { return begin_of(t) + t->nbytes; };
+  std::sort(order.begin(), order.end(), [&](const TensorView* a, const TensorView* b) {
+    return begin_of(a) != begin_of(b) ? begin_of(a) < begin_of(b) : end_of(a) < end_of(b);
+  });
+  uintptr_t covered = 0;                 // bytes [0, covered) belong to a tensor
+  const TensorView* furthest = nullptr;  // the tensor that ends at `covered`
+  for (const TensorView* t : order) {
+    if (begin_of(t) < covered && t->nbytes > 0)
+      return Errorf("{}: tensors '{}' and '{}' overlap", path, furthest->name, t->name);
+    if (begin_of(t) > covered)
+      return Errorf("{}: bytes [{}, {}) of the data region belong to no tensor (before '{}'): tensors must tile "
+                    "the data region",
+                    path, covered, begin_of(t), t->name);
+    if (end_of(t) > covered || furthest == nullptr) {
+      covered = end_of(t);
+      furthest = t;
+    }
+  }
+  if (covered != region_size)
+    return Errorf("{}: bytes [{}, {}) of the data region belong to no tensor (after the last): tensors must tile "
+                  "the data region",
+                  path, covered, region_size);
+  return {};
+}
+
 }  // namespace
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
@@ -93,6 +160,8 @@ Result<std::vector<TensorView>> SafetensorsFile::ParseHeader(
   const char* text = reinterpret_cast<const char*>(data + 8);
   auto parsed = ParseJsonText(std::string_view(text, header_len), path, "header");
   if (!parsed.ok()) return parsed.status();
+  if (const std::string twice = NamedTwice(std::string_view(text, header_len)); !twice.empty())
+    return Errorf("{}: the header names tensor '{}' twice", path, twice.substr(0, 200));
   json header = std::move(parsed).value();
   if (!header.is_object()) return Errorf("{}: header is not a JSON object", path);
   if (header.size() > kMaxTensorsPerFile + 1)  // + __metadata__
@@ -114,21 +183,7 @@ Result<std::vector<TensorView>> SafetensorsFile::ParseHeader(
     OKO_ASSIGN_OR_RETURN(TensorView t, ParseEntry(it.key(), *it, region_size, path));
     tensors.push_back(std::move(t));
   }
-  // No two tensors may share bytes: in order of their starts, each non-empty tensor must
-  // begin at or after the furthest end so far (not only the previous tensor's end).
-  std::vector<const TensorView*> order;
-  for (const auto& t : tensors)
-    if (t.nbytes > 0) order.push_back(&t);
-  std::sort(order.begin(), order.end(), [](const TensorView* a, const TensorView* b) {
-    return a->data < b->data;
-  });
-  auto end_of = [](const TensorView* t) { return reinterpret_cast<uintptr_t>(t->data) + t->nbytes; };
-  const TensorView* furthest = nullptr;  // the tensor reaching furthest so far
-  for (const TensorView* t : order) {
-    if (furthest != nullptr && reinterpret_cast<uintptr_t>(t->data) < end_of(furthest))
-      return Errorf("{}: tensors '{}' and '{}' overlap", path, furthest->name, t->name);
-    if (furthest == nullptr || end_of(t) > end_of(furthest)) furthest = t;
-  }
+  OKO_RETURN_IF_ERROR(CheckTiling(tensors, region_size, path));
   for (auto& t : tensors) t.data = region + reinterpret_cast<uintptr_t>(t.data);
   return tensors;
 }

@@ -17,6 +17,8 @@ namespace fs = std::filesystem;
 namespace od = simdjson::ondemand;
 using json = nlohmann::json;
 
+}  // namespace
+
 // A git symlink checked out on a system without symlink support (or copied by a tool
 // that does not follow links) becomes a small text file whose whole content is the link
 // target, e.g. "../tiny-qwen3/tokenizer.json". Follow such a file when it names an
@@ -38,6 +40,8 @@ Result<std::string> ResolveTokenizerPath(const std::string& dir) {
   }
   return Errorf("{}: tokenizer.json link chain is too long", dir);
 }
+
+namespace {
 
 std::string SimdjsonMessage(simdjson::error_code e) { return simdjson::error_message(e); }
 

@@ -24,6 +24,10 @@
 
 namespace oko {
 
+// The tokenizer.json of `dir`, following a git symlink stored as a small text file that
+// names its target (e.g. "../tiny-qwen3/tokenizer.json").
+Result<std::string> ResolveTokenizerPath(const std::string& dir);
+
 class Tokenizer {
  public:
   // Reads DIR/tokenizer.json and, if present, DIR/tokenizer_config.json. Errors name

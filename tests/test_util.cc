@@ -59,4 +59,17 @@ CommandResult RunOko(const std::string& args, const std::string& stdin_text) {
   return r;
 }
 
+CommandResult RunOkoStdoutTo(const std::string& args, const std::string& redirection) {
+  const std::string dir = TempDir("run_" + std::to_string(std::rand()));
+  const fs::path err = fs::path(dir) / "stderr";
+  const std::string cmd = std::string("'") + OKO_BINARY + "' " + args + " </dev/null 2>'" + err.string() + "' " +
+                          redirection;
+  const int status = std::system(cmd.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.err = Slurp(err);
+  fs::remove_all(dir);
+  return r;
+}
+
 }  // namespace oko::test

@@ -18,5 +18,8 @@ struct CommandResult {
 };
 // Runs the oko binary with `args` (shell-quoted here), optionally feeding stdin.
 CommandResult RunOko(const std::string& args, const std::string& stdin_text = "");
+// The same with stdout sent where a shell redirection says (">/dev/full", ">&-") instead
+// of captured.
+CommandResult RunOkoStdoutTo(const std::string& args, const std::string& redirection);
 
 }  // namespace oko::test

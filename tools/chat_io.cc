@@ -2,24 +2,32 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace oko {
 
 namespace {
 constexpr std::string_view kDim = "\x1b[2m", kNormal = "\x1b[0m";
 }  // namespace
 
-void ChatFlags::Add(CLI::App* app) {
-  app->add_option("--system", system, "system prompt");
-  app->add_flag("--no-thinking", no_thinking, "pass enable_thinking=false to the chat template (Qwen3)");
-  app->add_flag("--hide-thinking", hide_thinking, "do not print the <think> part of replies");
+std::vector<CLI::Option*> ChatFlags::Add(CLI::App* app) {
+  return {app->add_option("--system", system, "system prompt (default: none)"),
+          app->add_flag("--no-thinking", no_thinking, "pass enable_thinking=false to the chat template (Qwen3)"),
+          app->add_flag("--hide-thinking", hide_thinking, "do not print the <think> part of replies")};
 }
 
 Result<OpenedChat> OpenChat(const EngineFlags& engine, const SamplingFlags& sampling, const ChatFlags& chat,
                             int64_t max_new_tokens) {
   OpenedChat c;
   OKO_ASSIGN_OR_RETURN(EngineOptions options, engine.ToOptions());
-  OKO_ASSIGN_OR_RETURN(c.context, LoadContext(engine.model_dir, options));
+  OKO_ASSIGN_OR_RETURN(c.context, OpenContext(engine.model_dir, options, engine.CtxWhat()));
   OKO_ASSIGN_OR_RETURN(c.tokenizer, Tokenizer::Load(engine.model_dir));
+  // Every message is encoded inside the chat session: an id past the model's vocabulary
+  // would stop the engine, so a tokenizer larger than the model is refused up front.
+  if (c.tokenizer->vocab_size() > c.context->config().vocab_size)
+    return Errorf("{}: tokenizer.json has {} tokens, more than vocab_size {} of config.json (the tokenizer does not "
+                  "belong to this model)",
+                  engine.model_dir, c.tokenizer->vocab_size(), c.context->config().vocab_size);
   std::optional<ChatTemplate> chat_template;
   if (auto t = ChatTemplate::LoadFromDir(engine.model_dir); t.ok()) {
     chat_template = std::move(t.value());
@@ -59,9 +67,19 @@ void ReplyPrinter::Finish() {
 }
 
 std::string FormatStats(const GenerationStats& s) {
-  return fmt::format("prompt {} tokens ({} new), {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | first token {:.0f} ms",
-                     s.prompt_tokens, s.prefilled_tokens, s.PrefillTokensPerSecond(), s.generated_tokens,
-                     s.DecodeTokensPerSecond(), s.first_token_seconds * 1e3);
+  // A rate over less than two tokens or no time is no rate: "—".
+  const auto rate = [](int64_t tokens, double per_second) {
+    return tokens > 1 && per_second > 0 && std::isfinite(per_second) ? fmt::format("{:.1f} tok/s", per_second)
+                                                                      : std::string("— tok/s");
+  };
+  const std::string reused = s.prefilled_tokens == s.prompt_tokens
+                                 ? ""
+                                 : fmt::format(" ({} prefilled, {} from the cache)", s.prefilled_tokens,
+                                               s.prompt_tokens - s.prefilled_tokens);
+  return fmt::format("prompt {} token{}{}, {} | generated {} token{}, {} | first token {:.0f} ms", s.prompt_tokens,
+                     s.prompt_tokens == 1 ? "" : "s", reused, rate(s.prefilled_tokens, s.PrefillTokensPerSecond()),
+                     s.generated_tokens, s.generated_tokens == 1 ? "" : "s",
+                     rate(s.generated_tokens, s.DecodeTokensPerSecond()), s.first_token_seconds * 1e3);
 }
 
 }  // namespace oko

@@ -17,7 +17,8 @@ struct ChatFlags {
   bool no_thinking = false;
   bool hide_thinking = false;
 
-  void Add(CLI::App* app);
+  // Returns the options, so that `oko run` can make them need --chat.
+  std::vector<CLI::Option*> Add(CLI::App* app);
 };
 
 struct OpenedChat {
@@ -50,7 +51,7 @@ class ReplyPrinter {
   bool in_thinking_ = false;
 };
 
-// "prompt 57 tokens (12 new), 1234.5 tok/s | generated 20 tokens, 456.7 tok/s | first token 12 ms"
+// "prompt 57 tokens (12 prefilled, 45 from the cache), 1234.5 tok/s | generated 20 tokens, 456.7 tok/s | first token 12 ms"
 std::string FormatStats(const GenerationStats& s);
 
 }  // namespace oko

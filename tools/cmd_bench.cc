@@ -11,6 +11,8 @@
 #include "tools/bench_util.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
+#include "tools/flags.h"
+#include "tools/resources.h"
 
 namespace oko {
 namespace {
@@ -38,13 +40,12 @@ double Seconds(const std::function<void()>& fn) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void PrintMachine(const MachineLimits& m) {
-  fmt::print("machine  {} | {} | {} threads | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s\n",
-             m.cpu, m.simd, m.threads, m.read_gbs, m.f32_gflops, m.bf16_gflops);
-  fmt::print("probe    {}\n", m.ProbeNote());
+void PrintMachine(const MachineLimits& m, bool measured_now) {
+  fmt::print("machine  {} | {} | {} thread{} | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s\n",
+             m.cpu, m.simd, m.threads, m.threads == 1 ? "" : "s", m.read_gbs, m.f32_gflops, m.bf16_gflops);
+  fmt::print("probe    {} ({})\n", m.ProbeNote(),
+             measured_now ? "now" : "cached in ~/.cache/oko/machine.json; --machine re-measures");
 }
-
-constexpr int64_t kMaxParallel = 64;  // sequences decoded together
 
 struct Measured {
   std::vector<double> pp, tg, parallel_tg;
@@ -58,7 +59,7 @@ void MeasureOneSequence(const BenchOptions& o, Context& context, Measured& m) {
   const auto decode = SyntheticIds(o.generate, V, 2);
   std::vector<float> logits;
   // Warm-up: page the weights in, create the oneDNN primitives.
-  context.Forward(SyntheticIds(std::min<int64_t>(o.prompt, 64), V), Logits::kLast, &logits);
+  context.Forward(SyntheticIds(std::max<int64_t>(std::min<int64_t>(o.prompt, 64), 1), V), Logits::kLast, &logits);
   for (int64_t r = 0; r < o.repetitions; ++r) {
     context.Reset();
     if (o.prompt > 0) m.pp.push_back(o.prompt / Seconds([&] { context.Forward(prompt, Logits::kLast, &logits); }));
@@ -73,18 +74,23 @@ void MeasureOneSequence(const BenchOptions& o, Context& context, Measured& m) {
 }
 
 // tg of o.parallel sequences decoding together (each at depth o.depth), aggregate tok/s.
-Status MeasureParallel(const BenchOptions& o, std::shared_ptr<const Model> model,
-                       std::shared_ptr<ThreadPool> pool, const EngineOptions& options, Measured& m) {
-  const int64_t V = model->config().vocab_size;
+Status MeasureParallel(const BenchOptions& o, const Context& first, const EngineOptions& options,
+                       Measured& m) {
+  const int64_t V = first.config().vocab_size;
   const size_t n = static_cast<size_t>(o.parallel);
+  const uint64_t bytes = EstimateMemory(first.config(), options).total() * n, ram = PhysicalMemoryBytes();
+  if (ram > 0 && bytes > ram)
+    return Errorf("--parallel {}: {} contexts of {} positions would need {}, more than this machine's {} of "
+                  "memory (lower --parallel or -d)", o.parallel, n, options.ctx, BytesAndHuman(bytes),
+                  BytesAndHuman(ram));
   std::vector<std::unique_ptr<Context>> owned;
   std::vector<Context*> contexts;
   for (size_t i = 0; i < n; ++i) {
-    OKO_ASSIGN_OR_RETURN(auto c, Context::Create(model, pool, options));
+    OKO_ASSIGN_OR_RETURN(auto c, Context::Create(first.shared_model(), first.shared_pool(), options));
     contexts.push_back(c.get());
     owned.push_back(std::move(c));
   }
-  BatchDecoder decoder(model, pool, n);
+  BatchDecoder decoder(first.shared_model(), first.shared_pool(), n);
   std::vector<float> logits;
   std::vector<int32_t> ids(n);
   for (int64_t r = 0; r < o.repetitions; ++r) {
@@ -102,46 +108,59 @@ Status MeasureParallel(const BenchOptions& o, std::shared_ptr<const Model> model
   return {};
 }
 
+// One rule for every subcommand: what runs must fit the context. Without -c the context
+// is sized to fit; with -c a benchmark larger than it is refused, not run through the ring.
+Result<int64_t> BenchContext(const BenchOptions& o) {
+  const int64_t needed = o.prompt + o.depth + o.generate + 1;
+  if (!o.engine.ctx_given()) return needed;
+  if (needed > o.engine.ctx)
+    return Errorf("-p {} + -d {} + -n {} needs a context of {} positions, more than -c {} (raise -c, or leave it "
+                  "out to size it to fit)",
+                  o.prompt, o.depth, o.generate, needed, o.engine.ctx);
+  return o.engine.ctx;
+}
+
 Status RunBench(const BenchOptions& o) {
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
-  if (o.parallel < 1 || o.parallel > kMaxParallel)
-    return Status::Error(fmt::format("--parallel must be in [1, {}], got {}", kMaxParallel, o.parallel),
-                         ExitCode::kUsage);
   if (o.engine.model_dir.empty()) {
-    if (!o.machine) return Status::Error("bench: give -m DIR (or --machine)", ExitCode::kUsage);
+    if (!o.machine) return Status::Error("give -m DIR (or --machine)", ExitCode::kUsage);
     ThreadPool pool(options.threads > 0 ? options.threads : std::thread::hardware_concurrency());
-    PrintMachine(LoadOrMeasureMachine(pool, /*remeasure=*/true));
+    PrintMachine(LoadOrMeasureMachine(pool, /*remeasure=*/true), true);
     return {};
   }
-  options.ctx = std::max<int64_t>(options.ctx, o.prompt + o.depth + o.generate + 1);
-  OKO_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::Load(o.engine.model_dir, options));
-  auto pool = std::make_shared<ThreadPool>(options.threads > 0 ? options.threads
-                                                               : std::thread::hardware_concurrency());
-  OKO_ASSIGN_OR_RETURN(auto context, Context::Create(model, pool, options));
-  const MachineLimits limits = LoadOrMeasureMachine(*pool, o.machine);
+  if (o.prompt == 0 && o.generate == 0) return Status::Error("-p 0 and -n 0: nothing to measure", ExitCode::kUsage);
+  OKO_ASSIGN_OR_RETURN(options.ctx, BenchContext(o));
+  const std::string ctx_what = fmt::format("-p {} -d {} -n {}", o.prompt, o.depth, o.generate);
+  OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, ctx_what));
+  const MachineLimits limits = LoadOrMeasureMachine(context->pool(), o.machine);
   Measured m;
   MeasureOneSequence(o, *context, m);
-  if (o.parallel > 1 && o.generate > 0) OKO_RETURN_IF_ERROR(MeasureParallel(o, model, pool, options, m));
+  if (o.parallel > 1 && o.generate > 0) OKO_RETURN_IF_ERROR(MeasureParallel(o, *context, options, m));
 
   const MeanStd pps = Summarize(m.pp), tgs = Summarize(m.tg), par = Summarize(m.parallel_tg);
-  const double bytes = WeightBytesPerToken(model->graph());
-  // KV bytes a decode step reads per sequence (the mean over the tg run).
-  const double kv_bytes = 2.0 * model->config().num_layers * model->config().kv_dim() *
+  const double bytes = WeightBytesPerToken(context->model().graph());
+  const double kv_bytes = 2.0 * context->config().num_layers * context->config().kv_dim() *
                           DTypeSize(options.kv_dtype) * (o.depth + o.generate / 2.0);
   const double tg_limit = limits.read_gbs * 1e9 / (bytes + kv_bytes);
   // N sequences per step: the weights once, every sequence's KV.
   const double par_limit = o.parallel * limits.read_gbs * 1e9 / (bytes + o.parallel * kv_bytes);
-  const double pp_gflops = pps.mean * MatMulFlopsPerToken(model->graph()) / 1e9;
-  const double peak = model->compute() == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  const double pp_gflops = pps.mean * MatMulFlopsPerToken(context->model().graph()) / 1e9;
+  const Model& model = context->model();
+  const double peak = model.compute() == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   if (o.json) {
     nlohmann::json j = {
+        {"oko_version", "0.1"},
         {"model", o.engine.model_dir},
         {"cpu", limits.cpu},
         {"simd", limits.simd},
-        {"threads", context->options().threads},
-        {"compute", ComputeModeName(model->compute())},
-        {"compute_reason", model->compute_reason()},
         {"probe", {{"measured_at", limits.measured_at}, {"cpu_share", limits.cpu_share}}},
+        {"threads", context->options().threads},
+        {"kv", o.engine.kv},
+        {"ctx", options.ctx},
+        {"repetitions", o.repetitions},
+        {"compute", ComputeModeName(model.compute())},
+        {"compute_reason", model.compute_reason()},
+        {"quant", model.quant()},
         {"pp", {{"n", o.prompt}, {"tok_s", pps.mean}, {"stddev", pps.std}, {"gflops", pp_gflops},
                 {"peak_gflops", peak}, {"peak_fraction", peak > 0 ? pp_gflops / peak : 0}}},
         {"tg", {{"n", o.generate}, {"depth", o.depth}, {"tok_s", tgs.mean}, {"stddev", tgs.std}}},
@@ -157,23 +176,30 @@ Status RunBench(const BenchOptions& o) {
     fmt::print("{}\n", j.dump(2));
     return {};
   }
-  PrintMachine(limits);
-  fmt::print("model    {} | {} | compute {} ({}) | weights {:.1f} MB read per token\n",
-             o.engine.model_dir, ArchName(model->config().arch), ComputeModeName(model->compute()),
-             model->compute_reason(), bytes / 1e6);
-  fmt::print("{:<12} {:>14} {:>24}\n", "test", "tok/s", "vs limit");
-  const std::string at_depth = o.depth ? fmt::format("@d{}", o.depth) : "";
+  PrintMachine(limits, o.machine);
+  fmt::print("model    {} | {}{} | compute {} ({}) | kv {} | ctx {} | {} repetition{} | weights {:.1f} MB read per token\n\n",
+             o.engine.model_dir, ArchName(context->config().arch),
+             model.quant().empty() ? "" : " --quant " + model.quant(), ComputeModeName(model.compute()),
+             model.compute_reason(), o.engine.kv, options.ctx, o.repetitions, o.repetitions == 1 ? "" : "s",
+             bytes / 1e6);
+  // A llama-bench-style markdown table: fixed columns, one row per test.
+  constexpr const char* kRow = "| {:<14} | {:>20} | {:>26} | {:>8} |\n";
+  fmt::print(kRow, "test", "tok/s", "limit", "of limit");
+  fmt::print("|{:-<16}|{:->22}|{:->28}|{:->10}|\n", "", ":", ":", ":");
+  const auto pct = [](double x, double limit) { return limit > 0 ? fmt::format("{:.1f}%", 100 * x / limit) : "—"; };
   if (o.prompt > 0)
-    fmt::print("{:<12} {:>8.1f} ± {:<5.1f} {:>8.1f} GFLOP/s = {:4.1f}% of peak\n",
-               fmt::format("pp{}", o.prompt), pps.mean, pps.std, pp_gflops, peak > 0 ? 100 * pp_gflops / peak : 0);
+    fmt::print(kRow, fmt::format("pp{}", o.prompt), fmt::format("{:.1f} ± {:.1f}", pps.mean, pps.std),
+               fmt::format("{:.0f} GFLOP/s peak", peak), pct(pp_gflops, peak));
   if (o.generate > 0)
-    fmt::print("{:<12} {:>8.1f} ± {:<5.1f} limit {:.1f} tok/s = {:4.1f}% of bandwidth\n",
-               fmt::format("tg{}{}", o.generate, at_depth), tgs.mean, tgs.std, tg_limit,
-               tg_limit > 0 ? 100 * tgs.mean / tg_limit : 0);
+    fmt::print(kRow, fmt::format("tg{}{}", o.generate, o.depth ? fmt::format("@d{}", o.depth) : ""),
+               fmt::format("{:.1f} ± {:.1f}", tgs.mean, tgs.std), fmt::format("{:.1f} tok/s bandwidth", tg_limit),
+               pct(tgs.mean, tg_limit));
   if (!m.parallel_tg.empty())
-    fmt::print("{:<12} {:>8.1f} ± {:<5.1f} limit {:.1f} tok/s = {:4.1f}% of bandwidth; {:.2f}x one sequence\n",
-               fmt::format("tg{}{}x{}", o.generate, at_depth, o.parallel), par.mean, par.std, par_limit,
-               par_limit > 0 ? 100 * par.mean / par_limit : 0, tgs.mean > 0 ? par.mean / tgs.mean : 0);
+    fmt::print(kRow, fmt::format("tg{}{} x{}", o.generate, o.depth ? fmt::format("@d{}", o.depth) : "", o.parallel),
+               fmt::format("{:.1f} ± {:.1f}", par.mean, par.std), fmt::format("{:.1f} tok/s bandwidth", par_limit),
+               pct(par.mean, par_limit));
+  if (!m.parallel_tg.empty() && tgs.mean > 0)
+    fmt::print("\n{} sequences decoded together: {:.2f}x the tok/s of one\n", o.parallel, par.mean / tgs.mean);
   return {};
 }
 
@@ -183,14 +209,18 @@ Subcommand AddBenchCommand(CLI::App& root) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* app = root.add_subcommand("bench", "Prompt and generation speed against the machine's limits");
   o->engine.Add(app, /*model_required=*/false);
-  app->add_option("-p,--n-prompt", o->prompt, "prompt tokens (pp)")->check(CLI::NonNegativeNumber);
-  app->add_option("-n,--n-gen", o->generate, "generated tokens (tg)")->check(CLI::NonNegativeNumber);
-  app->add_option("-d,--depth", o->depth, "context already in the cache before tg")->check(CLI::NonNegativeNumber);
-  app->add_option("-r,--repetitions", o->repetitions, "repetitions")->check(CLI::PositiveNumber);
-  app->add_option("--parallel", o->parallel,
-                  "also decode N sequences together (one pass over the weights per step): aggregate tok/s");
+  AddIntFlag(app, "-p,--n-prompt", &o->prompt, {0, kMaxTokenCount}, "prompt tokens, pp (default: 512)");
+  AddIntFlag(app, "-n,--n-gen", &o->generate, {0, kMaxTokenCount}, "generated tokens, tg (default: 128)");
+  AddIntFlag(app, "-d,--depth", &o->depth, {0, kMaxTokenCount}, "context already in the cache before tg (default: 0)");
+  AddIntFlag(app, "-r,--repetitions", &o->repetitions, {1, 1000}, "repetitions (default: 3)");
+  AddIntFlag(app, "--parallel", &o->parallel, {1, 64},
+             "also decode N sequences together, one pass over the weights per step: aggregate tok/s (default: 1)");
   app->add_flag("--json", o->json, "one JSON object");
   app->add_flag("--machine", o->machine, "re-measure the machine's bandwidth and peak");
+  AddExamples(app, {"oko bench -m ../shared/models/tiny-qwen3 -p 64 -n 16",
+                    "oko bench -m DIR -t 1 --kv f16 --json",
+                    "oko bench -m DIR -p 0 -n 64 --parallel 8",
+                    "oko bench --machine"});
   return {app, [o] { return RunBench(*o); }};
 }
 

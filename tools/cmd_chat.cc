@@ -6,17 +6,21 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "common/atomic_file.h"
 #include "common/mapped_file.h"
+#include "loaders/model_dir.h"
 #include "engine/machine_limits.h"
 #include "engine/profile_report.h"
 #include "engine/trace_recorder.h"
 #include "tools/chat_io.h"
 #include "tools/command.h"
+#include "tools/flags.h"
+#include "tools/resources.h"
 #include "tools/line_editor.h"
 #include "tools/trace_show.h"
 
@@ -55,6 +59,13 @@ std::string_view Trim(std::string_view s) {
   return s.substr(b, s.find_last_not_of(" \t\r\n") + 1 - b);
 }
 
+// "~/c.json" -> "$HOME/c.json", as a shell would.
+std::string ExpandHome(std::string_view path) {
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || !(path == "~" || path.starts_with("~/"))) return std::string(path);
+  return std::string(home) + std::string(path.substr(1));
+}
+
 // "12" -> 12; "" -> `fallback`.
 Result<int64_t> ParseIndex(std::string_view s, int64_t fallback, const char* what) {
   if (s.empty()) return fallback;
@@ -79,6 +90,7 @@ class ChatCli {
         session_(*chat_.session),
         printer_(stdout, interactive && ::isatty(STDOUT_FILENO), hide_thinking),
         model_name_(std::move(model_name)) {
+    interactive_ = interactive;
     if (profile) StartProfiler();
     if (!record_attention) return;
     TraceFilter keep_all;
@@ -98,6 +110,8 @@ class ChatCli {
 
  private:
   void Say(std::string_view text);
+  // Notices (the ring, a stop) go to stderr when stdout is a script's reply stream.
+  void Notice(std::string_view text);
   void Greet();
   std::optional<std::string> ReadMessage();
   std::optional<std::string> ReadBlock();
@@ -117,6 +131,7 @@ class ChatCli {
   ChatSession& session_;
   ReplyPrinter printer_;
   LineEditor* editor_ = nullptr;  // on a terminal only
+  bool interactive_ = false;
   bool told_context_full_ = false;
   std::string model_name_;
   std::unique_ptr<TraceRecorder> recorder_;  // with --record-attention only
@@ -128,14 +143,19 @@ void ChatCli::Say(std::string_view text) {
   std::fflush(stdout);
 }
 
+void ChatCli::Notice(std::string_view text) {
+  if (interactive_) return Say(text);
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
 void ChatCli::Greet() {
   const ModelConfig& c = chat_.context->config();
   Say(fmt::format("oko chat: {} ({} layers, context window {} positions)\n", c.model_type, c.num_layers,
                   session_.context_window()));
   if (session_.raw_completion())
-    Say(fmt::format("No chat template: {}\nRaw completion mode: each message is a prompt of its own, "
+    Say(fmt::format("No chat template in {}. Raw completion mode: each message is a prompt of its own, "
                     "continued as plain text.\n",
-                    chat_.no_template_reason));
+                    model_name_));
   Say("/help lists the commands; Ctrl-C stops an answer, Ctrl-D exits.\n");
 }
 
@@ -184,15 +204,21 @@ Status ChatCli::RunInteractive() {
   return {};
 }
 
-// One message a line; the first error ends the run with its status.
+// One message a line. As on a terminal, an error is reported and the chat goes on (a
+// script's later lines may not depend on it); the run then ends with the first error's
+// exit status, so the script still learns of it (docs/CLI.md "oko chat").
 Status ChatCli::RunScripted() {
   bool quit = false;
+  Status first_error;
   for (std::string line; !quit && std::getline(std::cin, line);) {
     if (Trim(line).empty()) continue;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    OKO_RETURN_IF_ERROR(HandleLine(line, &quit));
+    Status s = HandleLine(line, &quit);
+    if (s.ok()) continue;
+    std::fprintf(stderr, "error: %s\n", s.message().c_str());
+    if (first_error.ok()) first_error = Status::Error("the chat went on after: " + s.message(), s.code());
   }
-  return {};
+  return first_error;
 }
 
 Status ChatCli::HandleLine(std::string_view line, bool* quit) {
@@ -205,6 +231,9 @@ Status ChatCli::HandleLine(std::string_view line, bool* quit) {
 }
 
 Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool* quit) {
+  const bool takes_no_argument = name == "/help" || name == "/reset" || name == "/stats" || name == "/exit" ||
+                                 name == "/quit";
+  if (takes_no_argument && !arg.empty()) return Errorf("{} takes no argument (got '{}')", name, arg);
   if (name == "/help") {
     Say(kHelp);
   } else if (name == "/reset") {
@@ -217,13 +246,12 @@ Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool*
     PrintStats();
   } else if (name == "/save" || name == "/load") {
     if (arg.empty()) return Errorf("{} needs a file name", name);
-    return name == "/save" ? Save(std::string(arg)) : Load(std::string(arg));
+    return name == "/save" ? Save(ExpandHome(arg)) : Load(ExpandHome(arg));
   } else if (name == "/attn") {
-    // A view that cannot be drawn is no reason to end a scripted chat: say why, go on.
-    if (Status s = ShowAttention(arg); !s.ok()) std::fprintf(stderr, "error: %s\n", s.message().c_str());
+    return ShowAttention(arg);
   } else if (name == "/trace") {
     if (arg.empty()) return Errorf("/trace needs a file name");
-    return WriteTrace(std::string(arg));
+    return WriteTrace(ExpandHome(arg));
   } else if (name == "/profile") {
     return Profile(arg);
   } else if (name == "/exit" || name == "/quit") {
@@ -240,10 +268,10 @@ Status ChatCli::Send(std::string_view text) {
                              editor_ != nullptr ? editor_->interrupted() : nullptr);
   if (!stats.ok()) return stats.status();
   printer_.Finish();
-  if (stats->stopped_by_callback) Say("[stopped]\n");
+  if (stats->stopped_by_callback) Notice("[stopped]\n");
   if (session_.context_wrapped() && !told_context_full_) {
     told_context_full_ = true;
-    Say(fmt::format("[the context window of {} positions is full: the KV cache is now a ring, the oldest "
+    Notice(fmt::format("[the context window of {} positions is full: the KV cache is now a ring, the oldest "
                     "tokens fall out of attention and the chat goes on]\n",
                     session_.context_window()));
   }
@@ -259,7 +287,8 @@ void ChatCli::PrintStats() {
     Say("last turn: none yet\n");
   }
   const ChatTotals& t = session_.totals();
-  Say(fmt::format("session:   {} turn{}, {} prompt tokens prefilled of {} rendered, {} generated\n", t.turns,
+  Say(fmt::format("session:   {} turn{} since the start (/reset and /load included), {} prompt tokens prefilled "
+                  "of {} rendered, {} generated\n", t.turns,
                   t.turns == 1 ? "" : "s", t.prefilled_tokens, t.prompt_tokens, t.generated_tokens));
   Say(fmt::format("context:   position {}, window {}{}\n", session_.context_position(), session_.context_window(),
                   session_.context_wrapped() ? " (wrapped: attention slides over the last window)" : ""));
@@ -380,11 +409,33 @@ Status ChatCli::WriteTrace(const std::string& path) {
   return {};
 }
 
+// --record-attention keeps layers x heads x positions^2 / 2 halves: said up front when a
+// full context would not fit in memory (a short chat still works).
+void WarnAboutRecording(const Context& context) {
+  const ModelConfig& c = context.config();
+  const double positions = static_cast<double>(context.kv_cache().capacity());
+  const double bytes = static_cast<double>(c.num_layers * c.num_heads) * positions * positions / 2 * 2;
+  const uint64_t ram = PhysicalMemoryBytes();
+  if (ram == 0 || bytes <= static_cast<double>(ram)) return;
+  std::fprintf(stderr,
+               "oko chat: warning: --record-attention grows to about %s at the full context of %.0f positions, more "
+               "than this machine's %s of memory (lower -c)\n",
+               HumanBytes(bytes).c_str(), positions, HumanBytes(static_cast<double>(ram)).c_str());
+}
+
 Status RunChat(const ChatArgs& args) {
   OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(args.engine, args.sampling, args.chat, args.max_new_tokens));
   const bool interactive = ::isatty(STDIN_FILENO);
-  if (!interactive && chat.session->raw_completion())
-    std::fprintf(stderr, "oko chat: no chat template (%s): raw completion mode\n", chat.no_template_reason.c_str());
+  if (args.record_attention) WarnAboutRecording(*chat.context);
+  if (chat.session->raw_completion()) {
+    // A template that is there but broken is an error, not a quiet fallback.
+    if (HasChatTemplate(args.engine.model_dir)) return Status::Error(chat.no_template_reason);
+    if (!interactive)
+      std::fprintf(stderr, "oko chat: %s has no chat template: raw completion, each line is a prompt\n",
+                   args.engine.ModelName().c_str());
+    if (!args.chat.system.empty() || args.chat.no_thinking)
+      std::fprintf(stderr, "oko chat: warning: --system and --no-thinking need a chat template: ignored\n");
+  }
   ChatCli cli(std::move(chat), args.engine.ModelName(), interactive, args.chat.hide_thinking,
               args.record_attention, args.profile);
   return interactive ? cli.RunInteractive() : cli.RunScripted();
@@ -398,10 +449,13 @@ Subcommand AddChatCommand(CLI::App& root) {
   args->engine.Add(app);
   args->sampling.Add(app);
   args->chat.Add(app);
-  app->add_option("-n,--n-predict", args->max_new_tokens, "most tokens per reply")->check(CLI::PositiveNumber);
+  AddIntFlag(app, "-n,--n-predict", &args->max_new_tokens, {1, kMaxTokenCount}, "most tokens per reply (default: 4096)");
   app->add_flag("--record-attention", args->record_attention,
                 "record every layer's attention for /attn and /trace (memory grows with the square of the context)");
   app->add_flag("--profile", args->profile, "time every op from the start, for /profile");
+  AddExamples(app, {"oko chat -m ../shared/models/tiny-qwen3 --seed 42 -n 12",
+                    "oko chat -m DIR --system \"Be brief.\" --no-thinking",
+                    "printf 'Hi\\n/stats\\n' | oko chat -m DIR --seed 1"});
   return {app, [args] { return RunChat(*args); }};
 }
 

@@ -1,8 +1,15 @@
 // oko info -m DIR: what a model folder holds and what it will cost to run.
 #include <map>
 
+#include <nlohmann/json.hpp>
+
+#include "common/limits.h"
+#include "common/mapped_file.h"
 #include "engine/machine_limits.h"
+#include "engine/quant_plan.h"
+#include "loaders/chat_template.h"
 #include "loaders/model_dir.h"
+#include "loaders/tokenizer.h"
 #include "ops/gemm_onednn.h"
 #include "ops/machine_probe.h"
 #include "tools/command.h"
@@ -20,8 +27,74 @@ std::string HumanBytes(double bytes) {
   return fmt::format("{:.{}f} {}", bytes, u == 0 ? 0 : 2, units[u]);
 }
 
-Status RunInfo(const std::string& dir) {
+// config.json's "architectures"[0] (LlamaForCausalLM), else the architecture oko maps it to.
+std::string ArchitectureName(const std::string& dir, const ModelConfig& c) {
+  auto text = ReadFileToString(dir + "/config.json", kMaxConfigJsonBytes);
+  if (text.ok()) {
+    const auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_object() && j.contains("architectures") && j["architectures"].is_array() &&
+        !j["architectures"].empty() && j["architectures"][0].is_string())
+      return j["architectures"][0].get<std::string>();
+  }
+  return std::string(ArchName(c.arch));
+}
+
+// info describes the whole folder, so it checks all of it: the tokenizer and chat
+// template too, not only what Model::Load reads.
+Status CheckTokenizerFiles(const ModelDir& m) {
+  if (m.has_tokenizer) OKO_RETURN_IF_ERROR(Tokenizer::Load(m.dir).status());
+  if (m.has_chat_template) OKO_RETURN_IF_ERROR(ChatTemplate::LoadFromDir(m.dir).status());
+  return {};
+}
+
+nlohmann::ordered_json InfoJson(const ModelDir& m, const std::map<std::string_view, uint64_t>& bytes_per_dtype) {
+  const ModelConfig& c = m.config;
+  nlohmann::ordered_json dtypes = nlohmann::ordered_json::object();
+  for (const auto& [name, bytes] : bytes_per_dtype) dtypes[std::string(name)] = bytes;
+  return {{"model", m.dir},
+          {"architecture", ArchitectureName(m.dir, c)},
+          {"model_type", c.model_type},
+          {"parameters", m.ParameterCount()},
+          {"tensors", m.tensors.tensors().size()},
+          {"files", m.tensors.files().size()},
+          {"bytes", m.tensors.total_bytes()},
+          {"bytes_per_dtype", dtypes},
+          {"vocab_size", c.vocab_size},
+          {"hidden_size", c.hidden_size},
+          {"intermediate_size", c.intermediate_size},
+          {"num_layers", c.num_layers},
+          {"num_heads", c.num_heads},
+          {"num_kv_heads", c.num_kv_heads},
+          {"head_dim", c.head_dim},
+          {"rope_theta", c.rope_theta},
+          {"max_position_embeddings", c.max_position_embeddings},
+          {"eos_token_ids", c.eos_token_ids},
+          {"kv_bytes_per_token_f32", 2 * c.num_layers * c.kv_dim() * 4},
+          {"tokenizer", m.has_tokenizer},
+          {"chat_template", m.has_chat_template}};
+}
+
+// --quant: the weights' size under the plan, and the tensors that fall back.
+struct QuantSummary {
+  std::string spec;
+  uint64_t bytes = 0;  // every tensor, quantized or as stored
+  std::vector<std::string> fallbacks;
+};
+
+Result<QuantSummary> SummarizeQuant(const ModelDir& m, const std::string& spec) {
+  const ModelConfig& c = m.config;
+  OKO_ASSIGN_OR_RETURN(QuantPlan plan, ParseQuantPlan(spec, static_cast<int>(c.num_layers), c.tie_word_embeddings));
+  QuantSummary q{spec, m.tensors.total_bytes(), {}};
+  for (const PlannedTensor& p : PlanModel(c, m.tensors, plan)) {
+    q.bytes = q.bytes - p.tensor->nbytes + PlannedBytes(plan, *p.tensor);
+    if (p.choice.fell_back()) q.fallbacks.push_back(FallbackNote(p.name, p.choice, p.tensor->shape[1]));
+  }
+  return q;
+}
+
+Status RunInfo(const std::string& dir, bool json, const std::string& quant) {
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(dir));
+  OKO_RETURN_IF_ERROR(CheckTokenizerFiles(m));
   const ModelConfig& c = m.config;
   std::map<std::string_view, uint64_t> bytes_per_dtype;
   for (const auto& [name, t] : m.tensors.tensors()) bytes_per_dtype[DTypeName(t.dtype)] += t.nbytes;
@@ -29,8 +102,23 @@ Status RunInfo(const std::string& dir) {
   for (const auto& [name, bytes] : bytes_per_dtype)
     dtypes += fmt::format("{}{} {}", dtypes.empty() ? "" : ", ", name, HumanBytes(bytes));
   const int64_t kv_per_token = 2 * c.num_layers * c.kv_dim();  // K and V, every layer
+  std::optional<QuantSummary> q;
+  if (!quant.empty()) {
+    auto summary = SummarizeQuant(m, quant);
+    if (!summary.ok()) return Status::Error("--quant: " + summary.status().message(), ExitCode::kUsage);
+    q = std::move(*summary);
+  }
+  if (json) {
+    nlohmann::ordered_json j = InfoJson(m, bytes_per_dtype);
+    j["cpu"] = CpuIdentity();
+    j["simd"] = SimdTargetName();
+    j["bf16_compute"] = OnednnBf16Supported();
+    if (q) j["quant"] = {{"type", q->spec}, {"bytes", q->bytes}, {"fallbacks", q->fallbacks}};
+    fmt::print("{}\n", j.dump(2));
+    return {};
+  }
   fmt::print("model        {}\n", dir);
-  fmt::print("architecture {} ({})\n", ArchName(c.arch), c.model_type);
+  fmt::print("architecture {} ({})\n", ArchitectureName(dir, c), c.model_type);
   fmt::print("parameters   {} ({:.3f} M)\n", m.ParameterCount(), m.ParameterCount() / 1e6);
   fmt::print("tensors      {} in {} file(s), {}\n", m.tensors.tensors().size(),
              m.tensors.files().size(), HumanBytes(m.tensors.total_bytes()));
@@ -54,6 +142,10 @@ Status RunInfo(const std::string& dir) {
              HumanBytes(kv_per_token * 1024.0 * 4), HumanBytes(kv_per_token * 1024.0 * 2));
   fmt::print("tokenizer    {}\n", m.has_tokenizer ? "tokenizer.json" : "none");
   fmt::print("chat template {}\n", m.has_chat_template ? "yes" : "no");
+  if (q) {
+    fmt::print("--quant {}   {} (as stored: {})\n", q->spec, HumanBytes(q->bytes), HumanBytes(m.tensors.total_bytes()));
+    for (const std::string& note : q->fallbacks) fmt::print("  falls back: {}\n", note);
+  }
   fmt::print("this cpu     {}, ops on {}, bf16 compute {}\n", CpuIdentity(), SimdTargetName(),
              OnednnBf16Supported() ? "available" : "unavailable (no AVX-512)");
   return {};
@@ -63,9 +155,17 @@ Status RunInfo(const std::string& dir) {
 
 Subcommand AddInfoCommand(CLI::App& root) {
   auto dir = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto quant = std::make_shared<std::string>();
   CLI::App* app = root.add_subcommand("info", "Model summary: architecture, parameters, dtypes, bytes");
   AddModelOption(app, dir.get());
-  return {app, [dir] { return RunInfo(*dir); }};
+  app->add_flag("--json", *json, "one JSON object instead of the table");
+  app->add_option("--quant", *quant,
+                  "also show the weights' size under this --quant type and which tensors fall back "
+                  "(default: none)");
+  AddExamples(app, {"oko info -m ../shared/models/tiny-qwen3", "oko info -m DIR --json | jq .parameters",
+                    "oko info -m DIR --quant q4_k_m"});
+  return {app, [dir, json, quant] { return RunInfo(*dir, *json, *quant); }};
 }
 
 }  // namespace oko

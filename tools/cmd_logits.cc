@@ -1,8 +1,16 @@
 // oko logits -m DIR --ids 1,2,3 --out F.npy [--all-positions]: the logits of the last
-// position [1, vocab] (or of every position [n, vocab]) as a float32 .npy.
+// position [1, vocab] (or of every position [n, vocab]) as a float32 .npy (--out -: to
+// stdout); a one-line summary on stderr.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "common/mapped_file.h"
 #include "common/npy.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
+#include "tools/token_ids.h"
 
 namespace oko {
 namespace {
@@ -13,19 +21,41 @@ struct LogitsOptions {
   bool all_positions = false;
 };
 
+// The .npy bytes go through a temporary file (WriteNpyF32 writes files atomically).
+Status WriteNpyToStdout(const std::vector<int64_t>& shape, const float* data) {
+  const std::string tmp =
+      (std::filesystem::temp_directory_path() / fmt::format("oko-logits-{}.npy", ::getpid())).string();
+  Status written = WriteNpyF32(tmp, shape, data);
+  if (written.ok()) {
+    auto bytes = ReadFileToString(tmp);
+    if (bytes.ok()) std::fwrite(bytes->data(), 1, bytes->size(), stdout);  // checked at exit (main)
+    written = bytes.status();
+  }
+  std::filesystem::remove(tmp);
+  return written;
+}
+
 Status RunLogits(const LogitsOptions& o) {
-  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(o.ids));
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseTokenIds(o.ids));
+  if (ids.empty()) return Errorf("--ids: give at least one token id");
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   if (static_cast<int64_t>(ids.size()) > options.ctx) options.ctx = ids.size();
-  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
+  OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
   OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(ids.size())));
   const int64_t V = context->config().vocab_size;
-  for (int32_t id : ids)
-    if (id >= V) return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, V);
+  OKO_RETURN_IF_ERROR(CheckTokenRange(ids, V, "--ids"));
   std::vector<float> logits;
   context->Forward(ids, o.all_positions ? Logits::kAll : Logits::kLast, &logits);
   const int64_t rows = o.all_positions ? static_cast<int64_t>(ids.size()) : 1;
-  return WriteNpyF32(o.out, {rows, V}, logits.data());
+  if (o.out == "-") {
+    OKO_RETURN_IF_ERROR(WriteNpyToStdout({rows, V}, logits.data()));
+  } else {
+    OKO_RETURN_IF_ERROR(WriteNpyF32(o.out, {rows, V}, logits.data()));
+  }
+  std::fprintf(stderr, "logits: [%lld, %lld] float32 of %zu token%s -> %s\n", static_cast<long long>(rows),
+               static_cast<long long>(V), ids.size(), ids.size() == 1 ? "" : "s",
+               o.out == "-" ? "stdout" : o.out.c_str());
+  return {};
 }
 
 }  // namespace
@@ -35,9 +65,12 @@ Subcommand AddLogitsCommand(CLI::App& root) {
   o->engine.compute = "f32";  // logits are for checking: the exact mode unless asked
   CLI::App* app = root.add_subcommand("logits", "Write the logits of token ids to a .npy file");
   o->engine.Add(app);
-  app->add_option("--ids", o->ids, "comma-separated token ids")->required();
-  app->add_option("--out", o->out, "output .npy (float32 [positions, vocab])")->required();
+  app->add_option("--ids", o->ids, "comma-separated token ids, e.g. 1,2,3 or [1, 2, 3]")->required();
+  app->add_option("--out", o->out, "output .npy, float32 [positions, vocab] (-: stdout)")->required();
   app->add_flag("--all-positions", o->all_positions, "logits of every position, not only the last");
+  AddExamples(app, {"oko logits -m ../shared/models/stories260k --ids 1,403,407 --out l.npy",
+                    "oko logits -m DIR --ids \"$(oko tokenize -m DIR --text hi)\" --all-positions --out all.npy",
+                    "oko logits -m DIR --ids 1,2 --out - | python3 -c 'import numpy,sys; print(numpy.load(sys.stdin.buffer))'"});
   return {app, [o] { return RunLogits(*o); }};
 }
 

@@ -9,6 +9,8 @@
 #include "loaders/json_util.h"
 #include "loaders/safetensors_writer.h"
 #include "tools/command.h"
+#include "tools/flags.h"
+#include "loaders/tokenizer.h"
 
 namespace oko {
 namespace {
@@ -124,7 +126,40 @@ Status CopyFile(const fs::path& from, const fs::path& to) {
 struct MakeModelOptions {
   std::string preset, config_path, tokenizer_dir, out, dtype = "bf16";
   uint64_t seed = 0;
+  bool force = false;
 };
+
+// Nothing a user owns is overwritten without --force: --out must be new or an empty folder.
+Status CheckOutFolder(const MakeModelOptions& o) {
+  if (o.out.empty() || o.out == "-") return Status::Error("--out must name a folder", ExitCode::kUsage);
+  std::error_code ec;
+  if (!fs::exists(o.out, ec) || o.force) return {};
+  if (!fs::is_directory(o.out, ec)) return Errorf("--out {}: exists and is not a folder", o.out);
+  if (!fs::is_empty(o.out, ec))
+    return Errorf("--out {}: the folder is not empty; make-model would overwrite its files (--force to do it)", o.out);
+  return {};
+}
+
+// The tokenizer: --tokenizer, else the one beside --config, else the Qwen3 tokenizer of
+// the presets. Its ids must fit the config's vocab_size, or every prompt would fail.
+Result<std::string> TokenizerDir(const MakeModelOptions& o, const ModelConfig& c) {
+  std::string dir = o.tokenizer_dir;
+  if (dir.empty() && !o.config_path.empty()) {
+    const fs::path parent = fs::path(o.config_path).parent_path();
+    const std::string beside = parent.empty() ? "." : parent.string();
+    if (PathExists(beside + "/tokenizer.json")) dir = beside;
+  }
+  if (dir.empty()) dir = SharedDir() + "/models/qwen3-tokenizer";
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
+    if (!PathExists((fs::path(dir) / name).string()))
+      return Errorf("{}: missing {} (pass --tokenizer DIR)", dir, name);
+  OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(dir));
+  if (tokenizer->vocab_size() > c.vocab_size)
+    return Errorf("the tokenizer in {} has {} tokens, more than vocab_size {} of the config (pass --tokenizer DIR "
+                  "with a matching tokenizer)",
+                  dir, tokenizer->vocab_size(), c.vocab_size);
+  return dir;
+}
 
 Status RunMakeModel(const MakeModelOptions& o) {
   ojson config, generation;
@@ -145,11 +180,7 @@ Status RunMakeModel(const MakeModelOptions& o) {
   OKO_ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(config.dump(), o.config_path.empty()
                                                                           ? "preset " + o.preset
                                                                           : o.config_path));
-  const std::string tokenizer_dir =
-      o.tokenizer_dir.empty() ? SharedDir() + "/models/qwen3-tokenizer" : o.tokenizer_dir;
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
-    if (!PathExists((fs::path(tokenizer_dir) / name).string()))
-      return Errorf("{}: missing {} (pass --tokenizer DIR)", tokenizer_dir, name);
+  OKO_ASSIGN_OR_RETURN(const std::string tokenizer_dir, TokenizerDir(o, c));
 
   std::error_code ec;
   fs::create_directories(o.out, ec);
@@ -165,8 +196,9 @@ Status RunMakeModel(const MakeModelOptions& o) {
   if (!generation.is_null())
     OKO_RETURN_IF_ERROR(WriteFileAtomically((out / "generation_config.json").string(),
                                             generation.dump(2) + "\n"));
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
-    OKO_RETURN_IF_ERROR(CopyFile(fs::path(tokenizer_dir) / name, out / name));
+  OKO_ASSIGN_OR_RETURN(const std::string tokenizer_json, ResolveTokenizerPath(tokenizer_dir));
+  OKO_RETURN_IF_ERROR(CopyFile(tokenizer_json, out / "tokenizer.json"));  // the file, not a link to it
+  OKO_RETURN_IF_ERROR(CopyFile(fs::path(tokenizer_dir) / "tokenizer_config.json", out / "tokenizer_config.json"));
   int64_t params = 0;
   for (const auto& t : tensors) {
     int64_t n = 1;
@@ -184,20 +216,25 @@ Subcommand AddMakeModelCommand(CLI::App& root) {
   auto o = std::make_shared<MakeModelOptions>();
   CLI::App* app = root.add_subcommand(
       "make-model", "Write a model folder with random weights of a real model's shapes");
-  auto* preset = app->add_option("--preset", o->preset, "qwen3-0.6b|qwen3-1.7b|qwen3-4b|tiny-qwen3")
+  auto* preset = app->add_option("--preset", o->preset, "qwen3-0.6b, qwen3-1.7b, qwen3-4b or tiny-qwen3")
                      ->check(CLI::IsMember({"qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "tiny-qwen3"}));
-  auto* config = app->add_option("--config", o->config_path, "a config.json to copy the dims from")
-                     ->check(CLI::ExistingFile);
+  auto* config = AddInputFileFlag(app, "--config", &o->config_path, /*allow_stdin=*/false,
+                                  "a config.json to copy the dims from");
   preset->excludes(config);
   app->add_option("--tokenizer", o->tokenizer_dir,
-                  "folder with tokenizer.json and tokenizer_config.json "
-                  "(default: $OKO_SHARED/models/qwen3-tokenizer)");
-  app->add_option("--out", o->out, "output folder")->required();
-  app->add_option("--dtype", o->dtype, "weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
-  app->add_option("--seed", o->seed, "random seed");
+                  "folder with tokenizer.json and tokenizer_config.json (default: the one beside --config, "
+                  "else $OKO_SHARED/models/qwen3-tokenizer)");
+  app->add_option("--out", o->out, "output folder: new or empty unless --force")->required();
+  app->add_flag("--force", o->force, "write into a non-empty --out, overwriting its model files");
+  app->add_option("--dtype", o->dtype, "weight dtype: bf16, f16 or f32 (default: bf16)")
+      ->check(CLI::IsMember({"bf16", "f16", "f32"}));
+  AddUint64Flag(app, "--seed", &o->seed, 0, "random seed (default: 0)");
+  AddExamples(app, {"oko make-model --preset qwen3-0.6b --out ../models/random-0.6b",
+                    "oko make-model --config ../shared/models/stories260k/config.json --out /tmp/st --dtype f32"});
   return {app, [o, preset, config]() -> Status {
             if (preset->count() == 0 && config->count() == 0)
-              return Status::Error("make-model: give --preset or --config", ExitCode::kUsage);
+              return Status::Error("give --preset or --config", ExitCode::kUsage);
+            OKO_RETURN_IF_ERROR(CheckOutFolder(*o));
             return RunMakeModel(*o);
           }};
 }

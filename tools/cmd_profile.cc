@@ -8,6 +8,7 @@
 #include "tools/bench_util.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
+#include "tools/flags.h"
 
 namespace oko {
 namespace {
@@ -28,8 +29,15 @@ double Decode(Context& context, const std::vector<int32_t>& ids) {
 
 Status RunProfile(const ProfileOptions& o) {
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
-  options.ctx = std::max<int64_t>(options.ctx, o.prompt + 2 * o.generate + 1);
-  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
+  // As oko bench: without -c the context is sized to fit; with -c it must hold the run.
+  const int64_t needed = o.prompt + 2 * o.generate + 1;  // decode runs twice: plain, profiled
+  if (o.engine.ctx_given() && needed > o.engine.ctx)
+    return Errorf("-p {} + 2 x -n {} needs a context of {} positions, more than -c {} (raise -c, or leave it "
+                  "out to size it to fit)",
+                  o.prompt, o.generate, needed, o.engine.ctx);
+  options.ctx = o.engine.ctx_given() ? o.engine.ctx : needed;
+  const std::string ctx_what = fmt::format("-p {} -n {}", o.prompt, o.generate);
+  OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, ctx_what));
   const MachineLimits limits = LoadOrMeasureMachine(context->pool(), false);
   const int64_t V = context->config().vocab_size;
   const auto prompt = SyntheticIds(std::max<int64_t>(o.prompt, 1), V);
@@ -47,7 +55,7 @@ Status RunProfile(const ProfileOptions& o) {
   const double profiled = Decode(*context, decode);
   context->set_profiler(nullptr);
 
-  const double peak = context->options().compute == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  const double peak = context->model().compute() == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   const PhaseProfile pre = SummarizeProfile(profiler, context->model().graph(), Phase::kPrefill,
                                             static_cast<int64_t>(prompt.size()), limits, peak);
   const PhaseProfile dec = SummarizeProfile(profiler, context->model().graph(), Phase::kDecode, o.generate,
@@ -56,21 +64,28 @@ Status RunProfile(const ProfileOptions& o) {
   if (o.json) {
     nlohmann::json j = {{"model", o.engine.model_dir},
                         {"threads", context->options().threads},
-                        {"machine", {{"read_gbs", limits.read_gbs}, {"f32_gflops", limits.f32_gflops},
-                                     {"bf16_gflops", limits.bf16_gflops}}},
+                        {"machine", {{"cpu", limits.cpu}, {"simd", limits.simd},
+                                     {"read_gbs", limits.read_gbs}, {"f32_gflops", limits.f32_gflops},
+                                     {"bf16_gflops", limits.bf16_gflops},
+                                     {"measured_at", limits.measured_at}, {"cpu_share", limits.cpu_share}}},
+                        {"compute", ComputeModeName(context->model().compute())},
+                        {"compute_reason", context->model().compute_reason()},
                         {"prefill", ProfileToJson(pre)},
-                        {"decode", ProfileToJson(dec)},
+                        {"decode", o.generate > 0 ? ProfileToJson(dec) : nlohmann::json()},
                         {"profiler_overhead", overhead}};
     fmt::print("{}\n", j.dump(2));
     return {};
   }
-  fmt::print("machine: {} ({}), read {:.1f} GB/s, f32 {:.0f} GFLOP/s, bf16 {:.0f} GFLOP/s ({} threads; {})\n",
-             limits.cpu, limits.simd, limits.read_gbs, limits.f32_gflops, limits.bf16_gflops,
-             context->options().threads, limits.ProbeNote());
+  const int threads = context->options().threads;
+  fmt::print("machine: {} ({}), read {:.1f} GB/s, f32 {:.0f} GFLOP/s, bf16 {:.0f} GFLOP/s ({} thread{}; {})\n",
+             limits.cpu, limits.simd, limits.read_gbs, limits.f32_gflops, limits.bf16_gflops, threads,
+             threads == 1 ? "" : "s", limits.ProbeNote());
   fmt::print("compute: {} ({})\n", ComputeModeName(context->model().compute()),
              context->model().compute_reason());
-  fmt::print("{}\n{}", FormatProfile(pre), FormatProfile(dec));
-  fmt::print("profiler overhead on decode: {:+.1f}% ({:.1f} vs {:.1f} tok/s unprofiled)\n",
+  fmt::print("{}", FormatProfile(pre));
+  if (o.generate == 0) return {};  // -n 0: no decode to show
+  fmt::print("\n{}", FormatProfile(dec));
+  fmt::print("profiler overhead on decode: {:+.1f}% (the table's decode ran at {:.1f} tok/s, {:.1f} unprofiled)\n",
              100 * overhead, o.generate / profiled, o.generate / plain);
   return {};
 }
@@ -81,9 +96,11 @@ Subcommand AddProfileCommand(CLI::App& root) {
   auto o = std::make_shared<ProfileOptions>();
   CLI::App* app = root.add_subcommand("profile", "Per-op time, GFLOP/s and GB/s against the machine's limits");
   o->engine.Add(app);
-  app->add_option("-p,--n-prompt", o->prompt, "prompt tokens")->check(CLI::PositiveNumber);
-  app->add_option("-n,--n-gen", o->generate, "decode steps")->check(CLI::NonNegativeNumber);
+  AddIntFlag(app, "-p,--n-prompt", &o->prompt, {1, kMaxTokenCount}, "prompt tokens (default: 512)");
+  AddIntFlag(app, "-n,--n-gen", &o->generate, {0, kMaxTokenCount}, "decode steps (default: 128)");
   app->add_flag("--json", o->json, "one JSON object");
+  AddExamples(app, {"oko profile -m ../shared/models/stories260k -p 64 -n 16",
+                    "oko profile -m DIR -t 1 --json > profile.json"});
   return {app, [o] { return RunProfile(*o); }};
 }
 

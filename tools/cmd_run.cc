@@ -1,16 +1,23 @@
-// oko run -m DIR (-p PROMPT | --ids 1,2,3) [-n N] [sampling flags] [--chat]: raw
+// oko run -m DIR (-p PROMPT | -f FILE | --ids 1,2,3) [-n N] [sampling flags] [--chat]: raw
 // completion, or with --chat one chat turn through the model's own template (the prompt
 // is the user message). Streamed as it is generated; the speed goes to stderr as the
-// last line.
+// last line (with --verbose, also the sampling settings and why generation stopped).
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <iostream>
 
+#include "common/limits.h"
+#include "common/mapped_file.h"
 #include "engine/generator.h"
 #include "loaders/tokenizer.h"
 #include "tools/chat_io.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
+#include "tools/flags.h"
+#include "tools/token_ids.h"
 
 namespace oko {
 namespace {
@@ -19,48 +26,74 @@ struct RunOptions {
   EngineFlags engine;
   SamplingFlags sampling;
   ChatFlags chat;
-  bool as_chat = false;
-  std::string prompt, ids;
+  bool as_chat = false, verbose = false, ids_given = false;
+  std::string prompt, ids, file;
   int64_t max_new_tokens = 256;
 };
 
-void Print(const std::string& text) {
+// Ctrl-C stops generation; the text so far and the speed line are still printed.
+volatile std::sig_atomic_t g_interrupted = 0;
+void OnInterrupt(int) { g_interrupted = 1; }
+
+// False once stdout cannot be written (a full disk, a closed pipe): no use generating on.
+bool Print(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  return std::fflush(stdout) == 0 && !std::ferror(stdout);
 }
 
 void PrintSpeed(const GenerationStats& s) { std::fprintf(stderr, "%s\n", FormatStats(s).c_str()); }
 
+Result<std::string> PromptText(const RunOptions& o) {
+  if (o.file.empty()) return o.prompt;
+  if (o.file == "-") return ReadStreamToString(std::cin, "stdin", kMaxStdinTextBytes);
+  return ReadFileToString(o.file, kMaxStdinTextBytes);
+}
+
 Status RunChatTurn(const RunOptions& o) {
+  OKO_ASSIGN_OR_RETURN(const std::string text, PromptText(o));
   OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(o.engine, o.sampling, o.chat, o.max_new_tokens));
   if (chat.session->raw_completion()) return Status::Error(chat.no_template_reason);
   ReplyPrinter printer(stdout, ::isatty(STDOUT_FILENO), o.chat.hide_thinking);
-  OKO_ASSIGN_OR_RETURN(GenerationStats s, chat.session->Send(o.prompt, [&](const ReplyPiece& p) { printer.Print(p); }));
+  OKO_ASSIGN_OR_RETURN(GenerationStats s, chat.session->Send(text, [&](const ReplyPiece& p) { printer.Print(p); }));
   printer.Finish();
   PrintSpeed(s);
   return {};
 }
 
+Result<std::vector<int32_t>> PromptIds(const RunOptions& o, const Tokenizer& tokenizer, int64_t vocab_size) {
+  if (o.ids_given) {
+    OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseTokenIds(o.ids));
+    OKO_RETURN_IF_ERROR(CheckTokenRange(ids, vocab_size, "--ids"));
+    return ids;
+  }
+  const char* source = o.file.empty() ? "-p" : "-f";
+  OKO_ASSIGN_OR_RETURN(const std::string text, PromptText(o));
+  auto encoded = tokenizer.Encode(text);
+  if (!encoded.ok()) return encoded.status().WithContext(source);
+  OKO_RETURN_IF_ERROR(CheckTokenRange(*encoded, vocab_size, source));
+  return std::move(encoded).value();
+}
+
+// Why generation ended, for --verbose.
+std::string StopReason(const GenerationStats& s, int64_t max_new_tokens, bool output_failed) {
+  if (output_failed) return "stdout cannot be written";
+  if (g_interrupted) return "interrupted (Ctrl-C)";
+  if (s.stopped_by_eos) return "end of text (an EOS token)";
+  return fmt::format("-n {} tokens generated", max_new_tokens);
+}
+
 Status RunRun(const RunOptions& o) {
   if (o.as_chat) return RunChatTurn(o);
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
-  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
+  OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
   OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(o.engine.model_dir));
-  std::vector<int32_t> prompt;
-  if (!o.ids.empty()) {
-    OKO_ASSIGN_OR_RETURN(prompt, ParseIds(o.ids));
-  } else {
-    auto encoded = tokenizer->Encode(o.prompt);
-    if (!encoded.ok()) return encoded.status().WithContext("-p");
-    prompt = std::move(encoded).value();
-  }
-  if (prompt.empty()) return Status::Error("the prompt has no tokens", ExitCode::kUsage);
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(o, *tokenizer, context->config().vocab_size));
+  if (prompt.empty()) return Errorf("the prompt has no tokens");
   OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(prompt.size())));
-  for (int32_t id : prompt)
-    if (id >= context->config().vocab_size)
-      return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, context->config().vocab_size);
 
-  Sampler sampler(o.sampling.Resolve(context->config().generation));
+  const SamplerOptions sampling = o.sampling.Resolve(context->config().generation);
+  if (o.verbose) std::fprintf(stderr, "sampling: %s\n", FormatSampling(sampling).c_str());
+  Sampler sampler(sampling);
   GenerateOptions gen;
   gen.max_new_tokens = o.max_new_tokens;
   gen.stop_ids.assign(context->config().eos_token_ids.begin(), context->config().eos_token_ids.end());
@@ -69,14 +102,23 @@ Status RunRun(const RunOptions& o) {
   // The prompt goes through the same detokenizer so that the first generated token is
   // decoded in context (SentencePiece strips the space of a text's first word only).
   StreamingDetokenizer detok(*tokenizer, /*skip_special=*/true);
-  for (int32_t id : prompt) Print(detok.Push(id));
+  bool output_ok = true;
+  for (int32_t id : prompt) output_ok = output_ok && Print(detok.Push(id));
   Generator generator(*context);
+  std::signal(SIGINT, OnInterrupt);
   const GenerationStats s = generator.Generate(prompt, gen, sampler, [&](int32_t id) {
-    Print(detok.Push(id));
-    return true;
+    output_ok = output_ok && Print(detok.Push(id));
+    return output_ok && !g_interrupted;
   });
+  std::signal(SIGINT, SIG_DFL);
   Print(detok.Flush() + "\n");
+  if (s.context_wrapped)
+    std::fprintf(stderr,
+                 "oko run: the context of %lld positions filled up: the KV cache became a ring and the oldest "
+                 "tokens fell out of attention (raise -c to keep them)\n",
+                 static_cast<long long>(context->kv_cache().capacity()));
   PrintSpeed(s);
+  if (o.verbose) std::fprintf(stderr, "stopped: %s\n", StopReason(s, o.max_new_tokens, !output_ok).c_str());
   return {};
 }
 
@@ -88,15 +130,23 @@ Subcommand AddRunCommand(CLI::App& root) {
   o->engine.Add(app);
   o->sampling.Add(app);
   auto* p = app->add_option("-p,--prompt", o->prompt, "prompt text");
-  auto* ids = app->add_option("--ids", o->ids, "prompt as comma-separated token ids");
-  p->excludes(ids);
-  app->add_flag("--chat", o->as_chat, "one chat turn: the prompt is a user message rendered by the chat template")
-      ->excludes(ids);
-  o->chat.Add(app);
-  app->add_option("-n,--n-predict", o->max_new_tokens, "tokens to generate")->check(CLI::NonNegativeNumber);
-  return {app, [o, p, ids]() -> Status {
-            if (p->count() == 0 && ids->count() == 0)
-              return Status::Error("run: give -p PROMPT or --ids", ExitCode::kUsage);
+  auto* f = AddInputFileFlag(app, "-f,--file", &o->file, /*allow_stdin=*/true, "prompt text from a file (-: stdin)");
+  auto* ids = app->add_option("--ids", o->ids, "prompt as comma-separated token ids, e.g. 1,2,3 or [1, 2, 3]");
+  p->excludes(ids)->excludes(f);
+  f->excludes(ids);
+  auto* chat = app->add_flag("--chat", o->as_chat,
+                             "one chat turn: the prompt is a user message rendered by the chat template")
+                   ->excludes(ids);
+  for (CLI::Option* flag : o->chat.Add(app)) flag->needs(chat);
+  AddIntFlag(app, "-n,--n-predict", &o->max_new_tokens, {0, kMaxTokenCount}, "tokens to generate (default: 256)");
+  app->add_flag("-v,--verbose", o->verbose, "also print the seed and sampling settings, and why generation stopped (stderr)");
+  AddExamples(app, {"oko run -m ../shared/models/stories260k -p \"Once upon a time\" --seed 42",
+                    "oko run -m DIR -f prompt.txt -n 64 --temp 0 --verbose",
+                    "oko run -m ../shared/models/tiny-qwen3 --chat -p \"Hi!\" --no-thinking"});
+  return {app, [o, p, ids, f]() -> Status {
+            if (p->count() == 0 && ids->count() == 0 && f->count() == 0)
+              return Status::Error("give -p PROMPT, -f FILE or --ids", ExitCode::kUsage);
+            o->ids_given = ids->count() > 0;
             return RunRun(*o);
           }};
 }

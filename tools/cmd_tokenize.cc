@@ -6,6 +6,7 @@
 #include "common/mapped_file.h"
 #include "loaders/tokenizer.h"
 #include "tools/command.h"
+#include "tools/token_ids.h"
 
 namespace oko {
 namespace {
@@ -35,35 +36,10 @@ struct DetokenizeArgs {
   bool skip_special = false;
 };
 
-// "1,2,3" (spaces and enclosing brackets allowed, so a JSON array pastes as is).
-Result<std::vector<int32_t>> ParseIds(std::string_view s, int32_t vocab_size) {
-  std::vector<int32_t> ids;
-  std::string item;
-  const auto flush = [&]() -> Status {
-    if (item.empty()) return {};
-    char* end = nullptr;
-    const long long v = std::strtoll(item.c_str(), &end, 10);
-    if (*end != '\0') return Errorf("--ids: '{}' is not a token id", item);
-    if (v < 0 || v >= vocab_size)
-      return Errorf("--ids: id {} is outside the vocabulary [0, {})", item, vocab_size);
-    ids.push_back(static_cast<int32_t>(v));
-    item.clear();
-    return {};
-  };
-  for (char c : s) {
-    if (c == ',') {
-      OKO_RETURN_IF_ERROR(flush());
-    } else if (c != ' ' && c != '[' && c != ']' && c != '\n') {
-      item += c;
-    }
-  }
-  OKO_RETURN_IF_ERROR(flush());
-  return ids;
-}
-
 Status RunDetokenize(const DetokenizeArgs& a) {
   OKO_ASSIGN_OR_RETURN(auto tok, Tokenizer::Load(a.dir));
-  OKO_ASSIGN_OR_RETURN(auto ids, ParseIds(a.ids, tok->vocab_size()));
+  OKO_ASSIGN_OR_RETURN(auto ids, ParseTokenIds(a.ids));
+  OKO_RETURN_IF_ERROR(CheckTokenRange(ids, tok->vocab_size(), "--ids"));
   const std::string text = tok->Decode(ids, a.skip_special);
   std::fwrite(text.data(), 1, text.size(), stdout);
   return {};
@@ -76,7 +52,9 @@ Subcommand AddTokenizeCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "tokenize", "Token ids of a text (with the tokenizer's special tokens) as a JSON array");
   AddModelOption(app, &args->dir);
-  app->add_option("--text", args->text, "Text to tokenize (default: all of stdin, as is)");
+  app->add_option("--text", args->text, "text to tokenize (default: all of stdin, as is)");
+  AddExamples(app, {"oko tokenize -m ../shared/models/tiny-qwen3 --text \"Hello world\"",
+                    "oko tokenize -m DIR < story.txt"});
   return {app, [args] { return RunTokenize(*args); }};
 }
 
@@ -85,8 +63,10 @@ Subcommand AddDetokenizeCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "detokenize", "Text of token ids as Hugging Face decodes it, written without a newline");
   AddModelOption(app, &args->dir);
-  app->add_option("--ids", args->ids, "Comma-separated token ids, e.g. 9707,1879")->required();
-  app->add_flag("--skip-special", args->skip_special, "Drop special tokens (skip_special_tokens)");
+  app->add_option("--ids", args->ids, "comma-separated token ids, e.g. 9707,1879 or [9707, 1879]")->required();
+  app->add_flag("--skip-special", args->skip_special, "drop special tokens (skip_special_tokens)");
+  AddExamples(app, {"oko detokenize -m ../shared/models/tiny-qwen3 --ids 9707,1879",
+                    "oko detokenize -m DIR --ids \"$(oko tokenize -m DIR --text hi)\" --skip-special"});
   return {app, [args] { return RunDetokenize(*args); }};
 }
 

@@ -8,15 +8,21 @@
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include "common/limits.h"
 #include "engine/generator.h"
 #include "engine/trace_recorder.h"
+#include "loaders/hf_config.h"
 #include "loaders/tokenizer.h"
 #include "common/atomic_file.h"
 #include "loaders/trace_file.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
+#include "tools/flags.h"
+#include "tools/resources.h"
+#include "tools/token_ids.h"
 #include "tools/trace_diff.h"
 #include "tools/trace_html.h"
 #include "tools/trace_show.h"
@@ -81,13 +87,37 @@ Status ParseQueries(const std::string& text, TraceFilter* f) {
   return Status();
 }
 
-std::string Megabytes(uint64_t bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
-
 Status CheckSize(uint64_t bytes, const TraceOptions& o, const char* what) {
+  if (const uint64_t ram = PhysicalMemoryBytes(); ram > 0 && bytes > ram)
+    return Errorf("the trace {} {}, more than this machine's {} of memory: narrow it with --layers, --heads or "
+                  "--queries, or use --dtype f16",
+                  what, BytesAndHuman(bytes), BytesAndHuman(ram));
   if (bytes <= o.max_bytes) return Status();
-  return Errorf("the trace {} {} bytes ({}), over --max-bytes {}: narrow it with --layers, "
+  return Errorf("the trace {} {}, over --max-bytes {}: narrow it with --layers, "
                 "--heads or --queries, use --dtype f16, or raise --max-bytes",
-                what, bytes, Megabytes(bytes), o.max_bytes);
+                what, BytesAndHuman(bytes), o.max_bytes);
+}
+
+// A file that is not a safetensors file at all reads as "not a trace", not as a
+// header length of 2478506395849358171.
+Result<TraceData> ReadTraceFile(const std::string& path) {
+  auto t = ReadTrace(path);
+  if (!t.ok() && (t.status().message().find(": header ") != std::string::npos ||
+                  t.status().message().find("too short for a safetensors header") != std::string::npos))
+    return Errorf("{} is not a safetensors trace ({})", path, t.status().message());
+  return t;
+}
+
+// --out is checked before the model runs: its folder must exist and be writable (exit 3
+// otherwise, as when the write itself fails).
+Status CheckOutputPath(const std::string& flag, const std::string& path) {
+  if (path == "-") return Errorf("{} -: a trace cannot go to stdout (use --show to see it)", flag);
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return RuntimeErrorf("{} {}: cannot write: no folder {}", flag, path, dir);
+  if (::access(dir.c_str(), W_OK) != 0) return RuntimeErrorf("{} {}: cannot write in {}", flag, path, dir);
+  return {};
 }
 
 // The text of one token as it reads in the output, leading space included (or "<id>"
@@ -114,7 +144,7 @@ Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const TraceOptions& o) {
 Result<std::vector<int32_t>> PromptIds(const TraceOptions& o, const Tokenizer* tok) {
   if (!o.ids.empty() && !o.prompt.empty())
     return Status::Error("give the prompt as -p or --ids, not both", ExitCode::kUsage);
-  if (!o.ids.empty()) return ParseIds(o.ids);
+  if (!o.ids.empty()) return ParseTokenIds(o.ids);
   if (o.prompt.empty()) return Status::Error("give the prompt as -p TEXT or --ids 1,2,3", ExitCode::kUsage);
   auto encoded = tok->Encode(o.prompt);
   if (!encoded.ok()) return encoded.status().WithContext("-p");
@@ -153,11 +183,11 @@ std::vector<int32_t> Generate(Context& context, std::vector<int32_t> ids, int64_
 
 // --show and --html read the file just written (or the --view file): what they display
 // is what was saved.
-Status View(const TraceOptions& o) {
-  OKO_ASSIGN_OR_RETURN(TraceData t, ReadTrace(o.out));
+Status View(const TraceOptions& o, const std::string& path) {
+  OKO_ASSIGN_OR_RETURN(TraceData t, ReadTraceFile(path));
   if (!o.show && o.html.empty()) return Status::Error("--view needs --show or --html", ExitCode::kUsage);
   if (!o.html.empty()) {
-    OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderTraceHtml(t, t.model + " · " + o.out)));
+    OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderTraceHtml(t, t.model + " · " + path, o.show_layer, o.show_head)));
     std::fprintf(stderr, "trace: viewer -> %s\n", o.html.c_str());
   }
   if (!o.show) return Status();
@@ -183,8 +213,9 @@ Result<const HeadDrift*> DiffPair(const TraceDiff& d, const TraceOptions& o) {
 }
 
 Status RunDiff(const TraceOptions& o) {
-  OKO_ASSIGN_OR_RETURN(TraceData a, ReadTrace(o.diff[0]));
-  OKO_ASSIGN_OR_RETURN(TraceData b, ReadTrace(o.diff[1]));
+  OKO_ASSIGN_OR_RETURN(TraceData a, ReadTraceFile(o.diff[0]));
+  OKO_ASSIGN_OR_RETURN(TraceData b, ReadTraceFile(o.diff[1]));
+  if (!o.html.empty()) OKO_RETURN_IF_ERROR(CheckOutputPath("--html", o.html));
   OKO_ASSIGN_OR_RETURN(TraceDiff d, DiffTraces(a, b));
   OKO_ASSIGN_OR_RETURN(const HeadDrift* pair, DiffPair(d, o));
   ShowOptions s;
@@ -198,7 +229,7 @@ Status RunDiff(const TraceOptions& o) {
   const std::string text = RenderDrift(d, 20) + "\n" + map;
   std::fwrite(text.data(), 1, text.size(), stdout);
   if (o.html.empty()) return Status();
-  OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderDiffHtml(d, "drift " + o.diff[0] + " → " + o.diff[1])));
+  OKO_RETURN_IF_ERROR(WriteFileAtomically(o.html, RenderDiffHtml(d, "drift " + o.diff[0] + " → " + o.diff[1], pair->layer, pair->head)));
   std::fprintf(stderr, "trace: drift viewer -> %s\n", o.html.c_str());
   return Status();
 }
@@ -214,12 +245,15 @@ Result<TraceFilter> MakeFilter(const TraceOptions& o, const ModelConfig& c) {
 
 // Refuses before the model runs when even the upper bound (every key up to the last
 // query) is over, so an oversized trace never fills memory.
-Status CheckEstimate(const TraceOptions& o, const TraceRecorder& rec, const TraceFilter& f,
-                     int64_t total, DType dtype) {
+Status CheckEstimate(const TraceOptions& o, const ModelConfig& c, const TraceFilter& f, int64_t total,
+                     DType dtype) {
   const int64_t q_end = std::min(total, f.query_end);
   const int64_t q_count = std::max<int64_t>(0, q_end - f.query_begin);
-  return CheckSize(rec.layers().size() * rec.heads().size() * q_count * q_end * DTypeSize(dtype), o,
-                   "would hold");
+  const double layers = f.layers.empty() ? c.num_layers : f.layers.size();
+  const double heads = f.heads.empty() ? c.num_heads : f.heads.size();
+  // In doubles: 2^31 queries squared overflow uint64; the size saturates instead.
+  const double bytes = layers * heads * q_count * q_end * DTypeSize(dtype);
+  return CheckSize(bytes >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(bytes), o, "would hold");
 }
 
 TraceWriteOptions WriteOptions(const TraceOptions& o, const TraceRecorder& rec, const Tokenizer* tok,
@@ -237,27 +271,57 @@ TraceWriteOptions WriteOptions(const TraceOptions& o, const TraceRecorder& rec, 
 // their number to compare with the forward's wall time.
 void ReportCost(const Timing& time, const TraceRecorder& rec, int threads, size_t tokens) {
   const double hook_ms = rec.hook_ns() / 1e6 / threads, forward_ms = time.forward_ns / 1e6;
+  const std::string lens = time.lens_ns > 0 ? fmt::format("; logit lens {:.1f} ms", time.lens_ns / 1e6) : "";
   std::fprintf(stderr,
                "trace: forward %.1f ms for %zu tokens, of which recording %.2f ms (%.1f%%; hook time "
-               "over %d threads); logit lens %.1f ms; write %.1f ms\n",
+               "over %d threads)%s; write %.1f ms\n",
                forward_ms, tokens, hook_ms, 100.0 * hook_ms / std::max(1e-9, forward_ms), threads,
-               time.lens_ns / 1e6, time.write_ns / 1e6);
+               lens.c_str(), time.write_ns / 1e6);
+}
+
+// What can be checked before the model runs: the flags against the model's shape and the
+// prompt, --queries against the sequence, the output paths.
+Status CheckRecordRequest(const TraceOptions& o, const ModelConfig& c, const TraceFilter& f, int64_t prompt_tokens) {
+  const int64_t total = prompt_tokens + o.n;
+  if (f.query_begin >= total)
+    return Errorf("--queries {}: the sequence has {} positions (0-{})", o.queries, total, total - 1);
+  const auto recorded = [](const std::vector<int64_t>& list, int64_t v) {
+    return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
+  };
+  if (o.show_layer >= 0 && (o.show_layer >= c.num_layers || !recorded(f.layers, o.show_layer)))
+    return Errorf("--layer {}: not recorded (the model has layers 0-{}; --layers {})", o.show_layer,
+                  c.num_layers - 1, o.layers.empty() ? "all" : o.layers);
+  if (o.show_head >= 0 && (o.show_head >= c.num_heads || !recorded(f.heads, o.show_head)))
+    return Errorf("--head {}: not recorded (the model has heads 0-{}; --heads {})", o.show_head,
+                  c.num_heads - 1, o.heads.empty() ? "all" : o.heads);
+  if (!o.out.empty()) OKO_RETURN_IF_ERROR(CheckOutputPath("--out", o.out));
+  if (!o.html.empty()) OKO_RETURN_IF_ERROR(CheckOutputPath("--html", o.html));
+  return {};
+}
+
+// Without --out, --show and --html look at a trace written to a temporary file.
+std::string TraceOutPath(const TraceOptions& o) {
+  if (!o.out.empty()) return o.out;
+  return (std::filesystem::temp_directory_path() / fmt::format("oko-trace-{}.safetensors", ::getpid())).string();
 }
 
 Status RunRecord(const TraceOptions& o) {
   if (o.engine.model_dir.empty()) return Status::Error("-m/--model is required", ExitCode::kUsage);
-  if (o.out.empty()) return Status::Error("--out is required", ExitCode::kUsage);
+  if (o.out.empty() && !o.show && o.html.empty())
+    return Status::Error("give --out FILE, --show or --html FILE", ExitCode::kUsage);
   OKO_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, LoadTokenizer(o));
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, PromptIds(o, tok.get()));
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
-  OKO_ASSIGN_OR_RETURN(auto context, LoadContext(o.engine.model_dir, options));
-  const ModelConfig& c = context->config();
-  for (int32_t id : ids)
-    if (id >= c.vocab_size) return Errorf("--ids: token id {} is outside the vocabulary [0, {})", id, c.vocab_size);
-  OKO_ASSIGN_OR_RETURN(TraceFilter f, MakeFilter(o, c));
+  OKO_ASSIGN_OR_RETURN(const ModelConfig config, LoadModelConfig(o.engine.model_dir));
+  OKO_RETURN_IF_ERROR(CheckTokenRange(ids, config.vocab_size, o.ids.empty() ? "-p" : "--ids"));
+  OKO_RETURN_IF_ERROR(CheckPromptFits(static_cast<int64_t>(ids.size()), options.ctx, config.max_position_embeddings));
+  OKO_ASSIGN_OR_RETURN(TraceFilter f, MakeFilter(o, config));
+  OKO_RETURN_IF_ERROR(CheckRecordRequest(o, config, f, static_cast<int64_t>(ids.size())));
   const DType dtype = o.dtype == "f16" ? DType::kF16 : DType::kF32;
+  OKO_RETURN_IF_ERROR(CheckEstimate(o, config, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
+  OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
+  const ModelConfig& c = context->config();
   TraceRecorder rec(c.num_layers, c.num_heads, context->kv_cache().sink(), f);
-  OKO_RETURN_IF_ERROR(CheckEstimate(o, rec, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
 
   Timing time;
   context->set_trace(&rec);
@@ -269,24 +333,28 @@ Status RunRecord(const TraceOptions& o) {
     std::fprintf(stderr, "trace: generated: %s\n", tok->Decode(std::span(ids.end() - o.n, ids.end())).c_str());
   t0 = Profiler::NowNs();
   if (o.logit_lens) rec.ComputeLogitLens(*context, o.lens_k);
-  time.lens_ns = Profiler::NowNs() - t0;
+  time.lens_ns = o.logit_lens ? std::max<int64_t>(1, Profiler::NowNs() - t0) : 0;
 
   const uint64_t bytes = rec.TensorBytes(dtype);
+  const std::string path = TraceOutPath(o);
   std::fprintf(stderr, "trace: %zu layers x %zu heads x %zu queries x %zu keys, %s: %s -> %s\n",
                rec.layers().size(), rec.heads().size(), rec.QueryPositions().size(),
-               rec.KeyPositions().size(), o.dtype.c_str(), Megabytes(bytes).c_str(), o.out.c_str());
+               rec.KeyPositions().size(), o.dtype.c_str(), BytesAndHuman(bytes).c_str(),
+               o.out.empty() ? "(not kept)" : o.out.c_str());
   OKO_RETURN_IF_ERROR(CheckSize(bytes, o, "holds"));
   t0 = Profiler::NowNs();
-  OKO_RETURN_IF_ERROR(rec.Write(o.out, WriteOptions(o, rec, tok.get(), ids, dtype)));
+  OKO_RETURN_IF_ERROR(rec.Write(path, WriteOptions(o, rec, tok.get(), ids, dtype)));
   time.write_ns = Profiler::NowNs() - t0;
   ReportCost(time, rec, context->options().threads, ids.size());
-  return o.show || !o.html.empty() ? View(o) : Status();
+  const Status shown = o.show || !o.html.empty() ? View(o, path) : Status();
+  if (o.out.empty()) std::filesystem::remove(path);
+  return shown;
 }
 
 // --view T: the views of a trace written before, such as oko chat's /trace.
-Status RunView(TraceOptions o) {
-  o.out = o.view;
-  return View(o);
+Status RunView(const TraceOptions& o) {
+  if (!o.html.empty()) OKO_RETURN_IF_ERROR(CheckOutputPath("--html", o.html));
+  return View(o, o.view);
 }
 
 }  // namespace
@@ -297,26 +365,29 @@ Subcommand AddTraceCommand(CLI::App& root) {
   o->engine.compute = "f32";  // traces are for looking closely: the exact mode unless asked
   o->engine.Add(app, /*model_required=*/false);  // --diff needs no model
   app->add_option("-p,--prompt", o->prompt, "prompt text (encoded with the model's tokenizer)");
-  app->add_option("--ids", o->ids, "prompt as comma-separated token ids");
-  app->add_option("-n,--n-predict", o->n, "greedy tokens generated (and traced) after the prompt")
-      ->check(CLI::NonNegativeNumber);
-  app->add_option("--out", o->out, "trace file to write (.safetensors)");
+  app->add_option("--ids", o->ids, "prompt as comma-separated token ids, e.g. 1,2,3 or [1, 2, 3]");
+  AddIntFlag(app, "-n,--n-predict", &o->n, {0, kMaxTokenCount},
+             "greedy tokens generated (and traced) after the prompt (default: 0)");
+  app->add_option("--out", o->out, "trace file to write (.safetensors; default: none, only --show/--html)");
   app->add_option("--layers", o->layers, "layers to record, e.g. 0-3,5 (default: all)");
   app->add_option("--heads", o->heads, "query heads to record, e.g. 0,2 (default: all)");
   app->add_option("--queries", o->queries, "query positions A-B, A- or A (default: all)");
-  app->add_option("--dtype", o->dtype, "stored precision: f32 or f16")->check(CLI::IsMember({"f32", "f16"}));
-  app->add_option("--max-bytes", o->max_bytes, "refuse to write a larger trace (default 1 GiB)");
+  app->add_option("--dtype", o->dtype, "stored precision: f32 or f16 (default: f32)")->check(CLI::IsMember({"f32", "f16"}));
+  AddUint64Flag(app, "--max-bytes", &o->max_bytes, 1, "refuse to write a larger trace (default: 1073741824, 1 GiB)");
   app->add_flag("--show", o->show, "print a heatmap of the trace in the terminal");
-  app->add_option("--layer", o->show_layer,
+  AddIntFlag(app, "--layer", &o->show_layer, {0, kMaxLayers},
                   "layer shown by --show (default: the last recorded), or by --diff (default: the most drifting)");
-  app->add_option("--head", o->show_head,
+  AddIntFlag(app, "--head", &o->show_head, {0, kMaxHeads},
                   "head shown by --show (default: the head average), or by --diff (default: the most drifting)");
   app->add_flag("--logit-lens", o->logit_lens, "record each layer's top next tokens (final norm + lm_head)");
-  app->add_option("--lens-k", o->lens_k, "tokens kept per position by --logit-lens")->check(CLI::PositiveNumber);
+  AddIntFlag(app, "--lens-k", &o->lens_k, {1, 1000}, "tokens kept per position by --logit-lens (default: 5)");
   app->add_option("--html", o->html, "also write a self-contained HTML viewer");
   app->add_option("--view", o->view, "T.safetensors: --show or --html a trace written before (e.g. by oko chat /trace)");
   app->add_option("--diff", o->diff, "A.safetensors B.safetensors: rank the drift between two traces")
       ->expected(2);
+  AddExamples(app, {"oko trace -m ../shared/models/stories260k -p \"Once upon a time\" --show",
+                    "oko trace -m DIR -p \"The cat sat\" -n 8 --out t.safetensors --html t.html --logit-lens",
+                    "oko trace --diff a.safetensors b.safetensors --layer 2 --head 0"});
   return {app, [o] { return !o->diff.empty() ? RunDiff(*o) : !o->view.empty() ? RunView(*o) : RunRecord(*o); }};
 }
 

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "tools/flags.h"
+
 namespace oko {
 
 std::string SharedDir() {
@@ -10,9 +12,13 @@ std::string SharedDir() {
 }
 
 void AddModelOption(CLI::App* app, std::string* dir) {
-  app->add_option("-m,--model", *dir, "Hugging Face model folder")
-      ->required()
-      ->check(CLI::ExistingDirectory);
+  AddFolderFlag(app, "-m,--model", dir, "Hugging Face model folder")->required();
+}
+
+void AddExamples(CLI::App* app, std::initializer_list<std::string_view> examples) {
+  std::string text = "\nExamples:\n";
+  for (std::string_view e : examples) text += fmt::format("  {}\n", e);
+  app->footer(text);
 }
 
 }  // namespace oko

@@ -30,7 +30,10 @@ Subcommand AddTraceCommand(CLI::App& root);
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.
 std::string SharedDir();
 
-// -m/--model DIR, required, must be a folder.
+// -m/--model DIR, required, must be a folder (exit 2 when it is not).
 void AddModelOption(CLI::App* app, std::string* dir);
+
+// The "Examples:" footer of a subcommand's --help.
+void AddExamples(CLI::App* app, std::initializer_list<std::string_view> examples);
 
 }  // namespace oko

@@ -1,31 +1,50 @@
 #include "tools/engine_flags.h"
 
-#include <charconv>
+#include <unistd.h>
+
+#include <cstdio>
+#include <new>
 #include <random>
 
 #include "engine/quant_plan.h"
-#include "tools/command.h"
+#include "loaders/hf_config.h"
+#include "ops/gemm_onednn.h"
+#include "tools/flags.h"
+#include "tools/resources.h"
 
 namespace oko {
 
+namespace {
+// "quantizing to q4_k_m: 12/197 tensors", redrawn in place on a terminal, once at the end
+// otherwise.
+std::function<void(size_t, size_t)> QuantProgressLine(const std::string& spec) {
+  const bool terminal = isatty(STDERR_FILENO) != 0;
+  return [spec, terminal](size_t done, size_t total) {
+    if (terminal) std::fprintf(stderr, "\rquantizing to %s: %zu/%zu tensors", spec.c_str(), done, total);
+    if (done == total) std::fprintf(stderr, "%squantized %zu tensors to %s\n", terminal ? "\r" : "", total, spec.c_str());
+  };
+}
+}  // namespace
+
 void EngineFlags::Add(CLI::App* app, bool model_required) {
-  if (model_required) {
-    AddModelOption(app, &model_dir);
-  } else {
-    app->add_option("-m,--model", model_dir, "Hugging Face model folder")->check(CLI::ExistingDirectory);
-  }
-  app->add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  app->add_option("-c,--ctx", ctx, "KV-cache capacity in positions")->check(CLI::PositiveNumber);
-  app->add_option("--sink", sink, "positions kept when the KV ring wraps (StreamingLLM)")
-      ->check(CLI::NonNegativeNumber);
+  CLI::Option* m = AddFolderFlag(app, "-m,--model", &model_dir, "Hugging Face model folder");
+  if (model_required) m->required();
+  AddIntFlag(app, "-t,--threads", &threads,
+             {0, MaxThreads(), fmt::format(": 4 per core, this machine has {}", HardwareThreads())},
+             "threads (default: 0, every core)");
+  ctx_option = AddIntFlag(app, "-c,--ctx", &ctx, {2, INT64_MAX},
+                          "KV-cache capacity in positions; past it the cache is a ring (default: 4096)");
+  AddIntFlag(app, "--sink", &sink, {0, INT64_MAX},
+             "positions kept when the KV ring wraps, StreamingLLM (default: 0)");
   app->add_option("--compute", compute,
-                  "precision of the prefill matmul activations: f32 (exact), bf16 (fast, "
-                  "AVX512-BF16) or auto (bf16 for bf16 weights on CPUs that have it)")
+                  "precision of the matmul activations: f32 (exact), bf16 (fast, needs AVX-512) or "
+                  "auto (bf16 for bf16 weights where this CPU's measured bf16 dot beats f32 FMA; "
+                  "8-bit activations for --quant weights) (default: " + compute + ")")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
-  app->add_option("--kv", kv, "KV-cache storage: f32 or f16")->check(CLI::IsMember({"f32", "f16"}));
+  app->add_option("--kv", kv, "KV-cache storage: f32 or f16 (default: f32)")->check(CLI::IsMember({"f32", "f16"}));
   app->add_option("--quant", quant,
-                  "quantize the weights while loading: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, "
-                  "q6_k, q4_k_m, q5_k_m (default: as stored)");
+                  "quantize the matmul weights while loading: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, "
+                  "q5_k, q6_k, q4_k_m, q5_k_m (default: none, weights as stored)");
 }
 
 std::string EngineFlags::ModelName() const {
@@ -35,10 +54,14 @@ std::string EngineFlags::ModelName() const {
 }
 
 Result<EngineOptions> EngineFlags::ToOptions() const {
+  if (sink >= ctx)
+    return Status::Error(fmt::format("--sink must be less than -c ({}), got {}", ctx, sink), ExitCode::kUsage);
   EngineOptions o;
   o.threads = threads;
   o.ctx = ctx;
   o.sink = sink;
+  if (compute == "bf16" && !OnednnBf16Supported())
+    return Errorf("--compute bf16 needs a CPU with AVX-512, and this one has none (use auto or f32)");
   if (compute == "auto") {
     o.compute_auto = true;
   } else {
@@ -46,25 +69,61 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
   }
   o.kv_dtype = kv == "f16" ? DType::kF16 : DType::kF32;
   if (!quant.empty()) {
-    // Checked before any work (the plan needs the layer count, which the load knows).
-    OKO_RETURN_IF_ERROR(ParseQuantPlan(quant, 1, false).status().WithContext("--quant"));
+    // Checked before any work (the plan's layer count only matters at load).
+    if (auto plan = ParseQuantPlan(quant, 1, false); !plan.ok())
+      return Status::Error("--quant: " + plan.status().message(), ExitCode::kUsage);
     o.quant = quant;
-    o.on_quant_progress = [spec = quant](size_t done, size_t total) {
-      std::fprintf(stderr, "\rquantizing to %s: %zu/%zu tensors", spec.c_str(), done, total);
-      if (done == total) std::fprintf(stderr, "\n");
-    };
+    o.on_quant_progress = QuantProgressLine(quant);
   }
   return o;
 }
 
+namespace {
+
+Status CheckMemory(const ModelConfig& c, const EngineOptions& o, const std::string& ctx_what) {
+  const MemoryEstimate e = EstimateMemory(c, o);
+  const uint64_t ram = PhysicalMemoryBytes();
+  if (ram == 0 || e.total() <= ram) return {};
+  return Errorf("{}: the KV cache of {} positions would need {} and the buffers {}, more than this machine's "
+                "{} of memory (lower -c/--ctx, or use --kv f16)",
+                ctx_what.empty() ? fmt::format("-c {}", o.ctx) : ctx_what, o.ctx, BytesAndHuman(e.kv_cache),
+                BytesAndHuman(e.activations), BytesAndHuman(ram));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Context>> OpenContext(const std::string& dir, const EngineOptions& options,
+                                             const std::string& ctx_what) {
+  OKO_ASSIGN_OR_RETURN(const ModelConfig config, LoadModelConfig(dir));
+  OKO_RETURN_IF_ERROR(CheckMemory(config, options, ctx_what));
+  const int64_t trained = config.max_position_embeddings;
+  if (!ctx_what.empty() && trained > 0 && options.ctx > trained)
+    std::fprintf(stderr,
+                 "oko: warning: %s: a context of %lld positions is past the %lld the model was trained for "
+                 "(max_position_embeddings); expect worse text past position %lld\n",
+                 ctx_what.c_str(), static_cast<long long>(options.ctx), static_cast<long long>(trained),
+                 static_cast<long long>(trained));
+  try {
+    OKO_ASSIGN_OR_RETURN(auto context, LoadContext(dir, options));
+    for (const std::string& note : context->model().quant_fallbacks())
+      std::fprintf(stderr, "oko: --quant %s: %s\n", options.quant.c_str(), note.c_str());
+    return context;
+  } catch (const std::bad_alloc&) {
+    return RuntimeErrorf("out of memory: the KV cache and buffers need about {}",
+                         BytesAndHuman(EstimateMemory(config, options).total()));
+  }
+}
+
 void SamplingFlags::Add(CLI::App* app) {
-  app->add_option("--temp", temperature, "temperature (0: greedy)");
-  app->add_option("--top-k", top_k, "keep the k most likely tokens (0: off)");
-  app->add_option("--top-p", top_p, "nucleus sampling mass (1: off)");
-  app->add_option("--min-p", min_p, "drop tokens below min-p times the top probability");
-  app->add_option("--repeat-penalty", repeat_penalty, "repetition penalty (1: off)");
-  app->add_option("--presence-penalty", presence_penalty, "presence penalty (0: off)");
-  app->add_option("--seed", seed, "random seed (same seed, same text)");
+  const std::string from_model = " (default: generation_config.json, else ";
+  AddRealFlag(app, "--temp", &temperature, {0, 100}, "temperature, 0: greedy" + from_model + "greedy)");
+  AddIntFlag(app, "--top-k", &top_k, {0, kMaxTokenCount}, "keep the k most likely tokens, 0: off" + from_model + "0)");
+  AddRealFlag(app, "--top-p", &top_p, {0, 1, /*min_open=*/true}, "nucleus sampling mass, 1: off" + from_model + "1)");
+  AddRealFlag(app, "--min-p", &min_p, {0, 1}, "drop tokens below min-p times the top probability" + from_model + "0)");
+  AddRealFlag(app, "--repeat-penalty", &repeat_penalty, {0, 100, /*min_open=*/true},
+              "repetition penalty, 1: off" + from_model + "1)");
+  AddRealFlag(app, "--presence-penalty", &presence_penalty, {-2, 2}, "presence penalty, 0: off (default: 0)");
+  AddUint64Flag(app, "--seed", &seed, "random seed: same seed, same text (default: a fresh random seed)");
 }
 
 SamplerOptions SamplingFlags::Resolve(const GenerationDefaults& g) const {
@@ -76,16 +135,20 @@ SamplerOptions SamplingFlags::Resolve(const GenerationDefaults& g) const {
   o.min_p = min_p.value_or(static_cast<float>(g.min_p.value_or(0.0)));
   o.repetition_penalty = repeat_penalty.value_or(static_cast<float>(g.repetition_penalty.value_or(1.0)));
   o.presence_penalty = presence_penalty.value_or(0.0f);
-  o.seed = seed.value_or(std::random_device{}());
+  o.seed = seed.value_or((uint64_t{std::random_device{}()} << 32) | std::random_device{}());
   return o;
 }
 
-Status CheckPromptFits(const Context& context, int64_t tokens) {
-  const int64_t ctx = context.kv_cache().capacity();
+std::string FormatSampling(const SamplerOptions& o) {
+  return fmt::format("seed {} | temp {}{} | top-k {} | top-p {} | min-p {} | repeat-penalty {} | presence-penalty {}",
+                     o.seed, o.temperature, o.temperature <= 0 ? " (greedy)" : "", o.top_k, o.top_p, o.min_p,
+                     o.repetition_penalty, o.presence_penalty);
+}
+
+Status CheckPromptFits(int64_t tokens, int64_t ctx, int64_t max_pos) {
   if (tokens > ctx)
     return Errorf("the prompt has {} tokens, more than the context of {} positions (raise -c/--ctx)",
                   tokens, ctx);
-  const int64_t max_pos = context.config().max_position_embeddings;
   if (max_pos > 0 && tokens > max_pos)
     return Errorf("the prompt has {} tokens, more than the {} positions the model allows "
                   "(max_position_embeddings in config.json)",
@@ -93,23 +156,8 @@ Status CheckPromptFits(const Context& context, int64_t tokens) {
   return {};
 }
 
-Result<std::vector<int32_t>> ParseIds(const std::string& text) {
-  std::vector<int32_t> ids;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    std::string item = text.substr(start, end - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    int32_t id = 0;
-    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
-    if (item.empty() || ec != std::errc() || p != item.data() + item.size() || id < 0)
-      return Errorf("--ids: '{}' is not a token id", item);
-    ids.push_back(id);
-    start = end + 1;
-  }
-  return ids;
+Status CheckPromptFits(const Context& context, int64_t tokens) {
+  return CheckPromptFits(tokens, context.kv_cache().capacity(), context.config().max_position_embeddings);
 }
 
 }  // namespace oko

@@ -1,10 +1,12 @@
-// The engine flags every model-running subcommand shares (DESIGN.md "Common flags").
+// The engine flags every model-running subcommand shares (docs/CLI.md "Common flags"),
+// and the checks that run before a model is loaded: ranges, the KV cache against the
+// machine's memory, the context against what the model was trained for.
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <string>
-
+#include <memory>
 #include <optional>
+#include <string>
 
 #include "engine/context.h"
 #include "engine/sampler.h"
@@ -19,12 +21,25 @@ struct EngineFlags {
   std::string compute = "auto";
   std::string kv = "f32";
   std::string quant;  // "": weights as stored
+  CLI::Option* ctx_option = nullptr;  // whether -c was given
 
   void Add(CLI::App* app, bool model_required = true);
+  // Checks that need several flags together (--sink below -c); no model needed.
   Result<EngineOptions> ToOptions() const;
   // The model folder's name, as traces record it.
   std::string ModelName() const;
+  bool ctx_given() const { return ctx_option != nullptr && ctx_option->count() > 0; }
+  // "-c 600" when -c was given, else "" (OpenContext's ctx_what).
+  std::string CtxWhat() const { return ctx_given() ? "-c " + std::to_string(ctx) : ""; }
 };
+
+// Loads the model after checking that its KV cache and buffers fit in this machine's
+// memory (exit 2 with the size in bytes), warning on stderr when the context goes past
+// the model's max_position_embeddings (`ctx_what` says where the context size came from,
+// e.g. "-c 600"; empty: the default, never warned about). An allocation that still fails
+// is exit 3 with the size.
+Result<std::unique_ptr<Context>> OpenContext(const std::string& dir, const EngineOptions& options,
+                                             const std::string& ctx_what);
 
 // Sampling flags; unset ones take the model's generation_config.json defaults.
 struct SamplingFlags {
@@ -38,12 +53,13 @@ struct SamplingFlags {
   SamplerOptions Resolve(const GenerationDefaults& defaults) const;
 };
 
+// "seed 42 | temp 0.8 | top-k 40 | top-p 0.95 | min-p 0 | repeat-penalty 1 | presence-penalty 0"
+std::string FormatSampling(const SamplerOptions& o);
+
 // A prompt of `tokens` tokens must fit the KV cache (-c/--ctx) and the positions the model
 // was trained for (max_position_embeddings): otherwise it would be silently cut to its
-// last tokens. Exit status 2 with both numbers.
+// last tokens. Exit status 2 with both numbers. The same rule for every subcommand.
+Status CheckPromptFits(int64_t tokens, int64_t ctx, int64_t max_position_embeddings);
 Status CheckPromptFits(const Context& context, int64_t tokens);
-
-// Parses "1,2,3" into token ids; errors name the bad item.
-Result<std::vector<int32_t>> ParseIds(const std::string& text);
 
 }  // namespace oko

@@ -88,12 +88,15 @@ std::string Page(nlohmann::json payload) {
 
 }  // namespace
 
-std::string RenderTraceHtml(const TraceData& t, const std::string& title) {
-  return Page(Payload(t, false, title));
+std::string RenderTraceHtml(const TraceData& t, const std::string& title, int64_t layer, int64_t head) {
+  nlohmann::json p = Payload(t, false, title);
+  p["initial"] = {{"layer", layer}, {"head", head}};
+  return Page(p);
 }
 
-std::string RenderDiffHtml(const TraceDiff& d, const std::string& title) {
+std::string RenderDiffHtml(const TraceDiff& d, const std::string& title, int64_t layer, int64_t head) {
   nlohmann::json p = Payload(d.delta, true, title);
+  p["initial"] = {{"layer", layer}, {"head", head}};
   nlohmann::json drift = nlohmann::json::array();
   for (const HeadDrift& h : d.ranked)
     drift.push_back({{"layer", h.layer}, {"head", h.head}, {"jsd", h.jsd}, {"l1", h.l1},

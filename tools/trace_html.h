@@ -11,9 +11,10 @@
 
 namespace oko {
 
-// A trace's page.
-std::string RenderTraceHtml(const TraceData& t, const std::string& title);
-// A diff's page: heatmaps of A - B and the drift ranking.
-std::string RenderDiffHtml(const TraceDiff& d, const std::string& title);
+// A trace's page; it opens on model layer `layer` (-1: the last recorded) and head
+// `head` (-1: the head average).
+std::string RenderTraceHtml(const TraceData& t, const std::string& title, int64_t layer = -1, int64_t head = -1);
+// A diff's page: heatmaps of A - B and the drift ranking, opening on (layer, head).
+std::string RenderDiffHtml(const TraceDiff& d, const std::string& title, int64_t layer = -1, int64_t head = -1);
 
 }  // namespace oko

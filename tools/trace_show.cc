@@ -1,5 +1,8 @@
 #include "tools/trace_show.h"
 
+#include <algorithm>
+#include <sstream>
+
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -49,6 +52,13 @@ std::string Cell(float p, TermColor color) {
 
 // One cell for a difference d, relative to the largest magnitude shown: red where A
 // attends more, blue where B does; plain ■ ▪ + (A more) and □ ▫ - (B more) by size.
+// The colour bar of a heatmap: each step's colour beside the weight it stands for.
+std::string ColorScale(TermColor color) {
+  std::string out = "scale:";
+  for (float p : {0.01f, 0.05f, 0.15f, 0.4f, 1.0f}) out += fmt::format(" {} {:g}", Cell(p, color), p);
+  return out + "  (blank: not attended)\n";
+}
+
 std::string DiffCell(float d, float scale, TermColor color) {
   if (d == 0) return " ";
   const float a = std::min(1.0f, std::fabs(d) / scale);
@@ -96,9 +106,33 @@ std::string MessageMark(const TraceData& t, int64_t pos) {
 // Columns of a row label: position, the chat message mark, the token.
 size_t LabelWidth(const TraceData& t) { return 6 + (IsChat(t) ? 5 : 0) + kLabelCols + 1; }
 
+// A token with no text (a special token decoded to nothing) is named by its id, so that
+// it never reads as an empty label.
+std::string PositionLabel(const TraceData& t, int64_t pos, size_t cols) {
+  std::string label = TokenLabel(t.tokens[pos], cols);
+  if (label.empty() && pos < static_cast<int64_t>(t.token_ids.size()))
+    label = TokenLabel(fmt::format("<{}>", t.token_ids[pos]), cols);  // as tokens without a tokenizer read
+  return label;
+}
+
 std::string RowLabel(const TraceData& t, int64_t pos) {
   const std::string mark = IsChat(t) ? MessageMark(t, pos) + " " : "";
-  return fmt::format("{:>5} {}{:<{}}", pos, mark, TokenLabel(t.tokens[pos], kLabelCols), kLabelCols);
+  const std::string label = PositionLabel(t, pos, kLabelCols);
+  return fmt::format("{:>5} {}{:<{}}", pos, mark, label, kLabelCols);
+}
+
+// Words of `text` re-flowed to lines of at most `width` columns.
+std::string Wrap(const std::string& text, int width) {
+  std::string out, line;
+  std::istringstream words(text);
+  for (std::string word; words >> word;) {
+    if (!line.empty() && static_cast<int>(CodePoints(line) + 1 + CodePoints(word)) > width) {
+      out += line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  return out + line + "\n";
 }
 
 std::string TrimRight(std::string s) {
@@ -148,7 +182,7 @@ std::string TopKeys(const TraceData& t, const float* row, int top, bool divergin
   for (size_t i = 0; i < n && size(order[i]) > 0; ++i) {
     const int64_t pos = t.key_positions[order[i]];
     const float p = row[order[i]];
-    s += fmt::format("{}'{}'@{} {}", i ? ", " : "", TokenLabel(t.tokens[pos], kLabelCols), pos,
+    s += fmt::format("{}'{}'@{} {}", i ? ", " : "", PositionLabel(t, pos, kLabelCols), pos,
                      diverging ? fmt::format("{:+.3g}", p) : fmt::format("{:.2f}", p));
   }
   return s;
@@ -252,14 +286,18 @@ Result<std::string> RenderHeatmap(const TraceData& t, const ShowOptions& o) {
   }
   if (t.sink_count > 0) out += fmt::format("sinks: key positions 0-{} are kept when the KV ring wraps\n", t.sink_count - 1);
   if (IsChat(t))
-    out += "messages: s system, u user, a assistant (content), · template scaffolding; the number is the "
-           "message's index in the conversation\n";
+    out += Wrap("messages: s system, u user, a assistant (content), · template scaffolding; the number is the "
+                "message's index in the conversation",
+                o.width);
   if (o.diverging)
-    out += o.color == TermColor::kNone
-               ? "legend: A attends more ■ ≥½ ▪ ≥0.15 + ≥0.02 of the largest; B more □ ▫ -; · smaller; blank: equal\n"
-               : "legend: red: A attends more, blue: B attends more, relative to the largest; blank: equal\n";
+    out += Wrap(o.color == TermColor::kNone
+                    ? "legend: A attends more ■ ≥½ ▪ ≥0.15 + ≥0.02 of the largest; B more □ ▫ -; · smaller; blank: equal"
+                    : "legend: red: A attends more, blue: B attends more, relative to the largest; blank: equal",
+                o.width);
   else if (o.color == TermColor::kNone)
     out += "legend: ■ ≥0.4  ▓ ≥0.15  ▒ ≥0.05  ░ ≥0.01  · >0  (blank: not attended)\n";
+  else
+    out += ColorScale(o.color);
   const std::string head_short = h < 0 ? std::string("head average") : fmt::format("head {}", t.heads[h]);
   out += o.diverging ? fmt::format("\nlargest differences A − B of the queries that differ most (layer {}, {}):\n",
                                    t.layers[l], head_short)
@@ -283,7 +321,13 @@ std::string RenderLogitLens(const TraceData& t, const ShowOptions& o) {
   for (int64_t i = 0; i < std::min(L, fit); ++i)
     shown.push_back(std::min(L, fit) == 1 ? L - 1 : i * (L - 1) / (std::min(L, fit) - 1));
   std::string out = "\nlogit lens: top-1 next token read from each layer's residual stream\n";
-  if (static_cast<int64_t>(shown.size()) < L) out += fmt::format("note: {} of {} layers fit the width\n", shown.size(), L);
+  if (static_cast<int64_t>(shown.size()) < L) {
+    std::vector<std::string> dropped;
+    for (int64_t i = 0; i < L; ++i)
+      if (std::find(shown.begin(), shown.end(), i) == shown.end())
+        dropped.push_back(t.lens_layers[i] < 0 ? "emb" : fmt::format("L{}", t.lens_layers[i]));
+    out += fmt::format("note: {} of {} layers fit the width; not shown: {}\n", shown.size(), L, fmt::join(dropped, " "));
+  }
   out += std::string(label, ' ');
   for (int64_t s : shown) {
     const int64_t layer = t.lens_layers[s];
@@ -296,7 +340,8 @@ std::string RenderLogitLens(const TraceData& t, const ShowOptions& o) {
     for (int64_t s : shown) {
       const size_t i = (s * t.Q() + q) * t.lens_k;
       auto name = t.lens_tokens.find(t.lens_ids[i]);
-      const std::string text = TokenLabel(name == t.lens_tokens.end() ? "?" : name->second, 6);
+      // 5 + 1 + 4 columns ("␣the 0.99"): a cell never overflows its kCell - 1.
+      const std::string text = TokenLabel(name == t.lens_tokens.end() ? "?" : name->second, 5);
       const std::string cell = fmt::format("{} {:.2f}", text, t.lens_probs[i]);
       out += cell + std::string(std::max<int64_t>(1, kCell - CodePoints(cell)), ' ');
     }

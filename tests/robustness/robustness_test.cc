@@ -1,7 +1,11 @@
-// Malformed inputs for every parser oko has, run through the real `oko` binary as a user
-// would meet them: each case copies a good model folder (stories260k, 1 MB), breaks one
-// thing, runs one command, and expects exit status 2 with a message that names the file
-// and what is wrong. Every limit of common/limits.h (and the template engine's) has a case.
+// Malformed inputs for every parser oko has, and every class of bad command line, run
+// through the real `oko` binary as a user would meet them: each case copies a good model
+// folder (stories260k, 1 MB), breaks one thing (or nothing), runs one command, and expects
+// its exit status (2 for bad input by default; 1 for a bad flag value, 3 for an output
+// that cannot be written) with one error line that names the file or flag and what is
+// wrong. Every limit of common/limits.h (and the template engine's) has a case; so has
+// every policy of docs/CLI.md. tests/robustness/flag_sweep_test.cc adds the sweep of
+// absurd values over every flag.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -71,6 +75,8 @@ struct Case {
   // Also expected in stderr when `message` does not name the file (or flag) itself.
   std::string where = "";
   int exit_code = 2;
+  // Where stdout goes, as a shell redirection (">/dev/full"); empty: captured.
+  std::string stdout_to = "";
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -115,6 +121,16 @@ void Shard(const std::string& d, const std::function<void(ojson&)>& edit_index) 
 void BadTrace(const std::string& d, const std::string& trace, const std::function<void(ojson&)>& edit) {
   fs::copy_file(trace, d + "/bad.safetensors");
   EditHeader(d + "/bad.safetensors", edit);
+}
+
+std::string QwenTokenizer() { return Q(test::SharedPath("models/qwen3-tokenizer")); }
+
+// The safetensors entry of `name` written a second time at the head of the header.
+void NameTwice(const std::string& path, const std::string& name) {
+  Safetensors st = ReadSafetensors(path);
+  const ojson h = ojson::parse(st.header);
+  st.header = "{\"" + name + "\": " + h[name].dump() + ", " + st.header.substr(1);
+  WriteSafetensors(path, st.header, st.data);
 }
 
 std::string Ids(int n) {
@@ -216,6 +232,23 @@ const std::vector<Case>& Cases() {
            h["model.norm.weight"]["data_offsets"] = {131200, 131456};  // input_layernorm: [131072, 131328)
          }); },
        kInfo, "tensors 'model.layers.0.input_layernorm.weight' and 'model.norm.weight' overlap", "model.safetensors"},
+      {"SafetensorsTensorsShareBytes", [](auto d, auto) {
+         EditHeader(Weights(d), [](ojson& h) {
+           h["model.norm.weight"]["data_offsets"] = {131072, 131328};  // exactly input_layernorm's bytes
+         }); },
+       kInfo, "overlap", "model.safetensors: tensors '"},
+      {"SafetensorsGapBetweenTensors", [](auto d, auto) {
+         EditHeader(Weights(d), [](ojson& h) {
+           // Drop a tensor the loader would not miss first: its bytes then belong to none.
+           h.erase("model.layers.0.input_layernorm.weight");
+         }); },
+       kInfo, "model.safetensors: bytes [131072, 131328) of the data region belong to no tensor"},
+      {"SafetensorsBytesAfterTheLastTensor", [](auto d, auto) {
+         Safetensors st = ReadSafetensors(Weights(d));
+         WriteSafetensors(Weights(d), st.header, st.data + std::string(64, '\0')); },
+       kInfo, "model.safetensors: bytes [1040128, 1040192) of the data region belong to no tensor (after the last)"},
+      {"SafetensorsTensorNamedTwice", [](auto d, auto) { NameTwice(Weights(d), "model.norm.weight"); },
+       kInfo, "model.safetensors: the header names tensor 'model.norm.weight' twice"},
       {"SafetensorsNegativeDim", [](auto d, auto) {
          EditHeader(Weights(d), [](ojson& h) { h["model.norm.weight"]["shape"] = {-64}; }); },
        kInfo, "model.safetensors: tensor 'model.norm.weight': shape [-64] has an entry that is not a non-negative integer"},
@@ -290,6 +323,10 @@ const std::vector<Case>& Cases() {
            j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}, {"invert", false}};
          }); },
        kTokenize, "tokenizer.json: pre_tokenizer.pattern"},
+      {"InfoChecksATruncatedTokenizer", [](auto d, auto) {
+         const std::string t = test::ReadBytes(Tok(d));
+         test::WriteBytes(Tok(d), t.substr(0, t.size() / 2)); },
+       kInfo, "tokenizer.json: not valid JSON"},
       {"TokenizerConfigNotJson", [](auto d, auto) { test::WriteBytes(TokConfig(d), "{\"bos_token\": <s>}"); },
        kTokenize, "tokenizer_config.json: not valid JSON: "},
       {"TokenizerConfigUnknownEos", [](auto d, auto) { EditJson(TokConfig(d), [](ojson& j) { j["eos_token"] = "<|end|>"; }); },
@@ -376,6 +413,75 @@ const std::vector<Case>& Cases() {
       {"TraceTensorShapeWrong", [](auto d, auto t) {
          BadTrace(d, t, [](ojson& h) { h["__metadata__"]["heads"] = "[0, 1]"; }); },
        kDiff, "bad.safetensors: tensor 'attn.0' has shape [8, 4, 4], expected [2, 4, 4]"},
+
+      // ---- the command line: every flag checked before any work (docs/CLI.md) ----
+      {"FlagNegativeCount", [](auto, auto) {}, "run -m '$M' -p hi -n -1", "oko run: error: -n must be at least 0 (got -1)",
+       "", 1},
+      {"FlagNotAnInteger", [](auto, auto) {}, "run -m '$M' -p hi -n abc", "-n: 'abc' is not an integer", "", 1},
+      {"FlagIntegerTooLarge", [](auto, auto) {}, "run -m '$M' -p hi -n 99999999999",
+       "-n 99999999999 is too large (max 2147483647)", "", 1},
+      {"FlagBelowMinimum", [](auto, auto) {}, "run -m '$M' -p hi -c 0", "-c must be at least 2 (got 0)", "", 1},
+      {"FlagNaN", [](auto, auto) {}, "run -m '$M' -p hi --temp nan", "--temp must be a finite number (got nan)", "", 1},
+      {"FlagInfinity", [](auto, auto) {}, "chat -m '$M' --repeat-penalty inf", "--repeat-penalty must be a finite number",
+       "", 1},
+      {"FlagHexFloat", [](auto, auto) {}, "run -m '$M' -p hi --temp 0x10", "--temp: '0x10' is not a number", "", 1},
+      {"FlagOutOfRealRange", [](auto, auto) {}, "run -m '$M' -p hi --top-p 2", "--top-p must be in (0, 1], got 2", "", 1},
+      {"FlagZeroPenalty", [](auto, auto) {}, "run -m '$M' -p hi --repeat-penalty 0",
+       "--repeat-penalty must be in (0, 100], got 0", "", 1},
+      {"FlagSeedNegative", [](auto, auto) {}, "run -m '$M' -p hi --seed -1", "--seed must be at least 0 (got -1)", "", 1},
+      {"FlagSeedTooLarge", [](auto, auto) {}, "run -m '$M' -p hi --seed 18446744073709551616",
+       "--seed 18446744073709551616 is too large", "", 1},
+      {"FlagSinkNotBelowCtx", [](auto, auto) {}, "run -m '$M' -p hi -c 16 --sink 16",
+       "--sink must be less than -c (16), got 16", "", 1},
+      {"FlagNeedsChat", [](auto, auto) {}, "run -m '$M' -p hi --system 'Be nice'", "--system requires --chat", "", 1},
+      {"ThreadsCapped", [](auto, auto) {}, "run -m '$M' -p hi -t 20000", "-t 20000 is too large (max ", "", 1},
+      {"UnknownSubcommand", [](auto, auto) {}, "frobnicate", "oko: error: unknown subcommand 'frobnicate'", "", 1},
+      {"MissingModelFolder", [](auto, auto) {}, "run -m '$M/nope' -p hi", "-m $M/nope: no such folder", "oko run: error"},
+      {"MissingInputFile", [](auto, auto) {}, "template -m '$M' --messages '$M/nope.json'",
+       "--messages $M/nope.json: no such file"},
+      {"IdsEmpty", [](auto, auto) {}, "run -m '$M' --ids ''", "--ids is empty"},
+      {"IdsNotANumber", [](auto, auto) {}, "detokenize -m '$M' --ids '[1, x]'", "--ids: 'x' is not a token id"},
+      // ---- resources: sized before they are taken ----
+      {"KvCacheLargerThanMemory", [](auto, auto) {}, "run -m '$M' -p hi -c 99999999999",
+       "the KV cache of 99999999999 positions would need 128000000326400 bytes (116.4 TiB)", "-c 99999999999"},
+      {"BenchKvCacheLargerThanMemory", [](auto, auto) {}, "bench -m '$M' -p 0 -n 1 -d 2147483647",
+       "positions would need", "oko bench: error"},
+      {"BenchLongerThanCtx", [](auto, auto) {}, "bench -m '$M' -p 32 -n 8 -c 16",
+       "-p 32 + -d 0 + -n 8 needs a context of 41 positions, more than -c 16"},
+      {"TracePromptLongerThanCtx", [](auto, auto) {}, "trace -m '$M' -c 16 --show --ids " + Ids(20),
+       "the prompt has 20 tokens, more than the context of 16 positions"},
+      {"TraceLargerThanMemory", [](auto, auto) {}, "trace -m '$M' --ids 1,2 -n 2147483647 --max-bytes 18446744073709551615 --show",
+       "more than this machine's", "the trace would hold 18446744073709551615 bytes"},
+      {"TraceOverMaxBytes", [](auto, auto) {}, "trace -m '$M' --ids 1,2 -n 100 --max-bytes 1000 --show",
+       "the trace would hold 1664640 bytes (1.6 MiB), over --max-bytes 1000"},
+      {"TraceQueriesPastTheSequence", [](auto, auto) {}, "trace -m '$M' --ids 1,2,3 --queries 30 --out '$M/t.st'",
+       "--queries 30: the sequence has 3 positions (0-2)"},
+      {"TraceLayerNotRecorded", [](auto, auto) {}, "trace -m '$M' --ids 1,2,3 --layers 0 --layer 3 --show",
+       "--layer 3: not recorded"},
+      {"TraceViewOfNotATrace", [](auto, auto) {}, "trace --view '$M/config.json' --show",
+       "config.json is not a safetensors trace"},
+      // ---- outputs: a failed write is exit 3, stdout included; nothing owned is overwritten ----
+      {"StdoutFull", [](auto, auto) {}, "tokenize -m '$M' --text hi", "oko tokenize: error: cannot write to stdout",
+       "", 3, ">/dev/full"},
+      {"StdoutClosed", [](auto, auto) {}, "detokenize -m '$M' --ids 400,401", "oko detokenize: error: cannot write to stdout", "", 3,
+       ">&-"},
+      {"TraceOutUnwritable", [](auto, auto) {}, "trace -m '$M' --ids 1,2 --out /proc/oko/t.safetensors",
+       "--out /proc/oko/t.safetensors: cannot write", "", 3},
+      {"MakeModelKeepsAFullFolder", [](auto, auto) {}, "make-model --preset tiny-qwen3 --out '$M'",
+       "the folder is not empty; make-model would overwrite its files (--force to do it)"},
+      {"MakeModelTokenizerDoesNotFitConfig", [](auto, auto) {},
+       "make-model --config '$M/config.json' --tokenizer " + QwenTokenizer() + " --out '$M/new'",
+       "tokens, more than vocab_size 512 of the config"},
+      {"ChatTokenizerLargerThanModel", [](auto d, auto) {
+         for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+           test::WriteBytes(d + "/" + f, test::ReadBytes(test::SharedPath("models/qwen3-tokenizer/") + f)); },
+       "chat -m '$M' -n 2", "tokenizer.json has 151669 tokens, more than vocab_size 512 of config.json"},
+      {"RunPromptIdsPastTheModel", [](auto d, auto) {
+         for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+           test::WriteBytes(d + "/" + f, test::ReadBytes(test::SharedPath("models/qwen3-tokenizer/") + f)); },
+       "run -m '$M' -p hello -n 2", "-p: token id 14990 is outside the vocabulary [0, 512)"},
+      {"ChatScriptedErrorIsTheExitStatus", [](auto d, auto) { test::WriteBytes(d + "/in.txt", "/reset now\nhi\n"); },
+       "chat -m '$M' -n 2", "/reset takes no argument (got 'now')", "", 2, "<'$M/in.txt' >/dev/null"},
   };
   return cases;
 }
@@ -396,17 +502,17 @@ class RobustnessTest : public ::testing::TestWithParam<Case> {
 std::string* RobustnessTest::base_ = nullptr;
 std::string* RobustnessTest::trace_ = nullptr;
 
-TEST_P(RobustnessTest, ExitsWithStatus2AndAMessageNamingTheProblem) {
+TEST_P(RobustnessTest, ExitsWithItsStatusAndAMessageNamingTheProblem) {
   const Case& c = GetParam();
   const std::string dir = test::TempDir(c.name) + "/model";
   test::CopyFolder(*base_, dir);
   c.corrupt(dir, *trace_);
   const std::string args = Expand(c.args, dir, *trace_);
-  const auto r = test::RunOko(args);
+  const auto r = c.stdout_to.empty() ? test::RunOko(args) : test::RunOkoStdoutTo(args, Expand(c.stdout_to, dir, *trace_));
   EXPECT_EQ(r.exit_code, c.exit_code) << "oko " << args << "\nstderr: " << r.err;
   EXPECT_THAT(r.err, HasSubstr(Expand(c.message, dir, *trace_))) << "oko " << args;
   EXPECT_THAT(r.err, HasSubstr(c.where)) << "oko " << args;
-  EXPECT_THAT(r.err, ::testing::StartsWith("oko ")) << "one error line, from main";
+  EXPECT_THAT(r.err, ::testing::StartsWith("oko")) << "one error line, from main";
   EXPECT_LT(r.err.size(), 4096u) << "a message, not a dump";
 }
 

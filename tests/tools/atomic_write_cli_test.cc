@@ -95,7 +95,7 @@ TEST(AtomicWriteTest, KilledMakeModelLeavesTheOldModelWhole) {
   // 64 MB and after 256 MB (the header, the embeddings, the first layers).
   int killed_mid_write = 0;
   for (uint64_t at : {uint64_t{0}, uint64_t{1} << 20, uint64_t{64} << 20, uint64_t{256} << 20}) {
-    const pid_t pid = Spawn({"make-model", "--preset", "qwen3-0.6b", "--out", out});
+    const pid_t pid = Spawn({"make-model", "--preset", "qwen3-0.6b", "--out", out, "--force"});
     killed_mid_write += KillWhenWritten(pid, weights, at);
     // The old file, whole, is still there; so is the rest of the old folder.
     EXPECT_TRUE(test::ReadBytes(weights) == old_weights) << "killed after " << at << " bytes";
@@ -112,7 +112,7 @@ TEST(AtomicWriteTest, KilledMakeModelLeavesTheOldModelWhole) {
 
 TEST(AtomicWriteTest, KilledMakeModelIntoANewFolderLeavesNoWeights) {
   const std::string out = test::TempDir("kill_new_model") + "/model";
-  const pid_t pid = Spawn({"make-model", "--preset", "qwen3-0.6b", "--out", out});
+  const pid_t pid = Spawn({"make-model", "--preset", "qwen3-0.6b", "--out", out, "--force"});
   EXPECT_TRUE(KillWhenWritten(pid, out + "/model.safetensors", uint64_t{16} << 20));
   EXPECT_FALSE(fs::exists(out + "/model.safetensors"));
   EXPECT_TRUE(SafetensorsFiles(out).empty());

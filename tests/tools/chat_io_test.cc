@@ -53,7 +53,7 @@ TEST(FormatStats, PromptNewTokensSpeedsAndFirstToken) {
   s.generated_tokens = 11;
   s.decode_seconds = 2.0;
   s.first_token_seconds = 0.012;
-  EXPECT_EQ(FormatStats(s), "prompt 41 tokens (16 new), 32.0 tok/s | generated 11 tokens, 5.0 tok/s | first token 12 ms");
+  EXPECT_EQ(FormatStats(s), "prompt 41 tokens (16 prefilled, 25 from the cache), 32.0 tok/s | generated 11 tokens, 5.0 tok/s | first token 12 ms");
 }
 
 }  // namespace

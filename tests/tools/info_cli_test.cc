@@ -30,17 +30,17 @@ struct ModelFacts {
 };
 
 const ModelFacts kModels[] = {
-    {"stories260k", "architecture llama (llama)\n",
+    {"stories260k", "architecture LlamaForCausalLM (llama)\n",
      "dtypes       F32 1015.75 KiB\n",  // 260032 * 4 = 1040128 B
      "heads        8 query, 4 key/value (GQA group 2), head_dim 8\n",
      "kv cache     1.25 MiB per 1k tokens (f32), 640.00 KiB (f16)\n",  // 2*5*4*8*1024*4
      "chat template no\n"},
-    {"tiny-qwen3", "architecture qwen3 (qwen3)\n",
+    {"tiny-qwen3", "architecture Qwen3ForCausalLM (qwen3)\n",
      "dtypes       BF16 19.02 MiB\n",  // 9970496 * 2 = 19940992 B
      "heads        4 query, 2 key/value (GQA group 2), head_dim 32\n",
      "kv cache     2.00 MiB per 1k tokens (f32), 1.00 MiB (f16)\n",  // 2*4*2*32*1024*4
      "chat template yes\n"},
-    {"tiny-llama", "architecture llama (llama)\n",
+    {"tiny-llama", "architecture LlamaForCausalLM (llama)\n",
      "dtypes       F32 37.59 MiB\n",  // 9853376 * 4 = 39413504 B
      "heads        4 query, 2 key/value (GQA group 2), head_dim 16\n",
      "kv cache     768.00 KiB per 1k tokens (f32), 384.00 KiB (f16)\n",  // 2*3*2*16*1024*4
@@ -229,7 +229,7 @@ TEST(InfoCliTest, BrokenConfigNamesTheFileAndField) {
 TEST(InfoCliTest, UsageErrorsExitWithOne) {
   const std::string dir = test::SharedPath("models/stories260k");
   const std::vector<std::string> usage_errors = {
-      "info", "info -m", "info -m /no/such/folder", "info -m " + dir + " --bogus",
+      "info", "info -m", "info -m " + dir + " --bogus",
       "no-such-command", ""};
   for (const std::string& args : usage_errors) {
     const auto r = test::RunOko(args);
@@ -237,6 +237,10 @@ TEST(InfoCliTest, UsageErrorsExitWithOne) {
     EXPECT_EQ(r.out, "") << args;
     EXPECT_NE(r.err, "") << args;
   }
+  // A missing model folder is bad input, as every other problem with the folder.
+  const auto missing = test::RunOko("info -m /no/such/folder");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.err, "oko info: error: -m /no/such/folder: no such folder\n");
   const auto r = test::RunOko("info --help");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("--model"));

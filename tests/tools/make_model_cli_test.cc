@@ -103,7 +103,7 @@ TEST(MakeModelCliTest, TinyQwen3PresetIsTheSharedModelsShapeAndLoads) {
 
   const auto info = test::RunOko("info -m " + out);
   ASSERT_EQ(info.exit_code, 0) << info.err;
-  EXPECT_THAT(info.out, HasSubstr("\narchitecture qwen3 (qwen3)\n"));
+  EXPECT_THAT(info.out, HasSubstr("\narchitecture Qwen3ForCausalLM (qwen3)\n"));
   EXPECT_THAT(info.out, HasSubstr("\nparameters   9970496 (9.970 M)\n"));
   EXPECT_THAT(info.out, HasSubstr("\ndtypes       BF16 19.02 MiB\n"));
   EXPECT_THAT(info.out, HasSubstr("\nembeddings   tied (lm_head = embed_tokens)\n"));
@@ -231,7 +231,7 @@ TEST(MakeModelCliTest, ConfigOfASharedModelGivesItsTensors) {
   EXPECT_EQ(ReadJson(out2 + "/config.json")["torch_dtype"], "bfloat16");
   info = test::RunOko("info -m " + out2);
   ASSERT_EQ(info.exit_code, 0) << info.err;
-  EXPECT_THAT(info.out, HasSubstr("\narchitecture llama (llama)\n"));
+  EXPECT_THAT(info.out, HasSubstr("\narchitecture LlamaForCausalLM (llama)\n"));
   EXPECT_THAT(info.out, HasSubstr("\nparameters   9853376 (9.853 M)\n"));
 }
 
@@ -288,8 +288,9 @@ TEST(MakeModelCliTest, UsageErrorsExitWithOne) {
       "make-model --preset tiny-qwen3 --config " + config + " --out " + out,
       "make-model --preset tiny-qwen3 --dtype f8 --out " + out,
       "make-model --preset tiny-qwen3 --seed x --out " + out,
-      "make-model --config /no/such/config.json --out " + out,
   };
+  // A missing input file is bad input (docs/CLI.md "Exit status").
+  EXPECT_EQ(test::RunOko("make-model --config /no/such/config.json --out " + out).exit_code, 2);
   for (const std::string& args : usage_errors) {
     const auto r = test::RunOko(args);
     EXPECT_EQ(r.exit_code, 1) << "oko " << args << "\n" << r.err;

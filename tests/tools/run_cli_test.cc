@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/npy.h"
+#include "ops/gemm_onednn.h"
 #include "tests/test_util.h"
 
 namespace oko {
@@ -50,10 +51,20 @@ TEST(RunCliTest, BadInputIsExitTwoAndUsageIsExitOne) {
   EXPECT_EQ(test::RunOko("run -m '" + Stories() + "' --ids 1,99999").exit_code, 2);
   EXPECT_EQ(test::RunOko("run -m '" + Stories() + "' --ids 1,x").exit_code, 2);
   EXPECT_EQ(test::RunOko("run -m '" + Stories() + "'").exit_code, 1);
-  EXPECT_EQ(test::RunOko("run -m /nonexistent -p hi").exit_code, 1);
+  EXPECT_EQ(test::RunOko("run -m /nonexistent -p hi").exit_code, 2);  // bad input, as a broken folder
   const auto r = test::RunOko("run -m '" + test::SharedPath("golden") + "' -p hi");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
+}
+
+TEST(RunCliTest, ComputeBf16NeedsTheCpuForIt) {
+  const auto r = test::RunOko("run -m '" + Stories() + "' -p hi -n 2 --seed 1 --compute bf16");
+  if (OnednnBf16Supported()) {
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  } else {  // oneDNN threw, uncaught, before the check
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err, "oko run: error: --compute bf16 needs a CPU with AVX-512, and this one has none (use auto or f32)\n");
+  }
 }
 
 TEST(LogitsCliTest, AllPositionsMatchRunC) {

@@ -183,7 +183,9 @@ TEST(TraceShow, DifferenceHeatmapIsDiverging) {
             "    0 tok0\n"
             "    1 ↵New␣line  ■□\n"
             "    2 tok2       +·\n"
-            "legend: A attends more ■ ≥½ ▪ ≥0.15 + ≥0.02 of the largest; B more □ ▫ -; · smaller; blank: equal\n"
+            "legend: A attends more ■ ≥½ ▪ ≥0.15 +\n"  // wrapped to the 40 columns
+            "≥0.02 of the largest; B more □ ▫ -; ·\n"
+            "smaller; blank: equal\n"
             "\n"
             "largest differences A − B of the queries that differ most (layer 2, head average):\n"
             "(1 of 3 queries)\n"
@@ -192,6 +194,18 @@ TEST(TraceShow, DifferenceHeatmapIsDiverging) {
   text = RenderHeatmap(t, o);
   ASSERT_TRUE(text.ok());
   EXPECT_NE(text->find("\x1b[38;2;255;90;60m█"), std::string::npos) << *text;  // the largest, red
+}
+
+TEST(TraceShow, ATokenWithoutTextIsNamedByItsId) {
+  TraceData t = SmallTrace(3);
+  t.tokens[2] = "";  // e.g. a special token that decodes to nothing (Qwen3's 151703)
+  t.token_ids[2] = 151703;
+  ShowOptions o;
+  o.width = 80;
+  auto text = RenderHeatmap(t, o);
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_NE(text->find("    2 <151703>   "), std::string::npos) << *text;
+  EXPECT_NE(text->find("'<151703>'@2"), std::string::npos) << *text;
 }
 
 TEST(TraceShow, ChatTracesMarkEachPositionsMessage) {
@@ -205,7 +219,8 @@ TEST(TraceShow, ChatTracesMarkEachPositionsMessage) {
   EXPECT_NE(text->find("    0 ·0   tok0       ■\n"), std::string::npos) << *text;
   EXPECT_NE(text->find("    1 s0   ↵New␣line  ■■\n"), std::string::npos) << *text;
   EXPECT_NE(text->find("    2 u1   tok2       ▓▓·\n"), std::string::npos) << *text;
-  EXPECT_NE(text->find("messages: s system, u user, a assistant (content), · template scaffolding"),
+  // Wrapped to the 60 columns.
+  EXPECT_NE(text->find("messages: s system, u user, a assistant (content), ·\ntemplate scaffolding"),
             std::string::npos) << *text;
 }
 

@@ -17,6 +17,9 @@ for (let b = 0; b < 256; b++) {
   decode[b] = D.signed ? D.scale * Math.sign(b - 128) * ((b - 128) / 127) ** 2 : (b / 255) ** 2;
 }
 const state = { layer: L - 1, head: -1, query: Q - 1 };
+// The layer and head asked for on the command line (--layer/--head, or --diff's pick).
+if (D.initial && D.layers.indexOf(D.initial.layer) >= 0) state.layer = D.layers.indexOf(D.initial.layer);
+if (D.initial && D.heads.indexOf(D.initial.head) >= 0) state.head = D.heads.indexOf(D.initial.head);
 
 // Value of layer slot l, head slot h (-1: average), query slot q, key slot k.
 function value(l, h, q, k) {
@@ -97,7 +100,8 @@ function drawGrid() {
       c.getContext("2d").putImageData(image(l, hs, c.height, c.width), 0, 0);
       cell.appendChild(c);
       const score = D.drift ? D.drift.find((d) => d.layer === D.layers[l] && d.head === D.heads[hs]) : null;
-      if (score) cell.insertAdjacentHTML("beforeend", `<span>${fmt(score.jsd)}</span>`);
+      // Two significant digits: a thumbnail label must fit its cell ("4.5e-7", not "4.45e-7").
+      if (score) cell.insertAdjacentHTML("beforeend", `<span>${score.jsd.toPrecision(2)}</span>`);
       cell.onclick = () => { state.layer = l; state.head = hs; syncControls(); drawAll(); };
       grid.appendChild(cell);
     }
