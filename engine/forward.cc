@@ -110,18 +110,9 @@ void ForwardPass::Run(const Model& model, ThreadPool& pool, Workspace& workspace
 }
 
 void ForwardPass::Embed() {
-  const TensorView& e = model_.graph().embeddings();
   const size_t H = model_.config().hidden_size;
-  float* x = buf(Buf::kX);
-  for (const Part& p : parts_) {
-    for (size_t t = 0; t < p.ids.size(); ++t) {
-      const std::byte* row = e.data + static_cast<size_t>(p.ids[t]) * H * DTypeSize(e.dtype);
-      float* dst = x + (p.row0 + t) * H;
-      if (e.dtype == DType::kF32) std::memcpy(dst, row, H * 4);
-      if (e.dtype == DType::kBF16) Bf16ToF32Row(reinterpret_cast<const uint16_t*>(row), dst, H);
-      if (e.dtype == DType::kF16) F16ToF32Row(reinterpret_cast<const uint16_t*>(row), dst, H);
-    }
-  }
+  for (const Part& p : parts_)
+    for (size_t t = 0; t < p.ids.size(); ++t) model_.graph().EmbedRow(p.ids[t], buf(Buf::kX) + (p.row0 + t) * H);
 }
 
 void ForwardPass::RunNode(const Node& n) {
@@ -350,7 +341,7 @@ OpCost ForwardPass::NodeCost(const Node& n) const {
       return {0, bytes};
     }
     case OpKind::kEmbed:
-      return {0, T * c.hidden_size * (4 + DTypeSize(g.embeddings().dtype))};
+      return {0, T * (4.0 * c.hidden_size + g.embedding_row_bytes())};
   }
   return {};
 }

@@ -50,6 +50,28 @@ std::string_view SiteName(Site s) {
   return "?";
 }
 
+void LayerGraph::SetEmbeddings(const TensorView& table) {
+  if (quantized_ != nullptr) {
+    if (auto q = quantized_->find(table.name); q != quantized_->end()) {
+      embed_ = q->second.view;
+      embed_storage_ = q->second.storage;
+      return;
+    }
+  }
+  embed_ = {*QuantTypeFromDType(table.dtype), table.data, static_cast<size_t>(table.shape[0]),
+            static_cast<size_t>(table.shape[1]), table.nbytes};
+}
+
+void LayerGraph::EmbedRow(int32_t id, float* dst) const {
+  const std::byte* row = embed_.data + static_cast<size_t>(id) * embed_.row_bytes();
+  const size_t H = embed_.cols;
+  switch (embed_.type) {  // the stored dtypes through the vectorized converters
+    case QuantType::kBF16: return Bf16ToF32Row(reinterpret_cast<const uint16_t*>(row), dst, H);
+    case QuantType::kF16: return F16ToF32Row(reinterpret_cast<const uint16_t*>(row), dst, H);
+    default: return DequantizeRow(embed_.type, row, dst, H);
+  }
+}
+
 std::string NodeName(const Node& n) {
   if (n.layer < 0) return std::string(SiteName(n.site));
   return fmt::format("L{}.{}", n.layer, SiteName(n.site));
@@ -62,8 +84,7 @@ Linear* LayerGraph::AddLinear(const TensorStore& t, const std::string& weight,
   const TensorView* b = bias.empty() ? nullptr : t.Find(bias);
   if (quantized_ != nullptr) {
     if (auto q = quantized_->find(weight); q != quantized_->end()) {
-      linears_.push_back(std::make_unique<Linear>(std::move(q->second), b, quant_mode_));
-      quantized_->erase(q);  // a tied table is the lm_head once
+      linears_.push_back(std::make_unique<Linear>(q->second, b, quant_mode_));  // shares the bytes
       return linears_.back().get();
     }
   }
@@ -125,7 +146,7 @@ LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, Compute
   g.mode_ = mode;
   g.quant_mode_ = quant_mode;
   g.quantized_ = quantized;
-  g.embed_ = t.Find("model.embed_tokens.weight");
+  g.SetEmbeddings(*t.Find("model.embed_tokens.weight"));
   const size_t H = c.hidden_size, I = c.intermediate_size;
   g.widths_[int(Buf::kX)] = g.widths_[int(Buf::kXn)] = g.widths_[int(Buf::kProj)] = H;
   g.widths_[int(Buf::kQ)] = g.widths_[int(Buf::kAttn)] = c.q_dim();

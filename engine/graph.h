@@ -70,7 +70,10 @@ class LayerGraph {
                           ComputeMode quant_mode = ComputeMode::kF32);
 
   const std::vector<Node>& nodes() const { return nodes_; }
-  const TensorView& embeddings() const { return *embed_; }
+  // Row `id` of the embedding table as f32 (dequantized when --quant quantized it, as
+  // llama.cpp's files hold it).
+  void EmbedRow(int32_t id, float* dst) const;
+  size_t embedding_row_bytes() const { return embed_.row_bytes(); }
   // Index of the node after which decoder layer `layer` is complete (its residual add).
   size_t LayerEnd(int64_t layer) const { return layer_end_[layer]; }
   size_t BufWidth(Buf b) const { return widths_[static_cast<int>(b)]; }
@@ -80,6 +83,7 @@ class LayerGraph {
  private:
   Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias);
   void AddLayer(const ModelConfig& c, const TensorStore& t, int64_t layer);
+  void SetEmbeddings(const TensorView& table);
   const float* AddNorm(const TensorStore& t, const std::string& name);
 
   ComputeMode mode_ = ComputeMode::kF32, quant_mode_ = ComputeMode::kF32;
@@ -88,7 +92,8 @@ class LayerGraph {
   std::vector<size_t> layer_end_;
   std::vector<std::unique_ptr<Linear>> linears_;
   std::vector<std::unique_ptr<std::vector<float>>> norms_;
-  const TensorView* embed_ = nullptr;
+  WeightView embed_;
+  std::shared_ptr<const void> embed_storage_;  // a quantized table's bytes
   size_t widths_[kNumBufs] = {};
 };
 

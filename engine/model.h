@@ -24,7 +24,7 @@ struct EngineOptions {
   ComputeMode compute = ComputeMode::kF32;
   // Chooses from the CPU's measured rates (engine/compute_choice.h).
   bool compute_auto = false;
-  // Quantize the matmul weights while loading: "q4_k_m", ... (engine/quant_plan.h); "" keeps
+  // Quantize the weights while loading: "q4_k_m", ... (engine/quant_plan.h); "" keeps
   // them as stored. Quantized weights run with 8-bit activations (llama.cpp's arithmetic)
   // unless compute is f32 (exact on the dequantized weights).
   std::string quant;

@@ -141,7 +141,7 @@ std::vector<PlannedTensor> PlanModel(const ModelConfig& c, const TensorStore& te
   std::vector<PlannedTensor> planned;
   for (const ExpectedTensor& e : ExpectedTensors(c)) {
     const TensorView* t = tensors.Find(e.name);
-    if (t == nullptr || (e.name == "model.embed_tokens.weight" && !c.tie_word_embeddings)) continue;
+    if (t == nullptr) continue;
     if (std::optional<TensorQuant> q = PlanTensor(plan, e.name, t->shape)) planned.push_back({e.name, t, *q});
   }
   return planned;

@@ -57,8 +57,8 @@ std::optional<TensorQuant> PlanTensor(const QuantPlan& plan, const std::string& 
 // of 256)": the line to print on load and in `oko info` for a tensor that fell back.
 std::string FallbackNote(const std::string& name, const TensorQuant& q, int64_t cols);
 
-// The weights `plan` quantizes in a model, in ExpectedTensors order. An untied embedding
-// table stays as stored (only its looked-up rows are read); a tied one is the lm_head.
+// The weights `plan` quantizes in a model, in ExpectedTensors order: every 2-D one, the
+// embedding table too (as llama.cpp's files hold it: its rows are dequantized at lookup).
 struct PlannedTensor {
   std::string name;
   const TensorView* tensor;
