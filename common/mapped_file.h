@@ -31,6 +31,11 @@ class MappedFile {
   size_t size_;
 };
 
+// Gives back the pages of [p, p + n) of a read-only file mapping that lie wholly inside it
+// (their contents stay readable: a later access reads them in again). For weights that
+// were converted at load (--quant) and are not read again. Best effort.
+void ReleaseMappedPages(const void* p, size_t n);
+
 // Drops a file just written (and synced) from the page cache, so that its first mapping
 // reads it in huge folios (see MappedFile::Open) instead of keeping the small ones the
 // writes made. Best effort: nothing happens where the kernel does not support it.

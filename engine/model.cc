@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "common/check.h"
+#include "common/mapped_file.h"
 #include "engine/compute_choice.h"
 #include "engine/quant_plan.h"
 #include "ops/rms_norm.h"
@@ -35,6 +36,8 @@ Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
     OKO_ASSIGN_OR_RETURN(QuantizedTensor t, QuantizeForLoad(*p.tensor, p.name, plan, &pool));
     if (t.choice.fell_back()) q.fallbacks.push_back(FallbackNote(p.name, t.choice, p.tensor->shape[1]));
     q.weights.emplace(p.name, std::move(t.weight));
+    // The stored weights are not read again: their pages leave the resident set.
+    if (m.tensors.IsMapped(*p.tensor)) ReleaseMappedPages(p.tensor->data, p.tensor->nbytes);
     if (options.on_quant_progress) options.on_quant_progress(i + 1, todo.size());
   }
   return q;

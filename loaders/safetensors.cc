@@ -284,6 +284,10 @@ const TensorView* TensorStore::Find(const std::string& name) const {
   return it == by_name_.end() ? nullptr : &it->second;
 }
 
+bool TensorStore::IsMapped(const TensorView& t) const {
+  return std::any_of(files_.begin(), files_.end(), [&](const auto& f) { return f->Maps(t.data); });
+}
+
 uint64_t TensorStore::total_bytes() const {
   uint64_t n = 0;
   for (const auto& [name, t] : by_name_) n += t.nbytes;

@@ -53,6 +53,8 @@ class SafetensorsFile {
   const std::string& path() const { return file_->path(); }
   const std::vector<TensorView>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Whether `p` points into the file's mapping (not into an aligned copy).
+  bool Maps(const std::byte* p) const { return p >= file_->data() && p < file_->data() + file_->size(); }
 
  private:
   std::unique_ptr<MappedFile> file_;
@@ -80,6 +82,8 @@ class TensorStore {
   const std::map<std::string, TensorView>& tensors() const { return by_name_; }
   const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
   uint64_t total_bytes() const;
+  // Whether the tensor's bytes are in a file mapping (ReleaseMappedPages may drop them).
+  bool IsMapped(const TensorView& t) const;
 
  private:
   Status Add(std::unique_ptr<SafetensorsFile> file);
