@@ -1,5 +1,6 @@
 #include "tests/test_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "loaders/json_util.h"
 
 namespace oko::test {
 
@@ -18,6 +21,15 @@ std::string SharedDir() {
 }
 
 std::string SharedPath(const std::string& relative) { return SharedDir() + "/" + relative; }
+
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto j = ParseJsonText(text.str(), path);
+  EXPECT_TRUE(j.ok()) << j.status().message();
+  return j.ok() ? j.value() : nlohmann::json();
+}
 
 std::string TempDir(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() /

@@ -1,6 +1,7 @@
 // Helpers shared by the tests: where the shared data is, running the oko binary, .npy.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace oko::test {
@@ -8,6 +9,8 @@ namespace oko::test {
 // $OKO_SHARED, else ../shared beside the repository root.
 std::string SharedDir();
 std::string SharedPath(const std::string& relative);
+// A JSON file (a golden's manifest, metrics); a failed expectation and null when unreadable.
+nlohmann::json ReadJson(const std::string& path);
 // A fresh empty folder under the build's temporary area, removed at process exit.
 std::string TempDir(const std::string& name);
 

@@ -26,20 +26,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::json ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = ParseJsonText(ss.str(), path);
-  EXPECT_TRUE(j.ok()) << j.status().message();
-  return j.ok() ? j.value() : nlohmann::json();
-}
-
 // The source model of STEM quantized with --quant SPEC and dequantized to f32, written as a
 // model folder; returns the folder.
 std::string DequantizedModel(const std::string& model, const std::string& spec) {
   const std::string src = test::SharedPath("models/" + model);
-  const auto config = ReadJson(src + "/config.json");
+  const auto config = test::ReadJson(src + "/config.json");
   auto plan = ParseQuantPlan(spec, config["num_hidden_layers"].get<int>(),
                              config.value("tie_word_embeddings", false));
   EXPECT_TRUE(plan.ok());

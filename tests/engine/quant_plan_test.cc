@@ -17,15 +17,6 @@
 namespace oko {
 namespace {
 
-nlohmann::json ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = ParseJsonText(ss.str(), path);
-  EXPECT_TRUE(j.ok()) << j.status().message();
-  return j.ok() ? j.value() : nlohmann::json();
-}
-
 std::string HfName(const std::string& gguf) {
   if (gguf == "token_embd.weight") return "model.embed_tokens.weight";
   if (gguf == "output.weight") return "lm_head.weight";
@@ -57,13 +48,13 @@ TEST(QuantPlan, ParseSpec) {
 
 // Every matrix of every GGUF file gets the type llama-quantize gave it.
 TEST(QuantPlan, MatchesLlamaQuantizeTypes) {
-  const auto types = ReadJson(test::SharedPath("models/gguf/types.json"));
+  const auto types = test::ReadJson(test::SharedPath("models/gguf/types.json"));
   int checked = 0;
   for (const auto& [file, tensors] : types.items()) {
     const std::string model = file.rfind("tiny-qwen3", 0) == 0 ? "tiny-qwen3" : "small-llama-256";
     std::string spec = file.substr(model.size() + 1);
     spec = spec.substr(0, spec.find_first_of(". "));
-    const auto config = ReadJson(test::SharedPath("models/" + model + "/config.json"));
+    const auto config = test::ReadJson(test::SharedPath("models/" + model + "/config.json"));
     auto plan = ParseQuantPlan(spec, config["num_hidden_layers"].get<int>(),
                                config.value("tie_word_embeddings", false));
     ASSERT_TRUE(plan.ok()) << file << ": " << plan.status().message();

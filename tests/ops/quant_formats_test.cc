@@ -27,15 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::json ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = ParseJsonText(ss.str(), path);
-  EXPECT_TRUE(j.ok()) << j.status().message();
-  return j.ok() ? j.value() : nlohmann::json();
-}
-
 std::vector<std::string> GoldenDirs() {
   std::vector<std::string> dirs;
   const std::string root = test::SharedPath("golden/gguf");
@@ -60,7 +51,7 @@ TEST(QuantFormats, TypeTable) {
 TEST(QuantFormats, DequantizeMatchesGgufPyBitForBit) {
   int files = 0;
   for (const std::string& dir : GoldenDirs()) {
-    for (const auto& e : ReadJson(dir + "/dequant/index.json")) {
+    for (const auto& e : test::ReadJson(dir + "/dequant/index.json")) {
       const std::string type_name = e["type"];
       const auto type = QuantTypeFromName(type_name);
       ASSERT_TRUE(type.has_value()) << dir << ": " << type_name;
@@ -109,14 +100,14 @@ struct Source {
 
 Source OpenSource(const std::string& golden_dir) {
   Source s;
-  const auto metrics = ReadJson(golden_dir + "/metrics.json");
+  const auto metrics = test::ReadJson(golden_dir + "/metrics.json");
   std::string model = metrics["source_model"];  // "shared/models/NAME"
   model = model.substr(model.find("models/"));
   s.dir = test::SharedPath(model);
   auto f = SafetensorsFile::Open(s.dir + "/model.safetensors");
   EXPECT_TRUE(f.ok()) << f.status().message();
   if (f.ok()) s.file = std::move(f.value());
-  s.config = ReadJson(s.dir + "/config.json");
+  s.config = test::ReadJson(s.dir + "/config.json");
   s.llama = s.config["model_type"] == "llama";
   return s;
 }
@@ -150,7 +141,7 @@ TEST(QuantFormats, QuantizeMatchesLlamaQuantizeBytes) {
   for (const std::string& dir : GoldenDirs()) {
     const Source s = OpenSource(dir);
     ASSERT_NE(s.file, nullptr);
-    for (const auto& e : ReadJson(dir + "/dequant/index.json")) {
+    for (const auto& e : test::ReadJson(dir + "/dequant/index.json")) {
       const auto type = *QuantTypeFromName(e["type"].get<std::string>());
       auto raw = ReadNpy(dir + "/dequant/" + e["raw"].get<std::string>());
       ASSERT_TRUE(raw.ok());
@@ -176,7 +167,7 @@ TEST(QuantFormats, QuantizeMatchesLlamaQuantizeBytes) {
 TEST(QuantFormats, KQuantRmseWithinOnePercentOfLlamaCpp) {
   int checked = 0;
   for (const std::string& dir : GoldenDirs()) {
-    const auto metrics = ReadJson(dir + "/metrics.json");
+    const auto metrics = test::ReadJson(dir + "/metrics.json");
     const Source s = OpenSource(dir);
     ASSERT_NE(s.file, nullptr);
     for (const auto& e : metrics["weight_rmse"]) {
