@@ -123,6 +123,21 @@ function heatmapGeometry() {
   return { cell, pad, withLabels };
 }
 
+// The colour bar with values: probabilities 0..1 (square-root scale), or A − B from
+// −largest to +largest for a diff.
+function drawScale() {
+  const c = $("scale"), ctx = c.getContext("2d"), w = 256, h = 12, left = 8;
+  c.width = w + 2 * left; c.height = h + 16;
+  const lo = D.signed ? -D.scale : 0, hi = D.signed ? D.scale : 1;
+  const at = (x) => (D.signed ? lo + (hi - lo) * x : x * x);  // bar position -> value
+  for (let x = 0; x < w; x++) { ctx.fillStyle = css(at(x / (w - 1))); ctx.fillRect(left + x, 0, 1, h); }
+  ctx.fillStyle = "#e4e4ee"; ctx.font = "10px ui-monospace, monospace"; ctx.textBaseline = "top";
+  for (const x of [0, 0.25, 0.5, 0.75, 1]) {
+    ctx.textAlign = x === 0 ? "left" : x === 1 ? "right" : "center";
+    ctx.fillText(Number(at(x).toPrecision(2)).toString(), left + x * (w - 1), h + 2);
+  }
+}
+
 function drawHeatmap() {
   const { cell, pad, withLabels } = heatmapGeometry();
   const c = $("heatmap"), ctx = c.getContext("2d");
@@ -295,7 +310,7 @@ function drawDrift() {
 }
 
 function syncControls() { $("layer").value = state.layer; $("head").value = state.head; }
-function drawAll() { markSelected(); drawHeatmap(); drawRowDetail(); drawDepth(); drawLines(); drawLens(); }
+function drawAll() { markSelected(); drawScale(); drawHeatmap(); drawRowDetail(); drawDepth(); drawLines(); drawLens(); }
 
 function setup() {
   $("title").textContent = D.title;
