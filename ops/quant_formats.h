@@ -105,7 +105,9 @@ struct BlockQ8K { float d; int16_t sums[16]; int8_t qs[256]; };
 void QuantizeActivationsQ8K(const float* x, BlockQ8K* out, size_t cols);  // cols % 256 == 0
 
 // A weight matrix [rows, cols] row-major in one format: what Linear and the kernels take.
-// Rows are QuantRowBytes(type, cols) bytes apart. Does not own the bytes.
+// Rows are QuantRowBytes(type, cols) bytes apart. Does not own the bytes. data must be
+// 2-byte aligned, as every block size is even and blocks start with an f16 scale (GGUF's
+// 32-byte tensor alignment and oko's 64-byte owned weights both give it).
 struct WeightView {
   QuantType type = QuantType::kF32;
   const std::byte* data = nullptr;

@@ -15,8 +15,9 @@ namespace {
 using test::Buffer;
 using test::RandomFloats;
 
-// A random [N, K] weight in `type` (made by QuantizeRow), at a misaligned offset, and its
-// exact values (DequantizeRow, the reference).
+// A random [N, K] weight in `type` (made by QuantizeRow), at an offset that is 2-byte but
+// not vector aligned (blocks begin with an f16 scale: ops/quant_formats.h), and its exact
+// values (DequantizeRow, the reference).
 struct QWeights {
   QWeights(QuantType type, size_t N, size_t K, uint32_t seed, size_t offset) : values(N * K) {
     const size_t rb = QuantRowBytes(type, K);
@@ -52,7 +53,7 @@ TEST_P(QuantMatMulTest, DequantizeMatchesReferenceBitForBit) {
   for (QuantType type : AllTypes()) {
     for (size_t K : Ks(type)) {
       const size_t N = 5;
-      const QWeights w(type, N, K, static_cast<uint32_t>(K * 3 + 1), 1 + K % 3);
+      const QWeights w(type, N, K, static_cast<uint32_t>(K * 3 + 1), 2 * (1 + K % 3));
       std::vector<float> got(2 * K);
       DequantizeWeightRows(w.view, 2, 4, got.data());
       EXPECT_EQ(std::memcmp(got.data(), w.values.data() + 2 * K, 2 * K * 4), 0)
@@ -63,7 +64,7 @@ TEST_P(QuantMatMulTest, DequantizeMatchesReferenceBitForBit) {
 
 void RunCase(QuantType type, size_t M, size_t K, size_t N, bool bias_on, bool gemv) {
   const uint32_t seed = static_cast<uint32_t>(K * 131 + N * 7 + M);
-  const QWeights w(type, N, K, seed, 1 + K % 3);
+  const QWeights w(type, N, K, seed, 2 * (1 + K % 3));
   const size_t x_stride = K + 3, y_stride = N + 5;
   Buffer<float> x = RandomFloats(M * x_stride, seed + 1, 3);
   Buffer<float> bias = RandomFloats(N, seed + 2, 1);
@@ -116,7 +117,7 @@ TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
                          QuantType::kQ5_1, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K}) {
     for (size_t K : {256, 512, 1024}) {
       const size_t N = 19;
-      const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 1);
+      const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 2);
       Buffer<float> x = RandomFloats(K, static_cast<uint32_t>(K), 1);
       Buffer<float> bias = RandomFloats(N, 3, 0);
       std::vector<float> xr(K);
