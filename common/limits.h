@@ -36,4 +36,8 @@ inline constexpr int64_t kMaxIntermediate = int64_t{1} << 20;
 inline constexpr int64_t kMaxHeads = 1024;
 inline constexpr int64_t kMaxHeadDim = 1024;
 
+// LoRA adapters (published adapters use r = 4..256) and how many --lora flags at once.
+inline constexpr int64_t kMaxLoraRank = 4096;
+inline constexpr size_t kMaxLoraAdapters = 64;
+
 }  // namespace oko

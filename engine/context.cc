@@ -54,7 +54,19 @@ Context::Context(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool>
       kv_(model_->config().num_layers, model_->config().num_kv_heads, model_->config().head_dim,
           options.ctx, options.window, options.sink, std::min(options.max_batch, options.ctx),
           options.kv_dtype),
-      workspace_(*model_, static_cast<size_t>(kv_.max_batch()), pool_->size()) {}
+      workspace_(*model_, static_cast<size_t>(kv_.max_batch()), pool_->size()) {
+  if (!model_->lora_merged())
+    for (const LoraInfo& l : model_->loras()) lora_scales_.push_back(l.scale);
+}
+
+bool Context::set_lora_scale(size_t adapter, float scale) {
+  OKO_CHECK(adapter < lora_scales_.size(), "adapter {} of {}", adapter, lora_scales_.size());
+  if (lora_scales_[adapter] == scale) return false;
+  lora_scales_[adapter] = scale;
+  const bool dropped = position_ > 0;
+  Reset();
+  return dropped;
+}
 
 Result<std::unique_ptr<Context>> LoadContext(const std::string& dir, const EngineOptions& options) {
   OKO_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::Load(dir, options));

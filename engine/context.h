@@ -59,6 +59,12 @@ class Context {
   // The logits [T, vocab] of hidden states x [T, hidden] (the logit lens).
   void LogitsOfHidden(const float* x, int64_t T, float* out);
 
+  // The scale of each unmerged LoRA adapter of the model (Model::loras(), in order),
+  // starting at --lora's SCALE. Changing one changes every position's keys and values, so
+  // the cache is dropped (Reset) when it holds any; returns whether it did.
+  std::span<const float> lora_scales() const { return lora_scales_; }
+  bool set_lora_scale(size_t adapter, float scale);
+
   void set_trace(TraceSink* sink) { trace_ = sink; }
   void set_profiler(Profiler* p) { profiler_ = p; }
   TraceSink* trace() const { return trace_; }
@@ -76,6 +82,7 @@ class Context {
   Workspace workspace_;
   int64_t position_ = 0;
   std::vector<int32_t> tokens_;
+  std::vector<float> lora_scales_;
   TraceSink* trace_ = nullptr;
   Profiler* profiler_ = nullptr;
 };

@@ -28,6 +28,11 @@ struct ForwardPass::AttentionTask {
   uint32_t part, t0, positions, kv_head;
 };
 
+struct ForwardPass::RowRun {
+  size_t row0, rows;
+  std::span<const float> scales;
+};
+
 Workspace::Workspace(const Model& model, size_t rows, int workers) : rows_(rows) {
   const LayerGraph& g = model.graph();
   // The vocabulary-wide logits rows are grown as passes want them (most want one).
@@ -37,6 +42,7 @@ Workspace::Workspace(const Model& model, size_t rows, int workers) : rows_(rows)
   rope_cos_.assign(rows * half, 0.0f);
   rope_sin_.assign(rows * half, 0.0f);
   attention_scratch_.resize(workers);
+  lora_scratch_.resize(rows * model.max_lora_rank());
   block_probs_.resize(workers);
   key_positions_.resize(workers);
 }
@@ -57,6 +63,7 @@ ForwardPass::ForwardPass(const Model& model, ThreadPool& pool, Workspace& ws,
     OKO_CHECK(T >= 1 && T <= ctx.kv_.max_batch(), "{} positions in one pass (at most {})", T,
               ctx.kv_.max_batch());
     parts_.push_back({s.context, s.ids, s.logits, rows_, ctx.position_, T});
+    AddRowRun(row_runs_, rows_, static_cast<size_t>(T), ctx.lora_scales_);
     rows_ += static_cast<size_t>(T);
     logit_rows_ += s.logits == Logits::kAll ? T : s.logits == Logits::kLast ? 1 : 0;
     decode = decode && T == 1;
@@ -144,6 +151,7 @@ void ForwardPass::RunNode(const Node& n) {
     }
     case OpKind::kMatMul:
       n.linear->Forward(pool_, buf(n.in), g.BufWidth(n.in), T, buf(n.out), g.BufWidth(n.out));
+      if (n.linear->has_lora()) Lora(n, buf(n.in), buf(n.out), row_runs_);
       break;
     case OpKind::kRope:
       Rope(n);
@@ -278,13 +286,36 @@ void ForwardPass::LmHead(const Node& n) {
     if (row != wanted) std::memmove(x + wanted * w, x + row * w, w * sizeof(float));
     ++wanted;
   };
+  std::vector<RowRun> runs;
   for (const Part& p : parts_) {
-    const size_t end = p.row0 + static_cast<size_t>(p.T);
+    const size_t end = p.row0 + static_cast<size_t>(p.T), first = wanted;
     if (p.logits == Logits::kAll)
       for (size_t r = p.row0; r < end; ++r) keep(r);
     if (p.logits == Logits::kLast) keep(end - 1);
+    AddRowRun(runs, first, wanted - first, p.context->lora_scales_);
   }
   n.linear->Forward(pool_, x, w, wanted, buf(n.out), model_.graph().BufWidth(n.out));
+  if (n.linear->has_lora()) Lora(n, x, buf(n.out), runs);
+}
+
+void ForwardPass::AddRowRun(std::vector<RowRun>& runs, size_t row0, size_t rows,
+                            std::span<const float> scales) {
+  if (rows == 0) return;
+  RowRun* last = runs.empty() ? nullptr : &runs.back();
+  if (last != nullptr && last->row0 + last->rows == row0 && std::ranges::equal(last->scales, scales)) {
+    last->rows += rows;
+    return;
+  }
+  runs.push_back({row0, rows, scales});
+}
+
+// The LoRA terms of n's Linear (engine/linear.h), one call per run of rows that share the
+// adapters' scales: usually one for the whole pass.
+void ForwardPass::Lora(const Node& n, const float* x, float* y, const std::vector<RowRun>& runs) {
+  const size_t xs = model_.graph().BufWidth(n.in), ys = model_.graph().BufWidth(n.out);
+  for (const RowRun& r : runs)
+    n.linear->ForwardLora(pool_, x + r.row0 * xs, xs, r.rows, y + r.row0 * ys, ys, r.scales,
+                          ws_.lora_scratch_.data());
 }
 
 void ForwardPass::Hooks(size_t node_index, const Node& n) {

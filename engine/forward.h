@@ -47,6 +47,7 @@ class Workspace {
   // the absolute positions of the keys a query sees.
   std::vector<std::vector<float>> block_probs_;
   std::vector<std::vector<int64_t>> key_positions_;
+  std::vector<float> lora_scratch_;  // [rows, the model's largest LoRA rank]
 };
 
 class ForwardPass {
@@ -64,6 +65,7 @@ class ForwardPass {
  private:
   struct Part;  // a segment with its rows and positions
   struct AttentionTask;
+  struct RowRun;  // consecutive rows whose contexts scale the LoRA adapters alike
   ForwardPass(const Model& model, ThreadPool& pool, Workspace& ws, std::span<const Segment> s);
   void RunNode(const Node& n);
   void Embed();
@@ -73,6 +75,9 @@ class ForwardPass {
   void AttendBlock(const Node& n, const Part& p, size_t t0, size_t positions, size_t kv_head,
                    int worker);
   void LmHead(const Node& n);
+  static void AddRowRun(std::vector<RowRun>& runs, size_t row0, size_t rows,
+                        std::span<const float> scales);
+  void Lora(const Node& n, const float* x, float* y, const std::vector<RowRun>& runs);
   void Hooks(size_t node_index, const Node& n);
   OpCost NodeCost(const Node& n) const;
   float* buf(Buf b) { return ws_.buf(b); }
@@ -83,6 +88,7 @@ class ForwardPass {
   Workspace& ws_;
   std::vector<Part> parts_;
   std::vector<AttentionTask> attention_tasks_;
+  std::vector<RowRun> row_runs_;  // of the parts' rows
   size_t rows_ = 0;
   size_t logit_rows_ = 0;  // rows through lm_head, gathered to the front of its input
   Phase phase_;

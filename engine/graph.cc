@@ -79,17 +79,22 @@ std::string NodeName(const Node& n) {
 
 Linear* LayerGraph::AddLinear(const TensorStore& t, const std::string& weight,
                               const std::string& bias) {
-  const TensorView* w = t.Find(weight);
-  OKO_CHECK(w != nullptr, "tensor {} missing (CheckTensors should have caught it)", weight);
   const TensorView* b = bias.empty() ? nullptr : t.Find(bias);
   if (quantized_ != nullptr) {
     if (auto q = quantized_->find(weight); q != quantized_->end()) {
       linears_.push_back(std::make_unique<Linear>(q->second, b, quant_mode_));  // shares the bytes
-      return linears_.back().get();
+      return linear_by_weight_[weight] = linears_.back().get();
     }
   }
+  const TensorView* w = t.Find(weight);
+  OKO_CHECK(w != nullptr, "tensor {} missing (CheckTensors should have caught it)", weight);
   linears_.push_back(std::make_unique<Linear>(w, b, mode_));
-  return linears_.back().get();
+  return linear_by_weight_[weight] = linears_.back().get();
+}
+
+Linear* LayerGraph::FindLinear(const std::string& weight) {
+  const auto it = linear_by_weight_.find(weight);
+  return it == linear_by_weight_.end() ? nullptr : it->second;
 }
 
 const float* LayerGraph::AddNorm(const TensorStore& t, const std::string& name) {
@@ -158,11 +163,12 @@ LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, Compute
   for (int64_t l = 0; l < c.num_layers; ++l) g.AddLayer(c, t, l);
   g.nodes_.push_back({Site::kFinalNorm, OpKind::kRmsNorm, -1, Buf::kX, Buf::kNone, Buf::kXn, nullptr,
                       g.AddNorm(t, "model.norm.weight"), int64_t(H)});
-  const char* lm_head = t.Find("lm_head.weight") != nullptr && !c.tie_word_embeddings
-                            ? "lm_head.weight"
-                            : "model.embed_tokens.weight";
-  g.nodes_.push_back({Site::kLmHead, OpKind::kLogits, -1, Buf::kXn, Buf::kNone, Buf::kLogits,
-                      g.AddLinear(t, lm_head, "")});
+  const bool own_lm_head = (t.Find("lm_head.weight") != nullptr && !c.tie_word_embeddings) ||
+                           (quantized != nullptr && quantized->contains("lm_head.weight"));
+  Linear* lm_head = g.AddLinear(t, own_lm_head ? "lm_head.weight" : "model.embed_tokens.weight", "");
+  g.linear_by_weight_.erase("model.embed_tokens.weight");  // the table itself is no Linear
+  g.linear_by_weight_["lm_head.weight"] = lm_head;
+  g.nodes_.push_back({Site::kLmHead, OpKind::kLogits, -1, Buf::kXn, Buf::kNone, Buf::kLogits, lm_head});
   g.quantized_ = nullptr;
   return g;
 }

@@ -57,7 +57,9 @@ struct Node {
 // "L3.attn.q_proj" inside the layers, the site's name outside them.
 std::string NodeName(const Node& n);
 
-// Quantized copies of weights, by Hugging Face tensor name.
+// Weights that replace the stored ones, by Hugging Face tensor name: --quant's quantized
+// copies and --lora-merge's merged matrices ("lm_head.weight" gives a tied model's lm_head
+// its own matrix, the embedding table staying as stored).
 using QuantizedWeights = std::map<std::string, OwnedWeight>;
 
 // Owns the per-layer weights (as Linear views and widened norm vectors) and the nodes.
@@ -79,6 +81,10 @@ class LayerGraph {
   size_t BufWidth(Buf b) const { return widths_[static_cast<int>(b)]; }
   const Node& final_norm() const { return nodes_[nodes_.size() - 2]; }
   const Node& lm_head() const { return nodes_.back(); }
+  // The Linear of a weight by its Hugging Face name ("model.layers.0.mlp.up_proj.weight";
+  // "lm_head.weight" also on a tied model); nullptr when the model has none. Mutable only
+  // while the model is being built (adapters are attached then).
+  Linear* FindLinear(const std::string& weight);
 
  private:
   Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias);
@@ -91,6 +97,7 @@ class LayerGraph {
   std::vector<Node> nodes_;
   std::vector<size_t> layer_end_;
   std::vector<std::unique_ptr<Linear>> linears_;
+  std::map<std::string, Linear*> linear_by_weight_;
   std::vector<std::unique_ptr<std::vector<float>>> norms_;
   WeightView embed_;
   std::shared_ptr<const void> embed_storage_;  // a quantized table's bytes

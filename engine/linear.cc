@@ -37,6 +37,13 @@ WeightView ViewOf(const TensorView& t) {
 }
 }  // namespace
 
+OwnedWeight OwnedF32(std::vector<float> values, size_t rows, size_t cols) {
+  OKO_CHECK(values.size() == rows * cols, "{} values for a [{}, {}] matrix", values.size(), rows, cols);
+  auto storage = std::make_shared<std::vector<float>>(std::move(values));
+  const auto* data = reinterpret_cast<const std::byte*>(storage->data());
+  return {WeightView{QuantType::kF32, data, rows, cols, rows * cols * sizeof(float)}, storage};
+}
+
 Linear::Linear(const TensorView* weight, const TensorView* bias, ComputeMode mode)
     : Linear(ViewOf(*weight), bias, mode) {}
 
@@ -94,6 +101,41 @@ void Linear::Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M
   if (M >= kMinPackedRows && UsesF32Kernel()) return ForwardF32(pool, x, x_stride, M, y, y_stride);
   if (M >= kMinOnednnRows && UsesOnednn()) return ForwardOnednn(pool, x, x_stride, M, y, y_stride);
   pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemmRows(args, b, e); }, 4);
+}
+
+void Linear::AddLora(size_t adapter, float scaling, std::vector<float> a,
+                     const std::vector<float>& b, size_t rank) {
+  const size_t N = static_cast<size_t>(N_);
+  OKO_CHECK(a.size() == rank * static_cast<size_t>(K_) && b.size() == N * rank,
+            "LoRA A {} / B {} values for rank {} of a [{}, {}] weight", a.size(), b.size(), rank, N_, K_);
+  LoraTerm t{adapter, scaling, rank, nullptr, std::vector<float>(rank * N)};
+  for (size_t n = 0; n < N; ++n)
+    for (size_t k = 0; k < rank; ++k) t.bt[k * N + n] = b[n * rank + k];
+  t.a = std::make_unique<Linear>(OwnedF32(std::move(a), rank, K_), nullptr, ComputeMode::kF32);
+  lora_.push_back(std::move(t));
+}
+
+size_t Linear::max_lora_rank() const {
+  size_t r = 0;
+  for (const LoraTerm& t : lora_) r = std::max(r, t.rank);
+  return r;
+}
+
+void Linear::ForwardLora(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
+                         size_t y_stride, std::span<const float> scales, float* scratch) {
+  const size_t N = static_cast<size_t>(N_);
+  for (LoraTerm& t : lora_) {
+    const float scale = scales[t.adapter] * t.scaling;
+    if (scale == 0.0f) continue;
+    t.a->Forward(pool, x, x_stride, M, scratch, t.rank);  // xa [M, rank] = x A^T
+    // y += (scale xa) B^T, as rank rows of B^T scaled and added: contiguous along N.
+    pool.ParallelFor(N, 16, [&](size_t n0, size_t n1, int) {
+      for (size_t m = 0; m < M; ++m)
+        for (size_t k = 0; k < t.rank; ++k)
+          AddScaledInplace(y + m * y_stride + n0, t.bt.data() + k * N + n0,
+                           scale * scratch[m * t.rank + k], n1 - n0);
+    });
+  }
 }
 
 // Activations are packed by the whole pool, then the columns of W split over it. The

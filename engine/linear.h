@@ -20,6 +20,7 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "engine/thread_pool.h"
@@ -35,6 +36,9 @@ struct OwnedWeight {
   WeightView view;  // points into storage
   std::shared_ptr<const void> storage;
 };
+
+// An f32 matrix [rows, cols] (values.size() == rows * cols) as an OwnedWeight.
+OwnedWeight OwnedF32(std::vector<float> values, size_t rows, size_t cols);
 
 class Linear {
  public:
@@ -56,7 +60,27 @@ class Linear {
   void Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                size_t y_stride);
 
+  // LoRA terms (PEFT's unmerged form, loaders/lora_adapter.h), added while the model is
+  // built: adapter number `adapter` contributes scaling * (x A^T) B^T, A [rank, K] and
+  // B [N, rank] in f32.
+  void AddLora(size_t adapter, float scaling, std::vector<float> a, const std::vector<float>& b,
+               size_t rank);
+  bool has_lora() const { return !lora_.empty(); }
+  size_t max_lora_rank() const;
+  // y[M, N] += sum over terms of scales[adapter] * scaling * (x A^T) B^T, in f32; a term
+  // whose scale is 0 costs nothing. scratch: at least M * max_lora_rank() floats.
+  // Cost: 2 M rank (K + N) flop per term; A and B are read once per call.
+  void ForwardLora(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
+                   size_t y_stride, std::span<const float> scales, float* scratch);
+
  private:
+  struct LoraTerm {
+    size_t adapter;
+    float scaling;
+    size_t rank;
+    std::unique_ptr<Linear> a;  // x A^T through the ordinary kernels
+    std::vector<float> bt;      // B^T [rank, N]: the update is rank rows scaled and added
+  };
   bool UsesBf16Kernel() const;
   bool UsesF32Kernel() const;
   bool UsesOnednn() const;
@@ -79,6 +103,7 @@ class Linear {
   // any of the contexts sharing this weight).
   std::once_flag slices_once_;
   std::vector<std::unique_ptr<OnednnMatMul>> slices_;
+  std::vector<LoraTerm> lora_;
 };
 
 }  // namespace oko

@@ -59,17 +59,48 @@ Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
   }
   if (compute.mode == ComputeMode::kBf16 && !OnednnBf16Supported())
     return Errorf("bf16 compute needs AVX-512, which this CPU lacks: use f32 compute");
-  if (options.quant.empty())
-    return std::shared_ptr<const Model>(new Model(std::move(m), compute, {}, compute.mode));
-  OKO_ASSIGN_OR_RETURN(Quantized q, Quantize(m, options));
-  // 8-bit activations unless f32 was asked for: the fast default, as llama.cpp computes.
+  OKO_ASSIGN_OR_RETURN(std::vector<LoraAdapter> adapters, LoadLoraAdapters(options.lora, m.config));
+  if (options.lora_merge && !options.quant.empty())
+    return Errorf("--lora-merge with --quant: merging into quantized weights is not supported; "
+                  "drop --lora-merge (the adapter then runs unmerged on the quantized weights)");
+  if (options.lora_merge && options.lora.empty()) return Errorf("--lora-merge needs --lora");
+  Quantized q;
+  if (options.lora_merge) {
+    ThreadPool pool(options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));
+    q.weights = MergeLora(adapters, options.lora, m, pool);
+  }
+  // Quantized weights run with 8-bit activations unless f32 was asked for: the fast
+  // default, as llama.cpp computes.
   const bool exact = !options.compute_auto && options.compute == ComputeMode::kF32;
-  compute.why += exact ? "; quantized weights exact" : "; quantized weights with 8-bit activations";
-  auto model = std::shared_ptr<Model>(new Model(std::move(m), compute, std::move(q.weights),
-                                                exact ? ComputeMode::kF32 : ComputeMode::kBf16));
+  if (!options.quant.empty()) {
+    OKO_ASSIGN_OR_RETURN(q, Quantize(m, options));
+    compute.why += exact ? "; quantized weights exact" : "; quantized weights with 8-bit activations";
+  }
+  // Merged weights (f32) run in the model's mode.
+  const ComputeMode replaced_mode = options.quant.empty() ? compute.mode
+                                    : exact               ? ComputeMode::kF32
+                                                          : ComputeMode::kBf16;
+  auto model = std::shared_ptr<Model>(
+      new Model(std::move(m), compute, std::move(q.weights), replaced_mode));
   model->quant_ = options.quant;
   model->quant_fallbacks_ = std::move(q.fallbacks);
+  model->AddLora(adapters, options);
   return std::shared_ptr<const Model>(std::move(model));
+}
+
+void Model::AddLora(const std::vector<LoraAdapter>& adapters, const EngineOptions& options) {
+  lora_merged_ = options.lora_merge;
+  for (size_t i = 0; i < adapters.size(); ++i) {
+    loras_.push_back({adapters[i].name, adapters[i].dir, static_cast<float>(options.lora[i].scale),
+                      adapters[i].modules.size()});
+    for (const LoraModule& mod : adapters[i].modules)
+      max_lora_rank_ = std::max(max_lora_rank_, static_cast<size_t>(mod.rank));
+  }
+  if (lora_merged_) {
+    max_lora_rank_ = 0;
+    return;
+  }
+  AttachLora(adapters, graph_);
 }
 
 Model::Model(ModelDir dir, ComputeChoice compute, QuantizedWeights quantized, ComputeMode quant_mode)

@@ -9,7 +9,9 @@
 
 #include "engine/compute_choice.h"
 #include "engine/graph.h"
+#include "engine/lora.h"
 #include "engine/thread_pool.h"
+#include "loaders/lora_adapter.h"
 #include "loaders/model_dir.h"
 
 namespace oko {
@@ -30,6 +32,9 @@ struct EngineOptions {
   std::string quant;
   // Called after each quantized tensor with (done, total), from the loading thread.
   std::function<void(size_t, size_t)> on_quant_progress;
+  // PEFT LoRA adapters (--lora DIR:SCALE), applied unmerged unless lora_merge.
+  std::vector<LoraSpec> lora;
+  bool lora_merge = false;
 };
 
 class Model {
@@ -48,6 +53,12 @@ class Model {
   // to another type for its row length, what happened.
   const std::string& quant() const { return quant_; }
   const std::vector<std::string>& quant_fallbacks() const { return quant_fallbacks_; }
+  // The adapters of --lora, in order: unmerged (each context scales them, the scale here
+  // is its starting value), or merged into the weights when lora_merged().
+  const std::vector<LoraInfo>& loras() const { return loras_; }
+  bool lora_merged() const { return lora_merged_; }
+  // The largest rank of an unmerged adapter term (0: none): the scratch ForwardPass needs.
+  size_t max_lora_rank() const { return max_lora_rank_; }
 
   // The logits [T, vocab] of hidden states x [T, hidden] taken through the final norm and
   // lm_head (the logit lens: any layer's residual stream read as if it were the last).
@@ -55,12 +66,16 @@ class Model {
 
  private:
   Model(ModelDir dir, ComputeChoice compute, QuantizedWeights quantized, ComputeMode quant_mode);
+  void AddLora(const std::vector<LoraAdapter>& adapters, const EngineOptions& options);
 
   ModelDir dir_;
   ComputeChoice compute_;
   LayerGraph graph_;
   std::string quant_;
   std::vector<std::string> quant_fallbacks_;
+  std::vector<LoraInfo> loras_;
+  bool lora_merged_ = false;
+  size_t max_lora_rank_ = 0;
 };
 
 // Parses "f32" / "bf16".

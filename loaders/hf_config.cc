@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "loaders/json_fields.h"
 #include "loaders/json_util.h"
 
 namespace oko {
@@ -11,93 +12,10 @@ namespace {
 
 using json = nlohmann::json;
 
-// Sizes have their limits in common/limits.h; any other integer field stays below 2^40
-// so that products of fields cannot overflow; token ids fit int32.
-constexpr int64_t kMaxConfigInt = int64_t{1} << 40;
-constexpr int64_t kMaxTokenId = INT32_MAX;
-
-// Typed field access with messages that name the file and the field.
-class Fields {
- public:
-  // `prefix` names the enclosing object in messages, e.g. "rope_scaling.".
-  Fields(const json& j, const std::string& path, std::string prefix = "")
-      : j_(j), path_(path), prefix_(std::move(prefix)) {}
-
-  const json* Get(const char* key) const {
-    auto it = j_.find(key);
-    return (it == j_.end() || it->is_null()) ? nullptr : &*it;
-  }
-  Status Int(const char* key, int64_t* out, bool required, int64_t min_value = 1,
-             int64_t max_value = kMaxConfigInt) const {
-    const json* v = Get(key);
-    if (v == nullptr) return required ? Errorf("{}: missing '{}'", path_, Name(key)) : Status{};
-    if (!v->is_number_integer())
-      return Errorf("{}: '{}' must be an integer, got {}", path_, Name(key), v->dump());
-    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max_value))
-      return Errorf("{}: '{}' is {}, over oko's limit of {}", path_, Name(key),
-                    v->get<uint64_t>(), max_value);
-    *out = v->get<int64_t>();
-    if (*out < min_value)
-      return Errorf("{}: '{}' must be >= {}, got {}", path_, Name(key), min_value, *out);
-    if (*out > max_value)
-      return Errorf("{}: '{}' is {}, over oko's limit of {}", path_, Name(key), *out, max_value);
-    return {};
-  }
-  Status Double(const char* key, double* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return {};
-    if (!v->is_number())
-      return Errorf("{}: '{}' must be a number, got {}", path_, Name(key), v->dump());
-    *out = v->get<double>();
-    return {};
-  }
-  Status Bool(const char* key, bool* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return {};
-    if (!v->is_boolean())
-      return Errorf("{}: '{}' must be true or false, got {}", path_, Name(key), v->dump());
-    *out = v->get<bool>();
-    return {};
-  }
-  Status String(const char* key, std::string* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return {};
-    if (!v->is_string())
-      return Errorf("{}: '{}' must be a string, got {}", path_, Name(key), v->dump());
-    *out = v->get<std::string>();
-    return {};
-  }
-  // An id or a list of ids (eos_token_id may be either); ids are int32 in the tokenizer.
-  Status Ids(const char* key, std::vector<int64_t>* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return {};
-    auto add = [&](const json& x) -> Status {
-      if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > kMaxTokenId ||
-          (x.is_number_unsigned() && x.get<uint64_t>() > uint64_t{kMaxTokenId}))
-        return Errorf("{}: '{}' must be a token id or a list of ids, got {}", path_, Name(key),
-                      v->dump());
-      const int64_t id = x.get<int64_t>();
-      if (std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
-      return {};
-    };
-    if (v->is_array()) {
-      for (const auto& x : *v) OKO_RETURN_IF_ERROR(add(x));
-      return {};
-    }
-    return add(*v);
-  }
-
- private:
-  std::string Name(const char* key) const { return prefix_ + key; }
-  const json& j_;
-  const std::string& path_;
-  std::string prefix_;
-};
-
 Status ParseRopeScaling(const json* v, const std::string& path, RopeScaling* out) {
   if (v == nullptr) return {};
   if (!v->is_object()) return Errorf("{}: 'rope_scaling' must be an object or null", path);
-  Fields f(*v, path, "rope_scaling.");
+  JsonFields f(*v, path, "rope_scaling.");
   std::string type;
   OKO_RETURN_IF_ERROR(f.String("rope_type", &type));
   if (type.empty()) OKO_RETURN_IF_ERROR(f.String("type", &type));
@@ -130,7 +48,7 @@ std::string_view ArchName(Arch a) {
 Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::string& path) {
   OKO_ASSIGN_OR_RETURN(json j, ParseJsonText(json_text, path));
   if (!j.is_object()) return Errorf("{}: not a JSON object", path);
-  Fields f(j, path);
+  JsonFields f(j, path);
   ModelConfig c;
   OKO_RETURN_IF_ERROR(f.String("model_type", &c.model_type));
   if (c.model_type == "qwen3") {
@@ -216,7 +134,7 @@ Status ParseGenerationConfig(const std::string& json_text, const std::string& pa
                              ModelConfig* config) {
   OKO_ASSIGN_OR_RETURN(json j, ParseJsonText(json_text, path));
   if (!j.is_object()) return Errorf("{}: not a JSON object", path);
-  Fields f(j, path);
+  JsonFields f(j, path);
   GenerationDefaults& g = config->generation;
   auto opt_double = [&](const char* key, std::optional<double>* out) -> Status {
     if (f.Get(key) == nullptr) return {};

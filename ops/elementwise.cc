@@ -25,6 +25,18 @@ void AddInplaceT(float* HWY_RESTRICT y, const float* HWY_RESTRICT x, size_t n) {
   }
 }
 
+void AddScaledInplaceT(float* HWY_RESTRICT y, const float* HWY_RESTRICT x, float a, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto va = hn::Set(d, a);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  if (i < n) {
+    const auto v = hn::MulAdd(va, LoadTail(d, x + i, n - i, 0.0f), LoadTail(d, y + i, n - i, 0.0f));
+    StoreTail(d, v, y + i, n - i);
+  }
+}
+
 // silu(g) * u with sigmoid from e = exp(-|g|) (always in range, never overflows):
 // sigmoid(g) = 1/(1+e) for g >= 0, e/(1+e) otherwise.
 template <class D, class V>
@@ -107,6 +119,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace oko {
 HWY_EXPORT(AddInplaceT);
+HWY_EXPORT(AddScaledInplaceT);
 HWY_EXPORT(SiluMulT);
 HWY_EXPORT(SoftmaxInplaceT);
 HWY_EXPORT(Bf16ToF32RowT);
@@ -115,6 +128,9 @@ HWY_EXPORT(F32ToBf16RowT);
 HWY_EXPORT(F32ToF16RowT);
 
 void AddInplace(float* y, const float* x, size_t n) { HWY_DYNAMIC_DISPATCH(AddInplaceT)(y, x, n); }
+void AddScaledInplace(float* y, const float* x, float a, size_t n) {
+  HWY_DYNAMIC_DISPATCH(AddScaledInplaceT)(y, x, a, n);
+}
 void SiluMul(const float* gate, const float* up, float* out, size_t n) {
   HWY_DYNAMIC_DISPATCH(SiluMulT)(gate, up, out, n);
 }

@@ -11,6 +11,10 @@ namespace oko {
 // y[i] += x[i]. Cost: n flop; 12n bytes.
 void AddInplace(float* y, const float* x, size_t n);
 
+// y[i] += a * x[i] (one fused multiply-add where the target has FMA). Cost: 2n flop; 12n
+// bytes.
+void AddScaledInplace(float* y, const float* x, float a, size_t n);
+
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)) (HF ACT2FN["silu"]).
 // Computed as g * sigmoid(g) with exp(-|g|) (contrib/math Exp), so any finite g is fine.
 // out may alias gate or up. Cost: ~6n flop; 12n bytes. Tolerance: 1e-6 rel.

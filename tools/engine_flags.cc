@@ -45,6 +45,16 @@ void EngineFlags::Add(CLI::App* app, bool model_required) {
   app->add_option("--quant", quant,
                   "quantize the matmul weights while loading: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, "
                   "q5_k, q6_k, q4_k_m, q5_k_m (default: none, weights as stored)");
+  app->add_option("--lora", lora,
+                  "PEFT LoRA adapter folder DIR[:SCALE] (adapter_config.json + "
+                  "adapter_model.safetensors), applied unmerged; repeat to add several "
+                  "(default: none; SCALE defaults to 1)")
+      ->type_name("DIR[:SCALE]")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app->add_flag("--lora-merge", lora_merge,
+                "merge the --lora adapters into f32 copies of the weights at load: no "
+                "switching, f32 weight bytes (default: off, unmerged)");
 }
 
 std::string EngineFlags::ModelName() const {
@@ -75,6 +85,12 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
     o.quant = quant;
     o.on_quant_progress = QuantProgressLine(quant);
   }
+  for (const std::string& arg : lora) {
+    OKO_ASSIGN_OR_RETURN(LoraSpec spec, ParseLoraSpec(arg));
+    o.lora.push_back(std::move(spec));
+  }
+  if (lora_merge && lora.empty()) return Errorf("--lora-merge needs at least one --lora DIR");
+  o.lora_merge = lora_merge;
   return o;
 }
 
@@ -107,6 +123,9 @@ Result<std::unique_ptr<Context>> OpenContext(const std::string& dir, const Engin
     OKO_ASSIGN_OR_RETURN(auto context, LoadContext(dir, options));
     for (const std::string& note : context->model().quant_fallbacks())
       std::fprintf(stderr, "oko: --quant %s: %s\n", options.quant.c_str(), note.c_str());
+    for (const LoraInfo& l : context->model().loras())
+      std::fprintf(stderr, "oko: LoRA %s: %zu matrices adapted, scale %g%s\n", l.name.c_str(), l.modules,
+                   l.scale, context->model().lora_merged() ? ", merged" : "");
     return context;
   } catch (const std::bad_alloc&) {
     return RuntimeErrorf("out of memory: the KV cache and buffers need about {}",

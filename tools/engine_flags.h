@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/context.h"
 #include "engine/sampler.h"
@@ -21,6 +22,8 @@ struct EngineFlags {
   std::string compute = "auto";
   std::string kv = "f32";
   std::string quant;  // "": weights as stored
+  std::vector<std::string> lora;  // DIR[:SCALE] each
+  bool lora_merge = false;
   CLI::Option* ctx_option = nullptr;  // whether -c was given
 
   void Add(CLI::App* app, bool model_required = true);

@@ -31,6 +31,17 @@ TEST_P(ElementwiseTest, AddInplace) {
   }
 }
 
+TEST_P(ElementwiseTest, AddScaledInplace) {
+  for (size_t n : test::kTailSizes) {
+    test::Buffer<float> y = test::RandomFloats(n, n, 1), x = test::RandomFloats(n, n + 1, 2);
+    const float a = -0.37f;
+    std::vector<double> want(n);
+    for (size_t i = 0; i < n; ++i) want[i] = double{y[i]} + double{a} * x[i];
+    AddScaledInplace(y.data(), x.data(), a, n);
+    test::ExpectNear(y.data(), want, 1e-6, 1e-7, "n=" + std::to_string(n));
+  }
+}
+
 TEST_P(ElementwiseTest, SiluMul) {
   for (size_t n : test::kTailSizes) {
     for (int alias = 0; alias < 3; ++alias) {  // out separate, out = gate, out = up
