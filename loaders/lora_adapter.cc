@@ -164,8 +164,11 @@ Result<LoraModule> ReadModule(const std::string& module, const TensorView& a, co
                                  fmt::format("{}, in_features {}", rank_why, m.in)));
   OKO_RETURN_IF_ERROR(CheckShape(b, {m.out, m.rank}, path,
                                  fmt::format("out_features {}, {}", m.out, rank_why)));
-  OKO_ASSIGN_OR_RETURN(m.a, ToF32(a));
-  OKO_ASSIGN_OR_RETURN(m.b, ToF32(b));
+  auto a32 = ToF32(a), b32 = ToF32(b);
+  if (!a32.ok()) return a32.status().WithContext(path);
+  if (!b32.ok()) return b32.status().WithContext(path);
+  m.a = std::move(a32).value();
+  m.b = std::move(b32).value();
   for (const std::vector<float>* v : {&m.a, &m.b})
     for (float x : *v)
       if (!std::isfinite(x))
@@ -234,38 +237,46 @@ Result<LoraAdapter> LoadLoraAdapter(const std::string& dir, const ModelConfig& m
   OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path, kMaxConfigJsonBytes));
   OKO_ASSIGN_OR_RETURN(LoraConfig config, ParseLoraConfig(text, config_path));
   OKO_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(weights_path));
+  std::string name = fs::path(dir).lexically_normal().filename().string();
+  if (name.empty()) name = fs::path(dir).lexically_normal().parent_path().filename().string();
+  OKO_ASSIGN_OR_RETURN(std::vector<LoraModule> modules,
+                       ReadLoraModules(config, file->tensors(), model, weights_path));
+  return LoraAdapter{dir, name, std::move(modules)};
+}
 
+Result<std::vector<LoraModule>> ReadLoraModules(const LoraConfig& config,
+                                                const std::vector<TensorView>& tensors,
+                                                const ModelConfig& model, const std::string& path) {
   // Pair each module's A and B.
   std::map<std::string, std::pair<const TensorView*, const TensorView*>> pairs;
-  for (const TensorView& t : file->tensors()) {
-    OKO_ASSIGN_OR_RETURN(TensorRole role, RoleOf(t.name, weights_path));
+  for (const TensorView& t : tensors) {
+    OKO_ASSIGN_OR_RETURN(TensorRole role, RoleOf(t.name, path));
     auto& [a, b] = pairs[role.module];
     (role.matrix == 'A' ? a : b) = &t;
   }
-  if (pairs.empty()) return Errorf("{}: holds no LoRA tensors", weights_path);
+  if (pairs.empty()) return Errorf("{}: holds no LoRA tensors", path);
 
   const std::map<std::string, Target> targets = Targets(model);
-  LoraAdapter adapter{dir, fs::path(dir).lexically_normal().filename().string(), {}};
-  if (adapter.name.empty()) adapter.name = fs::path(dir).parent_path().filename().string();
+  std::vector<LoraModule> modules;
   for (const auto& [module, ab] : pairs) {
     const auto target = targets.find(module);
     if (target == targets.end())
       return Errorf("{}: '{}' is not a linear layer of this model (q/k/v/o_proj, gate/up/"
-                    "down_proj of model.layers.0-{}, or lm_head)", weights_path, module,
+                    "down_proj of model.layers.0-{}, or lm_head)", path, module,
                     model.num_layers - 1);
     if (ab.first == nullptr || ab.second == nullptr)
-      return Errorf("{}: '{}' has lora_{} but no lora_{}", weights_path, module,
+      return Errorf("{}: '{}' has lora_{} but no lora_{}", path, module,
                     ab.first ? 'A' : 'B', ab.first ? 'B' : 'A');
     const int64_t layer = LayerOf(module);
     if (layer >= 0 && config.layers_to_transform &&
         std::ranges::find(*config.layers_to_transform, layer) == config.layers_to_transform->end())
-      return Errorf("{}: '{}' is in layer {}, which 'layers_to_transform' of {} leaves out",
-                    weights_path, module, layer, config_path);
+      return Errorf("{}: '{}' is in layer {}, which the config's 'layers_to_transform' leaves out",
+                    path, module, layer);
     OKO_ASSIGN_OR_RETURN(LoraModule m, ReadModule(module, *ab.first, *ab.second, target->second,
-                                                 config, weights_path));
-    adapter.modules.push_back(std::move(m));
+                                                 config, path));
+    modules.push_back(std::move(m));
   }
-  return adapter;
+  return modules;
 }
 
 Result<LoraSpec> ParseLoraSpec(std::string_view arg) {

@@ -20,6 +20,7 @@
 
 #include "common/status.h"
 #include "loaders/hf_config.h"
+#include "loaders/safetensors.h"
 
 namespace oko {
 
@@ -62,6 +63,12 @@ struct LoraAdapter {
 // against `model`: names PEFT gives the seven projections of a decoder layer and lm_head,
 // A and B both present, shapes (r from the config, in/out from the model), layers.
 Result<LoraAdapter> LoadLoraAdapter(const std::string& dir, const ModelConfig& model);
+
+// The checks and widening of LoadLoraAdapter on tensors already read (`path` names their
+// file in messages; the fuzzer's entry).
+Result<std::vector<LoraModule>> ReadLoraModules(const LoraConfig& config,
+                                                const std::vector<TensorView>& tensors,
+                                                const ModelConfig& model, const std::string& path);
 
 // "DIR[:SCALE]": splits at the last colon when what follows is a number.
 struct LoraSpec {

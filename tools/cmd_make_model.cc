@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "common/limits.h"
 #include "common/mapped_file.h"
 #include "loaders/hf_config.h"
 #include "loaders/json_util.h"
@@ -126,8 +127,35 @@ Status CopyFile(const fs::path& from, const fs::path& to) {
 struct MakeModelOptions {
   std::string preset, config_path, tokenizer_dir, out, dtype = "bf16";
   uint64_t seed = 0;
+  int64_t lora_rank = 0;  // also write OUT/lora-rR: an adapter on all seven projections
   bool force = false;
 };
+
+// A PEFT adapter folder of rank r on q/k/v/o_proj and gate/up/down_proj of every layer,
+// with random A and B (PEFT starts B at zero; a trained one is not): for `oko bench --lora`.
+Status WriteRandomLora(const fs::path& dir, const ModelConfig& c, int64_t r, DType dtype, uint64_t seed) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return RuntimeErrorf("{}: cannot create the folder: {}", dir.string(), ec.message());
+  const int64_t H = c.hidden_size, I = c.intermediate_size, Q = c.q_dim(), KV = c.kv_dim();
+  const std::pair<const char*, std::pair<int64_t, int64_t>> modules[] = {  // in, out
+      {"self_attn.q_proj", {H, Q}}, {"self_attn.k_proj", {H, KV}}, {"self_attn.v_proj", {H, KV}},
+      {"self_attn.o_proj", {Q, H}}, {"mlp.gate_proj", {H, I}},     {"mlp.up_proj", {H, I}},
+      {"mlp.down_proj", {I, H}}};
+  std::vector<TensorToWrite> tensors;
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    for (const auto& [module, in_out] : modules) {
+      const std::string name = fmt::format("base_model.model.model.layers.{}.{}", l, module);
+      tensors.push_back(RandomTensor({name + ".lora_A.weight", {r, in_out.first}}, dtype, seed));
+      tensors.push_back(RandomTensor({name + ".lora_B.weight", {in_out.second, r}}, dtype, seed));
+    }
+  OKO_RETURN_IF_ERROR(WriteSafetensors((dir / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}}));
+  const ojson config{{"peft_type", "LORA"}, {"r", r}, {"lora_alpha", 2 * r}, {"use_rslora", false},
+                     {"bias", "none"}, {"use_dora", false}, {"fan_in_fan_out", false},
+                     {"target_modules", {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}},
+                     {"task_type", "CAUSAL_LM"}};
+  return WriteFileAtomically((dir / "adapter_config.json").string(), config.dump(2) + "\n");
+}
 
 // Nothing a user owns is overwritten without --force: --out must be new or an empty folder.
 Status CheckOutFolder(const MakeModelOptions& o) {
@@ -207,6 +235,12 @@ Status RunMakeModel(const MakeModelOptions& o) {
   }
   fmt::print("wrote {} ({} {}, {:.1f} M parameters, {})\n", o.out, ArchName(c.arch),
              o.preset.empty() ? o.config_path : o.preset, params / 1e6, o.dtype);
+  if (o.lora_rank > 0) {
+    const fs::path lora = out / fmt::format("lora-r{}", o.lora_rank);
+    OKO_RETURN_IF_ERROR(WriteRandomLora(lora, c, o.lora_rank, dtype, o.seed));
+    fmt::print("wrote {} (LoRA adapter, r {}, 7 projections of {} layers)\n", lora.string(),
+               o.lora_rank, c.num_layers);
+  }
   return {};
 }
 
@@ -229,8 +263,12 @@ Subcommand AddMakeModelCommand(CLI::App& root) {
   app->add_option("--dtype", o->dtype, "weight dtype: bf16, f16 or f32 (default: bf16)")
       ->check(CLI::IsMember({"bf16", "f16", "f32"}));
   AddUint64Flag(app, "--seed", &o->seed, 0, "random seed (default: 0)");
+  AddIntFlag(app, "--lora-rank", &o->lora_rank, {0, kMaxLoraRank},
+             "also write OUT/lora-rR, a PEFT adapter of rank R on the seven projections of every "
+             "layer, for oko bench --lora (default: 0, none)");
   AddExamples(app, {"oko make-model --preset qwen3-0.6b --out ../models/random-0.6b",
-                    "oko make-model --config ../shared/models/stories260k/config.json --out /tmp/st --dtype f32"});
+                    "oko make-model --config ../shared/models/stories260k/config.json --out /tmp/st --dtype f32",
+                    "oko make-model --preset qwen3-0.6b --lora-rank 16 --out /tmp/q06  # + /tmp/q06/lora-r16"});
   return {app, [o, preset, config]() -> Status {
             if (preset->count() == 0 && config->count() == 0)
               return Status::Error("give --preset or --config", ExitCode::kUsage);

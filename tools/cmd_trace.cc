@@ -21,6 +21,7 @@
 #include "tools/command.h"
 #include "tools/engine_flags.h"
 #include "tools/flags.h"
+#include "tools/lora_drift.h"
 #include "tools/resources.h"
 #include "tools/token_ids.h"
 #include "tools/trace_diff.h"
@@ -32,7 +33,7 @@ namespace {
 
 struct TraceOptions {
   EngineFlags engine;
-  std::string prompt, ids, out, layers, heads, queries, dtype = "f32", html, view;
+  std::string prompt, ids, out, layers, heads, queries, dtype = "f32", html, view, drift;
   std::vector<std::string> diff;
   int64_t n = 0;
   uint64_t max_bytes = 1ull << 30;
@@ -351,6 +352,53 @@ Status RunRecord(const TraceOptions& o) {
   return shown;
 }
 
+// --drift OUT: the prompt (and N greedy tokens with the adapters on) run with and without
+// the --lora adapters in one context; the report on stdout, OUT .html or .safetensors.
+Status RunDrift(const TraceOptions& o) {
+  if (o.engine.model_dir.empty()) return Status::Error("-m/--model is required", ExitCode::kUsage);
+  if (o.engine.lora.empty())
+    return Status::Error("--drift compares a model with and without its --lora adapters: give --lora DIR",
+                         ExitCode::kUsage);
+  if (o.engine.lora_merge)
+    return Status::Error("--drift switches the adapters off and on: drop --lora-merge", ExitCode::kUsage);
+  if (!o.out.empty() || o.show || !o.html.empty())
+    return Status::Error("--drift writes its own report: drop --out, --show and --html", ExitCode::kUsage);
+  const bool html = o.drift.ends_with(".html");
+  if (!html && !o.drift.ends_with(".safetensors"))
+    return Errorf("--drift {}: name an .html or a .safetensors file", o.drift);
+  OKO_RETURN_IF_ERROR(CheckOutputPath("--drift", o.drift));
+  OKO_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, LoadTokenizer(o));
+  OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, PromptIds(o, tok.get()));
+  OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
+  OKO_ASSIGN_OR_RETURN(const ModelConfig config, LoadModelConfig(o.engine.model_dir));
+  OKO_RETURN_IF_ERROR(CheckTokenRange(ids, config.vocab_size, o.ids.empty() ? "-p" : "--ids"));
+  OKO_RETURN_IF_ERROR(CheckPromptFits(static_cast<int64_t>(ids.size()) + o.n, options.ctx,
+                                      config.max_position_embeddings));
+  OKO_ASSIGN_OR_RETURN(TraceFilter f, MakeFilter(o, config));
+  OKO_RETURN_IF_ERROR(CheckRecordRequest(o, config, f, static_cast<int64_t>(ids.size())));
+  OKO_RETURN_IF_ERROR(CheckEstimate(o, config, f, static_cast<int64_t>(ids.size()) + o.n, DType::kF32));
+  OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
+  ids = Generate(*context, std::move(ids), o.n);
+  if (tok != nullptr && o.n > 0)
+    std::fprintf(stderr, "trace: generated with the adapters: %s\n",
+                 tok->Decode(std::span(ids.end() - o.n, ids.end())).c_str());
+  const TraceWriteOptions write{o.engine.ModelName(), Tokens(tok.get(), ids), DType::kF32,
+                                OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n), {}};
+  OKO_ASSIGN_OR_RETURN(LoraDrift d, MeasureLoraDrift(*context, ids, f, write));
+  const std::string text = RenderLoraDrift(d, 20);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  if (!html) {
+    OKO_RETURN_IF_ERROR(WriteLoraDrift(d, o.drift));
+  } else {
+    OKO_ASSIGN_OR_RETURN(const HeadDrift* pair, DiffPair(d.attention, o));
+    const std::string title = fmt::format("LoRA drift · {} · adapted − base · next-token KL {:.4g} nats",
+                                          o.engine.ModelName(), d.next_token_kl);
+    OKO_RETURN_IF_ERROR(WriteFileAtomically(o.drift, RenderDiffHtml(d.attention, title, pair->layer, pair->head)));
+  }
+  std::fprintf(stderr, "trace: drift -> %s\n", o.drift.c_str());
+  return Status();
+}
+
 // --view T: the views of a trace written before, such as oko chat's /trace.
 Status RunView(const TraceOptions& o) {
   if (!o.html.empty()) OKO_RETURN_IF_ERROR(CheckOutputPath("--html", o.html));
@@ -385,10 +433,19 @@ Subcommand AddTraceCommand(CLI::App& root) {
   app->add_option("--view", o->view, "T.safetensors: --show or --html a trace written before (e.g. by oko chat /trace)");
   app->add_option("--diff", o->diff, "A.safetensors B.safetensors: rank the drift between two traces")
       ->expected(2);
+  app->add_option("--drift", o->drift,
+                  "OUT.html|OUT.safetensors: run the tokens with and without the --lora adapters and "
+                  "report the drift of attention per layer and head, of the residual stream and of the "
+                  "next token (default: none)");
   AddExamples(app, {"oko trace -m ../shared/models/stories260k -p \"Once upon a time\" --show",
                     "oko trace -m DIR -p \"The cat sat\" -n 8 --out t.safetensors --html t.html --logit-lens",
-                    "oko trace --diff a.safetensors b.safetensors --layer 2 --head 0"});
-  return {app, [o] { return !o->diff.empty() ? RunDiff(*o) : !o->view.empty() ? RunView(*o) : RunRecord(*o); }};
+                    "oko trace --diff a.safetensors b.safetensors --layer 2 --head 0",
+                    "oko trace -m DIR -p \"Lily and Tom\" --lora ADAPTER --drift drift.html"});
+  return {app, [o] {
+            if (!o->diff.empty()) return RunDiff(*o);
+            if (!o->view.empty()) return RunView(*o);
+            return o->drift.empty() ? RunRecord(*o) : RunDrift(*o);
+          }};
 }
 
 }  // namespace oko

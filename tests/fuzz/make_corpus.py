@@ -249,6 +249,30 @@ def trace_seeds():
     put(t, "empty", trace(1, 0, 0, []))
 
 
+def lora_seeds():
+    """adapter_config.json, a NUL, then adapter_model.safetensors, for stories260k's shapes
+    (hidden 64, q 64, kv 32, intermediate 172, 5 layers, vocab 512)."""
+    t = "fuzz_lora"
+    config = read("golden", "lora", "adapters", "stories260k-r4-all", "adapter_config.json")
+
+    def module(name, r, n_in, n_out, dtype="F32"):
+        size = SIZES[dtype]
+        prefix = f"base_model.model.{name}"
+        return [(prefix + ".lora_A.weight", dtype, [r, n_in], bytes(r * n_in * size)),
+                (prefix + ".lora_B.weight", dtype, [n_out, r], bytes(n_out * r * size))]
+
+    q0 = module("model.layers.0.self_attn.q_proj", 4, 64, 64)
+    put(t, "golden_config_q_proj", config + b"\0" + safetensors(q0))
+    put(t, "down_proj_bf16", config + b"\0" + safetensors(module("model.layers.4.mlp.down_proj", 4, 172, 64, "BF16")))
+    rs = json.dumps({"peft_type": "LORA", "r": 8, "lora_alpha": 16, "use_rslora": True,
+                     "rank_pattern": {"lm_head": 2, "layers.1.self_attn.k_proj": 1},
+                     "alpha_pattern": {"v_proj": 3}, "layers_to_transform": [1]}).encode()
+    put(t, "patterns_lm_head", rs + b"\0" + safetensors(module("lm_head", 2, 64, 512, "F16")
+                                                        + module("model.layers.1.self_attn.k_proj", 1, 64, 32)))
+    put(t, "wrong_shape", config + b"\0" + safetensors(module("model.layers.0.self_attn.k_proj", 4, 80, 32)))
+    put(t, "dora", b'{"peft_type": "LORA", "r": 4, "use_dora": true}\0' + safetensors(q0))
+
+
 if __name__ == "__main__":
     safetensors_seeds()
     shard_index_seeds()
@@ -256,6 +280,7 @@ if __name__ == "__main__":
     tokenizer_seeds()
     chat_template_seeds()
     trace_seeds()
+    lora_seeds()
     total = 0
     for root, _, files in os.walk(os.path.join(HERE, "corpus")):
         total += sum(os.path.getsize(os.path.join(root, f)) for f in files)

@@ -23,7 +23,7 @@ struct Subcommand {
 
 void PrintTo(const Subcommand& s, std::ostream* os) { *os << s.name; }
 
-const std::vector<std::string> kEngineFlags = {"-t", "-c", "--sink", "--compute", "--kv", "--quant"};
+const std::vector<std::string> kEngineFlags = {"-t", "-c", "--sink", "--compute", "--kv", "--quant", "--lora"};
 const std::vector<std::string> kSamplingFlags = {"--temp",          "--top-k",          "--top-p", "--min-p",
                                                  "--repeat-penalty", "--presence-penalty", "--seed"};
 
@@ -43,7 +43,7 @@ const std::vector<Subcommand>& Subcommands() {
                            "--ids"})},
       {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(kEngineFlags, {"--ids"})},
       {"detokenize", "detokenize -m $M --ids 1", {"--ids"}},
-      {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset"}},
+      {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset", "--lora-rank"}},
   };
   return all;
 }
