@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include "tools/flags.h"
 #include "tools/resources.h"
 #include "tools/line_editor.h"
+#include "tools/lora_drift.h"
 #include "tools/trace_show.h"
 
 namespace oko {
@@ -50,6 +52,10 @@ constexpr std::string_view kHelp =
     "  /trace FILE     write the session's attention trace (.safetensors, docs/TRACES.md)\n"
     "  /profile        where the time went per op since the last /profile (the first one\n"
     "                  turns the profiler on); /profile off turns it off\n"
+    "  /lora           the --lora adapters and their scales; /lora NAME SCALE rescales one\n"
+    "                  (0 switches it off), /lora off switches all off\n"
+    "  /drift [L] [H]  what the adapters did to the last answer's attention, residual\n"
+    "                  stream and next token (the conversation run with them and without)\n"
     "  /exit           leave (as Ctrl-D)\n"
     "Ctrl-C stops the current answer; Ctrl-D exits.\n";
 
@@ -67,12 +73,13 @@ std::string ExpandHome(std::string_view path) {
 }
 
 // "12" -> 12; "" -> `fallback`.
-Result<int64_t> ParseIndex(std::string_view s, int64_t fallback, const char* what) {
+Result<int64_t> ParseIndex(std::string_view s, int64_t fallback, const char* what,
+                           const char* command = "/attn") {
   if (s.empty()) return fallback;
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || v < 0)
-    return Errorf("/attn: {} '{}' is not a non-negative integer", what, s);
+    return Errorf("{}: {} '{}' is not a non-negative integer", command, what, s);
   return v;
 }
 
@@ -126,6 +133,8 @@ class ChatCli {
   Status WriteTrace(const std::string& path);
   void StartProfiler();
   Status Profile(std::string_view arg);
+  Status Lora(std::string_view arg);
+  Status Drift(std::string_view arg);
 
   OpenedChat chat_;
   ChatSession& session_;
@@ -254,6 +263,10 @@ Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool*
     return WriteTrace(ExpandHome(arg));
   } else if (name == "/profile") {
     return Profile(arg);
+  } else if (name == "/lora") {
+    return Lora(arg);
+  } else if (name == "/drift") {
+    return Drift(arg);
   } else if (name == "/exit" || name == "/quit") {
     *quit = true;
   } else {
@@ -406,6 +419,81 @@ Status ChatCli::WriteTrace(const std::string& path) {
   Say(fmt::format("Wrote the trace of {} positions ({} layers x {} heads, {} bytes) to {}\n",
                   recorder_->QueryPositions().size(), recorder_->layers().size(), recorder_->heads().size(),
                   ec ? 0 : bytes, path));
+  return {};
+}
+
+// /lora: list; /lora NAME SCALE; /lora off. A change drops the KV cache (every position's
+// keys and values depend on the adapters), so the next message prefills the conversation.
+Status ChatCli::Lora(std::string_view arg) {
+  Context& context = *chat_.context;
+  const std::vector<LoraInfo>& loras = context.model().loras();
+  if (loras.empty()) return Errorf("/lora: no adapters (start oko chat with --lora DIR[:SCALE])");
+  if (arg.empty()) {
+    for (size_t i = 0; i < loras.size(); ++i)
+      Say(fmt::format("  {}  scale {}  ({} matrices{})  {}\n", loras[i].name,
+                      context.model().lora_merged() ? loras[i].scale : context.lora_scales()[i], loras[i].modules,
+                      context.model().lora_merged() ? ", merged" : "", loras[i].dir));
+    return {};
+  }
+  if (context.model().lora_merged())
+    return Errorf("/lora: the adapters were merged into the weights at load (--lora-merge): they cannot change");
+  bool dropped = false;
+  std::string what;
+  if (arg == "off") {
+    for (size_t i = 0; i < loras.size(); ++i) dropped = context.set_lora_scale(i, 0.0f) || dropped;
+    what = "Every adapter is off";
+  } else {
+    const size_t space = arg.find_first_of(" \t");
+    const std::string name(arg.substr(0, space));
+    const std::string value(space == std::string_view::npos ? "" : Trim(arg.substr(space)));
+    size_t index = loras.size();
+    for (size_t i = 0; i < loras.size(); ++i)
+      if (loras[i].name == name) index = index == loras.size() ? i : loras.size() + 1;
+    if (index == loras.size()) return Errorf("/lora: no adapter named '{}' (/lora lists them)", name);
+    if (index > loras.size()) return Errorf("/lora: two adapters are named '{}'", name);
+    float scale = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), scale);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() || !std::isfinite(scale))
+      return Errorf("/lora: give NAME SCALE (a finite number, 0 switches it off), or off");
+    dropped = context.set_lora_scale(index, scale);
+    what = fmt::format("{}: scale {}", name, scale);
+  }
+  Say(what + (dropped ? ". The adapters shape every position's keys and values: the KV cache is dropped and "
+                        "the next message prefills the conversation again.\n"
+                      : ".\n"));
+  return {};
+}
+
+// /drift [L] [H]: the conversation so far run with the adapters and without (the cache is
+// rebuilt afterwards); the report of `oko trace --drift` over the last answer's positions.
+Status ChatCli::Drift(std::string_view arg) {
+  if (!recorder_) return Errorf("/drift: start oko chat with --record-attention to use it");
+  const auto& last = session_.last_stats();
+  if (!last) return Errorf("/drift: there is no answer yet");
+  const std::vector<int32_t> ids = session_.cached_tokens();
+  TraceFilter filter;
+  filter.query_begin = last->prompt_tokens;
+  filter.query_end = static_cast<int64_t>(ids.size());
+  if (filter.query_begin >= filter.query_end) return Errorf("/drift: the last answer has no position in the cache");
+  OKO_ASSIGN_OR_RETURN(LoraDrift d, MeasureLoraDrift(*chat_.context, ids, filter, TraceOptions()));
+  Say(RenderLoraDrift(d, 10));
+  if (arg.empty()) return {};
+  const size_t space = arg.find_first_of(" \t");
+  const ModelConfig& c = chat_.context->config();
+  OKO_ASSIGN_OR_RETURN(int64_t layer, ParseIndex(arg.substr(0, space), 0, "layer", "/drift"));
+  OKO_ASSIGN_OR_RETURN(int64_t head, ParseIndex(space == std::string_view::npos ? "" : Trim(arg.substr(space)), 0, "head", "/drift"));
+  if (layer >= c.num_layers || head >= c.num_heads)
+    return Errorf("/drift: layer {} head {} is out of range: the model has layers 0-{}, heads 0-{}", layer, head,
+                  c.num_layers - 1, c.num_heads - 1);
+  ShowOptions s;
+  s.layer = layer;
+  s.head = head;
+  s.width = TerminalWidth();
+  s.color = DetectTermColor();
+  s.diverging = true;
+  s.max_listed = 10;
+  OKO_ASSIGN_OR_RETURN(std::string map, RenderHeatmap(d.attention.delta, s));
+  Say(map);
   return {};
 }
 

@@ -88,7 +88,8 @@ Result<LoraDrift> MeasureLoraDrift(Context& context, const std::vector<int32_t>&
   for (size_t i = 0; i < scales.size(); ++i) context.set_lora_scale(i, 0.0f);
   Run base = RunOnce(context, ids, filter, write, "base");
   for (size_t i = 0; i < scales.size(); ++i) context.set_lora_scale(i, scales[i]);
-  context.Reset();
+  // The cache as it was (a chat goes on from it), through the context's own trace sink.
+  context.Forward(ids, Logits::kNone, nullptr);
 
   LoraDrift d;
   OKO_ASSIGN_OR_RETURN(d.attention, DiffTraces(adapted.trace, base.trace));

@@ -22,8 +22,9 @@ struct LoraDrift {
 };
 
 // Runs `ids` from position 0 twice in `context` (which must hold unmerged adapters): with
-// its adapter scales, then with every scale 0. The context's scales are restored and its
-// cache dropped afterwards. `write` names the model and tokens of the two traces.
+// its adapter scales, then with every scale 0. Afterwards the scales are restored and the
+// cache holds `ids` again (run a third time, through the context's own trace sink), so a
+// chat goes on from where it was. `write` names the model and tokens of the two traces.
 Result<LoraDrift> MeasureLoraDrift(Context& context, const std::vector<int32_t>& ids,
                                    const TraceFilter& filter, const TraceWriteOptions& write);
 

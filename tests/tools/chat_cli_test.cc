@@ -329,6 +329,45 @@ TEST(ChatScripted, AttnShowsTheLastAnswerAndTraceSavesTheSession) {
   EXPECT_NEAR(sum, 1.0f, 1e-3);
 }
 
+// /lora rescales an adapter for the next answers: the same reply as a chat started at
+// that scale. /drift measures and leaves the conversation where it was: the next reply is
+// the one a chat without /drift gives.
+TEST(ChatScripted, LoraRescalesAndDriftLeavesTheConversationAsItWas) {
+  const std::string adapter = test::SharedPath("golden/lora/adapters/tiny-qwen3-r4-qkvo");
+  const std::string base = "chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 --seed 1 -n 8 --record-attention --lora ";
+  const auto at_half = test::RunOko(base + Quoted(adapter + ":0.5"), "Hello\nAgain\n");
+  ASSERT_EQ(at_half.exit_code, 0) << at_half.err;
+  const auto rescaled = test::RunOko(base + Quoted(adapter), "/lora tiny-qwen3-r4-qkvo 0.5\n/lora\nHello\n/drift 1 2\nAgain\n");
+  ASSERT_EQ(rescaled.exit_code, 0) << rescaled.err;
+  EXPECT_NE(rescaled.out.find("tiny-qwen3-r4-qkvo  scale 0.5  (16 matrices)"), std::string::npos) << rescaled.out;
+  EXPECT_NE(rescaled.out.find("next token: KL(base || adapted)"), std::string::npos) << rescaled.out;
+  EXPECT_NE(rescaled.out.find("A − B, layer 1, head 2"), std::string::npos) << rescaled.out;
+  // The two replies, in order, appear the same in both runs.
+  const auto replies = [](const std::string& out) {
+    std::vector<std::string> lines;
+    for (size_t b = 0, e; b < out.size(); b = e + 1) {
+      e = out.find('\n', b);
+      if (e == std::string::npos) e = out.size();
+      lines.push_back(out.substr(b, e - b));
+    }
+    return lines;
+  };
+  const auto want = replies(at_half.out);
+  ASSERT_GE(want.size(), 2u);
+  const std::string got = rescaled.out;
+  const size_t first = got.find(want[0]);
+  ASSERT_NE(first, std::string::npos) << "first reply '" << want[0] << "' in:\n" << got;
+  EXPECT_NE(got.find(want[1], first + want[0].size()), std::string::npos)
+      << "second reply after /drift '" << want[1] << "' in:\n" << got;
+
+  const auto refused = test::RunOko(base + Quoted(adapter) + " --lora-merge", "/lora off\n");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("merged into the weights"), std::string::npos) << refused.err;
+  const auto none = test::RunOko("chat -m " + Quoted(Model("tiny-qwen3")) + " -t 1 -n 2", "/lora\n/drift\n");
+  EXPECT_NE(none.err.find("/lora: no adapters"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("/drift: start oko chat with --record-attention"), std::string::npos) << none.err;
+}
+
 // Every position of a chat trace names its message and role: the system prompt, both user
 // messages, turn one's reply as turn two's prompt renders it, the scaffolding around each,
 // and the reply being written.
