@@ -95,6 +95,12 @@ Result<TraceDiff> DiffTraces(const TraceData& a, const TraceData& b) {
         if (l1 > hd.max_l1 || q == 0) {
           hd.max_l1 = l1;
           hd.worst_query = pos;
+          const float* row = delta.data() + (h * Q + q) * K;
+          const int64_t k = std::max_element(row, row + K, [](float x, float y) {
+                              return std::fabs(x) < std::fabs(y);
+                            }) - row;
+          hd.moved_key = t.key_positions[k];
+          hd.moved_by = row[k];
         }
       }
       d.ranked.push_back(hd);
@@ -112,14 +118,15 @@ std::string RenderDrift(const TraceDiff& d, size_t top) {
       "drift {} -> {}: {} layers x {} heads x {} queries over {} keys\n"
       "JSD: Jensen-Shannon divergence (base 2, 0 same .. 1 disjoint), mean over queries; "
       "L1: sum |pA - pB| per query row (0 .. 2)\n"
-      "{:>4} {:>5} {:>4} {:>9} {:>9} {:>9}  worst query\n",
+      "{:>4} {:>5} {:>4} {:>9} {:>9} {:>9}  worst query -> the key it moved most on\n",
       d.a_path, d.b_path, t.layers.size(), t.heads.size(), t.Q(), t.K(), "rank", "layer", "head",
       "JSD", "L1 mean", "L1 max");
   for (size_t i = 0; i < std::min(top, d.ranked.size()); ++i) {
     const HeadDrift& h = d.ranked[i];
-    out += fmt::format("{:>4} {:>5} {:>4} {:>9.3g} {:>9.3g} {:>9.3g}  {} '{}'\n", i + 1, h.layer,
-                       h.head, h.jsd, h.l1, h.max_l1, h.worst_query,
-                       TokenLabel(t.tokens[h.worst_query], 12));
+    out += fmt::format("{:>4} {:>5} {:>4} {:>9.3g} {:>9.3g} {:>9.3g}  {} '{}' -> {} '{}' {:+.3g}\n", i + 1,
+                       h.layer, h.head, h.jsd, h.l1, h.max_l1, h.worst_query,
+                       TokenLabel(t.tokens[h.worst_query], 12), h.moved_key,
+                       TokenLabel(t.tokens[h.moved_key], 12), h.moved_by);
   }
   if (d.ranked.size() > top) out += fmt::format("({} more heads; all in the --html page)\n", d.ranked.size() - top);
   return out;

@@ -17,6 +17,8 @@ struct HeadDrift {
   double l1 = 0;       // mean over queries of sum |pA - pB| (0 .. 2)
   double max_l1 = 0;   // the worst query row
   int64_t worst_query = 0;  // its absolute position
+  int64_t moved_key = 0;    // the key whose probability changed most in that row
+  double moved_by = 0;      // pA - pB of that key
 };
 
 struct TraceDiff {
