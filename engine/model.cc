@@ -61,9 +61,9 @@ Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
     return Errorf("bf16 compute needs AVX-512, which this CPU lacks: use f32 compute");
   OKO_ASSIGN_OR_RETURN(std::vector<LoraAdapter> adapters, LoadLoraAdapters(options.lora, m.config));
   if (options.lora_merge && !options.quant.empty())
-    return Errorf("--lora-merge with --quant: merging into quantized weights is not supported; "
-                  "drop --lora-merge (the adapter then runs unmerged on the quantized weights)");
-  if (options.lora_merge && options.lora.empty()) return Errorf("--lora-merge needs --lora");
+    return Errorf("LoRA adapters cannot be merged into quantized weights (unmerged, they run on "
+                  "them)");
+  if (options.lora_merge && options.lora.empty()) return Errorf("no LoRA adapter to merge");
   Quantized q;
   if (options.lora_merge) {
     ThreadPool pool(options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));

@@ -229,7 +229,9 @@ Result<LoraAdapter> LoadLoraAdapter(const std::string& dir, const ModelConfig& m
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
   const std::string weights_path = (fs::path(dir) / "adapter_model.safetensors").string();
-  if (!fs::is_directory(dir)) return Errorf("--lora {}: not a folder", dir);
+  if (!fs::is_directory(dir))
+    return Errorf("{}: not a folder (a LoRA adapter is a folder with adapter_config.json and "
+                  "adapter_model.safetensors)", dir);
   if (!fs::exists(weights_path) && fs::exists(fs::path(dir) / "adapter_model.bin"))
     return Errorf("{}: holds adapter_model.bin (pickled PyTorch), which oko does not read; "
                   "convert it to safetensors (PEFT: save_pretrained(..., "
@@ -288,11 +290,11 @@ Result<LoraSpec> ParseLoraSpec(std::string_view arg) {
     const auto [end, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), scale);
     if (!tail.empty() && ec == std::errc() && end == tail.data() + tail.size()) {
       if (!std::isfinite(scale))
-        return Errorf("--lora {}: the scale after ':' must be a finite number", arg);
+        return Errorf("the scale after ':' must be a finite number");
       spec = {std::string(arg.substr(0, colon)), scale};
     }
   }
-  if (spec.dir.empty()) return Errorf("--lora {}: no adapter folder before the scale", arg);
+  if (spec.dir.empty()) return Errorf("no adapter folder before the scale");
   return spec;
 }
 

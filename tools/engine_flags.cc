@@ -86,10 +86,14 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
     o.on_quant_progress = QuantProgressLine(quant);
   }
   for (const std::string& arg : lora) {
-    OKO_ASSIGN_OR_RETURN(LoraSpec spec, ParseLoraSpec(arg));
-    o.lora.push_back(std::move(spec));
+    auto spec = ParseLoraSpec(arg);
+    if (!spec.ok()) return spec.status().WithContext("--lora " + arg);
+    o.lora.push_back(std::move(spec).value());
   }
   if (lora_merge && lora.empty()) return Errorf("--lora-merge needs at least one --lora DIR");
+  if (lora_merge && !quant.empty())
+    return Errorf("--lora-merge with --quant: adapters cannot be merged into quantized weights; "
+                  "drop --lora-merge (the adapters then run unmerged on the quantized weights)");
   o.lora_merge = lora_merge;
   return o;
 }

@@ -185,7 +185,11 @@ TEST(LoraMerge, RefusedWithQuantAndWithoutAdapters) {
   o.quant = "q8_0";
   auto with_quant = LoadContext(test::SharedPath("models/stories260k"), o);
   ASSERT_FALSE(with_quant.ok());
-  EXPECT_NE(with_quant.status().message().find("--quant"), std::string::npos);
+  EXPECT_NE(with_quant.status().message().find("quantized"), std::string::npos);
+  const auto r = test::RunOko("run -m " + test::SharedPath("models/stories260k") + " -p hi -n 1 --quant q8_0 --lora-merge --lora " +
+                              test::SharedPath("golden/lora/adapters/stories260k-r4-all"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--lora-merge with --quant"), std::string::npos) << r.err;
 }
 
 TEST(LoraSpec, SplitsAtTheLastColonBeforeANumber) {
