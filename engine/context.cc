@@ -118,7 +118,7 @@ void Context::Forward(std::span<const int32_t> ids, Logits which, std::vector<fl
 }
 
 void Context::LogitsOfHidden(const float* x, int64_t T, float* out) {
-  model_->LogitsOfHidden(*pool_, x, T, out);
+  model_->LogitsOfHidden(*pool_, x, T, out, lora_scales_);
 }
 
 }  // namespace oko

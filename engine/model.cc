@@ -110,13 +110,18 @@ Model::Model(ModelDir dir, ComputeChoice compute, QuantizedWeights quantized, Co
   SetOnednnThreads(1);  // each pool worker runs its own slice (engine/linear.h)
 }
 
-void Model::LogitsOfHidden(ThreadPool& pool, const float* x, int64_t T, float* out) const {
+void Model::LogitsOfHidden(ThreadPool& pool, const float* x, int64_t T, float* out,
+                           std::span<const float> lora_scales) const {
   const ModelConfig& c = dir_.config;
   const size_t H = c.hidden_size;
   const Node& norm = graph_.final_norm();
   std::vector<float> xn(T * H);
   RmsNormRows({x, H, norm.norm_weight, xn.data(), H, size_t(T), H, static_cast<float>(c.rms_norm_eps)});
-  graph_.lm_head().linear->Forward(pool, xn.data(), H, T, out, c.vocab_size);
+  Linear& lm_head = *graph_.lm_head().linear;
+  lm_head.Forward(pool, xn.data(), H, T, out, c.vocab_size);
+  if (!lm_head.has_lora() || lora_scales.empty()) return;
+  std::vector<float> scratch(T * lm_head.max_lora_rank());
+  lm_head.ForwardLora(pool, xn.data(), H, T, out, c.vocab_size, lora_scales, scratch.data());
 }
 
 }  // namespace oko

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <memory>
 #include <string>
 
@@ -61,8 +62,10 @@ class Model {
   size_t max_lora_rank() const { return max_lora_rank_; }
 
   // The logits [T, vocab] of hidden states x [T, hidden] taken through the final norm and
-  // lm_head (the logit lens: any layer's residual stream read as if it were the last).
-  void LogitsOfHidden(ThreadPool& pool, const float* x, int64_t T, float* out) const;
+  // lm_head (the logit lens: any layer's residual stream read as if it were the last),
+  // with lm_head's LoRA terms at `lora_scales` (a context's).
+  void LogitsOfHidden(ThreadPool& pool, const float* x, int64_t T, float* out,
+                      std::span<const float> lora_scales = {}) const;
 
  private:
   Model(ModelDir dir, ComputeChoice compute, QuantizedWeights quantized, ComputeMode quant_mode);

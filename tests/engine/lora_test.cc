@@ -176,6 +176,29 @@ TEST(LoraSwitching, BatchedDecodeKeepsEachContextsScale) {
   EXPECT_NE(alone[0], alone[2]);
 }
 
+// The logit lens reads the last layer's residual as the model's own logits: with a LoRA
+// on lm_head (tiny-qwen3-r8-rslora-all has one) the adapter's term is part of both.
+TEST(LoraSwitching, LogitLensOfTheLastLayerIncludesLmHeadsAdapter) {
+  auto ctx = Load("models/tiny-qwen3", {{test::SharedPath("golden/lora/adapters/tiny-qwen3-r8-rslora-all"), 1.0}});
+  ASSERT_TRUE(ctx.ok()) << ctx.status().message();
+  Context& c = *ctx.value();
+  const ModelConfig& m = c.config();
+  const std::vector<int32_t> ids = {785, 2310, 326, 7256};
+  test::Recorder rec(m.num_layers, m.num_heads, static_cast<int64_t>(ids.size()));
+  c.set_trace(&rec);
+  std::vector<float> logits;
+  c.Forward(ids, Logits::kAll, &logits);
+  c.set_trace(nullptr);
+  const std::vector<float>& last = rec.residual[m.num_layers];
+  std::vector<float> lens(logits.size());
+  c.LogitsOfHidden(last.data(), static_cast<int64_t>(ids.size()), lens.data());
+  const test::Diff d = test::MaxDiff(lens.data(), logits, logits.size());
+  EXPECT_LE(d.max, 1e-4);
+  c.set_lora_scale(0, 0.0f);
+  c.LogitsOfHidden(last.data(), static_cast<int64_t>(ids.size()), lens.data());
+  EXPECT_GT(test::MaxDiff(lens.data(), logits, logits.size()).max, 1e-3) << "lm_head's adapter was not applied";
+}
+
 TEST(LoraMerge, RefusedWithQuantAndWithoutAdapters) {
   EngineOptions o;
   o.lora_merge = true;
