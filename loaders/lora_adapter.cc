@@ -105,19 +105,24 @@ int64_t LayerOf(const std::string& module) {
   return layer;
 }
 
+// Element by element through memcpy: the views of ReadLoraModules need not be aligned
+// (SafetensorsFile::Open aligns what it maps; a header parsed in memory does not).
 Result<std::vector<float>> ToF32(const TensorView& t) {
   std::vector<float> v(static_cast<size_t>(t.numel()));
+  auto widen = [&](float (*convert)(uint16_t)) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      uint16_t h;
+      std::memcpy(&h, t.data + 2 * i, 2);
+      v[i] = convert(h);
+    }
+  };
   switch (t.dtype) {
     case DType::kF32: std::memcpy(v.data(), t.data, t.nbytes); break;
-    case DType::kBF16:
-      for (size_t i = 0; i < v.size(); ++i) v[i] = Bf16ToF32(t.as<uint16_t>()[i]);
-      break;
-    case DType::kF16:
-      for (size_t i = 0; i < v.size(); ++i) v[i] = F16ToF32(t.as<uint16_t>()[i]);
-      break;
+    case DType::kBF16: widen(Bf16ToF32); break;
+    case DType::kF16: widen(F16ToF32); break;
     default:
-      return Errorf("{}: tensor '{}' is {}; LoRA weights must be F32, BF16 or F16", *t.file,
-                    t.name, DTypeName(t.dtype));
+      return Errorf("tensor '{}' is {}; LoRA weights must be F32, BF16 or F16", t.name,
+                    DTypeName(t.dtype));
   }
   return v;
 }
