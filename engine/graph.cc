@@ -50,16 +50,19 @@ std::string_view SiteName(Site s) {
   return "?";
 }
 
-void LayerGraph::SetEmbeddings(const TensorView& table) {
+void LayerGraph::SetEmbeddings(const TensorStore& t) {
+  const std::string name = "model.embed_tokens.weight";
   if (quantized_ != nullptr) {
-    if (auto q = quantized_->find(table.name); q != quantized_->end()) {
+    if (auto q = quantized_->find(name); q != quantized_->end()) {
       embed_ = q->second.view;
       embed_storage_ = q->second.storage;
       return;
     }
   }
-  embed_ = {*QuantTypeFromDType(table.dtype), table.data, static_cast<size_t>(table.shape[0]),
-            static_cast<size_t>(table.shape[1]), table.nbytes};
+  const TensorView* table = t.Find(name);
+  OKO_CHECK(table != nullptr, "tensor {} missing (CheckTensors should have caught it)", name);
+  embed_ = {*QuantTypeFromDType(table->dtype), table->data, static_cast<size_t>(table->shape[0]),
+            static_cast<size_t>(table->shape[1]), table->nbytes};
 }
 
 void LayerGraph::EmbedRow(int32_t id, float* dst) const {
@@ -79,15 +82,17 @@ std::string NodeName(const Node& n) {
 
 Linear* LayerGraph::AddLinear(const TensorStore& t, const std::string& weight,
                               const std::string& bias) {
-  const TensorView* w = t.Find(weight);
-  OKO_CHECK(w != nullptr, "tensor {} missing (CheckTensors should have caught it)", weight);
   const TensorView* b = bias.empty() ? nullptr : t.Find(bias);
   if (quantized_ != nullptr) {
     if (auto q = quantized_->find(weight); q != quantized_->end()) {
-      linears_.push_back(std::make_unique<Linear>(q->second, b, quant_mode_));  // shares the bytes
+      // Plain F32/F16/BF16 matrices (a GGUF file's, an F16 fallback) run in the model's mode.
+      const ComputeMode mode = IsBlockQuant(q->second.view.type) ? quant_mode_ : mode_;
+      linears_.push_back(std::make_unique<Linear>(q->second, b, mode));  // shares the bytes
       return linears_.back().get();
     }
   }
+  const TensorView* w = t.Find(weight);
+  OKO_CHECK(w != nullptr, "tensor {} missing (CheckTensors should have caught it)", weight);
   linears_.push_back(std::make_unique<Linear>(w, b, mode_));
   return linears_.back().get();
 }
@@ -146,7 +151,7 @@ LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, Compute
   g.mode_ = mode;
   g.quant_mode_ = quant_mode;
   g.quantized_ = quantized;
-  g.SetEmbeddings(*t.Find("model.embed_tokens.weight"));
+  g.SetEmbeddings(t);
   const size_t H = c.hidden_size, I = c.intermediate_size;
   g.widths_[int(Buf::kX)] = g.widths_[int(Buf::kXn)] = g.widths_[int(Buf::kProj)] = H;
   g.widths_[int(Buf::kQ)] = g.widths_[int(Buf::kAttn)] = c.q_dim();
@@ -158,7 +163,8 @@ LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, Compute
   for (int64_t l = 0; l < c.num_layers; ++l) g.AddLayer(c, t, l);
   g.nodes_.push_back({Site::kFinalNorm, OpKind::kRmsNorm, -1, Buf::kX, Buf::kNone, Buf::kXn, nullptr,
                       g.AddNorm(t, "model.norm.weight"), int64_t(H)});
-  const char* lm_head = t.Find("lm_head.weight") != nullptr && !c.tie_word_embeddings
+  const bool has_lm_head = t.Find("lm_head.weight") != nullptr || (quantized != nullptr && quantized->count("lm_head.weight"));
+  const char* lm_head = has_lm_head && !c.tie_word_embeddings
                             ? "lm_head.weight"
                             : "model.embed_tokens.weight";
   g.nodes_.push_back({Site::kLmHead, OpKind::kLogits, -1, Buf::kXn, Buf::kNone, Buf::kLogits,

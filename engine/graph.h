@@ -57,14 +57,16 @@ struct Node {
 // "L3.attn.q_proj" inside the layers, the site's name outside them.
 std::string NodeName(const Node& n);
 
-// Quantized copies of weights, by Hugging Face tensor name.
+// Weights in any format by Hugging Face tensor name: quantized copies (--quant) or the
+// matrices of a GGUF file.
 using QuantizedWeights = std::map<std::string, OwnedWeight>;
 
 // Owns the per-layer weights (as Linear views and widened norm vectors) and the nodes.
 class LayerGraph {
  public:
-  // `quantized` (optional): weights by tensor name that replace the stored ones (--quant),
-  // run in `quant_mode` (kBf16: 8-bit activations, kF32: exact); moved from.
+  // `quantized` (optional): weights by tensor name that replace the stored ones (--quant)
+  // or stand for them (a GGUF file's matrices, absent from `tensors`), run in
+  // `quant_mode` (kBf16: 8-bit activations, kF32: exact); moved from.
   static LayerGraph Build(const ModelConfig& c, const TensorStore& tensors, ComputeMode mode,
                           QuantizedWeights* quantized = nullptr,
                           ComputeMode quant_mode = ComputeMode::kF32);
@@ -83,7 +85,7 @@ class LayerGraph {
  private:
   Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias);
   void AddLayer(const ModelConfig& c, const TensorStore& t, int64_t layer);
-  void SetEmbeddings(const TensorView& table);
+  void SetEmbeddings(const TensorStore& t);
   const float* AddNorm(const TensorStore& t, const std::string& name);
 
   ComputeMode mode_ = ComputeMode::kF32, quant_mode_ = ComputeMode::kF32;

@@ -1,11 +1,14 @@
 #include "engine/model.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "common/check.h"
 #include "common/mapped_file.h"
 #include "engine/compute_choice.h"
 #include "engine/quant_plan.h"
+#include "loaders/gguf_model.h"
 #include "ops/rms_norm.h"
 
 namespace oko {
@@ -43,6 +46,45 @@ Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
   return q;
 }
 
+// Rows of a llama q/k matrix put back in Hugging Face order (loaders/gguf_model.h): whole
+// rows move, so quantized blocks are copied, not re-quantized.
+Result<OwnedWeight> UnpermuteLlamaRows(const WeightView& w, int64_t head_dim, const std::string& name) {
+  const size_t rb = w.row_bytes(), hd = static_cast<size_t>(head_dim), half = hd / 2;
+  void* mem = std::aligned_alloc(64, (w.nbytes + 63) / 64 * 64);
+  if (mem == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, w.nbytes);
+  std::shared_ptr<void> storage(mem, std::free);
+  auto* dst = static_cast<std::byte*>(mem);
+  for (size_t head = 0; head < w.rows / hd; ++head)
+    for (size_t i = 0; i < half; ++i)
+      for (size_t j = 0; j < 2; ++j)
+        std::memcpy(dst + (head * hd + j * half + i) * rb, w.data + (head * hd + 2 * i + j) * rb, rb);
+  OwnedWeight out{w, std::move(storage)};
+  out.view.data = dst;
+  return out;
+}
+
+// A GGUF file's matrices as weights the graph runs in place; the file stays mapped as
+// long as any of them lives.
+Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
+  QuantizedWeights weights;
+  for (const auto& [name, t] : m.gguf_tensors) {
+    if (t->ne.size() != 2) continue;
+    const auto type = QuantTypeFromGgml(t->ggml_type);
+    if (!type.has_value())
+      return Errorf("{}: tensor '{}' is {}, a type oko does not run (it runs F32, F16, BF16, Q8_0, Q4_0, Q4_1, "
+                    "Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)",
+                    m.dir, t->name, GgmlTypeSizeOf(t->ggml_type)->name);
+    const WeightView view{*type, t->data, static_cast<size_t>(t->ne[1]), static_cast<size_t>(t->ne[0]), t->nbytes};
+    if (LlamaQkRowPermuted(m.config, name)) {
+      OKO_ASSIGN_OR_RETURN(OwnedWeight w, UnpermuteLlamaRows(view, m.config.head_dim, t->name));
+      weights.emplace(name, std::move(w));
+    } else {
+      weights.emplace(name, OwnedWeight{view, std::shared_ptr<const void>(m.gguf, t->data)});
+    }
+  }
+  return weights;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
@@ -59,12 +101,23 @@ Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
   }
   if (compute.mode == ComputeMode::kBf16 && !OnednnBf16Supported())
     return Errorf("bf16 compute needs AVX-512, which this CPU lacks: use f32 compute");
+  // Quantized weights run with 8-bit activations unless f32 was asked for: the fast
+  // default, as llama.cpp computes.
+  const bool exact = !options.compute_auto && options.compute == ComputeMode::kF32;
+  const char* quant_why = exact ? "; quantized weights exact" : "; quantized weights with 8-bit activations";
+  if (m.gguf != nullptr) {
+    if (!options.quant.empty())
+      return Errorf("--quant {}: {} is a GGUF file, whose weights run in the types it holds (--quant quantizes "
+                    "the weights of a model folder)", options.quant, dir);
+    OKO_ASSIGN_OR_RETURN(QuantizedWeights weights, GgufWeights(m));
+    compute.why += quant_why;
+    return std::shared_ptr<const Model>(
+        new Model(std::move(m), compute, std::move(weights), exact ? ComputeMode::kF32 : ComputeMode::kBf16));
+  }
   if (options.quant.empty())
     return std::shared_ptr<const Model>(new Model(std::move(m), compute, {}, compute.mode));
   OKO_ASSIGN_OR_RETURN(Quantized q, Quantize(m, options));
-  // 8-bit activations unless f32 was asked for: the fast default, as llama.cpp computes.
-  const bool exact = !options.compute_auto && options.compute == ComputeMode::kF32;
-  compute.why += exact ? "; quantized weights exact" : "; quantized weights with 8-bit activations";
+  compute.why += quant_why;
   auto model = std::shared_ptr<Model>(new Model(std::move(m), compute, std::move(q.weights),
                                                 exact ? ComputeMode::kF32 : ComputeMode::kBf16));
   model->quant_ = options.quant;

@@ -4,7 +4,9 @@
 // dequantized weights) than llama.cpp's on its file: KL(exact || oko) <= KL(exact ||
 // llama.cpp), per prompt, on the prompt logits; token-by-token decode (the 8-bit activations
 // path of the default compute) lands within a quarter of llama.cpp's KL. --compute f32
-// multiplies the dequantized weights exactly and lands at the f32 floor.
+// multiplies the dequantized weights exactly and lands at the f32 floor. The same bar, on
+// the same references, for llama.cpp's own files of those weights, run by `-m FILE.gguf`
+// (GgufAccuracy): the weights mapped as stored, the llama q/k rows put back in order.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -43,23 +45,28 @@ double MeanKl(const std::vector<float>& exact, const std::vector<float>& got, si
   return total / static_cast<double>(T);
 }
 
-std::unique_ptr<Context> Load(const std::string& spec, bool exact) {
+// small-llama-256 quantized at load, or llama.cpp's GGUF file of it.
+enum class Source { kQuantAtLoad, kGgufFile };
+
+std::unique_ptr<Context> Load(const std::string& spec, Source source, bool exact) {
   EngineOptions o;
   o.threads = 2;
   o.ctx = 64;
-  o.quant = spec;
   o.compute_auto = !exact;
   o.compute = ComputeMode::kF32;
-  auto c = LoadContext(test::SharedPath("models/small-llama-256"), o);
+  std::string model = test::SharedPath("models/small-llama-256");
+  if (source == Source::kGgufFile) model = test::SharedPath("models/gguf/small-llama-256-" + spec + ".gguf");
+  else o.quant = spec;
+  auto c = LoadContext(model, o);
   EXPECT_TRUE(c.ok()) << c.status().message();
   return c.ok() ? std::move(c).value() : nullptr;
 }
 
-void CheckAgainstLlamaCpp(const std::string& spec) {
+void CheckAgainstLlamaCpp(const std::string& spec, Source source = Source::kQuantAtLoad) {
   const std::string golden = test::SharedPath("golden/gguf/small-llama-256-" + spec);
   std::ifstream in(golden + "/metrics.json");
   const auto metrics = nlohmann::json::parse(in);
-  auto fast = Load(spec, false), exact = Load(spec, true);
+  auto fast = Load(spec, source, false), exact = Load(spec, source, true);
   ASSERT_TRUE(fast && exact);
   const size_t V = fast->config().vocab_size;
   for (const auto& prompt : metrics["prompts"]) {
@@ -103,6 +110,15 @@ TEST(QuantAccuracy, Q5_1) { CheckAgainstLlamaCpp("q5_1"); }
 TEST(QuantAccuracy, Q4_K_M) { CheckAgainstLlamaCpp("q4_k_m"); }
 TEST(QuantAccuracy, Q5_K_M) { CheckAgainstLlamaCpp("q5_k_m"); }
 TEST(QuantAccuracy, Q6_K) { CheckAgainstLlamaCpp("q6_k"); }
+
+TEST(GgufAccuracy, Q8_0) { CheckAgainstLlamaCpp("q8_0", Source::kGgufFile); }
+TEST(GgufAccuracy, Q4_0) { CheckAgainstLlamaCpp("q4_0", Source::kGgufFile); }
+TEST(GgufAccuracy, Q4_1) { CheckAgainstLlamaCpp("q4_1", Source::kGgufFile); }
+TEST(GgufAccuracy, Q5_0) { CheckAgainstLlamaCpp("q5_0", Source::kGgufFile); }
+TEST(GgufAccuracy, Q5_1) { CheckAgainstLlamaCpp("q5_1", Source::kGgufFile); }
+TEST(GgufAccuracy, Q4_K_M) { CheckAgainstLlamaCpp("q4_k_m", Source::kGgufFile); }
+TEST(GgufAccuracy, Q5_K_M) { CheckAgainstLlamaCpp("q5_k_m", Source::kGgufFile); }
+TEST(GgufAccuracy, Q6_K) { CheckAgainstLlamaCpp("q6_k", Source::kGgufFile); }
 
 }  // namespace
 }  // namespace oko
