@@ -24,6 +24,10 @@ int64_t ModelDir::ParameterCount() const {
 }
 
 bool HasChatTemplate(const std::string& dir) {
+  if (IsGgufPath(dir)) {
+    auto f = GgufFile::Open(dir);
+    return f.ok() && (*f)->Find("tokenizer.chat_template") != nullptr;
+  }
   // transformers reads chat_template.jinja first, then tokenizer_config.json.
   if (fs::exists(fs::path(dir) / "chat_template.jinja")) return true;
   auto text = ReadFileToString((fs::path(dir) / "tokenizer_config.json").string(),
@@ -57,6 +61,8 @@ Result<ModelDir> OpenGgufModel(const std::string& path) {
     TensorView v{name, *PlainDType(t->ggml_type), t->shape(), t->data, t->nbytes, &f->path()};
     OKO_RETURN_IF_ERROR(m.tensors.AddView(std::move(v)));
   }
+  m.has_tokenizer = f->Find("tokenizer.ggml.model") != nullptr;
+  m.has_chat_template = f->Find("tokenizer.chat_template") != nullptr;
   m.gguf = std::move(f);
   return m;
 }

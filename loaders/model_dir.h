@@ -23,7 +23,7 @@ struct ModelDir {
   // its matrices, which may be in any ggml type).
   std::shared_ptr<const GgufFile> gguf;
   std::map<std::string, const GgufTensor*> gguf_tensors;
-  bool has_tokenizer = false;      // tokenizer.json
+  bool has_tokenizer = false;      // tokenizer.json (tokenizer.ggml.model in a GGUF)
   bool has_chat_template = false;  // tokenizer_config.json with a chat_template
 
   // Sum of the elements of every tensor in the files (the true parameter count).
