@@ -27,7 +27,7 @@ std::function<void(size_t, size_t)> QuantProgressLine(const std::string& spec) {
 }  // namespace
 
 void EngineFlags::Add(CLI::App* app, bool model_required) {
-  CLI::Option* m = AddFolderFlag(app, "-m,--model", &model_dir, "Hugging Face model folder");
+  CLI::Option* m = AddModelFlag(app, "-m,--model", &model_dir, "Hugging Face model folder or GGUF file");
   if (model_required) m->required();
   AddIntFlag(app, "-t,--threads", &threads,
              {0, MaxThreads(), fmt::format(": 4 per core, this machine has {}", HardwareThreads())},

@@ -111,6 +111,54 @@ TEST(QuantAccuracy, Q4_K_M) { CheckAgainstLlamaCpp("q4_k_m"); }
 TEST(QuantAccuracy, Q5_K_M) { CheckAgainstLlamaCpp("q5_k_m"); }
 TEST(QuantAccuracy, Q6_K) { CheckAgainstLlamaCpp("q6_k"); }
 
+// tiny-qwen3 in Q8_0 (151936 logits: only the last position is stored in full). f32
+// compute lands at the f32 floor on the last position and agrees on the top-1 id at
+// every position; the default (8-bit activations, as llama.cpp) meets llama.cpp's KL at
+// the last position, the mean over the prompts with the README's slack.
+TEST(GgufAccuracy, TinyQwen3Q8_0) {
+  const std::string golden = test::SharedPath("golden/gguf/tiny-qwen3-q8_0");
+  const auto metrics = test::ReadJson(golden + "/metrics.json");
+  EngineOptions o;
+  o.threads = 2;
+  o.ctx = 64;
+  o.compute = ComputeMode::kF32;
+  auto exact = LoadContext(test::SharedPath("models/gguf/tiny-qwen3-q8_0.gguf"), o);
+  o.compute_auto = true;
+  auto fast = LoadContext(test::SharedPath("models/gguf/tiny-qwen3-q8_0.gguf"), o);
+  ASSERT_TRUE(exact.ok() && fast.ok()) << exact.status().message() << fast.status().message();
+  double kl_fast = 0, bar = 0;
+  for (const auto& prompt : metrics["prompts"]) {
+    const std::string name = prompt["name"], dir = golden + "/exact/" + name;
+    SCOPED_TRACE(name);
+    const auto ids64 = ReadNpy(dir + "/input_ids.npy")->AsInts();
+    const std::vector<int32_t> ids(ids64.begin(), ids64.end());
+    const std::vector<float> last = ReadNpy(dir + "/logits_last.npy")->AsFloats();
+    const std::vector<int64_t> top1 = ReadNpy(dir + "/logits_topk_ids.npy")->AsInts();
+    const size_t V = last.size(), T = ids.size();
+    std::vector<float> all, fast_last;
+    (*exact)->Reset();
+    (*exact)->Forward(ids, Logits::kAll, &all);
+    ASSERT_EQ(all.size(), T * V);
+    const std::vector<float> exact_last(all.end() - V, all.end());
+    float max_diff = 0;
+    for (size_t v = 0; v < V; ++v) max_diff = std::max(max_diff, std::abs(exact_last[v] - last[v]));
+    EXPECT_LE(max_diff, 1e-3f);  // the f32 floor (README: ~1e-4)
+    for (size_t t = 0; t < T; ++t) {
+      const float* row = all.data() + t * V;
+      EXPECT_EQ(std::max_element(row, row + V) - row, top1[t * 10]) << "position " << t;
+    }
+    (*fast)->Reset();
+    (*fast)->Forward(ids, Logits::kLast, &fast_last);
+    const double kl = MeanKl(last, fast_last, V);
+    std::printf("tiny-qwen3-q8_0 %s: f32 max |dlogit| %.3g, KL(exact || oko) f32 %.3g, 8-bit %.3g; llama.cpp %.3g\n",
+                name.c_str(), max_diff, MeanKl(last, exact_last, V), kl,
+                prompt["exact_vs_llamacpp"]["kl_last"].get<double>());
+    kl_fast += kl / metrics["prompts"].size();
+    bar += prompt["exact_vs_llamacpp"]["kl_last"].get<double>() / metrics["prompts"].size();
+  }
+  EXPECT_LE(kl_fast, 1.1 * bar + 1e-5);
+}
+
 TEST(GgufAccuracy, Q8_0) { CheckAgainstLlamaCpp("q8_0", Source::kGgufFile); }
 TEST(GgufAccuracy, Q4_0) { CheckAgainstLlamaCpp("q4_0", Source::kGgufFile); }
 TEST(GgufAccuracy, Q4_1) { CheckAgainstLlamaCpp("q4_1", Source::kGgufFile); }
