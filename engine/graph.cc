@@ -163,7 +163,8 @@ LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, Compute
   for (int64_t l = 0; l < c.num_layers; ++l) g.AddLayer(c, t, l);
   g.nodes_.push_back({Site::kFinalNorm, OpKind::kRmsNorm, -1, Buf::kX, Buf::kNone, Buf::kXn, nullptr,
                       g.AddNorm(t, "model.norm.weight"), int64_t(H)});
-  const bool has_lm_head = t.Find("lm_head.weight") != nullptr || (quantized != nullptr && quantized->count("lm_head.weight"));
+  const bool has_lm_head =
+      t.Find("lm_head.weight") != nullptr || (quantized != nullptr && quantized->count("lm_head.weight") > 0);
   const char* lm_head = has_lm_head && !c.tie_word_embeddings
                             ? "lm_head.weight"
                             : "model.embed_tokens.weight";

@@ -1,5 +1,6 @@
 #include "loaders/gguf_model.h"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -34,16 +35,19 @@ std::optional<int64_t> ParseLayer(std::string_view digits) {
   return n < kMaxLayers ? std::optional<int64_t>(n) : std::nullopt;
 }
 
-// A GGUF key of `<arch>.*` copied into the config as `hf_key`, when present.
+// GGUF keys of `<arch>.*` copied into a config.json object under their Hugging Face
+// names; remembers which is which, so that ParseModelConfig's messages can name the keys
+// of the file.
 class ConfigBuilder {
  public:
   ConfigBuilder(const GgufFile& f, std::string arch) : f_(f), arch_(std::move(arch)) {}
 
-  Status Uint(std::string_view key, const char* hf_key) {
+  Status Uint(std::string_view key, const char* hf_key, bool required = false) {
     const std::string k = Key(key);
-    if (f_.Find(k) == nullptr) return {};
+    if (f_.Find(k) == nullptr && !required) return {};
     OKO_ASSIGN_OR_RETURN(uint64_t v, f_.Uint(k));
     config_[hf_key] = v;
+    names_.emplace_back(hf_key, k);
     return {};
   }
   Status Float(std::string_view key, const char* hf_key) {
@@ -51,15 +55,32 @@ class ConfigBuilder {
     if (f_.Find(k) == nullptr) return {};
     OKO_ASSIGN_OR_RETURN(double v, f_.Float(k));
     config_[hf_key] = v;
+    names_.emplace_back(hf_key, k);
     return {};
   }
   std::string Key(std::string_view key) const { return arch_ + "." + std::string(key); }
   json& config() { return config_; }
 
+  // `message` with each config.json name it mentions (as a whole word) replaced by the
+  // GGUF key.
+  std::string InGgufTerms(std::string message) const {
+    const auto word_char = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; };
+    for (const auto& [hf, gguf] : names_) {
+      for (size_t at = message.find(hf); at != std::string::npos; at = message.find(hf, at + 1)) {
+        const size_t end = at + hf.size();
+        if ((at > 0 && word_char(message[at - 1])) || (end < message.size() && word_char(message[end]))) continue;
+        message.replace(at, hf.size(), gguf);
+        at += gguf.size() - 1;
+      }
+    }
+    return message;
+  }
+
  private:
   const GgufFile& f_;
   std::string arch_;
   json config_ = json::object();
+  std::vector<std::pair<std::string, std::string>> names_;  // config.json name, GGUF key
 };
 
 // rope.scaling.* as config.json's rope_scaling ("none" and absence: no scaling).
@@ -133,10 +154,10 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& f) {
   json& config = b.config();
   config["model_type"] = arch;
   OKO_RETURN_IF_ERROR(b.Uint("context_length", "max_position_embeddings"));
-  OKO_RETURN_IF_ERROR(b.Uint("embedding_length", "hidden_size"));
-  OKO_RETURN_IF_ERROR(b.Uint("block_count", "num_hidden_layers"));
-  OKO_RETURN_IF_ERROR(b.Uint("feed_forward_length", "intermediate_size"));
-  OKO_RETURN_IF_ERROR(b.Uint("attention.head_count", "num_attention_heads"));
+  OKO_RETURN_IF_ERROR(b.Uint("embedding_length", "hidden_size", true));
+  OKO_RETURN_IF_ERROR(b.Uint("block_count", "num_hidden_layers", true));
+  OKO_RETURN_IF_ERROR(b.Uint("feed_forward_length", "intermediate_size", true));
+  OKO_RETURN_IF_ERROR(b.Uint("attention.head_count", "num_attention_heads", true));
   OKO_RETURN_IF_ERROR(b.Uint("attention.head_count_kv", "num_key_value_heads"));
   OKO_RETURN_IF_ERROR(b.Uint("attention.key_length", "head_dim"));
   OKO_RETURN_IF_ERROR(b.Float("attention.layer_norm_rms_epsilon", "rms_norm_eps"));
@@ -147,13 +168,19 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& f) {
   // llama.cpp's converter leaves vocab_size out for most architectures: the embedding
   // table's rows are the vocabulary.
   const GgufTensor* embed = f.FindTensor("token_embd.weight");
-  if (!config.contains("vocab_size") && embed != nullptr && embed->ne.size() == 2) config["vocab_size"] = embed->ne[1];
+  if (!config.contains("vocab_size")) {
+    if (embed == nullptr || embed->ne.size() != 2)
+      return Errorf("{}: no '{}' and no 2-D token_embd.weight to take the vocabulary size from", f.path(),
+                    b.Key("vocab_size"));
+    config["vocab_size"] = embed->ne[1];
+  }
   config["tie_word_embeddings"] = f.FindTensor("output.weight") == nullptr;
-  OKO_ASSIGN_OR_RETURN(ModelConfig c,
-                       ParseModelConfig(config.dump(), f.path() + " (its metadata as config.json)"));
+  auto parsed = ParseModelConfig(config.dump(), f.path());
+  if (!parsed.ok()) return Status::Error(b.InGgufTerms(parsed.status().message()));
+  const ModelConfig& c = *parsed;
   OKO_RETURN_IF_ERROR(CheckEqualsHeadDim(f, b.Key("attention.value_length"), c));
   OKO_RETURN_IF_ERROR(CheckEqualsHeadDim(f, b.Key("rope.dimension_count"), c));
-  return c;
+  return parsed;
 }
 
 Result<ModelConfig> LoadGgufModelConfig(const std::string& path) {

@@ -1,8 +1,10 @@
 // GGUF parser: llama.cpp's files in shared/models/gguf parse with the tensors types.json
 // lists, every metadata value type (nested arrays too) round-trips from a file written
 // here, and every malformed file is refused with a message naming the file and the key or
-// tensor.
+// tensor. GGUF as a model (loaders/gguf_model.h): tensor names, and metadata that does
+// not make a model named by its GGUF key.
 #include "loaders/gguf.h"
+#include "loaders/gguf_model.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <algorithm>
 
 #include "tests/test_util.h"
 
@@ -304,6 +307,66 @@ TEST(GgufTest, GgufPathsAreRecognizedByTheirExtension) {
   EXPECT_TRUE(IsGgufPath("/x/M.GGUF"));
   EXPECT_FALSE(IsGgufPath("/x/model"));
   EXPECT_FALSE(IsGgufPath("gguf"));
+}
+
+TEST(GgufModelNames, TensorsMapToHuggingFaceNames) {
+  EXPECT_EQ(HfTensorName("token_embd.weight"), "model.embed_tokens.weight");
+  EXPECT_EQ(HfTensorName("output.weight"), "lm_head.weight");
+  EXPECT_EQ(HfTensorName("output_norm.weight"), "model.norm.weight");
+  EXPECT_EQ(HfTensorName("blk.12.attn_q.weight"), "model.layers.12.self_attn.q_proj.weight");
+  EXPECT_EQ(HfTensorName("blk.0.attn_k_norm.weight"), "model.layers.0.self_attn.k_norm.weight");
+  EXPECT_EQ(HfTensorName("blk.3.ffn_down.weight"), "model.layers.3.mlp.down_proj.weight");
+  EXPECT_EQ(HfTensorName("blk.1.attn_v.bias"), "model.layers.1.self_attn.v_proj.bias");
+  EXPECT_EQ(HfTensorName("blk.01.attn_q.weight"), std::nullopt);  // one spelling per layer
+  EXPECT_EQ(HfTensorName("blk.x.attn_q.weight"), std::nullopt);
+  EXPECT_EQ(HfTensorName("blk.0.attn_qkv.weight"), std::nullopt);
+  EXPECT_EQ(HfTensorName("rope_freqs.weight"), std::nullopt);
+}
+
+// A file of llama metadata: `keys` (arch keys without the "llama." prefix) as uint32.
+std::string LlamaMetadataFile(const std::string& name, const std::vector<std::pair<std::string, uint32_t>>& keys,
+                              const std::string& arch = "llama") {
+  GgufBuilder b;
+  b.Counts(0, keys.size() + 1).Key("general.architecture", GgufType::kString).Str(arch);
+  for (const auto& [k, v] : keys) b.Key("llama." + k, GgufType::kUint32).Put(v);
+  const std::string path = test::TempDir(name) + "/m.gguf";
+  std::ofstream(path, std::ios::binary) << b.bytes();
+  return path;
+}
+
+std::string ConfigError(const std::string& path) {
+  auto f = GgufFile::Open(path);
+  if (!f.ok()) return f.status().message();
+  auto c = GgufModelConfig(**f);
+  return c.ok() ? "(no error)" : c.status().message();
+}
+
+TEST(GgufModelConfigTest, BadMetadataIsNamedByItsGgufKey) {
+  const std::vector<std::pair<std::string, uint32_t>> ok = {
+      {"embedding_length", 64}, {"block_count", 2},   {"feed_forward_length", 128},
+      {"attention.head_count", 4}, {"vocab_size", 100}};
+  auto with = [&](std::string key, uint32_t v) {
+    auto keys = ok;
+    for (auto& [k, value] : keys)
+      if (k == key) value = v;
+    if (std::none_of(keys.begin(), keys.end(), [&](const auto& kv) { return kv.first == key; }))
+      keys.emplace_back(key, v);
+    return keys;
+  };
+  EXPECT_THAT(ConfigError(LlamaMetadataFile("gguf_cfg_arch", ok, "gpt2")),
+              HasSubstr("'general.architecture' is 'gpt2', not supported"));
+  EXPECT_THAT(ConfigError(LlamaMetadataFile("gguf_cfg_missing", {{"embedding_length", 64}})),
+              HasSubstr("m.gguf: metadata key 'llama.block_count' is missing"));
+  EXPECT_THAT(ConfigError(LlamaMetadataFile("gguf_cfg_layers", with("block_count", 100000))),
+              HasSubstr("m.gguf: 'llama.block_count' is 100000, over oko's limit"));
+  EXPECT_THAT(ConfigError(LlamaMetadataFile("gguf_cfg_kv", with("attention.head_count_kv", 3))),
+              HasSubstr("m.gguf: llama.attention.head_count 4 is not a multiple of llama.attention.head_count_kv 3"));
+  EXPECT_THAT(ConfigError(LlamaMetadataFile("gguf_cfg_rope", with("rope.dimension_count", 8))),
+              HasSubstr("'llama.rope.dimension_count' is 8, but oko needs it equal to the head size 16"));
+  EXPECT_THAT(ConfigError(LlamaMetadataFile("gguf_cfg_vocab", {{"embedding_length", 64}, {"block_count", 2},
+                                                                {"feed_forward_length", 128}, {"attention.head_count", 4}})),
+              HasSubstr("m.gguf: no 'llama.vocab_size' and no 2-D token_embd.weight"));
+  EXPECT_EQ(ConfigError(LlamaMetadataFile("gguf_cfg_ok", ok)), "(no error)");
 }
 
 }  // namespace
