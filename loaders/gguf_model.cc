@@ -192,6 +192,11 @@ Result<std::map<std::string, const GgufTensor*>> GgufModelTensors(const ModelCon
   std::map<std::string, const GgufTensor*> by_hf;
   std::vector<std::string> missing, wrong, unknown;
   for (const GgufTensor& t : f.tensors()) {
+    // Llama 3.1+ files carry their RoPE scaling as per-frequency factors, not as keys.
+    if (t.name == "rope_freqs.weight")
+      return Errorf("{}: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling factors) is not supported yet; the "
+                    "Hugging Face folder of the model runs",
+                    f.path());
     const auto hf = HfTensorName(t.name);
     if (hf) by_hf[*hf] = &t;
     else unknown.push_back(t.name);

@@ -369,5 +369,41 @@ TEST(GgufModelConfigTest, BadMetadataIsNamedByItsGgufKey) {
   EXPECT_EQ(ConfigError(LlamaMetadataFile("gguf_cfg_ok", ok)), "(no error)");
 }
 
+// Tensors against the metadata: each unusable file names the tensors.
+TEST(GgufModelTensorsTest, MissingUnknownAndMisshapenTensorsAreListed) {
+  auto tensors_error = [](const std::string& name, const std::vector<std::pair<std::string, std::vector<uint64_t>>>& ts) {
+    GgufBuilder b;
+    b.Counts(ts.size(), 6).Key("general.architecture", GgufType::kString).Str("llama");
+    for (const auto& [k, v] : std::vector<std::pair<std::string, uint32_t>>{
+             {"embedding_length", 64}, {"block_count", 1}, {"feed_forward_length", 128},
+             {"attention.head_count", 4}, {"vocab_size", 100}})
+      b.Key("llama." + k, GgufType::kUint32).Put(v);
+    std::string data;
+    for (const auto& [n, ne] : ts) {
+      b.TensorInfo(n, ne, 0, data.size());
+      uint64_t numel = 1;
+      for (uint64_t d : ne) numel *= d;
+      data += std::string(numel * 4 + (32 - numel * 4 % 32) % 32, '\0');
+    }
+    const std::string path = test::TempDir(name) + "/m.gguf";
+    std::ofstream(path, std::ios::binary) << b.Data(data).bytes();
+    auto f = GgufFile::Open(path);
+    EXPECT_TRUE(f.ok()) << f.status().message();
+    auto c = GgufModelConfig(**f);
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    auto t = GgufModelTensors(*c, **f);
+    return t.ok() ? std::string("(no error)") : t.status().message();
+  };
+  const std::string e = tensors_error("gguf_tensors", {{"token_embd.weight", {64, 100}},
+                                                       {"output_norm.weight", {32}},
+                                                       {"blk.0.attn_qkv.weight", {64, 192}}});
+  EXPECT_THAT(e, HasSubstr("m.gguf: tensors do not match its metadata (llama 1 layers)"));
+  EXPECT_THAT(e, HasSubstr("model.layers.0.self_attn.q_proj.weight"));  // missing
+  EXPECT_THAT(e, HasSubstr("'output_norm.weight' has shape [32], expected [64]"));
+  EXPECT_THAT(e, HasSubstr("unknown to oko (1):\n    blk.0.attn_qkv.weight"));
+  EXPECT_THAT(tensors_error("gguf_rope_freqs", {{"rope_freqs.weight", {16}}}),
+              HasSubstr("m.gguf: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling factors) is not supported"));
+}
+
 }  // namespace
 }  // namespace oko
