@@ -46,27 +46,28 @@ Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
   return q;
 }
 
-// Rows of a llama q/k matrix put back in Hugging Face order (loaders/gguf_model.h): whole
-// rows move, so quantized blocks are copied, not re-quantized.
-Result<OwnedWeight> UnpermuteLlamaRows(const WeightView& w, int64_t head_dim, const std::string& name) {
-  const size_t rb = w.row_bytes(), hd = static_cast<size_t>(head_dim), half = hd / 2;
+// An owned, 64-byte aligned copy of `w` whose row r is row source_row(r) of `w`.
+template <typename SourceRow>
+Result<OwnedWeight> CopyRows(const WeightView& w, SourceRow source_row, const std::string& name) {
+  const size_t rb = w.row_bytes();
   void* mem = std::aligned_alloc(64, (w.nbytes + 63) / 64 * 64);
   if (mem == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, w.nbytes);
   std::shared_ptr<void> storage(mem, std::free);
   auto* dst = static_cast<std::byte*>(mem);
-  for (size_t head = 0; head < w.rows / hd; ++head)
-    for (size_t i = 0; i < half; ++i)
-      for (size_t j = 0; j < 2; ++j)
-        std::memcpy(dst + (head * hd + j * half + i) * rb, w.data + (head * hd + 2 * i + j) * rb, rb);
+  for (size_t r = 0; r < w.rows; ++r) std::memcpy(dst + r * rb, w.data + source_row(r) * rb, rb);
   OwnedWeight out{w, std::move(storage)};
   out.view.data = dst;
   return out;
 }
 
 // A GGUF file's matrices as weights the graph runs in place; the file stays mapped as
-// long as any of them lives.
+// long as any of them lives. Copied instead: the llama q/k matrices, rows put back in
+// Hugging Face order (loaders/gguf_model.h; whole rows move, blocks are not re-quantized).
 Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
   QuantizedWeights weights;
+  const size_t hd = static_cast<size_t>(m.config.head_dim), half = hd / 2;
+  // HF row head*hd + j*half + i is file row head*hd + 2i + j.
+  const auto unpermuted = [&](size_t r) { return r - r % hd + 2 * (r % half) + (r % hd) / half; };
   for (const auto& [name, t] : m.gguf_tensors) {
     if (t->ne.size() != 2) continue;
     const auto type = QuantTypeFromGgml(t->ggml_type);
@@ -76,7 +77,7 @@ Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
                     m.dir, t->name, GgmlTypeSizeOf(t->ggml_type)->name);
     const WeightView view{*type, t->data, static_cast<size_t>(t->ne[1]), static_cast<size_t>(t->ne[0]), t->nbytes};
     if (LlamaQkRowPermuted(m.config, name)) {
-      OKO_ASSIGN_OR_RETURN(OwnedWeight w, UnpermuteLlamaRows(view, m.config.head_dim, t->name));
+      OKO_ASSIGN_OR_RETURN(OwnedWeight w, CopyRows(view, unpermuted, t->name));
       weights.emplace(name, std::move(w));
     } else {
       weights.emplace(name, OwnedWeight{view, std::shared_ptr<const void>(m.gguf, t->data)});

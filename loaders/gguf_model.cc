@@ -211,8 +211,14 @@ Result<std::map<std::string, const GgufTensor*>> GgufModelTensors(const ModelCon
     }
     const GgufTensor& t = *it->second;
     const uint32_t type = t.ggml_type;
+    // Kernels load whole f32 values and f16 scales; only a general.alignment of 1 or 2
+    // (legal, but no writer we know makes it) can leave a tensor short of that.
+    const uint64_t align = GgmlTypeSizeOf(type)->block == 1 ? GgmlTypeSizeOf(type)->block_bytes : 2;
     if (t.shape() != e.shape)
       wrong.push_back(fmt::format("'{}' has shape {}, expected {}", t.name, ShapeString(t.shape()), ShapeString(e.shape)));
+    else if (reinterpret_cast<uintptr_t>(t.data) % align != 0)
+      wrong.push_back(fmt::format("'{}' is not aligned to {} bytes (general.alignment {})", t.name, align,
+                                  f.contents().alignment));
     else if (e.shape.size() == 1 && type != 0 && type != 1 && type != 30)  // F32, F16, BF16
       wrong.push_back(fmt::format("'{}' is {}, expected F32, F16 or BF16", t.name, GgmlTypeSizeOf(type)->name));
   }

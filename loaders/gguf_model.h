@@ -28,8 +28,8 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& f);
 Result<ModelConfig> LoadGgufModelConfig(const std::string& path);
 
 // Every tensor of the file by Hugging Face name, checked against ExpectedTensors(c):
-// shapes, 1-D tensors in F32/F16/BF16; lists every missing, misshapen and unknown tensor
-// by its GGUF name in one message.
+// shapes, 1-D tensors in F32/F16/BF16, data aligned for the kernels (4 bytes for F32, 2
+// for the others); lists every missing, misshapen and unknown tensor in one message.
 Result<std::map<std::string, const GgufTensor*>> GgufModelTensors(const ModelConfig& c, const GgufFile& f);
 
 // Whether llama.cpp's converter permuted the rows of this tensor (Hugging Face name) for

@@ -371,9 +371,11 @@ TEST(GgufModelConfigTest, BadMetadataIsNamedByItsGgufKey) {
 
 // Tensors against the metadata: each unusable file names the tensors.
 TEST(GgufModelTensorsTest, MissingUnknownAndMisshapenTensorsAreListed) {
-  auto tensors_error = [](const std::string& name, const std::vector<std::pair<std::string, std::vector<uint64_t>>>& ts) {
+  auto tensors_error = [](const std::string& name, const std::vector<std::pair<std::string, std::vector<uint64_t>>>& ts,
+                          uint32_t alignment = 32) {
     GgufBuilder b;
-    b.Counts(ts.size(), 6).Key("general.architecture", GgufType::kString).Str("llama");
+    b.Counts(ts.size(), 7).Key("general.architecture", GgufType::kString).Str("llama");
+    b.Key("general.alignment", GgufType::kUint32).Put(alignment);
     for (const auto& [k, v] : std::vector<std::pair<std::string, uint32_t>>{
              {"embedding_length", 64}, {"block_count", 1}, {"feed_forward_length", 128},
              {"attention.head_count", 4}, {"vocab_size", 100}})
@@ -383,10 +385,10 @@ TEST(GgufModelTensorsTest, MissingUnknownAndMisshapenTensorsAreListed) {
       b.TensorInfo(n, ne, 0, data.size());
       uint64_t numel = 1;
       for (uint64_t d : ne) numel *= d;
-      data += std::string(numel * 4 + (32 - numel * 4 % 32) % 32, '\0');
+      data += std::string(numel * 4 + (alignment - numel * 4 % alignment) % alignment, '\0');
     }
     const std::string path = test::TempDir(name) + "/m.gguf";
-    std::ofstream(path, std::ios::binary) << b.Data(data).bytes();
+    std::ofstream(path, std::ios::binary) << b.Data(data, alignment).bytes();
     auto f = GgufFile::Open(path);
     EXPECT_TRUE(f.ok()) << f.status().message();
     auto c = GgufModelConfig(**f);
@@ -401,6 +403,9 @@ TEST(GgufModelTensorsTest, MissingUnknownAndMisshapenTensorsAreListed) {
   EXPECT_THAT(e, HasSubstr("model.layers.0.self_attn.q_proj.weight"));  // missing
   EXPECT_THAT(e, HasSubstr("'output_norm.weight' has shape [32], expected [64]"));
   EXPECT_THAT(e, HasSubstr("unknown to oko (1):\n    blk.0.attn_qkv.weight"));
+  // With general.alignment 1 the data region starts right after the infos: odd here.
+  EXPECT_THAT(tensors_error("gguf_unaligned", {{"output_norm.weight", {64}}}, 1),
+              HasSubstr("'output_norm.weight' is not aligned to 4 bytes (general.alignment 1)"));
   EXPECT_THAT(tensors_error("gguf_rope_freqs", {{"rope_freqs.weight", {16}}}),
               HasSubstr("m.gguf: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling factors) is not supported"));
 }
