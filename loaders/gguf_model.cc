@@ -1,5 +1,6 @@
 #include "loaders/gguf_model.h"
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -113,6 +114,26 @@ Status CheckEqualsHeadDim(const GgufFile& f, const std::string& key, const Model
   return {};
 }
 
+// Control tokens that end a turn or a text by their spelling, as llama.cpp finds them: a
+// GGUF holds one eos id where generation_config.json lists several (Qwen3: <|im_end|> and
+// <|endoftext|>).
+std::vector<uint64_t> EndOfTurnTokens(const GgufFile& f) {
+  static constexpr std::string_view kEndOfTurn[] = {"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|eom_id|>",
+                                                    "<|end_of_text|>"};
+  const GgufValue* tokens = f.Find("tokenizer.ggml.tokens");
+  const GgufValue* types = f.Find("tokenizer.ggml.token_type");
+  std::vector<uint64_t> ids;
+  if (tokens == nullptr || !tokens->is_array() || tokens->element_type != GgufType::kString) return ids;
+  const bool typed = types != nullptr && types->is_array() && types->element_type == GgufType::kInt32 &&
+                     types->array().size() == tokens->array().size();
+  for (size_t id = 0; id < tokens->array().size(); ++id) {
+    const std::string& text = tokens->array()[id].str();
+    if (std::find(std::begin(kEndOfTurn), std::end(kEndOfTurn), text) == std::end(kEndOfTurn)) continue;
+    if (!typed || std::get<int64_t>(types->array()[id].value) == 3) ids.push_back(id);  // CONTROL
+  }
+  return ids;
+}
+
 Status AddTokenIds(const GgufFile& f, json& config) {
   if (f.Find("tokenizer.ggml.bos_token_id") != nullptr) {
     OKO_ASSIGN_OR_RETURN(uint64_t bos, f.Uint("tokenizer.ggml.bos_token_id"));
@@ -124,6 +145,8 @@ Status AddTokenIds(const GgufFile& f, json& config) {
     OKO_ASSIGN_OR_RETURN(uint64_t id, f.Uint(key));
     eos.push_back(id);
   }
+  for (uint64_t id : EndOfTurnTokens(f))
+    if (std::find(eos.begin(), eos.end(), json(id)) == eos.end()) eos.push_back(id);
   if (!eos.empty()) config["eos_token_id"] = eos;
   return {};
 }

@@ -22,7 +22,9 @@ std::optional<std::string> HfTensorName(std::string_view gguf_name);
 
 // general.architecture (qwen3, qwen2, llama) and the `<arch>.*` keys as config.json would
 // hold them, checked by ParseModelConfig; tied embeddings when there is no output.weight;
-// bos / eos from tokenizer.ggml.*. Errors name the file and the GGUF key.
+// bos / eos from tokenizer.ggml.* (eos: eos_token_id, eot_token_id and the control tokens
+// spelled <|endoftext|>, <|im_end|>, <|eot_id|>, <|eom_id|>, <|end_of_text|>, as llama.cpp
+// stops at them). Errors name the file and the GGUF key.
 Result<ModelConfig> GgufModelConfig(const GgufFile& f);
 // GgufFile::Open + GgufModelConfig.
 Result<ModelConfig> LoadGgufModelConfig(const std::string& path);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "engine/context.h"
 #include "tests/test_util.h"
@@ -41,6 +42,9 @@ TEST(GgufModel, EveryFileLoadsWithItsFoldersConfig) {
     EXPECT_EQ(a.rope_theta, b.rope_theta);
     EXPECT_FLOAT_EQ(static_cast<float>(a.rms_norm_eps), static_cast<float>(b.rms_norm_eps));  // stored as f32
     EXPECT_EQ(a.bos_token_id, b.bos_token_id);
+    // The file's eos id and its end-of-turn tokens: generation_config.json's list.
+    EXPECT_EQ(std::set<int64_t>(a.eos_token_ids.begin(), a.eos_token_ids.end()),
+              std::set<int64_t>(b.eos_token_ids.begin(), b.eos_token_ids.end()));
   }
   EXPECT_EQ(files, 9);
 }
