@@ -25,6 +25,17 @@ inline constexpr uint64_t kMaxTensorsPerFile = uint64_t{1} << 16;
 inline constexpr uint64_t kMaxTensorNameBytes = 1024;
 inline constexpr uint64_t kMaxTensorRank = 8;
 
+// GGUF (loaders/gguf.h). Real files: ~25 keys plus the tokenizer's arrays (up to ~300k
+// strings of merges), a chat template of a few KB, a few hundred tensors of rank 1-2.
+inline constexpr uint64_t kMaxGgufMetadataKeys = uint64_t{1} << 16;
+inline constexpr uint64_t kMaxGgufKeyBytes = 65535;  // the spec's limit on a key
+inline constexpr uint64_t kMaxGgufStringBytes = uint64_t{64} << 20;
+inline constexpr uint64_t kMaxGgufArrayLength = uint64_t{1} << 24;
+inline constexpr uint64_t kMaxGgufArrayDepth = 4;    // arrays of arrays of ...
+inline constexpr uint64_t kMaxGgufValues = uint64_t{1} << 25;  // all array elements of a file
+inline constexpr uint64_t kMaxGgufTensorDims = 4;    // GGML_MAX_DIMS
+inline constexpr uint64_t kMaxGgufAlignment = uint64_t{1} << 16;
+
 // Tokenizer: the largest token id + 1 (real vocabularies: 32k-262k) and the longest token.
 inline constexpr int64_t kMaxVocabSize = int64_t{1} << 24;
 inline constexpr uint64_t kMaxTokenBytes = uint64_t{1} << 16;

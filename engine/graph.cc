@@ -50,16 +50,19 @@ std::string_view SiteName(Site s) {
   return "?";
 }
 
-void LayerGraph::SetEmbeddings(const TensorView& table) {
+void LayerGraph::SetEmbeddings(const TensorStore& t) {
+  const std::string name = "model.embed_tokens.weight";
   if (quantized_ != nullptr) {
-    if (auto q = quantized_->find(table.name); q != quantized_->end()) {
+    if (auto q = quantized_->find(name); q != quantized_->end()) {
       embed_ = q->second.view;
       embed_storage_ = q->second.storage;
       return;
     }
   }
-  embed_ = {*QuantTypeFromDType(table.dtype), table.data, static_cast<size_t>(table.shape[0]),
-            static_cast<size_t>(table.shape[1]), table.nbytes};
+  const TensorView* table = t.Find(name);
+  OKO_CHECK(table != nullptr, "tensor {} missing (CheckTensors should have caught it)", name);
+  embed_ = {*QuantTypeFromDType(table->dtype), table->data, static_cast<size_t>(table->shape[0]),
+            static_cast<size_t>(table->shape[1]), table->nbytes};
 }
 
 void LayerGraph::EmbedRow(int32_t id, float* dst) const {
@@ -82,7 +85,10 @@ Linear* LayerGraph::AddLinear(const TensorStore& t, const std::string& weight,
   const TensorView* b = bias.empty() ? nullptr : t.Find(bias);
   if (quantized_ != nullptr) {
     if (auto q = quantized_->find(weight); q != quantized_->end()) {
-      linears_.push_back(std::make_unique<Linear>(q->second, b, quant_mode_));  // shares the bytes
+      // Plain F32/F16/BF16 matrices (a GGUF file's, an F16 fallback, a merged LoRA) run in
+      // the model's mode.
+      const ComputeMode mode = IsBlockQuant(q->second.view.type) ? quant_mode_ : mode_;
+      linears_.push_back(std::make_unique<Linear>(q->second, b, mode));  // shares the bytes
       return linear_by_weight_[weight] = linears_.back().get();
     }
   }
@@ -151,7 +157,7 @@ LayerGraph LayerGraph::Build(const ModelConfig& c, const TensorStore& t, Compute
   g.mode_ = mode;
   g.quant_mode_ = quant_mode;
   g.quantized_ = quantized;
-  g.SetEmbeddings(*t.Find("model.embed_tokens.weight"));
+  g.SetEmbeddings(t);
   const size_t H = c.hidden_size, I = c.intermediate_size;
   g.widths_[int(Buf::kX)] = g.widths_[int(Buf::kXn)] = g.widths_[int(Buf::kProj)] = H;
   g.widths_[int(Buf::kQ)] = g.widths_[int(Buf::kAttn)] = c.q_dim();

@@ -58,15 +58,16 @@ struct Node {
 std::string NodeName(const Node& n);
 
 // Weights that replace the stored ones, by Hugging Face tensor name: --quant's quantized
-// copies and --lora-merge's merged matrices ("lm_head.weight" gives a tied model's lm_head
-// its own matrix, the embedding table staying as stored).
+// copies, the matrices of a GGUF file, --lora-merge's merged matrices ("lm_head.weight"
+// gives a tied model's lm_head its own matrix, the embedding table staying as stored).
 using QuantizedWeights = std::map<std::string, OwnedWeight>;
 
 // Owns the per-layer weights (as Linear views and widened norm vectors) and the nodes.
 class LayerGraph {
  public:
-  // `quantized` (optional): weights by tensor name that replace the stored ones (--quant),
-  // run in `quant_mode` (kBf16: 8-bit activations, kF32: exact); moved from.
+  // `quantized` (optional): weights by tensor name that replace the stored ones (--quant)
+  // or stand for them (a GGUF file's matrices, absent from `tensors`), run in
+  // `quant_mode` (kBf16: 8-bit activations, kF32: exact); moved from.
   static LayerGraph Build(const ModelConfig& c, const TensorStore& tensors, ComputeMode mode,
                           QuantizedWeights* quantized = nullptr,
                           ComputeMode quant_mode = ComputeMode::kF32);
@@ -89,7 +90,7 @@ class LayerGraph {
  private:
   Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias);
   void AddLayer(const ModelConfig& c, const TensorStore& t, int64_t layer);
-  void SetEmbeddings(const TensorView& table);
+  void SetEmbeddings(const TensorStore& t);
   const float* AddNorm(const TensorStore& t, const std::string& name);
 
   ComputeMode mode_ = ComputeMode::kF32, quant_mode_ = ComputeMode::kF32;

@@ -1,11 +1,14 @@
 #include "engine/model.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "common/check.h"
 #include "common/mapped_file.h"
 #include "engine/compute_choice.h"
 #include "engine/quant_plan.h"
+#include "loaders/gguf_model.h"
 #include "ops/rms_norm.h"
 
 namespace oko {
@@ -18,6 +21,10 @@ Result<ComputeMode> ParseComputeMode(const std::string& s) {
 
 namespace {
 
+int LoadingThreads(const EngineOptions& options) {
+  return options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+}
+
 struct Quantized {
   QuantizedWeights weights;
   std::vector<std::string> fallbacks;
@@ -29,7 +36,7 @@ Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
   OKO_ASSIGN_OR_RETURN(QuantPlan plan, ParseQuantPlan(options.quant, static_cast<int>(c.num_layers),
                                                        c.tie_word_embeddings));
   const std::vector<PlannedTensor> todo = PlanModel(c, m.tensors, plan);
-  ThreadPool pool(options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));
+  ThreadPool pool(LoadingThreads(options));
   Quantized q;
   for (size_t i = 0; i < todo.size(); ++i) {
     const PlannedTensor& p = todo[i];
@@ -41,6 +48,46 @@ Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
     if (options.on_quant_progress) options.on_quant_progress(i + 1, todo.size());
   }
   return q;
+}
+
+// An owned, 64-byte aligned copy of `w` whose row r is row source_row(r) of `w`.
+template <typename SourceRow>
+Result<OwnedWeight> CopyRows(const WeightView& w, SourceRow source_row, const std::string& name) {
+  const size_t rb = w.row_bytes();
+  void* mem = std::aligned_alloc(64, (w.nbytes + 63) / 64 * 64);
+  if (mem == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, w.nbytes);
+  std::shared_ptr<void> storage(mem, std::free);
+  auto* dst = static_cast<std::byte*>(mem);
+  for (size_t r = 0; r < w.rows; ++r) std::memcpy(dst + r * rb, w.data + source_row(r) * rb, rb);
+  OwnedWeight out{w, std::move(storage)};
+  out.view.data = dst;
+  return out;
+}
+
+// A GGUF file's matrices as weights the graph runs in place; the file stays mapped as
+// long as any of them lives. Copied instead: the llama q/k matrices, rows put back in
+// Hugging Face order (loaders/gguf_model.h; whole rows move, blocks are not re-quantized).
+Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
+  QuantizedWeights weights;
+  const size_t hd = static_cast<size_t>(m.config.head_dim), half = hd / 2;
+  // HF row head*hd + j*half + i is file row head*hd + 2i + j.
+  const auto unpermuted = [&](size_t r) { return r - r % hd + 2 * (r % half) + (r % hd) / half; };
+  for (const auto& [name, t] : m.gguf_tensors) {
+    if (t->ne.size() != 2) continue;
+    const auto type = QuantTypeFromGgml(t->ggml_type);
+    if (!type.has_value())
+      return Errorf("{}: tensor '{}' is {}, a type oko does not run (it runs F32, F16, BF16, Q8_0, Q4_0, Q4_1, "
+                    "Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)",
+                    m.dir, t->name, GgmlTypeSizeOf(t->ggml_type)->name);
+    const WeightView view{*type, t->data, static_cast<size_t>(t->ne[1]), static_cast<size_t>(t->ne[0]), t->nbytes};
+    if (LlamaQkRowPermuted(m.config, name)) {
+      OKO_ASSIGN_OR_RETURN(OwnedWeight w, CopyRows(view, unpermuted, t->name));
+      weights.emplace(name, std::move(w));
+    } else {
+      weights.emplace(name, OwnedWeight{view, std::shared_ptr<const void>(m.gguf, t->data)});
+    }
+  }
+  return weights;
 }
 
 }  // namespace
@@ -59,29 +106,31 @@ Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
   }
   if (compute.mode == ComputeMode::kBf16 && !OnednnBf16Supported())
     return Errorf("bf16 compute needs AVX-512, which this CPU lacks: use f32 compute");
-  OKO_ASSIGN_OR_RETURN(std::vector<LoraAdapter> adapters, LoadLoraAdapters(options.lora, m.config));
-  if (options.lora_merge && !options.quant.empty())
-    return Errorf("LoRA adapters cannot be merged into quantized weights (unmerged, they run on "
-                  "them)");
-  if (options.lora_merge && options.lora.empty()) return Errorf("no LoRA adapter to merge");
-  Quantized q;
-  if (options.lora_merge) {
-    ThreadPool pool(options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));
-    q.weights = MergeLora(adapters, options.lora, m, pool);
-  }
   // Quantized weights run with 8-bit activations unless f32 was asked for: the fast
   // default, as llama.cpp computes.
   const bool exact = !options.compute_auto && options.compute == ComputeMode::kF32;
-  if (!options.quant.empty()) {
+  const char* quant_why = exact ? "; quantized weights exact" : "; quantized weights with 8-bit activations";
+  OKO_ASSIGN_OR_RETURN(std::vector<LoraAdapter> adapters, LoadLoraAdapters(options.lora, m.config));
+  if (options.lora_merge && options.lora.empty()) return Errorf("no LoRA adapter to merge");
+  if (options.lora_merge && (!options.quant.empty() || m.gguf != nullptr))
+    return Errorf("LoRA adapters cannot be merged into quantized weights (unmerged, they run on "
+                  "them)");
+  Quantized q;
+  if (m.gguf != nullptr) {
+    if (!options.quant.empty())
+      return Errorf("{} is a GGUF file: its weights run in the types it holds (quantizing at load "
+                    "applies to model folders)", dir);
+    OKO_ASSIGN_OR_RETURN(q.weights, GgufWeights(m));
+    compute.why += quant_why;
+  } else if (!options.quant.empty()) {
     OKO_ASSIGN_OR_RETURN(q, Quantize(m, options));
-    compute.why += exact ? "; quantized weights exact" : "; quantized weights with 8-bit activations";
+    compute.why += quant_why;
+  } else if (options.lora_merge) {
+    ThreadPool pool(LoadingThreads(options));
+    q.weights = MergeLora(adapters, options.lora, m, pool);
   }
-  // Merged weights (f32) run in the model's mode.
-  const ComputeMode replaced_mode = options.quant.empty() ? compute.mode
-                                    : exact               ? ComputeMode::kF32
-                                                          : ComputeMode::kBf16;
-  auto model = std::shared_ptr<Model>(
-      new Model(std::move(m), compute, std::move(q.weights), replaced_mode));
+  auto model = std::shared_ptr<Model>(new Model(std::move(m), compute, std::move(q.weights),
+                                                exact ? ComputeMode::kF32 : ComputeMode::kBf16));
   model->quant_ = options.quant;
   model->quant_fallbacks_ = std::move(q.fallbacks);
   model->AddLora(adapters, options);

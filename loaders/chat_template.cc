@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/mapped_file.h"
+#include "loaders/gguf_tokenizer.h"
 #include "loaders/jinja_parser.h"
 #include "loaders/json_util.h"
 #include "loaders/utf8.h"
@@ -64,6 +65,21 @@ void PresetSpecialTokens(const ordered_json& config, ordered_json* preset) {
 
 }  // namespace
 
+Result<ChatTemplate> ChatTemplate::LoadFromGguf(const std::string& path) {
+  OKO_ASSIGN_OR_RETURN(auto gguf, GgufFile::Open(path));
+  OKO_ASSIGN_OR_RETURN(TokenizerJsonTexts texts, GgufTokenizerJson(*gguf));
+  OKO_ASSIGN_OR_RETURN(ordered_json config, ParseJsonText<ordered_json>(texts.config_json, path));
+  if (!config.contains("chat_template"))
+    return Errorf("{}: no 'tokenizer.chat_template': the model has no chat template (use raw completion)", path);
+  const std::string source = config["chat_template"];
+  if (source.size() > kMaxTemplateBytes)
+    return Errorf("{}: 'tokenizer.chat_template' is {} bytes, over the limit of {} bytes", path, source.size(),
+                  kMaxTemplateBytes);
+  OKO_ASSIGN_OR_RETURN(ChatTemplate t, Parse(source, path + " tokenizer.chat_template"));
+  PresetSpecialTokens(config, &t.preset_);
+  return t;
+}
+
 Result<ChatTemplate> ChatTemplate::Parse(std::string_view source, const std::string& origin_for_errors) {
   // transformers reads templates as UTF-8 text (json.load, open(encoding="utf-8")) and
   // fails on anything else; so do we, where the byte is.
@@ -86,6 +102,7 @@ Result<ChatTemplate> ChatTemplate::Parse(std::string_view source, const std::str
 }
 
 Result<ChatTemplate> ChatTemplate::LoadFromDir(const std::string& model_dir) {
+  if (IsGgufPath(model_dir)) return LoadFromGguf(model_dir);
   const std::string config_path = (fs::path(model_dir) / "tokenizer_config.json").string();
   const std::string jinja_path = (fs::path(model_dir) / "chat_template.jinja").string();
   ordered_json config = ordered_json::object();

@@ -33,6 +33,7 @@ class ChatTemplate {
   // from which "default" is taken), and presets bos/eos/pad/unk_token and
   // additional_special_tokens from tokenizer_config.json. A folder without a template is
   // an error that says so.
+  // A path ending in .gguf: the file's tokenizer.chat_template, with its special tokens.
   static Result<ChatTemplate> LoadFromDir(const std::string& model_dir);
 
   // Renders with `variables`, a JSON object: {"messages": [...], "tools": [...],
@@ -47,6 +48,7 @@ class ChatTemplate {
 
  private:
   struct Parsed;
+  static Result<ChatTemplate> LoadFromGguf(const std::string& path);
   ChatTemplate(std::shared_ptr<const Parsed> parsed, std::string origin)
       : parsed_(std::move(parsed)), origin_(std::move(origin)) {}
 

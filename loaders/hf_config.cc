@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "loaders/gguf_model.h"
 #include "loaders/json_fields.h"
 #include "loaders/json_util.h"
 
@@ -167,6 +168,7 @@ Status ParseGenerationConfig(const std::string& json_text, const std::string& pa
 
 Result<ModelConfig> LoadModelConfig(const std::string& dir) {
   namespace fs = std::filesystem;
+  if (IsGgufPath(dir)) return LoadGgufModelConfig(dir);
   const std::string path = (fs::path(dir) / "config.json").string();
   if (!PathExists(path)) return Errorf("{}: missing (is '{}' a Hugging Face model folder?)", path, dir);
   OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxConfigJsonBytes));

@@ -63,7 +63,8 @@ Result<ModelConfig> ParseModelConfig(const std::string& json_text, const std::st
 // Parses generation_config.json text into `config->generation` and merges eos ids.
 Status ParseGenerationConfig(const std::string& json_text, const std::string& path,
                              ModelConfig* config);
-// Reads DIR/config.json and, when present, DIR/generation_config.json.
+// Reads DIR/config.json and, when present, DIR/generation_config.json; of a path ending
+// in .gguf, the GGUF file's metadata (loaders/gguf_model.h).
 Result<ModelConfig> LoadModelConfig(const std::string& dir);
 
 // The tensors an architecture needs, with their shapes.

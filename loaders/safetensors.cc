@@ -233,6 +233,12 @@ Status TensorStore::Add(std::unique_ptr<SafetensorsFile> file) {
   return {};
 }
 
+Status TensorStore::AddView(TensorView t) {
+  if (by_name_.count(t.name)) return Errorf("{}: tensor '{}' appears twice", *t.file, t.name);
+  by_name_.emplace(t.name, std::move(t));
+  return {};
+}
+
 Result<TensorStore> TensorStore::OpenDir(const std::string& dir) {
   TensorStore store;
   // As transformers does: model.safetensors first, then the index of a sharded model. Other

@@ -78,6 +78,10 @@ class TensorStore {
  public:
   static Result<TensorStore> OpenDir(const std::string& dir);
 
+  // A tensor of a file held elsewhere (a GGUF file's 1-D tensors, loaders/model_dir.h);
+  // error when the name is taken.
+  Status AddView(TensorView t);
+
   const TensorView* Find(const std::string& name) const;
   const std::map<std::string, TensorView>& tensors() const { return by_name_; }
   const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }

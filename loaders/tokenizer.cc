@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/mapped_file.h"
+#include "loaders/gguf_tokenizer.h"
 #include "loaders/json_util.h"
 #include "loaders/utf8.h"
 
@@ -313,6 +314,11 @@ Result<std::vector<AddedToken>> ParseAddedTokens(const json& j) {
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_dir) {
+  if (IsGgufPath(model_dir)) {
+    OKO_ASSIGN_OR_RETURN(auto gguf, GgufFile::Open(model_dir));
+    OKO_ASSIGN_OR_RETURN(TokenizerJsonTexts texts, GgufTokenizerJson(*gguf));
+    return FromJson(texts.tokenizer_json, texts.config_json, model_dir + " (its tokenizer as tokenizer.json)");
+  }
   OKO_ASSIGN_OR_RETURN(std::string path, ResolveTokenizerPath(model_dir));
   OKO_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
   if (file->size() > kMaxTokenizerJsonBytes)

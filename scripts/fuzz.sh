@@ -17,14 +17,14 @@ BUILD="${OKO_FUZZ_BUILD:-build-fuzz}"
 export OKO_SHARED="${OKO_SHARED:-$(cd .. && pwd)/shared}"
 OUT="${OKO_FUZZ_OUT:-$BUILD/artifacts}"
 ALL=(fuzz_safetensors fuzz_shard_index fuzz_config fuzz_tokenizer_json fuzz_tokenizer_codec
-     fuzz_chat_template fuzz_trace fuzz_lora)
+     fuzz_chat_template fuzz_trace fuzz_lora fuzz_gguf)
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=("${ALL[@]}")
 
 declare -A DICT=([fuzz_safetensors]=safetensors [fuzz_shard_index]=safetensors
   [fuzz_config]=config [fuzz_tokenizer_json]=tokenizer_json
   [fuzz_tokenizer_codec]=tokenizer_codec [fuzz_chat_template]=jinja [fuzz_trace]=trace
-  [fuzz_lora]=lora)
+  [fuzz_lora]=lora [fuzz_gguf]=gguf)
 
 if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
   CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -1,4 +1,5 @@
-// oko info -m DIR: what a model folder holds and what it will cost to run.
+// oko info -m DIR|FILE.gguf: what a model folder or GGUF file holds and what it will cost
+// to run.
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -47,18 +48,46 @@ Status CheckTokenizerFiles(const ModelDir& m) {
   return {};
 }
 
-nlohmann::ordered_json InfoJson(const ModelDir& m, const std::map<std::string_view, uint64_t>& bytes_per_dtype) {
+// The stored tensors: of a folder, its safetensors; of a GGUF file, all of its tensors by
+// ggml type.
+struct TensorSummary {
+  size_t tensors = 0, files = 0;
+  uint64_t bytes = 0;
+  std::map<std::string_view, uint64_t> bytes_per_dtype, count_per_dtype;
+};
+
+TensorSummary SummarizeTensors(const ModelDir& m) {
+  TensorSummary s;
+  auto add = [&](std::string_view type, uint64_t bytes) {
+    ++s.tensors;
+    s.bytes += bytes;
+    s.bytes_per_dtype[type] += bytes;
+    ++s.count_per_dtype[type];
+  };
+  if (m.gguf != nullptr) {
+    s.files = 1;
+    for (const GgufTensor& t : m.gguf->tensors()) add(GgmlTypeSizeOf(t.ggml_type)->name, t.nbytes);
+    return s;
+  }
+  s.files = m.tensors.files().size();
+  for (const auto& [name, t] : m.tensors.tensors()) add(DTypeName(t.dtype), t.nbytes);
+  return s;
+}
+
+nlohmann::ordered_json InfoJson(const ModelDir& m, const TensorSummary& s) {
   const ModelConfig& c = m.config;
-  nlohmann::ordered_json dtypes = nlohmann::ordered_json::object();
-  for (const auto& [name, bytes] : bytes_per_dtype) dtypes[std::string(name)] = bytes;
-  return {{"model", m.dir},
+  nlohmann::ordered_json dtypes = nlohmann::ordered_json::object(), counts = nlohmann::ordered_json::object();
+  for (const auto& [name, bytes] : s.bytes_per_dtype) dtypes[std::string(name)] = bytes;
+  for (const auto& [name, n] : s.count_per_dtype) counts[std::string(name)] = n;
+  nlohmann::ordered_json j = {{"model", m.dir},
           {"architecture", ArchitectureName(m.dir, c)},
           {"model_type", c.model_type},
           {"parameters", m.ParameterCount()},
-          {"tensors", m.tensors.tensors().size()},
-          {"files", m.tensors.files().size()},
-          {"bytes", m.tensors.total_bytes()},
+          {"tensors", s.tensors},
+          {"files", s.files},
+          {"bytes", s.bytes},
           {"bytes_per_dtype", dtypes},
+          {"tensors_per_dtype", counts},
           {"vocab_size", c.vocab_size},
           {"hidden_size", c.hidden_size},
           {"intermediate_size", c.intermediate_size},
@@ -72,6 +101,23 @@ nlohmann::ordered_json InfoJson(const ModelDir& m, const std::map<std::string_vi
           {"kv_bytes_per_token_f32", 2 * c.num_layers * c.kv_dim() * 4},
           {"tokenizer", m.has_tokenizer},
           {"chat_template", m.has_chat_template}};
+  if (m.gguf != nullptr) {
+    nlohmann::ordered_json keys = nlohmann::ordered_json::array();
+    for (const auto& [key, value] : m.gguf->metadata()) keys.push_back(key);
+    j["gguf"] = {{"version", m.gguf->contents().version}, {"metadata_keys", keys}};
+  }
+  return j;
+}
+
+// "gpt2 (qwen2)" of a GGUF file's tokenizer, "tokenizer.json" of a folder's.
+std::string TokenizerName(const ModelDir& m) {
+  if (!m.has_tokenizer) return "none";
+  if (m.gguf == nullptr) return "tokenizer.json";
+  const GgufValue* model = m.gguf->Find("tokenizer.ggml.model");
+  const GgufValue* pre = m.gguf->Find("tokenizer.ggml.pre");
+  std::string name = "tokenizer.ggml " + (model->is_string() ? model->str() : "?");
+  if (pre != nullptr && pre->is_string()) name += " (" + pre->str() + ")";
+  return name;
 }
 
 // --quant: the weights' size under the plan, and the tensors that fall back.
@@ -83,6 +129,9 @@ struct QuantSummary {
 
 Result<QuantSummary> SummarizeQuant(const ModelDir& m, const std::string& spec) {
   const ModelConfig& c = m.config;
+  if (m.gguf != nullptr)
+    return Errorf("{} is a GGUF file, whose weights run in the types it holds (--quant applies to model folders)",
+                  m.dir);
   OKO_ASSIGN_OR_RETURN(QuantPlan plan, ParseQuantPlan(spec, static_cast<int>(c.num_layers), c.tie_word_embeddings));
   QuantSummary q{spec, m.tensors.total_bytes(), {}};
   for (const PlannedTensor& p : PlanModel(c, m.tensors, plan)) {
@@ -96,11 +145,11 @@ Status RunInfo(const std::string& dir, bool json, const std::string& quant) {
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(dir));
   OKO_RETURN_IF_ERROR(CheckTokenizerFiles(m));
   const ModelConfig& c = m.config;
-  std::map<std::string_view, uint64_t> bytes_per_dtype;
-  for (const auto& [name, t] : m.tensors.tensors()) bytes_per_dtype[DTypeName(t.dtype)] += t.nbytes;
+  const TensorSummary tensors = SummarizeTensors(m);
   std::string dtypes;
-  for (const auto& [name, bytes] : bytes_per_dtype)
-    dtypes += fmt::format("{}{} {}", dtypes.empty() ? "" : ", ", name, HumanBytes(bytes));
+  for (const auto& [name, bytes] : tensors.bytes_per_dtype)
+    dtypes += fmt::format("{}{} {}{}", dtypes.empty() ? "" : ", ", name, HumanBytes(bytes),
+                          m.gguf != nullptr ? fmt::format(" ({})", tensors.count_per_dtype.at(name)) : "");
   const int64_t kv_per_token = 2 * c.num_layers * c.kv_dim();  // K and V, every layer
   std::optional<QuantSummary> q;
   if (!quant.empty()) {
@@ -109,7 +158,7 @@ Status RunInfo(const std::string& dir, bool json, const std::string& quant) {
     q = std::move(*summary);
   }
   if (json) {
-    nlohmann::ordered_json j = InfoJson(m, bytes_per_dtype);
+    nlohmann::ordered_json j = InfoJson(m, tensors);
     j["cpu"] = CpuIdentity();
     j["simd"] = SimdTargetName();
     j["bf16_compute"] = OnednnBf16Supported();
@@ -120,8 +169,9 @@ Status RunInfo(const std::string& dir, bool json, const std::string& quant) {
   fmt::print("model        {}\n", dir);
   fmt::print("architecture {} ({})\n", ArchitectureName(dir, c), c.model_type);
   fmt::print("parameters   {} ({:.3f} M)\n", m.ParameterCount(), m.ParameterCount() / 1e6);
-  fmt::print("tensors      {} in {} file(s), {}\n", m.tensors.tensors().size(),
-             m.tensors.files().size(), HumanBytes(m.tensors.total_bytes()));
+  fmt::print("tensors      {} in {} file(s), {}\n", tensors.tensors, tensors.files, HumanBytes(tensors.bytes));
+  if (m.gguf != nullptr)
+    fmt::print("gguf         version {}, {} metadata keys\n", m.gguf->contents().version, m.gguf->metadata().size());
   fmt::print("dtypes       {}\n", dtypes);
   fmt::print("vocab        {}\n", c.vocab_size);
   fmt::print("hidden       {}\n", c.hidden_size);
@@ -140,7 +190,7 @@ Status RunInfo(const std::string& dir, bool json, const std::string& quant) {
   fmt::print("eos ids      [{}]\n", fmt::join(c.eos_token_ids, ", "));
   fmt::print("kv cache     {} per 1k tokens (f32), {} (f16)\n",
              HumanBytes(kv_per_token * 1024.0 * 4), HumanBytes(kv_per_token * 1024.0 * 2));
-  fmt::print("tokenizer    {}\n", m.has_tokenizer ? "tokenizer.json" : "none");
+  fmt::print("tokenizer    {}\n", TokenizerName(m));
   fmt::print("chat template {}\n", m.has_chat_template ? "yes" : "no");
   if (q) {
     fmt::print("--quant {}   {} (as stored: {})\n", q->spec, HumanBytes(q->bytes), HumanBytes(m.tensors.total_bytes()));
@@ -164,7 +214,7 @@ Subcommand AddInfoCommand(CLI::App& root) {
                   "also show the weights' size under this --quant type and which tensors fall back "
                   "(default: none)");
   AddExamples(app, {"oko info -m ../shared/models/tiny-qwen3", "oko info -m DIR --json | jq .parameters",
-                    "oko info -m DIR --quant q4_k_m"});
+                    "oko info -m DIR --quant q4_k_m", "oko info -m model-q4_k_m.gguf"});
   return {app, [dir, json, quant] { return RunInfo(*dir, *json, *quant); }};
 }
 

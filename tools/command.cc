@@ -12,7 +12,7 @@ std::string SharedDir() {
 }
 
 void AddModelOption(CLI::App* app, std::string* dir) {
-  AddFolderFlag(app, "-m,--model", dir, "Hugging Face model folder")->required();
+  AddModelFlag(app, "-m,--model", dir, "Hugging Face model folder or GGUF file")->required();
 }
 
 void AddExamples(CLI::App* app, std::initializer_list<std::string_view> examples) {

@@ -27,7 +27,7 @@ std::function<void(size_t, size_t)> QuantProgressLine(const std::string& spec) {
 }  // namespace
 
 void EngineFlags::Add(CLI::App* app, bool model_required) {
-  CLI::Option* m = AddFolderFlag(app, "-m,--model", &model_dir, "Hugging Face model folder");
+  CLI::Option* m = AddModelFlag(app, "-m,--model", &model_dir, "Hugging Face model folder or GGUF file");
   if (model_required) m->required();
   AddIntFlag(app, "-t,--threads", &threads,
              {0, MaxThreads(), fmt::format(": 4 per core, this machine has {}", HardwareThreads())},
@@ -91,6 +91,9 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
     o.lora.push_back(std::move(spec).value());
   }
   if (lora_merge && lora.empty()) return Errorf("--lora-merge needs at least one --lora DIR");
+  if (!quant.empty() && model_dir.ends_with(".gguf"))
+    return Errorf("--quant {}: {} is a GGUF file, whose weights run in the types it holds (--quant "
+                  "quantizes the weights of a model folder)", quant, model_dir);
   if (lora_merge && !quant.empty())
     return Errorf("--lora-merge with --quant: adapters cannot be merged into quantized weights; "
                   "drop --lora-merge (the adapters then run unmerged on the quantized weights)");

@@ -9,6 +9,8 @@
 #include <memory>
 #include <vector>
 
+#include "loaders/gguf.h"
+
 namespace oko {
 namespace {
 
@@ -164,6 +166,22 @@ CLI::Option* AddFolderFlag(CLI::App* app, const std::string& names, std::string*
     if (text.empty()) return Usage(fmt::format("{} is empty", flag));
     if (!std::filesystem::is_directory(text, ec))
       return Errorf("{} {}: {}", flag, text, std::filesystem::exists(text, ec) ? "not a folder" : "no such folder");
+    *value = text;
+    return {};
+  });
+}
+
+CLI::Option* AddModelFlag(CLI::App* app, const std::string& names, std::string* value, const std::string& help) {
+  return AddChecked(app, names, help, "DIR|FILE.gguf", [=](const std::string& flag, const std::string& text) -> Status {
+    std::error_code ec;
+    if (text.empty()) return Usage(fmt::format("{} is empty", flag));
+    if (IsGgufPath(text) && !std::filesystem::is_directory(text, ec)) {
+      if (!std::filesystem::is_regular_file(text, ec))
+        return Errorf("{} {}: {}", flag, text, std::filesystem::exists(text, ec) ? "not a file" : "no such file");
+    } else if (!std::filesystem::is_directory(text, ec)) {
+      return Errorf("{} {}: {}", flag, text,
+                    std::filesystem::exists(text, ec) ? "not a folder (nor a .gguf file)" : "no such folder");
+    }
     *value = text;
     return {};
   });

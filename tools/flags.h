@@ -49,6 +49,8 @@ CLI::Option* AddRealFlag(CLI::App* app, const std::string& names, std::optional<
 
 // A folder that must exist (exit 2 otherwise): -m/--model.
 CLI::Option* AddFolderFlag(CLI::App* app, const std::string& names, std::string* value, const std::string& help);
+// A model: a Hugging Face folder, or a GGUF file (a path ending in .gguf).
+CLI::Option* AddModelFlag(CLI::App* app, const std::string& names, std::string* value, const std::string& help);
 // A file that must exist, or "-" for stdin when allow_stdin (exit 2 otherwise).
 CLI::Option* AddInputFileFlag(CLI::App* app, const std::string& names, std::string* value, bool allow_stdin,
                               const std::string& help);

@@ -6,32 +6,16 @@
 
 #include <cmath>
 #include <fstream>
-#include <map>
 #include <random>
 #include <sstream>
 
 #include "engine/linear.h"
+#include "loaders/gguf_model.h"
 #include "loaders/json_util.h"
 #include "tests/test_util.h"
 
 namespace oko {
 namespace {
-
-std::string HfName(const std::string& gguf) {
-  if (gguf == "token_embd.weight") return "model.embed_tokens.weight";
-  if (gguf == "output.weight") return "lm_head.weight";
-  if (gguf == "output_norm.weight") return "model.norm.weight";
-  static const std::map<std::string, std::string> kParts = {
-      {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
-      {"attn_v", "self_attn.v_proj"}, {"attn_output", "self_attn.o_proj"},
-      {"ffn_gate", "mlp.gate_proj"},  {"ffn_up", "mlp.up_proj"},
-      {"ffn_down", "mlp.down_proj"},  {"attn_norm", "input_layernorm"},
-      {"ffn_norm", "post_attention_layernorm"}, {"attn_q_norm", "self_attn.q_norm"},
-      {"attn_k_norm", "self_attn.k_norm"}};
-  const size_t d1 = gguf.find('.'), d2 = gguf.find('.', d1 + 1), d3 = gguf.find('.', d2 + 1);
-  return "model.layers." + gguf.substr(d1 + 1, d2 - d1 - 1) + "." +
-         kParts.at(gguf.substr(d2 + 1, d3 - d2 - 1)) + ".weight";
-}
 
 TEST(QuantPlan, ParseSpec) {
   auto p = ParseQuantPlan("Q4_K_M", 28, true);
@@ -59,7 +43,8 @@ TEST(QuantPlan, MatchesLlamaQuantizeTypes) {
                                config.value("tie_word_embeddings", false));
     ASSERT_TRUE(plan.ok()) << file << ": " << plan.status().message();
     for (const auto& t : tensors) {
-      const std::string name = HfName(t["name"]);
+      const std::string name = HfTensorName(t["name"].get<std::string>()).value_or("");
+      ASSERT_FALSE(name.empty()) << t["name"];
       std::vector<int64_t> shape = t["shape"].get<std::vector<int64_t>>();
       const auto q = PlanTensor(*plan, name, shape);
       if (t["type"] == "F32") {

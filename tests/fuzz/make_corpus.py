@@ -273,6 +273,101 @@ def lora_seeds():
     put(t, "dora", b'{"peft_type": "LORA", "r": 4, "use_dora": true}\0' + safetensors(q0))
 
 
+GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def gguf_string(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf_value(vtype, v):
+    if vtype in GGUF_SCALARS:
+        return struct.pack("<" + GGUF_SCALARS[vtype], v)
+    if vtype == 8:
+        return gguf_string(v)
+    elem, items = v  # arrays: (element type, values)
+    return struct.pack("<IQ", elem, len(items)) + b"".join(gguf_value(elem, x) for x in items)
+
+
+def gguf(kvs, tensors, version=3, align=32):
+    """kvs: list of (key, type, value); tensors: list of (name, ne, ggml type, bytes)."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for key, vtype, v in kvs:
+        out += gguf_string(key) + struct.pack("<I", vtype) + gguf_value(vtype, v)
+    offset, data = 0, b""
+    for name, ne, gtype, raw in tensors:
+        out += gguf_string(name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne)
+        out += struct.pack("<IQ", gtype, len(data))
+        data += raw + bytes(-len(raw) % align)
+    return out + bytes(-len(out) % align) + data
+
+
+def read_gguf(raw):
+    """(kvs, {name: (ne, type, bytes)}) of a GGUF image, for reduced copies of real files."""
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, raw, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v[0]
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        pos += n
+        return raw[pos - n:pos]
+
+    def value(vtype):
+        if vtype in GGUF_SCALARS:
+            return take(GGUF_SCALARS[vtype])
+        if vtype == 8:
+            return string()
+        elem, n = take("I"), take("Q")
+        return (elem, [value(elem) for _ in range(n)])
+
+    pos = 8
+    n_tensors, n_kv = take("Q"), take("Q")
+    kvs = []
+    for _ in range(n_kv):
+        key = string().decode()
+        vtype = take("I")
+        kvs.append((key, vtype, value(vtype)))
+    align = dict((k, v) for k, _, v in kvs).get("general.alignment", 32)
+    infos = []
+    for _ in range(n_tensors):
+        name = string().decode()
+        ne = [take("Q") for _ in range(take("I"))]
+        infos.append((name, ne, take("I"), take("Q")))
+    start = pos + (-pos % align)
+    sizes = {0: (1, 4), 2: (32, 18), 8: (32, 34), 14: (256, 210)}
+    tensors = {}
+    for name, ne, gtype, off in infos:
+        numel = 1
+        for d in ne:
+            numel *= d
+        if gtype in sizes:
+            block, nbytes = sizes[gtype]
+            tensors[name] = (ne, gtype, raw[start + off:start + off + numel // block * nbytes])
+    return kvs, tensors
+
+
+def gguf_seeds():
+    t = "fuzz_gguf"
+    f32 = struct.pack("<4f", 1, 2, 3, 4)
+    put(t, "one_f32", gguf([("general.architecture", 8, "llama")], [("w", [4], 0, f32)]))
+    put(t, "every_type", gguf([(f"k{vt}", vt, 1) for vt in GGUF_SCALARS] +
+                              [("s", 8, "x"), ("a", 9, (8, ["a", "b"])), ("n", 9, (9, [(5, [1, 2]), (0, [])]))],
+                              [("q", [32, 2], 8, bytes(68)), ("e", [0], 0, b"")]))
+    put(t, "v2_align64", gguf([("general.alignment", 4, 64)], [("a", [2], 0, bytes(8)), ("b", [256], 14, bytes(210))],
+                              version=2, align=64))
+    put(t, "empty", gguf([], []))
+    kvs, tensors = read_gguf(read("models", "gguf", "small-llama-256-q4_0.gguf"))
+    picked = [(n, *tensors[n]) for n in ("output_norm.weight", "blk.0.attn_k.weight")]
+    put(t, "real_small_llama_q4_0", gguf(kvs, picked))
+
+
 if __name__ == "__main__":
     safetensors_seeds()
     shard_index_seeds()
@@ -281,6 +376,7 @@ if __name__ == "__main__":
     chat_template_seeds()
     trace_seeds()
     lora_seeds()
+    gguf_seeds()
     total = 0
     for root, _, files in os.walk(os.path.join(HERE, "corpus")):
         total += sum(os.path.getsize(os.path.join(root, f)) for f in files)

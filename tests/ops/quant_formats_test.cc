@@ -12,12 +12,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/npy.h"
+#include "loaders/gguf_model.h"
 #include "loaders/json_util.h"
 #include "loaders/safetensors.h"
 #include "tests/test_util.h"
@@ -76,21 +76,6 @@ TEST(QuantFormats, DequantizeMatchesGgufPyBitForBit) {
   EXPECT_GE(files, 20);
 }
 
-// GGUF tensor name -> Hugging Face name.
-std::string HfName(const std::string& gguf) {
-  if (gguf == "token_embd.weight") return "model.embed_tokens.weight";
-  if (gguf == "output.weight") return "lm_head.weight";
-  static const std::map<std::string, std::string> kParts = {
-      {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
-      {"attn_v", "self_attn.v_proj"}, {"attn_output", "self_attn.o_proj"},
-      {"ffn_gate", "mlp.gate_proj"},  {"ffn_up", "mlp.up_proj"},
-      {"ffn_down", "mlp.down_proj"}};
-  const size_t dot1 = gguf.find('.'), dot2 = gguf.find('.', dot1 + 1), dot3 = gguf.find('.', dot2 + 1);
-  const std::string layer = gguf.substr(dot1 + 1, dot2 - dot1 - 1);
-  const std::string part = gguf.substr(dot2 + 1, dot3 - dot2 - 1);
-  return "model.layers." + layer + "." + kParts.at(part) + ".weight";
-}
-
 struct Source {
   std::unique_ptr<SafetensorsFile> file;
   nlohmann::json config;
@@ -115,7 +100,7 @@ Source OpenSource(const std::string& golden_dir) {
 // Row r of the source tensor as f32, in GGUF order: llama.cpp's converter permutes the
 // q/k rows of the llama architecture per head, (2, hd/2) -> (hd/2, 2).
 std::vector<float> SourceRow(const Source& s, const std::string& gguf_name, size_t r) {
-  const std::string hf = HfName(gguf_name);
+  const std::string hf = HfTensorName(gguf_name).value_or("");
   const TensorView* t = nullptr;
   for (const auto& v : s.file->tensors())
     if (v.name == hf) t = &v;
@@ -174,7 +159,7 @@ TEST(QuantFormats, KQuantRmseWithinOnePercentOfLlamaCpp) {
       const auto type = QuantTypeFromName(e["type"].get<std::string>());
       if (!type || QuantBlock(*type) != 256) continue;
       const std::string name = e["name"];
-      const std::string hf = HfName(name);
+      const std::string hf = HfTensorName(name).value_or("");
       const TensorView* t = nullptr;
       for (const auto& v : s.file->tensors())
         if (v.name == hf) t = &v;

@@ -1,0 +1,43 @@
+// A GGUF file read as a model: the ModelConfig from its `<arch>.*` metadata and its
+// tensors under their Hugging Face names (llama.cpp's converter renames them:
+// token_embd.weight = model.embed_tokens.weight, blk.N.attn_q.weight =
+// model.layers.N.self_attn.q_proj.weight, output.weight = lm_head.weight, ...).
+// The weights stay as the file holds them: the llama architecture's q/k rows in
+// llama.cpp's order (see LlamaQkRowPermuted), every ggml type; the engine maps them.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "loaders/gguf.h"
+#include "loaders/hf_config.h"
+
+namespace oko {
+
+// The Hugging Face name of a GGUF tensor of qwen3 / qwen2 / llama; nullopt for others.
+std::optional<std::string> HfTensorName(std::string_view gguf_name);
+
+// general.architecture (qwen3, qwen2, llama) and the `<arch>.*` keys as config.json would
+// hold them, checked by ParseModelConfig; tied embeddings when there is no output.weight;
+// bos / eos from tokenizer.ggml.* (eos: eos_token_id, eot_token_id and the control tokens
+// spelled <|endoftext|>, <|im_end|>, <|eot_id|>, <|eom_id|>, <|end_of_text|>, as llama.cpp
+// stops at them). Errors name the file and the GGUF key.
+Result<ModelConfig> GgufModelConfig(const GgufFile& f);
+// GgufFile::Open + GgufModelConfig.
+Result<ModelConfig> LoadGgufModelConfig(const std::string& path);
+
+// Every tensor of the file by Hugging Face name, checked against ExpectedTensors(c):
+// shapes, 1-D tensors in F32/F16/BF16, data aligned for the kernels (4 bytes for F32, 2
+// for the others); lists every missing, misshapen and unknown tensor in one message.
+Result<std::map<std::string, const GgufTensor*>> GgufModelTensors(const ModelConfig& c, const GgufFile& f);
+
+// Whether llama.cpp's converter permuted the rows of this tensor (Hugging Face name) for
+// its interleaved RoPE: q_proj / k_proj of the llama architecture. Within each head of
+// head_dim rows, file row 2i + j holds Hugging Face row j * head_dim/2 + i. (Llama files
+// with q/k biases, which would be permuted too, are refused: no such model is known.)
+bool LlamaQkRowPermuted(const ModelConfig& c, const std::string& hf_name);
+
+}  // namespace oko
