@@ -94,6 +94,9 @@ Result<EngineOptions> EngineFlags::ToOptions() const {
   if (!quant.empty() && model_dir.ends_with(".gguf"))
     return Errorf("--quant {}: {} is a GGUF file, whose weights run in the types it holds (--quant "
                   "quantizes the weights of a model folder)", quant, model_dir);
+  if (lora_merge && model_dir.ends_with(".gguf"))
+    return Errorf("--lora-merge: {} is a GGUF file, whose quantized weights adapters cannot be "
+                  "merged into; drop --lora-merge (the adapters then run unmerged on them)", model_dir);
   if (lora_merge && !quant.empty())
     return Errorf("--lora-merge with --quant: adapters cannot be merged into quantized weights; "
                   "drop --lora-merge (the adapters then run unmerged on the quantized weights)");
