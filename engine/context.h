@@ -64,7 +64,7 @@ class Context {
   // The positions already in the cache keep what they were computed with: a caller that
   // changes them rewinds (or resets) to the first position the change affects.
   void set_interventions(std::shared_ptr<const Interventions> iv) { interventions_ = std::move(iv); }
-  const Interventions* interventions() const { return interventions_.get(); }
+  const std::shared_ptr<const Interventions>& interventions() const { return interventions_; }
 
   void set_trace(TraceSink* sink) { trace_ = sink; }
   void set_profiler(Profiler* p) { profiler_ = p; }

@@ -19,6 +19,7 @@ namespace {
 
 struct BenchOptions {
   EngineFlags engine;
+  InterventionFlags interventions;
   int64_t prompt = 512, generate = 128, depth = 0, repetitions = 3, parallel = 1;
   bool json = false, machine = false;
 };
@@ -87,6 +88,7 @@ Status MeasureParallel(const BenchOptions& o, const Context& first, const Engine
   std::vector<Context*> contexts;
   for (size_t i = 0; i < n; ++i) {
     OKO_ASSIGN_OR_RETURN(auto c, Context::Create(first.shared_model(), first.shared_pool(), options));
+    c->set_interventions(first.interventions());
     contexts.push_back(c.get());
     owned.push_back(std::move(c));
   }
@@ -132,6 +134,7 @@ Status RunBench(const BenchOptions& o) {
   OKO_ASSIGN_OR_RETURN(options.ctx, BenchContext(o));
   const std::string ctx_what = fmt::format("-p {} -d {} -n {}", o.prompt, o.depth, o.generate);
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, ctx_what));
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context));
   const MachineLimits limits = LoadOrMeasureMachine(context->pool(), o.machine);
   Measured m;
   MeasureOneSequence(o, *context, m);
@@ -209,6 +212,7 @@ Subcommand AddBenchCommand(CLI::App& root) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* app = root.add_subcommand("bench", "Prompt and generation speed against the machine's limits");
   o->engine.Add(app, /*model_required=*/false);
+  o->interventions.Add(app);
   AddIntFlag(app, "-p,--n-prompt", &o->prompt, {0, kMaxTokenCount}, "prompt tokens, pp (default: 512)");
   AddIntFlag(app, "-n,--n-gen", &o->generate, {0, kMaxTokenCount}, "generated tokens, tg (default: 128)");
   AddIntFlag(app, "-d,--depth", &o->depth, {0, kMaxTokenCount}, "context already in the cache before tg (default: 0)");

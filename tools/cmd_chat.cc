@@ -29,6 +29,7 @@ namespace {
 
 struct ChatArgs {
   EngineFlags engine;
+  InterventionFlags interventions;
   SamplingFlags sampling;
   ChatFlags chat;
   int64_t max_new_tokens = 4096;
@@ -425,6 +426,7 @@ void WarnAboutRecording(const Context& context) {
 
 Status RunChat(const ChatArgs& args) {
   OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(args.engine, args.sampling, args.chat, args.max_new_tokens));
+  OKO_RETURN_IF_ERROR(args.interventions.ApplyTo(*chat.context));
   const bool interactive = ::isatty(STDIN_FILENO);
   if (args.record_attention) WarnAboutRecording(*chat.context);
   if (chat.session->raw_completion()) {
@@ -447,6 +449,7 @@ Subcommand AddChatCommand(CLI::App& root) {
   auto args = std::make_shared<ChatArgs>();
   CLI::App* app = root.add_subcommand("chat", "Chat with the model through its own chat template");
   args->engine.Add(app);
+  args->interventions.Add(app);
   args->sampling.Add(app);
   args->chat.Add(app);
   AddIntFlag(app, "-n,--n-predict", &args->max_new_tokens, {1, kMaxTokenCount}, "most tokens per reply (default: 4096)");

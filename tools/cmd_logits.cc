@@ -17,6 +17,7 @@ namespace {
 
 struct LogitsOptions {
   EngineFlags engine;
+  InterventionFlags interventions;
   std::string ids, out;
   bool all_positions = false;
 };
@@ -41,6 +42,7 @@ Status RunLogits(const LogitsOptions& o) {
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   if (static_cast<int64_t>(ids.size()) > options.ctx) options.ctx = ids.size();
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context));
   OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(ids.size())));
   const int64_t V = context->config().vocab_size;
   OKO_RETURN_IF_ERROR(CheckTokenRange(ids, V, "--ids"));
@@ -65,6 +67,7 @@ Subcommand AddLogitsCommand(CLI::App& root) {
   o->engine.compute = "f32";  // logits are for checking: the exact mode unless asked
   CLI::App* app = root.add_subcommand("logits", "Write the logits of token ids to a .npy file");
   o->engine.Add(app);
+  o->interventions.Add(app);
   app->add_option("--ids", o->ids, "comma-separated token ids, e.g. 1,2,3 or [1, 2, 3]")->required();
   app->add_option("--out", o->out, "output .npy, float32 [positions, vocab] (-: stdout)")->required();
   app->add_flag("--all-positions", o->all_positions, "logits of every position, not only the last");

@@ -24,6 +24,7 @@ namespace {
 
 struct RunOptions {
   EngineFlags engine;
+  InterventionFlags interventions;
   SamplingFlags sampling;
   ChatFlags chat;
   bool as_chat = false, verbose = false, ids_given = false;
@@ -53,6 +54,7 @@ Status RunChatTurn(const RunOptions& o) {
   OKO_ASSIGN_OR_RETURN(const std::string text, PromptText(o));
   OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(o.engine, o.sampling, o.chat, o.max_new_tokens));
   if (chat.session->raw_completion()) return Status::Error(chat.no_template_reason);
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*chat.context));
   ReplyPrinter printer(stdout, ::isatty(STDOUT_FILENO), o.chat.hide_thinking);
   OKO_ASSIGN_OR_RETURN(GenerationStats s, chat.session->Send(text, [&](const ReplyPiece& p) { printer.Print(p); }));
   printer.Finish();
@@ -86,6 +88,7 @@ Status RunRun(const RunOptions& o) {
   if (o.as_chat) return RunChatTurn(o);
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context));
   OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(o.engine.model_dir));
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(o, *tokenizer, context->config().vocab_size));
   if (prompt.empty()) return Errorf("the prompt has no tokens");
@@ -128,6 +131,7 @@ Subcommand AddRunCommand(CLI::App& root) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* app = root.add_subcommand("run", "Complete a prompt, streaming the text");
   o->engine.Add(app);
+  o->interventions.Add(app);
   o->sampling.Add(app);
   auto* p = app->add_option("-p,--prompt", o->prompt, "prompt text");
   auto* f = AddInputFileFlag(app, "-f,--file", &o->file, /*allow_stdin=*/true, "prompt text from a file (-: stdin)");

@@ -114,6 +114,39 @@ Result<std::unique_ptr<Context>> OpenContext(const std::string& dir, const Engin
   }
 }
 
+void InterventionFlags::Add(CLI::App* app) {
+  app->add_option("--ablate", spec.ablate,
+                  "zero the output of attention heads LAYER.HEAD[,...], e.g. 2.1,3.* (repeatable; default: none)");
+  app->add_option("--knockout", spec.knockout,
+                  "remove attention edges LAYERS:QUERIES:KEYS[;...] (positions, * = all, a-b inclusive), "
+                  "e.g. '*:10-12:3-5' (repeatable; default: none)");
+  app->add_option("--emphasize", spec.emphasize,
+                  "steer attention to the key positions KEYS (e.g. 4-8,12): other keys' probabilities times "
+                  "--emphasize-alpha, renormalized (default: none)");
+  app->add_option("--emphasize-heads", spec.emphasize_heads,
+                  "the heads --emphasize acts in, LAYER.HEAD[,...] (default: every head)");
+  app->add_option("--emphasize-alpha", spec.emphasize_alpha,
+                  "the factor in (0, 1] on the probabilities of keys outside --emphasize (default: 0.01)");
+  app->add_option("--steer", spec.steer,
+                  "add COEF times the vectors layers.{i} of a safetensors FILE to the residual after layer i, "
+                  "FILE[:COEF] (repeatable; COEF default: 1)");
+}
+
+Result<std::shared_ptr<const Interventions>> InterventionFlags::Make(const ModelConfig& config) const {
+  if (spec.empty()) {
+    if (!spec.emphasize_heads.empty()) return Errorf("--emphasize-heads {} needs --emphasize", spec.emphasize_heads);
+    return std::shared_ptr<const Interventions>();
+  }
+  OKO_ASSIGN_OR_RETURN(Interventions iv, Interventions::Make(spec, config));
+  return std::make_shared<const Interventions>(std::move(iv));
+}
+
+Status InterventionFlags::ApplyTo(Context& context) const {
+  OKO_ASSIGN_OR_RETURN(auto iv, Make(context.config()));
+  context.set_interventions(std::move(iv));
+  return {};
+}
+
 void SamplingFlags::Add(CLI::App* app) {
   const std::string from_model = " (default: generation_config.json, else ";
   AddRealFlag(app, "--temp", &temperature, {0, 100}, "temperature, 0: greedy" + from_model + "greedy)");

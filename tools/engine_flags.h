@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/context.h"
+#include "engine/interventions.h"
 #include "engine/sampler.h"
 
 namespace oko {
@@ -40,6 +41,19 @@ struct EngineFlags {
 // is exit 3 with the size.
 Result<std::unique_ptr<Context>> OpenContext(const std::string& dir, const EngineOptions& options,
                                              const std::string& ctx_what);
+
+// --ablate, --knockout, --emphasize (+ -heads, -alpha) and --steer (docs/INTERVENTIONS.md),
+// on run, chat, logits, trace and bench.
+struct InterventionFlags {
+  InterventionSpec spec;
+
+  void Add(CLI::App* app);
+  // The interventions the flags give, checked against the model (exit 2 naming the flag,
+  // its value and the model's limits); nullptr when none was given.
+  Result<std::shared_ptr<const Interventions>> Make(const ModelConfig& config) const;
+  // Make, then set on `context`.
+  Status ApplyTo(Context& context) const;
+};
 
 // Sampling flags; unset ones take the model's generation_config.json defaults.
 struct SamplingFlags {

@@ -24,6 +24,8 @@ struct Subcommand {
 void PrintTo(const Subcommand& s, std::ostream* os) { *os << s.name; }
 
 const std::vector<std::string> kEngineFlags = {"-t", "-c", "--sink", "--compute", "--kv", "--quant"};
+const std::vector<std::string> kInterventionFlags = {"--ablate", "--knockout", "--emphasize", "--emphasize-heads",
+                                                     "--emphasize-alpha", "--steer"};
 const std::vector<std::string> kSamplingFlags = {"--temp",          "--top-k",          "--top-p", "--min-p",
                                                  "--repeat-penalty", "--presence-penalty", "--seed"};
 
@@ -34,14 +36,15 @@ std::vector<std::string> Join(std::vector<std::string> a, const std::vector<std:
 
 const std::vector<Subcommand>& Subcommands() {
   static const std::vector<Subcommand> all = {
-      {"run", "run -m $M -p hi -n 1", Join(Join(kEngineFlags, kSamplingFlags), {"-n", "--ids"})},
-      {"chat", "chat -m $M -n 1", Join(Join(kEngineFlags, kSamplingFlags), {"-n"}), "hi\n"},
-      {"bench", "bench -m $M -p 1 -n 1 -r 1 -t 1", Join(kEngineFlags, {"-p", "-n", "-d", "-r", "--parallel"})},
+      {"run", "run -m $M -p hi -n 1", Join(Join(Join(kEngineFlags, kInterventionFlags), kSamplingFlags), {"-n", "--ids"})},
+      {"chat", "chat -m $M -n 1", Join(Join(Join(kEngineFlags, kInterventionFlags), kSamplingFlags), {"-n"}), "hi\n"},
+      {"bench", "bench -m $M -p 1 -n 1 -r 1 -t 1",
+       Join(Join(kEngineFlags, kInterventionFlags), {"-p", "-n", "-d", "-r", "--parallel"})},
       {"profile", "profile -m $M -p 1 -n 1 -t 1", Join(kEngineFlags, {"-p", "-n"})},
       {"trace", "trace -m $M --ids 1,2 --out $O.st --logit-lens -t 1",
-       Join(kEngineFlags, {"-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
+       Join(Join(kEngineFlags, kInterventionFlags), {"-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
                            "--ids"})},
-      {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(kEngineFlags, {"--ids"})},
+      {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(Join(kEngineFlags, kInterventionFlags), {"--ids"})},
       {"detokenize", "detokenize -m $M --ids 1", {"--ids"}},
       {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset"}},
   };
