@@ -1,5 +1,6 @@
 #include "engine/interventions.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -189,6 +190,39 @@ Status Interventions::AddSteering(const std::string& text, const ModelConfig& c)
   }
   descriptions_.push_back("--steer " + text);
   return {};
+}
+
+namespace {
+// The smallest position in `s` (kAnyPosition when empty).
+int64_t First(const PositionSet& s) {
+  int64_t first = kAnyPosition;
+  for (const auto& [a, b] : s.ranges) first = std::min(first, a);
+  return first;
+}
+// The smallest position not in `s`.
+int64_t FirstOutside(const PositionSet& s) {
+  int64_t p = 0;
+  for (bool moved = true; moved && p != kAnyPosition;) {
+    moved = false;
+    for (const auto& [a, b] : s.ranges)
+      if (p >= a && p <= b) {
+        p = b == kAnyPosition ? kAnyPosition : b + 1;
+        moved = true;
+      }
+  }
+  return p;
+}
+}  // namespace
+
+int64_t Interventions::FirstPosition() const {
+  for (size_t l = 0; l < head_scale_.size(); ++l)
+    if (!head_scale_[l].empty() || !steer_[l].empty()) return 0;  // every position
+  int64_t first = kNoPosition;
+  // A knocked-out pair (t, s) needs s <= t: no query before both ranges start changes.
+  for (const Knockout& k : knockouts_) first = std::min(first, std::max(First(k.queries), First(k.keys)));
+  // A row changes only when it sees keys both in and outside the span.
+  if (!emphasized_.empty()) first = std::min(first, std::max(First(emphasis_keys_), FirstOutside(emphasis_keys_)));
+  return first;
 }
 
 bool Interventions::BiasDiffersAcross(int64_t layer, int64_t first, int64_t count) const {

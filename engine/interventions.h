@@ -74,6 +74,10 @@ class Interventions {
   const float* Steering(int64_t layer) const {
     return steer_[layer].empty() ? nullptr : steer_[layer].data();
   }
+  // The first position whose outputs they change (kNoPosition: none): a cache computed
+  // without them holds right every position before it.
+  static constexpr int64_t kNoPosition = INT64_MAX;
+  int64_t FirstPosition() const;
   // One line per intervention, in the flags' syntax (chat's /interventions).
   const std::vector<std::string>& descriptions() const { return descriptions_; }
 

@@ -4,6 +4,7 @@
 // `oko bench --machine` re-measures those limits.
 #include <chrono>
 #include <cmath>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/batch_decoder.h"
@@ -172,6 +173,7 @@ Status RunBench(const BenchOptions& o) {
         {"read_bandwidth_gbs", limits.read_gbs},
         {"tg_limit_tok_s", tg_limit},
         {"tg_roofline", tg_limit > 0 ? tgs.mean / tg_limit : 0}};
+    if (const auto& iv = context->interventions()) j["interventions"] = iv->descriptions();
     if (!m.parallel_tg.empty())
       j["parallel"] = {{"sequences", o.parallel}, {"tok_s", par.mean}, {"stddev", par.std},
                        {"speedup", tgs.mean > 0 ? par.mean / tgs.mean : 0},
@@ -185,6 +187,8 @@ Status RunBench(const BenchOptions& o) {
              model.quant().empty() ? "" : " --quant " + model.quant(), ComputeModeName(model.compute()),
              model.compute_reason(), o.engine.kv, options.ctx, o.repetitions, o.repetitions == 1 ? "" : "s",
              bytes / 1e6);
+  if (const auto& iv = context->interventions())
+    fmt::print("interventions {}\n\n", fmt::join(iv->descriptions(), " "));
   // A llama-bench-style markdown table: fixed columns, one row per test.
   constexpr const char* kRow = "| {:<14} | {:>20} | {:>26} | {:>8} |\n";
   fmt::print(kRow, "test", "tok/s", "limit", "of limit");
