@@ -68,6 +68,29 @@ TEST(InterventionSpec, KnockoutAndEmphasisBiasTheScores) {
   for (int64_t l : {0, 1, 2, 3}) EXPECT_TRUE(iv->BiasesScores(l)) << l;
 }
 
+int64_t FirstPosition(const InterventionSpec& s) {
+  auto iv = Interventions::Make(s, Config());
+  EXPECT_TRUE(iv.ok()) << iv.status().message();
+  return iv.ok() ? iv->FirstPosition() : -1;
+}
+
+TEST(InterventionSpec, FirstPositionItChanges) {
+  InterventionSpec s;
+  s.knockout = {"*:10-12:3-5"};
+  EXPECT_EQ(FirstPosition(s), 10);
+  s.knockout = {"*:2-12:30-40;1:20:*"};
+  EXPECT_EQ(FirstPosition(s), 20);
+  s = {};
+  s.emphasize = "4-8";  // row 4 is the first to see keys in and outside the span
+  EXPECT_EQ(FirstPosition(s), 4);
+  s.emphasize = "0-3,4-6";  // rows 0-6 see only keys in it
+  EXPECT_EQ(FirstPosition(s), 7);
+  s.emphasize = "*";
+  EXPECT_EQ(FirstPosition(s), Interventions::kNoPosition);
+  s.ablate = {"0.0"};
+  EXPECT_EQ(FirstPosition(s), 0);
+}
+
 TEST(InterventionSpec, RefusesWithTheValueAndTheLimits) {
   InterventionSpec s;
   s.ablate = {"4.0"};

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <sstream>
 
 #include "common/npy.h"
 #include "tests/test_util.h"
@@ -66,6 +67,38 @@ TEST(InterventionsCli, LogitsMatchEveryCase) {
     for (size_t i = 0; i < g.size(); ++i) m = std::max(m, std::fabs(double(g[i]) - double(w[i])));
     EXPECT_LE(m, 1e-3);
   }
+}
+
+TEST(InterventionsCli, CompareShowsBothDistributionsAndContinuations) {
+  const std::string m = "'" + test::SharedPath("models/stories260k") + "'";
+  const auto run = test::RunOko("run -m " + m + " -p 'Once upon a time' -n 8 --temp 0 --emphasize 2-3 --compare");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, ::testing::HasSubstr("KL(without || with) = "));
+  EXPECT_THAT(run.out, ::testing::HasSubstr("| with --emphasize 2-3"));
+  const auto plain = test::RunOko("run -m " + m + " -p 'Once upon a time' -n 8 --temp 0 --compare");
+  EXPECT_EQ(plain.exit_code, 1) << plain.err;
+  const std::string out = test::TempDir("iv_compare") + "/l.npy";
+  const auto logits = test::RunOko("logits -m " + m + " --ids 1,403,407 --out '" + out + "' --ablate '2.*' --compare");
+  ASSERT_EQ(logits.exit_code, 0) << logits.err;
+  EXPECT_THAT(logits.err, ::testing::HasSubstr("KL(without || with) = "));
+}
+
+// The chat commands change the next answers, and /interventions off restores them.
+TEST(InterventionsCli, ChatCommandsSetAndClear) {
+  const std::string m = "'" + test::SharedPath("models/stories260k") + "'";
+  const auto r = test::RunOko("chat -m " + m + " -n 8 --temp 0",
+                              "Lily and Tom\n/ablate 2.*,3.*\nLily and Tom\n/interventions off\nLily and Tom\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 8u) << r.out;
+  EXPECT_EQ(lines[1], "Interventions for the next answers:");
+  EXPECT_EQ(lines[2], "  --ablate 2.*,3.*");
+  EXPECT_THAT(lines[3], ::testing::HasSubstr("The KV cache is kept up to position 0"));
+  EXPECT_NE(lines[0], lines[4]) << "the ablation changed nothing";
+  EXPECT_EQ(lines[5], "No interventions.");
+  EXPECT_EQ(lines[0], lines[7]) << r.out;
 }
 
 }  // namespace
