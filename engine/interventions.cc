@@ -94,6 +94,14 @@ std::pair<std::string, std::optional<double>> SplitCoefficient(const std::string
 
 }  // namespace
 
+Result<std::vector<bool>> ParseLayers(std::string_view list, const ModelConfig& c) {
+  OKO_ASSIGN_OR_RETURN(const auto ranges, ParseRanges(list, c.num_layers, "layer"));
+  std::vector<bool> mask(c.num_layers, false);
+  for (const auto& [a, b] : ranges)
+    for (int64_t l = a; l <= b; ++l) mask[l] = true;
+  return mask;
+}
+
 Result<Interventions> Interventions::Make(const InterventionSpec& spec, const ModelConfig& c) {
   Interventions iv;
   iv.num_heads_ = c.num_heads;

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,10 @@ struct PositionSet {
     return false;
   }
 };
+
+// "*", "a", "a-b" or a list of them: a mask over the model's layers (steer-vector's
+// --layers); errors name the model's layers.
+Result<std::vector<bool>> ParseLayers(std::string_view list, const ModelConfig& config);
 
 class Interventions {
  public:

@@ -11,6 +11,8 @@
 #include "engine/batch_decoder.h"
 #include "engine/context.h"
 #include "engine/interventions.h"
+#include "engine/steering.h"
+#include "tests/engine/attention_recorder.h"
 #include "tests/test_util.h"
 
 namespace oko {
@@ -229,6 +231,33 @@ TEST(Interventions, NoOpInterventionsAreBitIdentical) {
   s.steer = {test::SharedPath("golden/interventions/steer/stories260k-rand-l1-2.safetensors:0")};
   with->set_interventions(Make(s, *with));
   EXPECT_EQ(AllLogits(*with, ids), AllLogits(*without, ids));
+}
+
+// v_i = residual after layer i at the last token of the positive prompt minus the
+// negative one's, averaged over the pairs.
+TEST(Steering, MeanDifferenceOfTheLastResiduals) {
+  auto c = Load(64, 0);
+  ASSERT_TRUE(c);
+  const std::vector<int32_t> a = {1, 403, 407, 261}, b = {1, 20, 30, 40, 50};
+  auto last = [&](const std::vector<int32_t>& ids) {
+    Recorder rec(5, 8, static_cast<int64_t>(ids.size()));
+    c->Reset();
+    c->set_trace(&rec);
+    c->Forward(ids, Logits::kNone, nullptr);
+    c->set_trace(nullptr);
+    return rec.residual;
+  };
+  const auto ra = last(a), rb = last(b);
+  const auto v = MeanDifferenceVectors(*c, {{a, b}});
+  ASSERT_EQ(v.size(), 5u);
+  for (int64_t l = 0; l < 5; ++l) {
+    ASSERT_EQ(v[l].size(), 64u);
+    for (size_t d = 0; d < 64; ++d)
+      ASSERT_NEAR(v[l][d], ra.at(l + 1)[(a.size() - 1) * 64 + d] - rb.at(l + 1)[(b.size() - 1) * 64 + d], 1e-6);
+  }
+  double norm = 0;
+  for (float x : MeanDifferenceVectors(*c, {{a, b}, {b, a}})[2]) norm += std::fabs(x);
+  EXPECT_LT(norm, 1e-4);
 }
 
 }  // namespace

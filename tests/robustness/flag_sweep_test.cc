@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ const std::vector<Subcommand>& Subcommands() {
                            "--ids"})},
       {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(Join(kEngineFlags, kInterventionFlags), {"--ids"})},
       {"detokenize", "detokenize -m $M --ids 1", {"--ids"}},
+      {"steer-vector", "steer-vector -m $M --positive $P --negative $P --out $O.st -t 1",
+       Join(kEngineFlags, {"--layers", "--positive", "--out"})},
       {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset"}},
   };
   return all;
@@ -67,10 +70,13 @@ TEST_P(FlagSweepTest, NoValueOfAnyFlagAborts) {
   const Subcommand& s = GetParam();
   const std::string model = "'" + test::SharedPath("models/stories260k") + "'";
   const std::string out = test::TempDir(std::string("sweep_") + s.name);
+  const std::string prompts = out + "/prompts.txt";  // $P: a file of one prompt
+  std::ofstream(prompts) << "Once upon a time\n";
   int run = 0;
   for (const std::string& flag : s.flags) {
     for (const std::string& value : kAbsurd) {
-      const std::string base = Replace(Replace(s.base, "$M", model), "$O", fmt::format("'{}/{}'", out, run++));
+      const std::string base = Replace(Replace(Replace(s.base, "$M", model), "$O", fmt::format("'{}/{}'", out, run++)),
+                                       "$P", "'" + prompts + "'");
       // The flag comes last, so that it overrides the base's value of it.
       const std::string args = fmt::format("{} {} '{}'", base, flag, value);
       const auto r = test::RunOko(args, s.stdin_text);
