@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
       oko::AddDetokenizeCommand(app),
       oko::AddTraceCommand(app),
       oko::AddSteerVectorCommand(app),
+      oko::AddAttributeCommand(app),
   };
   try {
     return Run(app, commands, NormalizeArgs(argc, argv));

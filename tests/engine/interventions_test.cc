@@ -12,6 +12,7 @@
 #include "engine/context.h"
 #include "engine/interventions.h"
 #include "engine/steering.h"
+#include "engine/attribution.h"
 #include "tests/engine/attention_recorder.h"
 #include "tests/test_util.h"
 
@@ -258,6 +259,36 @@ TEST(Steering, MeanDifferenceOfTheLastResiduals) {
   double norm = 0;
   for (float x : MeanDifferenceVectors(*c, {{a, b}, {b, a}})[2]) norm += std::fabs(x);
   EXPECT_LT(norm, 1e-4);
+}
+
+double LogProbOf(const std::vector<float>& logits, int32_t id) {
+  double m = *std::max_element(logits.begin(), logits.end()), s = 0;
+  for (float x : logits) s += std::exp(double(x) - m);
+  return logits[id] - m - std::log(s);
+}
+
+// delta[s] is the change of the target's log-probability under "*:*:s", the target the
+// top next token by default; the context's own interventions come back afterwards.
+TEST(Attribution, KnockoutOfEachKey) {
+  auto c = Load(64, 0);
+  ASSERT_TRUE(c);
+  const std::vector<int32_t> ids = {1, 403, 407, 261, 378, 261};
+  std::vector<float> base, knocked;
+  c->Forward(ids, Logits::kLast, &base);
+  const int32_t top = static_cast<int32_t>(std::max_element(base.begin(), base.end()) - base.begin());
+  InterventionSpec s;
+  s.knockout = {"*:*:3"};
+  c->Reset();
+  c->set_interventions(Make(s, *c));
+  c->Forward(ids, Logits::kLast, &knocked);
+  const auto mine = c->interventions();
+  const Attribution a = AttributeByKnockout(*c, ids, std::nullopt);
+  EXPECT_EQ(a.target, top);
+  ASSERT_EQ(a.delta.size(), ids.size());
+  EXPECT_NEAR(a.logprob, LogProbOf(base, top), 1e-9);
+  EXPECT_NEAR(a.delta[3], LogProbOf(knocked, top) - LogProbOf(base, top), 1e-9);
+  EXPECT_EQ(c->interventions(), mine);
+  EXPECT_EQ(AttributeByKnockout(*c, ids, 42).target, 42);
 }
 
 }  // namespace

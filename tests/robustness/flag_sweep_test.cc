@@ -49,6 +49,7 @@ const std::vector<Subcommand>& Subcommands() {
       {"detokenize", "detokenize -m $M --ids 1", {"--ids"}},
       {"steer-vector", "steer-vector -m $M --positive $P --negative $P --out $O.st -t 1",
        Join(kEngineFlags, {"--layers", "--positive", "--out"})},
+      {"attribute", "attribute -m $M -p hi -t 1", Join(kEngineFlags, {"-p", "--target", "--html"})},
       {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset"}},
   };
   return all;
