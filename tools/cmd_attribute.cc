@@ -79,9 +79,13 @@ Status RunAttribute(const AttributeOptions& o) {
   OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(ids.size())));
   std::optional<int32_t> target;
   if (!o.target.empty()) {
-    OKO_ASSIGN_OR_RETURN(const std::vector<int32_t> t, tokenizer->Encode(o.target, /*add_special_tokens=*/false));
-    if (t.empty()) return Errorf("--target '{}' has no tokens", o.target);
-    target = t.front();  // the prediction is one token: the text's first
+    // The prediction is one token: the first the text becomes after the prompt (encoded
+    // alone, a leading space may be a token of its own).
+    OKO_ASSIGN_OR_RETURN(const std::vector<int32_t> both, tokenizer->Encode(o.prompt + o.target));
+    OKO_ASSIGN_OR_RETURN(const std::vector<int32_t> alone, tokenizer->Encode(o.target, /*add_special_tokens=*/false));
+    if (alone.empty()) return Errorf("--target '{}' has no tokens", o.target);
+    const bool extends = both.size() > ids.size() && std::equal(ids.begin(), ids.end(), both.begin());
+    target = extends ? both[ids.size()] : alone.front();
   }
   const Attribution a = AttributeByKnockout(*context, ids, target);
   const std::vector<std::string> pieces = tokenizer->DecodePieces(ids);

@@ -43,7 +43,11 @@ std::string Shown(int32_t id, const Tokenizer* tokenizer) {
   return out + "'";
 }
 
-// Splits text into lines of at most `width` bytes (newlines kept as breaks; a UTF-8
+size_t Columns(const std::string& s) {  // code points, close enough for a terminal column
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+// Splits text into lines of at most `width` characters, at spaces where it can (newlines kept as breaks; a UTF-8
 // sequence is never cut).
 std::vector<std::string> Wrap(const std::string& text, size_t width) {
   std::vector<std::string> lines(1);
@@ -55,16 +59,18 @@ std::vector<std::string> Wrap(const std::string& text, size_t width) {
     }
     size_t n = 1;
     while (i + n < text.size() && (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80) ++n;
-    if (lines.back().size() + n > width) lines.emplace_back();
+    if (Columns(lines.back()) + 1 > width) {  // break after the line's last space, if any
+      const size_t space = lines.back().rfind(' ');
+      std::string carry = space == std::string::npos ? "" : lines.back().substr(space + 1);
+      if (space != std::string::npos) lines.back().resize(space + 1);
+      lines.push_back(std::move(carry));
+    }
     lines.back() += text.substr(i, n);
     i += n;
   }
   return lines;
 }
 
-size_t Columns(const std::string& s) {  // code points, close enough for a terminal column
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-}
 
 }  // namespace
 
