@@ -211,17 +211,22 @@ void ForwardPass::Attention(const Node& n) {
 }
 
 namespace {
+struct BiasStrides {
+  size_t position, head;  // 0: one row shared by all positions / heads
+};
 // The score bias of the queries at positions first .. first + positions - 1 of query heads
-// [head, head + group) over the keys at `keys`: rows [position][head][key], one head row
-// per position when the group's heads share it. Returns the head stride (0 when shared).
-size_t FillKeyBias(const Interventions& iv, int64_t layer, int64_t head, size_t group,
-                   int64_t first, size_t positions, const std::vector<int64_t>& keys, float* out) {
+// [head, head + group) over the keys at `keys`: rows [position][head][key], only one head
+// row when the group's heads share it and one position row when no knockout makes it
+// depend on the query (emphasis alone: the fill then costs one row per block).
+BiasStrides FillKeyBias(const Interventions& iv, int64_t layer, int64_t head, size_t group, int64_t first,
+                        size_t positions, const std::vector<int64_t>& keys, float* out) {
   const size_t heads = iv.BiasDiffersAcross(layer, head, static_cast<int64_t>(group)) ? group : 1;
-  for (size_t t = 0; t < positions; ++t)
+  const size_t rows = iv.BiasDependsOnQuery(layer) ? positions : 1;
+  for (size_t t = 0; t < rows; ++t)
     for (size_t h = 0; h < heads; ++h)
       iv.KeyBias(layer, head + static_cast<int64_t>(h), first + static_cast<int64_t>(t), keys.data(),
                  keys.size(), out + (t * heads + h) * keys.size());
-  return heads > 1 ? keys.size() : 0;
+  return {rows > 1 ? heads * keys.size() : 0, heads > 1 ? keys.size() : 0};
 }
 
 const float* HeadsFrom(const float* scale, size_t head) { return scale == nullptr ? nullptr : scale + head; }
@@ -247,7 +252,7 @@ void ForwardPass::AttendPosition(const Node& n, const Part& p, size_t t, size_t 
     if (biased) {
       a.key_bias = ws_.key_bias_[worker].data();
       a.key_bias_head_stride = FillKeyBias(*iv, n.layer, j * group, group, pos, 1, *positions,
-                                           ws_.key_bias_[worker].data());
+                                           ws_.key_bias_[worker].data()).head;
     }
   }
   AttentionQueries(a);
@@ -283,9 +288,10 @@ void ForwardPass::AttendBlock(const Node& n, const Part& p, size_t t0, size_t po
     a.head_scale = HeadsFrom(iv->HeadScale(n.layer), j * group);
     if (biased) {
       a.key_bias = ws_.key_bias_[worker].data();
-      a.key_bias_head_stride = FillKeyBias(*iv, n.layer, j * group, group, first, positions, columns,
-                                           ws_.key_bias_[worker].data());
-      a.key_bias_stride = a.key_bias_head_stride == 0 ? columns.size() : group * columns.size();
+      const BiasStrides s = FillKeyBias(*iv, n.layer, j * group, group, first, positions, columns,
+                                        ws_.key_bias_[worker].data());
+      a.key_bias_stride = s.position;
+      a.key_bias_head_stride = s.head;
     }
   }
   AttentionBlock(a);

@@ -107,6 +107,7 @@ Result<Interventions> Interventions::Make(const InterventionSpec& spec, const Mo
   iv.num_heads_ = c.num_heads;
   iv.head_scale_.resize(c.num_layers);
   iv.biases_.assign(c.num_layers, false);
+  iv.knocks_out_.assign(c.num_layers, false);
   iv.steer_.resize(c.num_layers);
   for (const std::string& a : spec.ablate) OKO_RETURN_IF_ERROR(InFlag(iv.AddAblation(a, c), "--ablate", a));
   for (const std::string& k : spec.knockout) OKO_RETURN_IF_ERROR(InFlag(iv.AddKnockout(k, c), "--knockout", k));
@@ -135,7 +136,7 @@ Status Interventions::AddKnockout(const std::string& text, const ModelConfig& c)
     Knockout k;
     k.layers.assign(c.num_layers, false);
     for (const auto& [a, b] : layers)
-      for (int64_t l = a; l <= b; ++l) k.layers[l] = biases_[l] = true;
+      for (int64_t l = a; l <= b; ++l) k.layers[l] = biases_[l] = knocks_out_[l] = true;
     OKO_ASSIGN_OR_RETURN(k.queries.ranges, ParseRanges(fields[1], 0, "query position"));
     OKO_ASSIGN_OR_RETURN(k.keys.ranges, ParseRanges(fields[2], 0, "key position"));
     knockouts_.push_back(std::move(k));

@@ -66,6 +66,9 @@ class Interventions {
   }
   // Whether knockout or emphasis changes the scores of `layer`.
   bool BiasesScores(int64_t layer) const { return biases_[layer]; }
+  // Whether the bias of `layer` depends on the query position (a knockout acts there);
+  // emphasis alone does not.
+  bool BiasDependsOnQuery(int64_t layer) const { return knocks_out_[layer]; }
   // Whether heads [first, first + count) of `layer` get different biases (emphasis on
   // some of them only).
   bool BiasDiffersAcross(int64_t layer, int64_t first, int64_t count) const;
@@ -99,6 +102,7 @@ class Interventions {
   int64_t num_heads_ = 0;
   std::vector<std::vector<float>> head_scale_;  // [layer] -> [num_heads] or empty
   std::vector<bool> biases_;                    // [layer]
+  std::vector<bool> knocks_out_;                // [layer]
   std::vector<Knockout> knockouts_;
   PositionSet emphasis_keys_;
   std::vector<bool> emphasized_;  // [layer * num_heads + head]

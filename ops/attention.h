@@ -110,7 +110,8 @@ struct AttentionBlockArgs {
   float* probs = nullptr;
   // Optional, as AttentionQueries' (a query whose keys all get -inf has p = 0, out = 0):
   // the row key_bias + t * key_bias_stride + g * key_bias_head_stride is added to query
-  // (t, g)'s scores over the columns (head stride 0: one row per position).
+  // (t, g)'s scores over the columns (a stride of 0 shares one row across positions or
+  // heads).
   const float* key_bias = nullptr;
   size_t key_bias_stride = 0;
   size_t key_bias_head_stride = 0;
