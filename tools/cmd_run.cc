@@ -130,10 +130,10 @@ Status RunRun(const RunOptions& o) {
   if (o.as_chat) return RunChatTurn(o);
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
-  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context));
   OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(o.engine.model_dir));
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(o, *tokenizer, context->config().vocab_size));
   if (prompt.empty()) return Errorf("the prompt has no tokens");
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context, tokenizer.get(), prompt));
   OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(prompt.size())));
 
   const SamplerOptions sampling = o.sampling.Resolve(context->config().generation);
@@ -174,7 +174,7 @@ Subcommand AddRunCommand(CLI::App& root) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* app = root.add_subcommand("run", "Complete a prompt, streaming the text");
   o->engine.Add(app);
-  o->interventions.Add(app);
+  o->interventions.Add(app, /*with_text=*/true);
   o->sampling.Add(app);
   auto* p = app->add_option("-p,--prompt", o->prompt, "prompt text");
   auto* f = AddInputFileFlag(app, "-f,--file", &o->file, /*allow_stdin=*/true, "prompt text from a file (-: stdin)");

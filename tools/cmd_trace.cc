@@ -321,7 +321,7 @@ Status RunRecord(const TraceOptions& o) {
   const DType dtype = o.dtype == "f16" ? DType::kF16 : DType::kF32;
   OKO_RETURN_IF_ERROR(CheckEstimate(o, config, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
-  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context));
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context, tok.get(), ids));
   const ModelConfig& c = context->config();
   TraceRecorder rec(c.num_layers, c.num_heads, context->kv_cache().sink(), f);
 
@@ -366,7 +366,7 @@ Subcommand AddTraceCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand("trace", "Record where each token looks: attention to a .safetensors trace");
   o->engine.compute = "f32";  // traces are for looking closely: the exact mode unless asked
   o->engine.Add(app, /*model_required=*/false);  // --diff needs no model
-  o->interventions.Add(app);
+  o->interventions.Add(app, /*with_text=*/true);
   app->add_option("-p,--prompt", o->prompt, "prompt text (encoded with the model's tokenizer)");
   app->add_option("--ids", o->ids, "prompt as comma-separated token ids, e.g. 1,2,3 or [1, 2, 3]");
   AddIntFlag(app, "-n,--n-predict", &o->n, {0, kMaxTokenCount},

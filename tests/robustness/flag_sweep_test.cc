@@ -37,13 +37,14 @@ std::vector<std::string> Join(std::vector<std::string> a, const std::vector<std:
 
 const std::vector<Subcommand>& Subcommands() {
   static const std::vector<Subcommand> all = {
-      {"run", "run -m $M -p hi -n 1", Join(Join(Join(kEngineFlags, kInterventionFlags), kSamplingFlags), {"-n", "--ids"})},
+      {"run", "run -m $M -p hi -n 1",
+       Join(Join(Join(kEngineFlags, kInterventionFlags), kSamplingFlags), {"-n", "--ids", "--emphasize-text"})},
       {"chat", "chat -m $M -n 1", Join(Join(Join(kEngineFlags, kInterventionFlags), kSamplingFlags), {"-n"}), "hi\n"},
       {"bench", "bench -m $M -p 1 -n 1 -r 1 -t 1",
        Join(Join(kEngineFlags, kInterventionFlags), {"-p", "-n", "-d", "-r", "--parallel"})},
       {"profile", "profile -m $M -p 1 -n 1 -t 1", Join(kEngineFlags, {"-p", "-n"})},
       {"trace", "trace -m $M --ids 1,2 --out $O.st --logit-lens -t 1",
-       Join(Join(kEngineFlags, kInterventionFlags), {"-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
+       Join(Join(kEngineFlags, kInterventionFlags), {"--emphasize-text", "-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
                            "--ids"})},
       {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(Join(kEngineFlags, kInterventionFlags), {"--ids"})},
       {"detokenize", "detokenize -m $M --ids 1", {"--ids"}},

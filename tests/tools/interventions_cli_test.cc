@@ -83,6 +83,21 @@ TEST(InterventionsCli, CompareShowsBothDistributionsAndContinuations) {
   EXPECT_THAT(logits.err, ::testing::HasSubstr("KL(without || with) = "));
 }
 
+// --emphasize-text is --emphasize of the positions of the text's tokens in the prompt.
+TEST(InterventionsCli, EmphasizeTextFindsItsTokensInThePrompt) {
+  const std::string m = "'" + test::SharedPath("models/stories260k") + "'";
+  const std::string p = " -p 'Lily and Tom went to the park' -n 6 --temp 0 ";
+  const auto by_text = test::RunOko("run -m " + m + p + "--emphasize-text 'went to'");
+  const auto by_positions = test::RunOko("run -m " + m + p + "--emphasize 5-7");  // " w" "ent" " to"
+  const auto plain = test::RunOko("run -m " + m + p);
+  ASSERT_EQ(by_text.exit_code, 0) << by_text.err;
+  EXPECT_EQ(by_text.out, by_positions.out);
+  EXPECT_NE(by_text.out, plain.out);
+  const auto missing = test::RunOko("run -m " + m + p + "--emphasize-text 'a dragon'");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, ::testing::HasSubstr("--emphasize-text 'a dragon'"));
+}
+
 // The chat commands change the next answers, and /interventions off restores them.
 TEST(InterventionsCli, ChatCommandsSetAndClear) {
   const std::string m = "'" + test::SharedPath("models/stories260k") + "'";
