@@ -154,13 +154,15 @@ Result<std::vector<int32_t>> PromptIds(const TraceOptions& o, const Tokenizer* t
   return ids;
 }
 
-std::string OptionsJson(const TraceOptions& o, int64_t prompt_tokens) {
+// The flags of the run; "interventions": what the probabilities were recorded under.
+std::string OptionsJson(const TraceOptions& o, int64_t prompt_tokens, const Interventions* iv) {
   nlohmann::json j = {{"ctx", o.engine.ctx},         {"sink", o.engine.sink},
                       {"compute", o.engine.compute}, {"kv", o.engine.kv},
                       {"threads", o.engine.threads}, {"dtype", o.dtype},
                       {"layers", o.layers},          {"heads", o.heads},
                       {"queries", o.queries},        {"generated", o.n}, {"prompt", o.prompt},
                       {"prompt_tokens", prompt_tokens}, {"logit_lens", o.logit_lens}};
+  if (iv != nullptr) j["interventions"] = iv->descriptions();
   return j.dump();
 }
 
@@ -258,9 +260,9 @@ Status CheckEstimate(const TraceOptions& o, const ModelConfig& c, const TraceFil
 }
 
 TraceWriteOptions WriteOptions(const TraceOptions& o, const TraceRecorder& rec, const Tokenizer* tok,
-                               const std::vector<int32_t>& ids, DType dtype) {
+                               const std::vector<int32_t>& ids, DType dtype, const Interventions* iv) {
   TraceWriteOptions w{o.engine.ModelName(), Tokens(tok, ids), dtype,
-                      OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n), {}};
+                      OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n, iv), {}};
   if (!o.logit_lens) return w;
   nlohmann::json names = nlohmann::json::object();
   for (int32_t id : rec.lens_ids()) names[std::to_string(id)] = TokenText(tok, id);
@@ -345,7 +347,8 @@ Status RunRecord(const TraceOptions& o) {
                o.out.empty() ? "(not kept)" : o.out.c_str());
   OKO_RETURN_IF_ERROR(CheckSize(bytes, o, "holds"));
   t0 = Profiler::NowNs();
-  OKO_RETURN_IF_ERROR(rec.Write(path, WriteOptions(o, rec, tok.get(), ids, dtype)));
+  const TraceWriteOptions w = WriteOptions(o, rec, tok.get(), ids, dtype, context->interventions().get());
+  OKO_RETURN_IF_ERROR(rec.Write(path, w));
   time.write_ns = Profiler::NowNs() - t0;
   ReportCost(time, rec, context->options().threads, ids.size());
   const Status shown = o.show || !o.html.empty() ? View(o, path) : Status();
