@@ -1,7 +1,7 @@
 // Context: one sequence run through a shared Model. It owns what belongs to the sequence:
 // the KV cache, the activation buffers, the RoPE table, the position, the ids whose keys
 // and values the cache holds (so a prompt that extends them prefills only what is new),
-// and the hooks (trace sink, profiler). Contexts of one Model may run on different
+// the interventions it runs under, and the hooks (trace sink, profiler). Contexts of one Model may run on different
 // threads, each with its own ThreadPool; several contexts decode together in one pass
 // over the weights through BatchDecoder (engine/batch_decoder.h).
 // Forward() runs a batch of token ids at the next positions (prefill when many, decode
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/forward.h"
+#include "engine/interventions.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/profiler.h"
@@ -65,6 +66,12 @@ class Context {
   std::span<const float> lora_scales() const { return lora_scales_; }
   bool set_lora_scale(size_t adapter, float scale);
 
+  // The interventions this sequence runs under (engine/interventions.h), nullptr: none.
+  // The positions already in the cache keep what they were computed with: a caller that
+  // changes them rewinds (or resets) to the first position the change affects.
+  void set_interventions(std::shared_ptr<const Interventions> iv) { interventions_ = std::move(iv); }
+  const std::shared_ptr<const Interventions>& interventions() const { return interventions_; }
+
   void set_trace(TraceSink* sink) { trace_ = sink; }
   void set_profiler(Profiler* p) { profiler_ = p; }
   TraceSink* trace() const { return trace_; }
@@ -83,6 +90,7 @@ class Context {
   int64_t position_ = 0;
   std::vector<int32_t> tokens_;
   std::vector<float> lora_scales_;
+  std::shared_ptr<const Interventions> interventions_;
   TraceSink* trace_ = nullptr;
   Profiler* profiler_ = nullptr;
 };

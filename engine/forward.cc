@@ -45,6 +45,7 @@ Workspace::Workspace(const Model& model, size_t rows, int workers) : rows_(rows)
   lora_scratch_.resize(rows * model.max_lora_rank());
   block_probs_.resize(workers);
   key_positions_.resize(workers);
+  key_bias_.resize(workers);
 }
 
 size_t ForwardPass::BlockPositions(int64_t group) {
@@ -76,6 +77,9 @@ ForwardPass::ForwardPass(const Model& model, ThreadPool& pool, Workspace& ws,
     if (ctx.trace_ != nullptr)
       for (auto& v : ws.block_probs_)
         if (v.size() < per_block * group * keys) v.resize(per_block * group * keys);
+    if (ctx.interventions_ != nullptr)
+      for (auto& v : ws.key_bias_)
+        if (v.size() < per_block * group * keys) v.resize(per_block * group * keys);
   }
   OKO_CHECK(rows_ <= ws.rows(), "{} rows in one pass, the workspace holds {}", rows_, ws.rows());
   phase_ = decode ? Phase::kDecode : Phase::kPrefill;
@@ -102,6 +106,7 @@ void ForwardPass::Run(const Model& model, ThreadPool& pool, Workspace& workspace
     if (n.kind == OpKind::kLogits && pass.logit_rows_ == 0) break;
     const int64_t t0 = profiler != nullptr ? Profiler::NowNs() : 0;
     pass.RunNode(n);
+    if (n.layer >= 0 && model.graph().LayerEnd(n.layer) == i) pass.AddSteering(n.layer);
     if (profiler != nullptr) profiler->Record(pass.phase_, i, Profiler::NowNs() - t0, pass.NodeCost(n));
     pass.Hooks(i, n);
   }
@@ -213,19 +218,52 @@ void ForwardPass::Attention(const Node& n) {
   });
 }
 
+namespace {
+struct BiasStrides {
+  size_t position, head;  // 0: one row shared by all positions / heads
+};
+// The score bias of the queries at positions first .. first + positions - 1 of query heads
+// [head, head + group) over the keys at `keys`: rows [position][head][key], only one head
+// row when the group's heads share it and one position row when no knockout makes it
+// depend on the query (emphasis alone: the fill then costs one row per block).
+BiasStrides FillKeyBias(const Interventions& iv, int64_t layer, int64_t head, size_t group, int64_t first,
+                        size_t positions, const std::vector<int64_t>& keys, float* out) {
+  const size_t heads = iv.BiasDiffersAcross(layer, head, static_cast<int64_t>(group)) ? group : 1;
+  const size_t rows = iv.BiasDependsOnQuery(layer) ? positions : 1;
+  for (size_t t = 0; t < rows; ++t)
+    for (size_t h = 0; h < heads; ++h)
+      iv.KeyBias(layer, head + static_cast<int64_t>(h), first + static_cast<int64_t>(t), keys.data(),
+                 keys.size(), out + (t * heads + h) * keys.size());
+  return {rows > 1 ? heads * keys.size() : 0, heads > 1 ? keys.size() : 0};
+}
+
+const float* HeadsFrom(const float* scale, size_t head) { return scale == nullptr ? nullptr : scale + head; }
+}  // namespace
+
 void ForwardPass::AttendPosition(const Node& n, const Part& p, size_t t, size_t j, int worker) {
   const ModelConfig& c = model_.config();
   const size_t group = c.num_heads / c.num_kv_heads, hd = c.head_dim, q_dim = c.q_dim();
   KvCache& kv = p.context->kv_;
   const int64_t pos = p.pos0 + static_cast<int64_t>(t);
   SlotSpan spans[3];
-  std::vector<int64_t>* positions = p.tracing ? &ws_.key_positions_[worker] : nullptr;
+  const Interventions* iv = p.context->interventions_.get();
+  const bool biased = iv != nullptr && iv->BiasesScores(n.layer);
+  std::vector<int64_t>* positions = p.tracing || biased ? &ws_.key_positions_[worker] : nullptr;
   const size_t num_spans = kv.VisibleSpans(pos, spans, positions);
   float* probs = ws_.attention_scratch_[worker].data();
   const size_t offset = (p.row0 + t) * q_dim + j * group * hd;
-  AttentionQueries({buf(n.in) + offset, hd, group, kv.K(n.layer, j), kv.V(n.layer, j), hd,
-                    kv.dtype(), spans, num_spans, hd, 1.0f / std::sqrt(static_cast<float>(hd)),
-                    probs, buf(n.out) + offset, hd});
+  AttentionArgs a{buf(n.in) + offset, hd, group, kv.K(n.layer, j), kv.V(n.layer, j), hd,
+                  kv.dtype(), spans, num_spans, hd, 1.0f / std::sqrt(static_cast<float>(hd)),
+                  probs, buf(n.out) + offset, hd};
+  if (iv != nullptr) {
+    a.head_scale = HeadsFrom(iv->HeadScale(n.layer), j * group);
+    if (biased) {
+      a.key_bias = ws_.key_bias_[worker].data();
+      a.key_bias_head_stride = FillKeyBias(*iv, n.layer, j * group, group, pos, 1, *positions,
+                                           ws_.key_bias_[worker].data()).head;
+    }
+  }
+  AttentionQueries(a);
   if (p.tracing) {
     p.context->trace_->OnAttention({n.layer, pos, static_cast<int64_t>(j * group),
                                     static_cast<int64_t>(group), probs, positions->data(),
@@ -243,13 +281,28 @@ void ForwardPass::AttendBlock(const Node& n, const Part& p, size_t t0, size_t po
   const int64_t first = p.pos0 + static_cast<int64_t>(t0);
   SlotSpan spans[3];
   KeyColumns keys[kBlockQueries];
-  const size_t num_spans = kv.BlockSpans(first, first + static_cast<int64_t>(positions) - 1, spans, keys);
+  const Interventions* iv = p.context->interventions_.get();
+  const bool biased = iv != nullptr && iv->BiasesScores(n.layer);
+  std::vector<int64_t>& columns = ws_.key_positions_[worker];  // of the keys, when biased
+  const size_t num_spans = kv.BlockSpans(first, first + static_cast<int64_t>(positions) - 1, spans,
+                                         keys, biased ? &columns : nullptr);
   const size_t offset = (p.row0 + t0) * q_dim + j * group * hd;
   float* block_probs = p.tracing ? ws_.block_probs_[worker].data() : nullptr;
-  AttentionBlock({buf(n.in) + offset, q_dim, positions, group, kv.K(n.layer, j),
-                  kv.V(n.layer, j), hd, kv.dtype(), spans, num_spans, keys, hd,
-                  1.0f / std::sqrt(static_cast<float>(hd)), ws_.attention_scratch_[worker].data(),
-                  buf(n.out) + offset, q_dim, block_probs});
+  AttentionBlockArgs a{buf(n.in) + offset, q_dim, positions, group, kv.K(n.layer, j),
+                       kv.V(n.layer, j), hd, kv.dtype(), spans, num_spans, keys, hd,
+                       1.0f / std::sqrt(static_cast<float>(hd)), ws_.attention_scratch_[worker].data(),
+                       buf(n.out) + offset, q_dim, block_probs};
+  if (iv != nullptr) {
+    a.head_scale = HeadsFrom(iv->HeadScale(n.layer), j * group);
+    if (biased) {
+      a.key_bias = ws_.key_bias_[worker].data();
+      const BiasStrides s = FillKeyBias(*iv, n.layer, j * group, group, first, positions, columns,
+                                        ws_.key_bias_[worker].data());
+      a.key_bias_stride = s.position;
+      a.key_bias_head_stride = s.head;
+    }
+  }
+  AttentionBlock(a);
   if (!p.tracing) return;
   // Each position's probabilities over the keys it sees: its columns of the block's.
   size_t total = 0;
@@ -272,6 +325,17 @@ void ForwardPass::AttendBlock(const Node& n, const Part& p, size_t t0, size_t po
     p.context->trace_->OnAttention({n.layer, pos, static_cast<int64_t>(j * group),
                                     static_cast<int64_t>(group), probs, key_positions.data(),
                                     static_cast<int64_t>(seen)});
+  }
+}
+
+// Activation addition: each steered segment's rows of the residual stream, after `layer`.
+void ForwardPass::AddSteering(int64_t layer) {
+  const size_t H = model_.config().hidden_size;
+  for (const Part& p : parts_) {
+    const Interventions* iv = p.context->interventions_.get();
+    const float* v = iv == nullptr ? nullptr : iv->Steering(layer);
+    if (v == nullptr) continue;
+    for (size_t r = p.row0; r < p.row0 + static_cast<size_t>(p.T); ++r) AddInplace(buf(Buf::kX) + r * H, v, H);
   }
 }
 

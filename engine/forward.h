@@ -4,7 +4,8 @@
 // segment of T rows; batched decode is N segments of one row). Row-wise ops see one
 // batch; RoPE, the KV store and attention work per segment, each on its own context's
 // positions and cache. Prefill attention runs in blocks of positions per KV head, decode
-// per position; both hand the trace sink the probabilities they computed.
+// per position; both apply the segment's interventions (engine/interventions.h) in the
+// kernels and hand the trace sink the probabilities they computed.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +49,8 @@ class Workspace {
   std::vector<std::vector<float>> block_probs_;
   std::vector<std::vector<int64_t>> key_positions_;
   std::vector<float> lora_scratch_;  // [rows, the model's largest LoRA rank]
+  // Per worker, only under interventions that bias scores: the bias rows of a block.
+  std::vector<std::vector<float>> key_bias_;
 };
 
 class ForwardPass {
@@ -74,6 +77,7 @@ class ForwardPass {
   void AttendPosition(const Node& n, const Part& p, size_t t, size_t kv_head, int worker);
   void AttendBlock(const Node& n, const Part& p, size_t t0, size_t positions, size_t kv_head,
                    int worker);
+  void AddSteering(int64_t layer);
   void LmHead(const Node& n);
   static void AddRowRun(std::vector<RowRun>& runs, size_t row0, size_t rows,
                         std::span<const float> scales);

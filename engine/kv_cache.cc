@@ -81,7 +81,8 @@ size_t KvCache::VisibleSpans(int64_t pos, SlotSpan spans[3],
   return n;
 }
 
-size_t KvCache::BlockSpans(int64_t first, int64_t last, SlotSpan spans[3], KeyColumns* keys) const {
+size_t KvCache::BlockSpans(int64_t first, int64_t last, SlotSpan spans[3], KeyColumns* keys,
+                           std::vector<int64_t>* positions) const {
   const int64_t sink_end = std::min(sink_, last + 1), window_first = WindowStart(first);
   OKO_CHECK(last - window_first < ring_, "block {}..{} attends more keys than the ring holds",
             first, last);
@@ -97,6 +98,11 @@ size_t KvCache::BlockSpans(int64_t first, int64_t last, SlotSpan spans[3], KeyCo
       k.hole_end = k.hole_begin + static_cast<size_t>(WindowStart(pos) - window_first);
       k.end = k.hole_begin + static_cast<size_t>(pos - window_first + 1);
     }
+  }
+  if (positions != nullptr) {
+    positions->clear();
+    for (int64_t p = 0; p < sink_end; ++p) positions->push_back(p);
+    for (int64_t p = window_first; p <= last; ++p) positions->push_back(p);
   }
   return n;
 }

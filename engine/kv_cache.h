@@ -58,8 +58,10 @@ class KvCache {
   size_t VisibleSpans(int64_t pos, SlotSpan spans[3], std::vector<int64_t>* positions) const;
   // For the consecutive query positions first..last (a prefill block): the spans of the
   // union of the keys they attend (sinks, then the window, oldest first; returns their
-  // count <= 3) and, in keys[pos - first], the columns of that union each one sees.
-  size_t BlockSpans(int64_t first, int64_t last, SlotSpan spans[3], KeyColumns* keys) const;
+  // count <= 3) and, in keys[pos - first], the columns of that union each one sees;
+  // `positions` (optional) receives the absolute position of every column.
+  size_t BlockSpans(int64_t first, int64_t last, SlotSpan spans[3], KeyColumns* keys,
+                    std::vector<int64_t>* positions = nullptr) const;
 
  private:
   // The oldest non-sink position a query at `pos` attends.

@@ -228,8 +228,10 @@ void AttentionTyped(const AttentionArgs& a) {
   SlotPass<true>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.k), a.kv_stride,
                  a.head_dim, a.scale);
   if (a.key_bias != nullptr)
-    for (size_t g = 0; g < a.num_queries; ++g)
-      for (size_t j = 0; j < total; ++j) qs.scores[g][j] += a.key_bias[j];
+    for (size_t g = 0; g < a.num_queries; ++g) {
+      const float* bias = a.key_bias + g * a.key_bias_head_stride;
+      for (size_t j = 0; j < total; ++j) qs.scores[g][j] += bias[j];
+    }
   for (size_t g = 0; g < a.num_queries; ++g) SoftmaxRow(df, qs.scores[g], total);
   ZeroRows(qs, a.head_dim);
   SlotPass<false>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.v), a.kv_stride,
@@ -482,7 +484,8 @@ void AttentionBlockTyped(const AttentionBlockArgs& a) {
   ScoreBlock<TKV>(a, qt, nqp, end, st, kf32);
   if (a.key_bias != nullptr)
     for (size_t i = 0; i < nq; ++i) {
-      const float* bias = a.key_bias + (i / a.group) * a.key_bias_stride;
+      const float* bias =
+          a.key_bias + (i / a.group) * a.key_bias_stride + (i % a.group) * a.key_bias_head_stride;
       for (size_t c = 0; c < end; ++c) st[c * nqp + i] += bias[c];
     }
   for (size_t q0 = 0; q0 < nqp; q0 += N)

@@ -1,10 +1,12 @@
 // AttentionQueries: a group of query heads that share one KV head (GQA), attending one
 // query position against spans of the KV cache. For each query g:
-//   s[j] = scale * q[g] · k[j] + key_bias[j]   for every slot j in the spans (span order)
+//   s[j] = scale * q[g] · k[j] + bias[g][j]   for every slot j in the spans (span order)
 //   p = softmax(s)               (f32, max-subtracted)
 //   out[g] = head_scale[g] * sum_j p[j] * v[j]
-// key_bias and head_scale are optional (nullptr: 0 and 1): the interventions' hooks, a
-// bias of -inf removes a key, a scale of 0 ablates a head (p is still reported).
+// key_bias and head_scale are optional (nullptr: 0 and 1): the interventions' hooks
+// (engine/interventions.h), a bias of -inf removes a key, log A < 0 weakens it, a scale
+// of 0 ablates a head (p is still reported). Query g's bias row is
+// key_bias + g * key_bias_head_stride (0: one row for the whole group).
 // The engine turns its ring buffer + causal/window mask into at most a few contiguous
 // slot spans. Slot j of this KV head starts at k + j * kv_stride (elements), f32 or f16
 // (f16 widened exactly). Any head_dim, num_queries <= kBlockQueries; total = sum of
@@ -51,7 +53,8 @@ struct AttentionArgs {
   float* probs;       // [num_queries, total slots in spans]
   float* out;         // [num_queries, head_dim], row stride out_stride
   size_t out_stride;
-  const float* key_bias = nullptr;    // [total] or nullptr
+  const float* key_bias = nullptr;    // rows of [total], or nullptr
+  size_t key_bias_head_stride = 0;
   const float* head_scale = nullptr;  // [num_queries] or nullptr
 };
 
@@ -106,9 +109,12 @@ struct AttentionBlockArgs {
   // row t * group + g = p of query (t, g) over every column, 0 where masked (the trace).
   float* probs = nullptr;
   // Optional, as AttentionQueries' (a query whose keys all get -inf has p = 0, out = 0):
-  // row t (stride key_bias_stride) is added to position t's scores over the columns.
+  // the row key_bias + t * key_bias_stride + g * key_bias_head_stride is added to query
+  // (t, g)'s scores over the columns (a stride of 0 shares one row across positions or
+  // heads).
   const float* key_bias = nullptr;
   size_t key_bias_stride = 0;
+  size_t key_bias_head_stride = 0;
   const float* head_scale = nullptr;  // [group]: query (t, g)'s output times head_scale[g]
 };
 

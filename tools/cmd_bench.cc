@@ -4,6 +4,7 @@
 // `oko bench --machine` re-measures those limits.
 #include <chrono>
 #include <cmath>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/batch_decoder.h"
@@ -19,6 +20,7 @@ namespace {
 
 struct BenchOptions {
   EngineFlags engine;
+  InterventionFlags interventions;
   int64_t prompt = 512, generate = 128, depth = 0, repetitions = 3, parallel = 1;
   bool json = false, machine = false;
 };
@@ -87,6 +89,7 @@ Status MeasureParallel(const BenchOptions& o, const Context& first, const Engine
   std::vector<Context*> contexts;
   for (size_t i = 0; i < n; ++i) {
     OKO_ASSIGN_OR_RETURN(auto c, Context::Create(first.shared_model(), first.shared_pool(), options));
+    c->set_interventions(first.interventions());
     contexts.push_back(c.get());
     owned.push_back(std::move(c));
   }
@@ -132,6 +135,7 @@ Status RunBench(const BenchOptions& o) {
   OKO_ASSIGN_OR_RETURN(options.ctx, BenchContext(o));
   const std::string ctx_what = fmt::format("-p {} -d {} -n {}", o.prompt, o.depth, o.generate);
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, ctx_what));
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context));
   const MachineLimits limits = LoadOrMeasureMachine(context->pool(), o.machine);
   Measured m;
   MeasureOneSequence(o, *context, m);
@@ -169,6 +173,7 @@ Status RunBench(const BenchOptions& o) {
         {"read_bandwidth_gbs", limits.read_gbs},
         {"tg_limit_tok_s", tg_limit},
         {"tg_roofline", tg_limit > 0 ? tgs.mean / tg_limit : 0}};
+    if (const auto& iv = context->interventions()) j["interventions"] = iv->descriptions();
     if (!m.parallel_tg.empty())
       j["parallel"] = {{"sequences", o.parallel}, {"tok_s", par.mean}, {"stddev", par.std},
                        {"speedup", tgs.mean > 0 ? par.mean / tgs.mean : 0},
@@ -182,6 +187,8 @@ Status RunBench(const BenchOptions& o) {
              model.quant().empty() ? "" : " --quant " + model.quant(), ComputeModeName(model.compute()),
              model.compute_reason(), o.engine.kv, options.ctx, o.repetitions, o.repetitions == 1 ? "" : "s",
              bytes / 1e6);
+  if (const auto& iv = context->interventions())
+    fmt::print("interventions {}\n\n", fmt::join(iv->descriptions(), " "));
   // A llama-bench-style markdown table: fixed columns, one row per test.
   constexpr const char* kRow = "| {:<14} | {:>20} | {:>26} | {:>8} |\n";
   fmt::print(kRow, "test", "tok/s", "limit", "of limit");
@@ -209,6 +216,7 @@ Subcommand AddBenchCommand(CLI::App& root) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* app = root.add_subcommand("bench", "Prompt and generation speed against the machine's limits");
   o->engine.Add(app, /*model_required=*/false);
+  o->interventions.Add(app);
   AddIntFlag(app, "-p,--n-prompt", &o->prompt, {0, kMaxTokenCount}, "prompt tokens, pp (default: 512)");
   AddIntFlag(app, "-n,--n-gen", &o->generate, {0, kMaxTokenCount}, "generated tokens, tg (default: 128)");
   AddIntFlag(app, "-d,--depth", &o->depth, {0, kMaxTokenCount}, "context already in the cache before tg (default: 0)");

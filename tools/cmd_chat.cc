@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "common/atomic_file.h"
 #include "common/mapped_file.h"
@@ -31,6 +32,7 @@ namespace {
 
 struct ChatArgs {
   EngineFlags engine;
+  InterventionFlags interventions;
   SamplingFlags sampling;
   ChatFlags chat;
   int64_t max_new_tokens = 4096;
@@ -56,6 +58,12 @@ constexpr std::string_view kHelp =
     "                  (0 switches it off), /lora off switches all off\n"
     "  /drift [L] [H]  what the adapters did to the last answer's attention, residual\n"
     "                  stream and next token (the conversation run with them and without)\n"
+    "  /ablate L.H[,...]         zero attention heads (as --ablate), e.g. /ablate 2.1,3.*\n"
+    "  /knockout L:Q:K[;...]     remove attention edges (as --knockout), e.g. /knockout *:10-12:3-5\n"
+    "  /emphasize KEYS [heads=L.H,...] [alpha=A]\n"
+    "                  steer attention to the key positions KEYS (as --emphasize)\n"
+    "  /steer FILE[:COEF]        add a steering vector to the residual (as --steer)\n"
+    "  /interventions [off]      list the interventions in force, or clear them\n"
     "  /exit           leave (as Ctrl-D)\n"
     "Ctrl-C stops the current answer; Ctrl-D exits.\n";
 
@@ -92,8 +100,9 @@ class ChatCli {
   // (stored as f16: Qwen3-0.6B's 28 layers x 16 heads hold about 0.5 GB over 1k positions,
   // 7.5 GB over 4k).
   ChatCli(OpenedChat chat, std::string model_name, bool interactive, bool hide_thinking,
-          bool record_attention, bool profile)
+          bool record_attention, bool profile, InterventionSpec interventions)
       : chat_(std::move(chat)),
+        interventions_(std::move(interventions)),
         session_(*chat_.session),
         printer_(stdout, interactive && ::isatty(STDOUT_FILENO), hide_thinking),
         model_name_(std::move(model_name)) {
@@ -135,8 +144,12 @@ class ChatCli {
   Status Profile(std::string_view arg);
   Status Lora(std::string_view arg);
   Status Drift(std::string_view arg);
+  Status ChangeInterventions(std::string_view name, std::string_view arg);
+  Status SetInterventions(const InterventionSpec& spec);
+  void ListInterventions();
 
   OpenedChat chat_;
+  InterventionSpec interventions_;  // as the flags and the commands gave them
   ChatSession& session_;
   ReplyPrinter printer_;
   LineEditor* editor_ = nullptr;  // on a terminal only
@@ -267,12 +280,81 @@ Status ChatCli::HandleCommand(std::string_view name, std::string_view arg, bool*
     return Lora(arg);
   } else if (name == "/drift") {
     return Drift(arg);
+  } else if (name == "/ablate" || name == "/knockout" || name == "/emphasize" || name == "/steer") {
+    if (arg.empty()) return Errorf("{} needs a value (/help shows the syntax)", name);
+    return ChangeInterventions(name, arg);
+  } else if (name == "/interventions") {
+    if (arg == "off") return SetInterventions({});
+    if (!arg.empty()) return Errorf("/interventions: '{}' is not an option (/interventions or /interventions off)", arg);
+    ListInterventions();
   } else if (name == "/exit" || name == "/quit") {
     *quit = true;
   } else {
     return Errorf("unknown command {} (/help lists them)", name);
   }
   return {};
+}
+
+// "/ablate 2.1" adds to what is in force, as a repeated flag would; /emphasize replaces
+// the emphasis.
+Status ChatCli::ChangeInterventions(std::string_view name, std::string_view arg) {
+  InterventionSpec spec = interventions_;
+  if (name == "/ablate") spec.ablate.emplace_back(arg);
+  if (name == "/knockout") spec.knockout.emplace_back(arg);
+  if (name == "/steer") spec.steer.push_back(ExpandHome(arg));
+  if (name == "/emphasize") {
+    spec.emphasize_heads.clear();
+    spec.emphasize_alpha = 0.01;
+    std::istringstream words{std::string(arg)};
+    words >> spec.emphasize;
+    for (std::string w; words >> w;) {
+      if (w.starts_with("heads=")) {
+        spec.emphasize_heads = w.substr(6);
+      } else if (w.starts_with("alpha=")) {
+        char* end = nullptr;
+        spec.emphasize_alpha = std::strtod(w.c_str() + 6, &end);
+        if (*end != '\0') return Errorf("/emphasize: alpha '{}' is not a number", w.substr(6));
+      } else {
+        return Errorf("/emphasize: '{}' is not heads=L.H,... or alpha=A", w);
+      }
+    }
+  }
+  return SetInterventions(spec);
+}
+
+// Checked against the model first (a bad spec changes nothing); the cache is kept only
+// up to the first position the change affects.
+Status ChatCli::SetInterventions(const InterventionSpec& spec) {
+  std::shared_ptr<const Interventions> next;
+  if (!spec.empty()) {
+    OKO_ASSIGN_OR_RETURN(Interventions iv, Interventions::Make(spec, chat_.context->config()));
+    next = std::make_shared<const Interventions>(std::move(iv));
+  }
+  Context& context = *chat_.context;
+  const std::shared_ptr<const Interventions>& previous = context.interventions();
+  const int64_t first = std::min(previous ? previous->FirstPosition() : Interventions::kNoPosition,
+                                 next ? next->FirstPosition() : Interventions::kNoPosition);
+  context.set_interventions(next);
+  interventions_ = spec;
+  if (spec.empty()) Say("No interventions.\n");
+  else ListInterventions();
+  if (first < context.position()) {
+    if (!context.Rewind(first)) context.Reset();
+    Say(fmt::format("The KV cache is kept up to position {}: the next message recomputes the conversation from "
+                    "there.\n", context.position()));
+  }
+  return {};
+}
+
+void ChatCli::ListInterventions() {
+  const auto& iv = chat_.context->interventions();
+  if (iv == nullptr) {
+    Say("No interventions.\n");
+    return;
+  }
+  std::string text = "Interventions for the next answers:\n";
+  for (const std::string& d : iv->descriptions()) text += "  " + d + "\n";
+  Say(text);
 }
 
 Status ChatCli::Send(std::string_view text) {
@@ -513,6 +595,7 @@ void WarnAboutRecording(const Context& context) {
 
 Status RunChat(const ChatArgs& args) {
   OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(args.engine, args.sampling, args.chat, args.max_new_tokens));
+  OKO_RETURN_IF_ERROR(args.interventions.ApplyTo(*chat.context));
   const bool interactive = ::isatty(STDIN_FILENO);
   if (args.record_attention) WarnAboutRecording(*chat.context);
   if (chat.session->raw_completion()) {
@@ -525,7 +608,7 @@ Status RunChat(const ChatArgs& args) {
       std::fprintf(stderr, "oko chat: warning: --system and --no-thinking need a chat template: ignored\n");
   }
   ChatCli cli(std::move(chat), args.engine.ModelName(), interactive, args.chat.hide_thinking,
-              args.record_attention, args.profile);
+              args.record_attention, args.profile, args.interventions.spec);
   return interactive ? cli.RunInteractive() : cli.RunScripted();
 }
 
@@ -535,6 +618,7 @@ Subcommand AddChatCommand(CLI::App& root) {
   auto args = std::make_shared<ChatArgs>();
   CLI::App* app = root.add_subcommand("chat", "Chat with the model through its own chat template");
   args->engine.Add(app);
+  args->interventions.Add(app);
   args->sampling.Add(app);
   args->chat.Add(app);
   AddIntFlag(app, "-n,--n-predict", &args->max_new_tokens, {1, kMaxTokenCount}, "most tokens per reply (default: 4096)");

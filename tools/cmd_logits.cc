@@ -9,7 +9,9 @@
 #include "common/mapped_file.h"
 #include "common/npy.h"
 #include "tools/command.h"
+#include "loaders/tokenizer.h"
 #include "tools/engine_flags.h"
+#include "tools/intervention_compare.h"
 #include "tools/token_ids.h"
 
 namespace oko {
@@ -17,8 +19,9 @@ namespace {
 
 struct LogitsOptions {
   EngineFlags engine;
+  InterventionFlags interventions;
   std::string ids, out;
-  bool all_positions = false;
+  bool all_positions = false, compare = false;
 };
 
 // The .npy bytes go through a temporary file (WriteNpyF32 writes files atomically).
@@ -35,17 +38,36 @@ Status WriteNpyToStdout(const std::vector<int64_t>& shape, const float* data) {
   return written;
 }
 
+// --compare: the same ids again without the interventions; the next-token distributions
+// on stderr (stdout may hold the .npy).
+Status CompareWithout(Context& context, const LogitsOptions& o, const std::vector<int32_t>& ids, const float* with) {
+  if (context.interventions() == nullptr) return Status::Error("--compare needs an intervention flag", ExitCode::kUsage);
+  const auto iv = context.interventions();
+  context.Reset();
+  context.set_interventions(nullptr);
+  std::vector<float> without;
+  context.Forward(ids, Logits::kLast, &without);
+  context.set_interventions(iv);
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (auto t = Tokenizer::Load(o.engine.model_dir); t.ok()) tokenizer = std::move(t).value();
+  const NextTokenComparison c = CompareNextToken(without.data(), with, context.config().vocab_size);
+  std::fprintf(stderr, "%s", FormatComparison(c, tokenizer.get()).c_str());
+  return {};
+}
+
 Status RunLogits(const LogitsOptions& o) {
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseTokenIds(o.ids));
   if (ids.empty()) return Errorf("--ids: give at least one token id");
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
   if (static_cast<int64_t>(ids.size()) > options.ctx) options.ctx = ids.size();
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context));
   OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(ids.size())));
   const int64_t V = context->config().vocab_size;
   OKO_RETURN_IF_ERROR(CheckTokenRange(ids, V, "--ids"));
   std::vector<float> logits;
   context->Forward(ids, o.all_positions ? Logits::kAll : Logits::kLast, &logits);
+  if (o.compare) OKO_RETURN_IF_ERROR(CompareWithout(*context, o, ids, logits.data() + logits.size() - V));
   const int64_t rows = o.all_positions ? static_cast<int64_t>(ids.size()) : 1;
   if (o.out == "-") {
     OKO_RETURN_IF_ERROR(WriteNpyToStdout({rows, V}, logits.data()));
@@ -65,9 +87,12 @@ Subcommand AddLogitsCommand(CLI::App& root) {
   o->engine.compute = "f32";  // logits are for checking: the exact mode unless asked
   CLI::App* app = root.add_subcommand("logits", "Write the logits of token ids to a .npy file");
   o->engine.Add(app);
+  o->interventions.Add(app);
   app->add_option("--ids", o->ids, "comma-separated token ids, e.g. 1,2,3 or [1, 2, 3]")->required();
   app->add_option("--out", o->out, "output .npy, float32 [positions, vocab] (-: stdout)")->required();
   app->add_flag("--all-positions", o->all_positions, "logits of every position, not only the last");
+  app->add_flag("--compare", o->compare,
+                "also run without the interventions: KL divergence and top-5 next tokens on stderr");
   AddExamples(app, {"oko logits -m ../shared/models/stories260k --ids 1,403,407 --out l.npy",
                     "oko logits -m DIR --ids \"$(oko tokenize -m DIR --text hi)\" --all-positions --out all.npy",
                     "oko logits -m DIR --ids 1,2 --out - | python3 -c 'import numpy,sys; print(numpy.load(sys.stdin.buffer))'"});

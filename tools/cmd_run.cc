@@ -17,6 +17,7 @@
 #include "tools/command.h"
 #include "tools/engine_flags.h"
 #include "tools/flags.h"
+#include "tools/intervention_compare.h"
 #include "tools/token_ids.h"
 
 namespace oko {
@@ -24,9 +25,10 @@ namespace {
 
 struct RunOptions {
   EngineFlags engine;
+  InterventionFlags interventions;
   SamplingFlags sampling;
   ChatFlags chat;
-  bool as_chat = false, verbose = false, ids_given = false;
+  bool as_chat = false, verbose = false, ids_given = false, compare = false;
   std::string prompt, ids, file;
   int64_t max_new_tokens = 256;
 };
@@ -53,6 +55,7 @@ Status RunChatTurn(const RunOptions& o) {
   OKO_ASSIGN_OR_RETURN(const std::string text, PromptText(o));
   OKO_ASSIGN_OR_RETURN(OpenedChat chat, OpenChat(o.engine, o.sampling, o.chat, o.max_new_tokens));
   if (chat.session->raw_completion()) return Status::Error(chat.no_template_reason);
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*chat.context));
   ReplyPrinter printer(stdout, ::isatty(STDOUT_FILENO), o.chat.hide_thinking);
   OKO_ASSIGN_OR_RETURN(GenerationStats s, chat.session->Send(text, [&](const ReplyPiece& p) { printer.Print(p); }));
   printer.Finish();
@@ -82,6 +85,47 @@ std::string StopReason(const GenerationStats& s, int64_t max_new_tokens, bool ou
   return fmt::format("-n {} tokens generated", max_new_tokens);
 }
 
+// The prompt's continuation from a fresh cache under the context's interventions (the
+// same seed each time, so only they differ), and its first next-token logits.
+std::vector<int32_t> Continue(Context& context, std::span<const int32_t> prompt, const SamplerOptions& sampling,
+                              const GenerateOptions& gen, std::vector<float>* first_logits) {
+  context.Reset();
+  context.Forward(prompt, Logits::kLast, first_logits);
+  context.Reset();
+  Sampler sampler(sampling);
+  std::vector<int32_t> ids;
+  Generator(context).Generate(prompt, gen, sampler, [&](int32_t id) {
+    ids.push_back(id);
+    return !g_interrupted;
+  });
+  return ids;
+}
+
+// --compare: the same prompt without and with the interventions (one load): the next
+// token's distributions, then both continuations side by side.
+Status RunCompare(Context& context, const Tokenizer& tokenizer,
+                  std::span<const int32_t> prompt, const SamplerOptions& sampling, const GenerateOptions& gen) {
+  const auto iv = context.interventions();
+  if (iv == nullptr) return Status::Error("--compare needs an intervention flag", ExitCode::kUsage);
+  std::vector<float> first_without, first_with;
+  context.set_interventions(nullptr);
+  std::signal(SIGINT, OnInterrupt);
+  const std::vector<int32_t> without = Continue(context, prompt, sampling, gen, &first_without);
+  context.set_interventions(iv);
+  const std::vector<int32_t> with = Continue(context, prompt, sampling, gen, &first_with);
+  std::signal(SIGINT, SIG_DFL);
+  std::string with_title = "with";
+  for (const std::string& d : iv->descriptions()) with_title += " " + d;
+  const std::string report =
+      tokenizer.Decode(prompt, /*skip_special=*/true) + "\n\n" +
+      FormatComparison(CompareNextToken(first_without.data(), first_with.data(), context.config().vocab_size),
+                       &tokenizer) +
+      "\n" +
+      SideBySide("without", tokenizer.Decode(without, true), with_title, tokenizer.Decode(with, true));
+  if (!Print(report)) return RuntimeErrorf("cannot write to stdout");
+  return {};
+}
+
 Status RunRun(const RunOptions& o) {
   if (o.as_chat) return RunChatTurn(o);
   OKO_ASSIGN_OR_RETURN(EngineOptions options, o.engine.ToOptions());
@@ -89,6 +133,7 @@ Status RunRun(const RunOptions& o) {
   OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(o.engine.model_dir));
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(o, *tokenizer, context->config().vocab_size));
   if (prompt.empty()) return Errorf("the prompt has no tokens");
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context, tokenizer.get(), prompt));
   OKO_RETURN_IF_ERROR(CheckPromptFits(*context, static_cast<int64_t>(prompt.size())));
 
   const SamplerOptions sampling = o.sampling.Resolve(context->config().generation);
@@ -98,6 +143,7 @@ Status RunRun(const RunOptions& o) {
   gen.max_new_tokens = o.max_new_tokens;
   gen.stop_ids.assign(context->config().eos_token_ids.begin(), context->config().eos_token_ids.end());
   if (auto eos = tokenizer->eos_id()) gen.stop_ids.push_back(*eos);
+  if (o.compare) return RunCompare(*context, *tokenizer, prompt, sampling, gen);
 
   // The prompt goes through the same detokenizer so that the first generated token is
   // decoded in context (SentencePiece strips the space of a text's first word only).
@@ -128,6 +174,7 @@ Subcommand AddRunCommand(CLI::App& root) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* app = root.add_subcommand("run", "Complete a prompt, streaming the text");
   o->engine.Add(app);
+  o->interventions.Add(app, /*with_text=*/true);
   o->sampling.Add(app);
   auto* p = app->add_option("-p,--prompt", o->prompt, "prompt text");
   auto* f = AddInputFileFlag(app, "-f,--file", &o->file, /*allow_stdin=*/true, "prompt text from a file (-: stdin)");
@@ -138,6 +185,10 @@ Subcommand AddRunCommand(CLI::App& root) {
                              "one chat turn: the prompt is a user message rendered by the chat template")
                    ->excludes(ids);
   for (CLI::Option* flag : o->chat.Add(app)) flag->needs(chat);
+  app->add_flag("--compare", o->compare,
+                "run the prompt without and with the interventions: KL divergence and top-5 of the next token, "
+                "both continuations side by side")
+      ->excludes(chat);
   AddIntFlag(app, "-n,--n-predict", &o->max_new_tokens, {0, kMaxTokenCount}, "tokens to generate (default: 256)");
   app->add_flag("-v,--verbose", o->verbose, "also print the seed and sampling settings, and why generation stopped (stderr)");
   AddExamples(app, {"oko run -m ../shared/models/stories260k -p \"Once upon a time\" --seed 42",

@@ -33,6 +33,7 @@ namespace {
 
 struct TraceOptions {
   EngineFlags engine;
+  InterventionFlags interventions;
   std::string prompt, ids, out, layers, heads, queries, dtype = "f32", html, view, drift;
   std::vector<std::string> diff;
   int64_t n = 0;
@@ -154,13 +155,15 @@ Result<std::vector<int32_t>> PromptIds(const TraceOptions& o, const Tokenizer* t
   return ids;
 }
 
-std::string OptionsJson(const TraceOptions& o, int64_t prompt_tokens) {
+// The flags of the run; "interventions": what the probabilities were recorded under.
+std::string OptionsJson(const TraceOptions& o, int64_t prompt_tokens, const Interventions* iv) {
   nlohmann::json j = {{"ctx", o.engine.ctx},         {"sink", o.engine.sink},
                       {"compute", o.engine.compute}, {"kv", o.engine.kv},
                       {"threads", o.engine.threads}, {"dtype", o.dtype},
                       {"layers", o.layers},          {"heads", o.heads},
                       {"queries", o.queries},        {"generated", o.n}, {"prompt", o.prompt},
                       {"prompt_tokens", prompt_tokens}, {"logit_lens", o.logit_lens}};
+  if (iv != nullptr) j["interventions"] = iv->descriptions();
   return j.dump();
 }
 
@@ -258,9 +261,9 @@ Status CheckEstimate(const TraceOptions& o, const ModelConfig& c, const TraceFil
 }
 
 TraceWriteOptions WriteOptions(const TraceOptions& o, const TraceRecorder& rec, const Tokenizer* tok,
-                               const std::vector<int32_t>& ids, DType dtype) {
+                               const std::vector<int32_t>& ids, DType dtype, const Interventions* iv) {
   TraceWriteOptions w{o.engine.ModelName(), Tokens(tok, ids), dtype,
-                      OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n), {}};
+                      OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n, iv), {}};
   if (!o.logit_lens) return w;
   nlohmann::json names = nlohmann::json::object();
   for (int32_t id : rec.lens_ids()) names[std::to_string(id)] = TokenText(tok, id);
@@ -321,6 +324,7 @@ Status RunRecord(const TraceOptions& o) {
   const DType dtype = o.dtype == "f16" ? DType::kF16 : DType::kF32;
   OKO_RETURN_IF_ERROR(CheckEstimate(o, config, f, static_cast<int64_t>(ids.size()) + o.n, dtype));
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context, tok.get(), ids));
   const ModelConfig& c = context->config();
   TraceRecorder rec(c.num_layers, c.num_heads, context->kv_cache().sink(), f);
 
@@ -344,7 +348,8 @@ Status RunRecord(const TraceOptions& o) {
                o.out.empty() ? "(not kept)" : o.out.c_str());
   OKO_RETURN_IF_ERROR(CheckSize(bytes, o, "holds"));
   t0 = Profiler::NowNs();
-  OKO_RETURN_IF_ERROR(rec.Write(path, WriteOptions(o, rec, tok.get(), ids, dtype)));
+  const TraceWriteOptions w = WriteOptions(o, rec, tok.get(), ids, dtype, context->interventions().get());
+  OKO_RETURN_IF_ERROR(rec.Write(path, w));
   time.write_ns = Profiler::NowNs() - t0;
   ReportCost(time, rec, context->options().threads, ids.size());
   const Status shown = o.show || !o.html.empty() ? View(o, path) : Status();
@@ -378,12 +383,16 @@ Status RunDrift(const TraceOptions& o) {
   OKO_RETURN_IF_ERROR(CheckRecordRequest(o, config, f, static_cast<int64_t>(ids.size())));
   OKO_RETURN_IF_ERROR(CheckEstimate(o, config, f, static_cast<int64_t>(ids.size()) + o.n, DType::kF32));
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, o.engine.CtxWhat()));
+  // Interventions act in both runs: the drift is the adapters' under them.
+  OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context, tok.get(), ids));
   ids = Generate(*context, std::move(ids), o.n);
   if (tok != nullptr && o.n > 0)
     std::fprintf(stderr, "trace: generated with the adapters: %s\n",
                  tok->Decode(std::span(ids.end() - o.n, ids.end())).c_str());
   const TraceWriteOptions write{o.engine.ModelName(), Tokens(tok.get(), ids), DType::kF32,
-                                OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n), {}};
+                                OptionsJson(o, static_cast<int64_t>(ids.size()) - o.n,
+                                            context->interventions().get()),
+                                {}};
   OKO_ASSIGN_OR_RETURN(LoraDrift d, MeasureLoraDrift(*context, ids, f, write));
   const std::string text = RenderLoraDrift(d, 20);
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -412,6 +421,7 @@ Subcommand AddTraceCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand("trace", "Record where each token looks: attention to a .safetensors trace");
   o->engine.compute = "f32";  // traces are for looking closely: the exact mode unless asked
   o->engine.Add(app, /*model_required=*/false);  // --diff needs no model
+  o->interventions.Add(app, /*with_text=*/true);
   app->add_option("-p,--prompt", o->prompt, "prompt text (encoded with the model's tokenizer)");
   app->add_option("--ids", o->ids, "prompt as comma-separated token ids, e.g. 1,2,3 or [1, 2, 3]");
   AddIntFlag(app, "-n,--n-predict", &o->n, {0, kMaxTokenCount},

@@ -26,6 +26,8 @@ Subcommand AddTemplateCommand(CLI::App& root);
 Subcommand AddTokenizeCommand(CLI::App& root);
 Subcommand AddDetokenizeCommand(CLI::App& root);
 Subcommand AddTraceCommand(CLI::App& root);
+Subcommand AddSteerVectorCommand(CLI::App& root);
+Subcommand AddAttributeCommand(CLI::App& root);
 
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.
 std::string SharedDir();

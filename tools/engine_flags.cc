@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <new>
 #include <random>
@@ -141,6 +142,74 @@ Result<std::unique_ptr<Context>> OpenContext(const std::string& dir, const Engin
     return RuntimeErrorf("out of memory: the KV cache and buffers need about {}",
                          BytesAndHuman(EstimateMemory(config, options).total()));
   }
+}
+
+void InterventionFlags::Add(CLI::App* app, bool with_text) {
+  app->add_option("--ablate", spec.ablate,
+                  "zero the output of attention heads LAYER.HEAD[,...], e.g. 2.1,3.* (repeatable; default: none)");
+  app->add_option("--knockout", spec.knockout,
+                  "remove attention edges LAYERS:QUERIES:KEYS[;...] (positions, * = all, a-b inclusive), "
+                  "e.g. '*:10-12:3-5' (repeatable; default: none)");
+  app->add_option("--emphasize", spec.emphasize,
+                  "steer attention to the key positions KEYS (e.g. 4-8,12): other keys' probabilities times "
+                  "--emphasize-alpha, renormalized (default: none)");
+  if (with_text)
+    app->add_option("--emphasize-text", emphasize_text,
+                    "--emphasize the positions of the first occurrence of this text's tokens in the prompt")
+        ->excludes("--emphasize");
+  app->add_option("--emphasize-heads", spec.emphasize_heads,
+                  "the heads --emphasize acts in, LAYER.HEAD[,...] (default: every head)");
+  app->add_option("--emphasize-alpha", spec.emphasize_alpha,
+                  "the factor in (0, 1] on the probabilities of keys outside --emphasize (default: 0.01)");
+  app->add_option("--steer", spec.steer,
+                  "add COEF times the vectors layers.{i} of a safetensors FILE to the residual after layer i, "
+                  "FILE[:COEF] (repeatable; COEF default: 1)");
+}
+
+namespace {
+// "a-b": the positions of the first occurrence of `needle` in `prompt`.
+std::optional<std::string> Find(std::span<const int32_t> prompt, const std::vector<int32_t>& needle) {
+  if (needle.empty()) return std::nullopt;
+  const auto at = std::search(prompt.begin(), prompt.end(), needle.begin(), needle.end());
+  if (at == prompt.end()) return std::nullopt;
+  const int64_t first = at - prompt.begin();
+  return fmt::format("{}-{}", first, first + static_cast<int64_t>(needle.size()) - 1);
+}
+
+// The text's tokens as the prompt would hold them: encoded alone, or after a space (a
+// word inside a sentence).
+Result<std::string> TextPositions(const std::string& text, const Tokenizer& tokenizer,
+                                  std::span<const int32_t> prompt) {
+  for (const std::string& variant : {text, " " + text}) {
+    OKO_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, tokenizer.Encode(variant, /*add_special_tokens=*/false));
+    if (auto span = Find(prompt, ids)) return *span;
+  }
+  return Errorf("--emphasize-text '{}': its tokens are not in the prompt ({} tokens)", text, prompt.size());
+}
+}  // namespace
+
+Result<std::shared_ptr<const Interventions>> InterventionFlags::Make(const ModelConfig& config,
+                                                                     const Tokenizer* tokenizer,
+                                                                     std::span<const int32_t> prompt) const {
+  InterventionSpec s = spec;
+  if (!emphasize_text.empty()) {
+    if (tokenizer == nullptr)
+      return Errorf("--emphasize-text '{}' needs a text prompt and the model's tokenizer (not with --chat)",
+                    emphasize_text);
+    OKO_ASSIGN_OR_RETURN(s.emphasize, TextPositions(emphasize_text, *tokenizer, prompt));
+  }
+  if (s.empty()) {
+    if (!s.emphasize_heads.empty()) return Errorf("--emphasize-heads {} needs --emphasize", s.emphasize_heads);
+    return std::shared_ptr<const Interventions>();
+  }
+  OKO_ASSIGN_OR_RETURN(Interventions iv, Interventions::Make(s, config));
+  return std::make_shared<const Interventions>(std::move(iv));
+}
+
+Status InterventionFlags::ApplyTo(Context& context, const Tokenizer* tokenizer, std::span<const int32_t> prompt) const {
+  OKO_ASSIGN_OR_RETURN(auto iv, Make(context.config(), tokenizer, prompt));
+  context.set_interventions(std::move(iv));
+  return {};
 }
 
 void SamplingFlags::Add(CLI::App* app) {

@@ -6,11 +6,14 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/context.h"
+#include "engine/interventions.h"
 #include "engine/sampler.h"
+#include "loaders/tokenizer.h"
 
 namespace oko {
 
@@ -43,6 +46,23 @@ struct EngineFlags {
 // is exit 3 with the size.
 Result<std::unique_ptr<Context>> OpenContext(const std::string& dir, const EngineOptions& options,
                                              const std::string& ctx_what);
+
+// --ablate, --knockout, --emphasize (+ -heads, -alpha) and --steer (docs/INTERVENTIONS.md),
+// on run, chat, logits, trace and bench.
+struct InterventionFlags {
+  InterventionSpec spec;
+  std::string emphasize_text;  // --emphasize-text (run, trace): resolved against the prompt
+
+  // with_text: also --emphasize-text (commands whose prompt is text).
+  void Add(CLI::App* app, bool with_text = false);
+  // The interventions the flags give, checked against the model (exit 2 naming the flag,
+  // its value and the model's limits); nullptr when none was given. --emphasize-text
+  // becomes the positions of the first occurrence of its tokens in `prompt`.
+  Result<std::shared_ptr<const Interventions>> Make(const ModelConfig& config, const Tokenizer* tokenizer = nullptr,
+                                                    std::span<const int32_t> prompt = {}) const;
+  // Make, then set on `context`.
+  Status ApplyTo(Context& context, const Tokenizer* tokenizer = nullptr, std::span<const int32_t> prompt = {}) const;
+};
 
 // Sampling flags; unset ones take the model's generation_config.json defaults.
 struct SamplingFlags {

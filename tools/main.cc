@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
       oko::AddTokenizeCommand(app),
       oko::AddDetokenizeCommand(app),
       oko::AddTraceCommand(app),
+      oko::AddSteerVectorCommand(app),
+      oko::AddAttributeCommand(app),
   };
   try {
     return Run(app, commands, NormalizeArgs(argc, argv));

@@ -1,52 +1,21 @@
-// What the golden tests share: a trace sink that records every site, the .npy reader,
-// the largest difference and where it is, and the check of one ref_torch.py folder.
+// What the golden tests share: the .npy reader, the largest difference and where it is,
+// and the check of one ref_torch.py folder (with the Recorder of attention_recorder.h).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/npy.h"
 #include "engine/context.h"
+#include "tests/engine/attention_recorder.h"
 
 namespace oko::test {
 
-// Records what the trace hook sees: residuals per layer, final hidden, attention rows.
-class Recorder : public TraceSink {
- public:
-  Recorder(int64_t layers, int64_t heads, int64_t T) : layers_(layers), heads_(heads), T_(T) {
-    attn.assign(layers * heads * T * T, 0.0f);
-  }
-  void OnAttention(const AttentionEvent& e) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (int64_t h = 0; h < e.num_heads; ++h)
-      for (int64_t k = 0; k < e.num_keys; ++k) {
-        const int64_t s = e.key_positions[k];
-        if (e.query_pos < T_ && s < T_)
-          attn[((e.layer * heads_ + e.first_head + h) * T_ + e.query_pos) * T_ + s] =
-              e.probs[h * e.num_keys + k];
-      }
-  }
-  void OnResidual(int64_t layer, int64_t pos0, int64_t T, const float* x, int64_t dim) override {
-    auto& r = residual[layer + 1];
-    r.insert(r.end(), x, x + T * dim);
-  }
-  void OnFinalHidden(int64_t pos0, int64_t T, const float* x, int64_t dim) override {
-    final_hidden.insert(final_hidden.end(), x, x + T * dim);
-  }
-  std::vector<float> attn;
-  std::map<int64_t, std::vector<float>> residual;
-  std::vector<float> final_hidden;
-
- private:
-  int64_t layers_, heads_, T_;
-  std::mutex mu_;
-};
+using oko::Recorder;  // tests/engine/attention_recorder.h
 
 inline NpyArray Load(const std::string& path) {
   auto a = ReadNpy(path);

@@ -207,7 +207,9 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
   for (const SlotSpan& s : c.spans) total += s.end - s.begin;
   std::vector<float> scratch(AttentionBlockScratch(P * G, total, D), NAN), out(P * q_pos_stride, 99.0f);
   std::vector<float> block_probs(P * G * total, NAN);
-  std::vector<float> key_bias(P * total), head_scale(G);
+  // A bias row per query (t, g): the heads of a group get different ones (emphasis on
+  // some heads only).
+  std::vector<float> key_bias(P * G * total), head_scale(G);
   for (size_t i = 0; i < key_bias.size(); ++i) key_bias[i] = i % 6 == 2 ? -INFINITY : 0.1f * (i % 9);
   for (size_t g = 0; g < G; ++g) head_scale[g] = 0.5f * g;
   const float scale = 0.3f;
@@ -216,7 +218,8 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
                           q_pos_stride, block_probs.data()};
   if (c.bias_and_scale) {
     args.key_bias = key_bias.data();
-    args.key_bias_stride = total;
+    args.key_bias_stride = G * total;
+    args.key_bias_head_stride = total;
     args.head_scale = head_scale.data();
   }
   AttentionBlock(args);
@@ -228,14 +231,17 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
     size_t visible = 0;
     for (const SlotSpan& s : own) visible += s.end - s.begin;
     std::vector<float> probs(G * visible + 1), want(G * D), own_bias;
-    for (size_t col = 0; col < total; ++col) {  // this position's bias at its visible columns
-      const KeyColumns& kc = c.keys[t];
-      if (col < kc.end && !(col >= kc.hole_begin && col < kc.hole_end)) own_bias.push_back(key_bias[t * total + col]);
-    }
+    for (size_t g = 0; g < G; ++g)  // this position's bias rows at its visible columns
+      for (size_t col = 0; col < total; ++col) {
+        const KeyColumns& kc = c.keys[t];
+        if (col < kc.end && !(col >= kc.hole_begin && col < kc.hole_end))
+          own_bias.push_back(key_bias[(t * G + g) * total + col]);
+      }
     AttentionArgs per_position{q.data() + t * q_pos_stride, D, G, kp, vp, D, kv_dtype, own.data(),
                                own.size(), D, scale, probs.data(), want.data(), D};
     if (c.bias_and_scale) {
       per_position.key_bias = own_bias.data();
+      per_position.key_bias_head_stride = visible;
       per_position.head_scale = head_scale.data();
     }
     AttentionQueries(per_position);

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct Subcommand {
 void PrintTo(const Subcommand& s, std::ostream* os) { *os << s.name; }
 
 const std::vector<std::string> kEngineFlags = {"-t", "-c", "--sink", "--compute", "--kv", "--quant", "--lora"};
+const std::vector<std::string> kInterventionFlags = {"--ablate", "--knockout", "--emphasize", "--emphasize-heads",
+                                                     "--emphasize-alpha", "--steer"};
 const std::vector<std::string> kSamplingFlags = {"--temp",          "--top-k",          "--top-p", "--min-p",
                                                  "--repeat-penalty", "--presence-penalty", "--seed"};
 
@@ -34,15 +37,20 @@ std::vector<std::string> Join(std::vector<std::string> a, const std::vector<std:
 
 const std::vector<Subcommand>& Subcommands() {
   static const std::vector<Subcommand> all = {
-      {"run", "run -m $M -p hi -n 1", Join(Join(kEngineFlags, kSamplingFlags), {"-n", "--ids"})},
-      {"chat", "chat -m $M -n 1", Join(Join(kEngineFlags, kSamplingFlags), {"-n"}), "hi\n"},
-      {"bench", "bench -m $M -p 1 -n 1 -r 1 -t 1", Join(kEngineFlags, {"-p", "-n", "-d", "-r", "--parallel"})},
+      {"run", "run -m $M -p hi -n 1",
+       Join(Join(Join(kEngineFlags, kInterventionFlags), kSamplingFlags), {"-n", "--ids", "--emphasize-text"})},
+      {"chat", "chat -m $M -n 1", Join(Join(Join(kEngineFlags, kInterventionFlags), kSamplingFlags), {"-n"}), "hi\n"},
+      {"bench", "bench -m $M -p 1 -n 1 -r 1 -t 1",
+       Join(Join(kEngineFlags, kInterventionFlags), {"-p", "-n", "-d", "-r", "--parallel"})},
       {"profile", "profile -m $M -p 1 -n 1 -t 1", Join(kEngineFlags, {"-p", "-n"})},
       {"trace", "trace -m $M --ids 1,2 --out $O.st --logit-lens -t 1",
-       Join(kEngineFlags, {"-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
+       Join(Join(kEngineFlags, kInterventionFlags), {"--emphasize-text", "-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
                            "--ids"})},
-      {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(kEngineFlags, {"--ids"})},
+      {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(Join(kEngineFlags, kInterventionFlags), {"--ids"})},
       {"detokenize", "detokenize -m $M --ids 1", {"--ids"}},
+      {"steer-vector", "steer-vector -m $M --positive $P --negative $P --out $O.st -t 1",
+       Join(kEngineFlags, {"--layers", "--positive", "--out"})},
+      {"attribute", "attribute -m $M -p hi -t 1", Join(kEngineFlags, {"-p", "--target", "--html"})},
       {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset", "--lora-rank"}},
   };
   return all;
@@ -64,10 +72,13 @@ TEST_P(FlagSweepTest, NoValueOfAnyFlagAborts) {
   const Subcommand& s = GetParam();
   const std::string model = "'" + test::SharedPath("models/stories260k") + "'";
   const std::string out = test::TempDir(std::string("sweep_") + s.name);
+  const std::string prompts = out + "/prompts.txt";  // $P: a file of one prompt
+  std::ofstream(prompts) << "Once upon a time\n";
   int run = 0;
   for (const std::string& flag : s.flags) {
     for (const std::string& value : kAbsurd) {
-      const std::string base = Replace(Replace(s.base, "$M", model), "$O", fmt::format("'{}/{}'", out, run++));
+      const std::string base = Replace(Replace(Replace(s.base, "$M", model), "$O", fmt::format("'{}/{}'", out, run++)),
+                                       "$P", "'" + prompts + "'");
       // The flag comes last, so that it overrides the base's value of it.
       const std::string args = fmt::format("{} {} '{}'", base, flag, value);
       const auto r = test::RunOko(args, s.stdin_text);
