@@ -141,28 +141,24 @@ std::string RenderLoraDrift(const LoraDrift& d, size_t top) {
 Status WriteLoraDrift(const LoraDrift& d, const std::string& path) {
   const TraceData& t = d.attention.delta;
   const int64_t L = static_cast<int64_t>(t.layers.size()), H = t.H();
-  auto jsd = std::make_shared<std::vector<float>>(L * H, 0.0f);
-  auto l1 = std::make_shared<std::vector<float>>(L * H, 0.0f);
+  std::vector<float> jsd(L * H, 0.0f), l1(L * H, 0.0f);
   for (const HeadDrift& h : d.attention.ranked) {
     const int64_t li = std::lower_bound(t.layers.begin(), t.layers.end(), h.layer) - t.layers.begin();
     const int64_t hi = std::lower_bound(t.heads.begin(), t.heads.end(), h.head) - t.heads.begin();
-    (*jsd)[li * H + hi] = static_cast<float>(h.jsd);
-    (*l1)[li * H + hi] = static_cast<float>(h.l1);
+    jsd[li * H + hi] = static_cast<float>(h.jsd);
+    l1[li * H + hi] = static_cast<float>(h.l1);
   }
-  auto residual = std::make_shared<std::vector<float>>(d.residual_rel_l2.begin(), d.residual_rel_l2.end());
-  auto tensor = [](std::string name, std::vector<int64_t> shape, std::shared_ptr<const std::vector<float>> v) {
-    return TensorToWrite{std::move(name), DType::kF32, std::move(shape), [v](AtomicFile& f) {
-                           return f.Write(v->data(), v->size() * sizeof(float));
-                         }};
+  const std::vector<float> residual(d.residual_rel_l2.begin(), d.residual_rel_l2.end());
+  auto f32 = [](std::string name, std::vector<int64_t> shape, const std::vector<float>& v) {
+    return TensorFromBytes(std::move(name), DType::kF32, std::move(shape), v.data());
   };
-  auto adapted = std::make_shared<const std::vector<float>>(d.adapted_logits);
-  auto base = std::make_shared<const std::vector<float>>(d.base_logits);
+  const auto n = [](const std::vector<float>& v) { return static_cast<int64_t>(v.size()); };
   const std::vector<TensorToWrite> tensors = {
-      tensor("drift.jsd", {L, H}, jsd),
-      tensor("drift.l1", {L, H}, l1),
-      tensor("residual_rel_l2", {static_cast<int64_t>(residual->size())}, residual),
-      tensor("logits_last.adapted", {static_cast<int64_t>(adapted->size())}, adapted),
-      tensor("logits_last.base", {static_cast<int64_t>(base->size())}, base),
+      f32("drift.jsd", {L, H}, jsd),
+      f32("drift.l1", {L, H}, l1),
+      f32("residual_rel_l2", {n(residual)}, residual),
+      f32("logits_last.adapted", {n(d.adapted_logits)}, d.adapted_logits),
+      f32("logits_last.base", {n(d.base_logits)}, d.base_logits),
   };
   const std::map<std::string, std::string> metadata = {
       {"format", "oko-lora-drift"},
