@@ -44,7 +44,7 @@ const std::vector<Subcommand>& Subcommands() {
        Join(Join(kEngineFlags, kInterventionFlags), {"-p", "-n", "-d", "-r", "--parallel"})},
       {"profile", "profile -m $M -p 1 -n 1 -t 1", Join(kEngineFlags, {"-p", "-n"})},
       {"trace", "trace -m $M --ids 1,2 --out $O.st --logit-lens -t 1",
-       Join(Join(kEngineFlags, kInterventionFlags), {"--emphasize-text", "-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
+       Join(Join(kEngineFlags, kInterventionFlags), {"--emphasize-text", "--drift", "-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
                            "--ids"})},
       {"logits", "logits -m $M --ids 1,2 --out $O.npy -t 1", Join(Join(kEngineFlags, kInterventionFlags), {"--ids"})},
       {"detokenize", "detokenize -m $M --ids 1", {"--ids"}},
