@@ -100,15 +100,23 @@ void ForwardPass::Run(const Model& model, ThreadPool& pool, Workspace& workspace
                       std::span<const Segment> segments, Profiler* profiler,
                       std::vector<float>* logits) {
   ForwardPass pass(model, pool, workspace, segments);
-  const auto& nodes = model.graph().nodes();
-  for (size_t i = 0; i < nodes.size(); ++i) {
+  const std::span<const Node> nodes = model.graph().nodes();
+  for (size_t i = 0; i < nodes.size();) {
     const Node& n = nodes[i];
     if (n.kind == OpKind::kLogits && pass.logit_rows_ == 0) break;
+    const size_t count = pass.FusedCount(nodes, i);
     const int64_t t0 = profiler != nullptr ? Profiler::NowNs() : 0;
-    pass.RunNode(n);
-    if (n.layer >= 0 && model.graph().LayerEnd(n.layer) == i) pass.AddSteering(n.layer);
-    if (profiler != nullptr) profiler->Record(pass.phase_, i, Profiler::NowNs() - t0, pass.NodeCost(n));
-    pass.Hooks(i, n);
+    if (count == 1) {
+      pass.RunNode(n);
+    } else {
+      pass.RunFused(nodes.subspan(i, count));
+    }
+    if (profiler != nullptr) pass.RecordTimes(*profiler, nodes, i, count, Profiler::NowNs() - t0);
+    for (size_t j = i; j < i + count; ++j) {
+      if (nodes[j].layer >= 0 && model.graph().LayerEnd(nodes[j].layer) == j) pass.AddSteering(nodes[j].layer);
+      pass.Hooks(j, nodes[j]);
+    }
+    i += count;
   }
   if (profiler != nullptr) profiler->AddTokens(pass.phase_, static_cast<int64_t>(pass.rows_));
   if (logits != nullptr && pass.logit_rows_ > 0) {
@@ -182,6 +190,78 @@ void ForwardPass::RunNode(const Node& n) {
     case OpKind::kLogits:
       LmHead(n);
       break;
+  }
+}
+
+// Where the matmuls run by rows (decode, small batches: Linear::RunsByRows), the ones that
+// read the same input (q, k, v; gate, up) run as one pool job over their rows in turn: one
+// barrier instead of one per matrix. A gate/up pair directly followed by its SiLU product
+// (and without LoRA terms, which come before the product) also takes the product of each
+// range of rows in the same task, while the rows are in cache. Returns the nodes the
+// group spans from `i` (1: run alone).
+size_t ForwardPass::FusedCount(std::span<const Node> nodes, size_t i) const {
+  auto by_rows = [&](const Node& n) { return n.kind == OpKind::kMatMul && n.linear->RunsByRows(rows_); };
+  if (!by_rows(nodes[i])) return 1;
+  size_t end = i + 1;
+  while (end < nodes.size() && end - i < kMaxFused && by_rows(nodes[end]) && nodes[end].in == nodes[i].in)
+    ++end;
+  if (end - i != 2 || end == nodes.size()) return end - i;
+  const Node &gate = nodes[i], &up = nodes[i + 1], &product = nodes[end];
+  const bool gated = product.kind == OpKind::kSiluMul && product.in == gate.out &&
+                     product.in2 == up.out && gate.linear->N() == up.linear->N() &&
+                     product.cols == gate.linear->N() && !gate.linear->has_lora() &&
+                     !up.linear->has_lora();
+  return gated ? 3 : 2;
+}
+
+void ForwardPass::RunFused(std::span<const Node> group) {
+  const LayerGraph& g = model_.graph();
+  thread_local std::vector<uint8_t> xq[kMaxFused];
+  Linear::RowsCall calls[kMaxFused];
+  size_t matmuls = 0, rows_total = 0;
+  for (const Node& n : group) {
+    if (n.kind != OpKind::kMatMul) continue;
+    calls[matmuls] = n.linear->PrepareRows(buf(n.in), g.BufWidth(n.in), rows_, buf(n.out),
+                                           g.BufWidth(n.out), &xq[matmuls]);
+    rows_total += static_cast<size_t>(n.linear->N());
+    ++matmuls;
+  }
+  if (group.back().kind == OpKind::kSiluMul) {
+    const Node &gate = group[0], &up = group[1], &product = group[2];
+    const size_t N = static_cast<size_t>(gate.linear->N());
+    pool_.ParallelFor(N, 16, [&](size_t n0, size_t n1, int) {
+      gate.linear->Rows(calls[0], n0, n1);
+      up.linear->Rows(calls[1], n0, n1);
+      for (size_t r = 0; r < rows_; ++r)
+        SiluMul(buf(product.in) + r * N + n0, buf(product.in2) + r * N + n0,
+                buf(product.out) + r * N + n0, n1 - n0);
+    }, 4);
+    return;
+  }
+  // The matrices' rows one after another: a task's range may span two of them.
+  pool_.ParallelFor(rows_total, 16, [&](size_t b, size_t e, int) {
+    size_t first = 0;
+    for (size_t m = 0; m < matmuls; ++m) {
+      const size_t n = static_cast<size_t>(group[m].linear->N());
+      const size_t lo = std::max(b, first), hi = std::min(e, first + n);
+      if (lo < hi) group[m].linear->Rows(calls[m], lo - first, hi - first);
+      first += n;
+    }
+  }, 4);
+  for (const Node& n : group)
+    if (n.linear->has_lora()) Lora(n, buf(n.in), buf(n.out), row_runs_);
+}
+
+// A fused group's time is shared among its nodes in proportion to the bytes each moves
+// (the matmuls are memory bound here), so per-op reports keep one row per matrix.
+void ForwardPass::RecordTimes(Profiler& profiler, std::span<const Node> nodes, size_t i,
+                              size_t count, int64_t ns) const {
+  double total = 0;
+  for (size_t j = i; j < i + count; ++j) total += NodeCost(nodes[j]).bytes;
+  for (size_t j = i; j < i + count; ++j) {
+    const OpCost cost = NodeCost(nodes[j]);
+    const double share = count == 1 || total == 0 ? 1.0 : cost.bytes / total;
+    profiler.Record(phase_, j, static_cast<int64_t>(static_cast<double>(ns) * share), cost);
   }
 }
 

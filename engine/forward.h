@@ -71,6 +71,10 @@ class ForwardPass {
   struct RowRun;  // consecutive rows whose contexts scale the LoRA adapters alike
   ForwardPass(const Model& model, ThreadPool& pool, Workspace& ws, std::span<const Segment> s);
   void RunNode(const Node& n);
+  size_t FusedCount(std::span<const Node> nodes, size_t i) const;
+  void RunFused(std::span<const Node> group);
+  void RecordTimes(Profiler& profiler, std::span<const Node> nodes, size_t i, size_t count,
+                   int64_t ns) const;
   void Embed();
   void Rope(const Node& n);
   void Attention(const Node& n);
@@ -87,6 +91,7 @@ class ForwardPass {
   float* buf(Buf b) { return ws_.buf(b); }
 
   static constexpr size_t kBlockTargetQueries = 32;
+  static constexpr size_t kMaxFused = 3;  // matmuls in one job: q, k, v
   const Model& model_;
   ThreadPool& pool_;
   Workspace& ws_;

@@ -90,17 +90,50 @@ bool Linear::UsesOnednn() const {
 
 void Linear::Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                      size_t y_stride) {
-  if (!IsPlain()) return ForwardQuant(pool, x, x_stride, M, y, y_stride);
-  const MatMulArgs args{x, x_stride, w_.data, dtype(), bias_.empty() ? nullptr : bias_.data(),
-                        y, y_stride, M, static_cast<size_t>(K_), static_cast<size_t>(N_)};
-  if (M == 1) {
-    pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemvRows(args, b, e); }, 4);
+  if (RunsByRows(M)) {
+    thread_local std::vector<uint8_t> xq;
+    const RowsCall call = PrepareRows(x, x_stride, M, y, y_stride, &xq);
+    pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { Rows(call, b, e); }, 4);
     return;
   }
+  if (!IsPlain()) return ForwardQuant(pool, x, x_stride, M, y, y_stride);
   if (M >= kMinPackedRows && UsesBf16Kernel()) return ForwardBf16(pool, x, x_stride, M, y, y_stride);
   if (M >= kMinPackedRows && UsesF32Kernel()) return ForwardF32(pool, x, x_stride, M, y, y_stride);
-  if (M >= kMinOnednnRows && UsesOnednn()) return ForwardOnednn(pool, x, x_stride, M, y, y_stride);
-  pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemmRows(args, b, e); }, 4);
+  ForwardOnednn(pool, x, x_stride, M, y, y_stride);
+}
+
+bool Linear::RunsByRows(size_t M) const {
+  if (M == 1) return true;
+  if (!IsPlain()) return M < kMinPackedRows || !PackedGemmF32Supported();
+  if (M >= kMinPackedRows && (UsesBf16Kernel() || UsesF32Kernel())) return false;
+  return M < kMinOnednnRows || !UsesOnednn();
+}
+
+Linear::RowsCall Linear::PrepareRows(const float* x, size_t x_stride, size_t M, float* y,
+                                     size_t y_stride, std::vector<uint8_t>* xq) const {
+  RowsCall call{x, x_stride, M, y, y_stride};
+  // Decode in the fast mode: int8 dot products on 8-bit activations where the kernel has
+  // them (llama.cpp's arithmetic), x quantized once here rather than once per task; the
+  // f32 mode stays exact on the dequantized weights.
+  if (M == 1 && !IsPlain() && mode_ == ComputeMode::kBf16 && QuantInt8Supported(w_.type)) {
+    if (xq->size() < Int8ActivationBytes(w_.type, K_)) xq->resize(Int8ActivationBytes(w_.type, K_));
+    QuantizeInt8Activations(w_.type, x, K_, xq->data());
+    call.xq = xq->data();
+  }
+  return call;
+}
+
+void Linear::Rows(const RowsCall& c, size_t n0, size_t n1) const {
+  const float* bias = bias_.empty() ? nullptr : bias_.data();
+  if (!IsPlain()) {
+    QuantMatMulArgs args{c.x, c.x_stride, w_, bias, c.y, c.y_stride, c.M,
+                         mode_ == ComputeMode::kBf16 ? QuantCompute::kInt8 : QuantCompute::kExact};
+    args.xq = c.xq;
+    return c.M == 1 ? GemvQuantRows(args, n0, n1) : GemmQuantRows(args, n0, n1);
+  }
+  const MatMulArgs args{c.x, c.x_stride, w_.data, dtype(), bias, c.y, c.y_stride, c.M,
+                        static_cast<size_t>(K_), static_cast<size_t>(N_)};
+  c.M == 1 ? GemvRows(args, n0, n1) : GemmRows(args, n0, n1);
 }
 
 void Linear::AddLora(size_t adapter, float scaling, std::vector<float> a,
@@ -170,33 +203,13 @@ void Linear::ForwardF32(ThreadPool& pool, const float* x, size_t x_stride, size_
   }, 4);
 }
 
-// Quantized weights. Prefill: x packed once as in ForwardF32, then each task dequantizes
-// slabs of kSlabRows rows of W (exactly, ops/quant_matmul.h) into a buffer of its thread
-// and runs the exact packed f32 GEMM on them: the dequantization (~1 op per weight) is
-// amortized over the M rows.
+// Quantized weights, M >= 12 (smaller M runs by rows): x packed once as in ForwardF32,
+// then each task dequantizes slabs of kSlabRows rows of W (exactly, ops/quant_matmul.h)
+// into a buffer of its thread and runs the exact packed f32 GEMM on them: the
+// dequantization (~1 op per weight) is amortized over the M rows.
 void Linear::ForwardQuant(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                           size_t y_stride) {
   const float* bias = bias_.empty() ? nullptr : bias_.data();
-  // Decode in the fast mode: int8 dot products on 8-bit activations where the kernel has
-  // them (llama.cpp's arithmetic); the f32 mode stays exact on the dequantized weights.
-  const QuantCompute compute =
-      mode_ == ComputeMode::kBf16 ? QuantCompute::kInt8 : QuantCompute::kExact;
-  QuantMatMulArgs args{x, x_stride, w_, bias, y, y_stride, M, compute};
-  if (M == 1) {
-    if (compute == QuantCompute::kInt8 && QuantInt8Supported(w_.type)) {
-      // Quantize x once here rather than once per task.
-      thread_local std::vector<uint8_t> xq;
-      if (xq.size() < Int8ActivationBytes(w_.type, K_)) xq.resize(Int8ActivationBytes(w_.type, K_));
-      QuantizeInt8Activations(w_.type, x, K_, xq.data());
-      args.xq = xq.data();
-    }
-    pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemvQuantRows(args, b, e); }, 4);
-    return;
-  }
-  if (M < kMinPackedRows || !PackedGemmF32Supported()) {
-    pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { GemmQuantRows(args, b, e); }, 4);
-    return;
-  }
   constexpr size_t kSlabRows = 8;  // the packed kernel's tile width
   thread_local std::vector<float> buffer;
   if (buffer.size() < PackedF32Floats(M, K_)) buffer.resize(PackedF32Floats(M, K_));

@@ -60,6 +60,22 @@ class Linear {
   void Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                size_t y_stride);
 
+  // Forward split by the caller, where it runs the row kernels (decode and small batches:
+  // RunsByRows), so that several matrices reading one input share one pool job
+  // (engine/forward.cc): PrepareRows once per call, then Rows over disjoint ranges of
+  // [0, N) from any workers. `xq` holds x quantized for the int8 decode kernels.
+  struct RowsCall {
+    const float* x;
+    size_t x_stride, M;
+    float* y;
+    size_t y_stride;
+    const void* xq = nullptr;
+  };
+  bool RunsByRows(size_t M) const;
+  RowsCall PrepareRows(const float* x, size_t x_stride, size_t M, float* y, size_t y_stride,
+                       std::vector<uint8_t>* xq) const;
+  void Rows(const RowsCall& call, size_t n0, size_t n1) const;
+
   // LoRA terms (PEFT's unmerged form, loaders/lora_adapter.h), added while the model is
   // built: adapter number `adapter` contributes scaling * (x A^T) B^T, A [rank, K] and
   // B [N, rank] in f32.

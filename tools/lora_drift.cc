@@ -13,7 +13,7 @@ namespace {
 // after each layer (index 0: the embeddings).
 class DriftSink : public TraceSink {
  public:
-  DriftSink(TraceRecorder& rec, int64_t layers) : rec_(rec), residual(layers + 1) {}
+  DriftSink(TraceRecorder& rec, int64_t layers) : residual(layers + 1), rec_(rec) {}
   bool WantsAttention(int64_t layer) const override { return rec_.WantsAttention(layer); }
   void OnAttention(const AttentionEvent& e) override { rec_.OnAttention(e); }
   void OnResidual(int64_t layer, int64_t pos0, int64_t T, const float* x, int64_t dim) override {
