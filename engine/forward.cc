@@ -163,7 +163,7 @@ void ForwardPass::RunNode(const Node& n) {
       break;
     }
     case OpKind::kMatMul:
-      n.linear->Forward(pool_, buf(n.in), g.BufWidth(n.in), T, buf(n.out), g.BufWidth(n.out));
+      n.linear->Forward(pool_, buf(n.in), g.BufWidth(n.in), T, buf(n.out), g.BufWidth(n.out), phase_);
       if (n.linear->has_lora()) Lora(n, buf(n.in), buf(n.out), row_runs_);
       break;
     case OpKind::kRope:
@@ -222,7 +222,7 @@ void ForwardPass::RunFused(std::span<const Node> group) {
   for (const Node& n : group) {
     if (n.kind != OpKind::kMatMul) continue;
     calls[matmuls] = n.linear->PrepareRows(buf(n.in), g.BufWidth(n.in), rows_, buf(n.out),
-                                           g.BufWidth(n.out), &xq[matmuls]);
+                                           g.BufWidth(n.out), phase_, &xq[matmuls]);
     rows_total += static_cast<size_t>(n.linear->N());
     ++matmuls;
   }
@@ -438,7 +438,7 @@ void ForwardPass::LmHead(const Node& n) {
     if (p.logits == Logits::kLast) keep(end - 1);
     AddRowRun(runs, first, wanted - first, p.context->lora_scales_);
   }
-  n.linear->Forward(pool_, x, w, wanted, buf(n.out), model_.graph().BufWidth(n.out));
+  n.linear->Forward(pool_, x, w, wanted, buf(n.out), model_.graph().BufWidth(n.out), phase_);
   if (n.linear->has_lora()) Lora(n, x, buf(n.out), runs);
 }
 

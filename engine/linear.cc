@@ -89,10 +89,10 @@ bool Linear::UsesOnednn() const {
 }
 
 void Linear::Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
-                     size_t y_stride) {
+                     size_t y_stride, Phase rows) {
   if (RunsByRows(M)) {
     thread_local std::vector<uint8_t> xq;
-    const RowsCall call = PrepareRows(x, x_stride, M, y, y_stride, &xq);
+    const RowsCall call = PrepareRows(x, x_stride, M, y, y_stride, rows, &xq);
     pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { Rows(call, b, e); }, 4);
     return;
   }
@@ -110,14 +110,17 @@ bool Linear::RunsByRows(size_t M) const {
 }
 
 Linear::RowsCall Linear::PrepareRows(const float* x, size_t x_stride, size_t M, float* y,
-                                     size_t y_stride, std::vector<uint8_t>* xq) const {
+                                     size_t y_stride, Phase rows, std::vector<uint8_t>* xq) const {
   RowsCall call{x, x_stride, M, y, y_stride};
   // Decode in the fast mode: int8 dot products on 8-bit activations where the kernel has
   // them (llama.cpp's arithmetic), x quantized once here rather than once per task; the
-  // f32 mode stays exact on the dequantized weights.
-  if (M == 1 && !IsPlain() && mode_ == ComputeMode::kBf16 && QuantInt8Supported(w_.type)) {
-    if (xq->size() < Int8ActivationBytes(w_.type, K_)) xq->resize(Int8ActivationBytes(w_.type, K_));
-    QuantizeInt8Activations(w_.type, x, K_, xq->data());
+  // f32 mode and prefill stay exact on the dequantized weights.
+  if (rows == Phase::kDecode && !IsPlain() && mode_ == ComputeMode::kBf16 &&
+      QuantInt8Supported(w_.type)) {
+    call.compute = QuantCompute::kInt8;
+    const size_t bytes = Int8ActivationBytes(w_.type, K_);
+    if (xq->size() < M * bytes) xq->resize(M * bytes);
+    for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(w_.type, x + m * x_stride, K_, xq->data() + m * bytes);
     call.xq = xq->data();
   }
   return call;
@@ -126,8 +129,7 @@ Linear::RowsCall Linear::PrepareRows(const float* x, size_t x_stride, size_t M, 
 void Linear::Rows(const RowsCall& c, size_t n0, size_t n1) const {
   const float* bias = bias_.empty() ? nullptr : bias_.data();
   if (!IsPlain()) {
-    QuantMatMulArgs args{c.x, c.x_stride, w_, bias, c.y, c.y_stride, c.M,
-                         mode_ == ComputeMode::kBf16 ? QuantCompute::kInt8 : QuantCompute::kExact};
+    QuantMatMulArgs args{c.x, c.x_stride, w_, bias, c.y, c.y_stride, c.M, c.compute};
     args.xq = c.xq;
     return c.M == 1 ? GemvQuantRows(args, n0, n1) : GemmQuantRows(args, n0, n1);
   }
@@ -160,7 +162,7 @@ void Linear::ForwardLora(ThreadPool& pool, const float* x, size_t x_stride, size
   for (LoraTerm& t : lora_) {
     const float scale = scales[t.adapter] * t.scaling;
     if (scale == 0.0f) continue;
-    t.a->Forward(pool, x, x_stride, M, scratch, t.rank);  // xa [M, rank] = x A^T
+    t.a->Forward(pool, x, x_stride, M, scratch, t.rank, Phase::kPrefill);  // xa = x A^T (f32)
     // y += (scale xa) B^T, as rank rows of B^T scaled and added: contiguous along N.
     pool.ParallelFor(N, 16, [&](size_t n0, size_t n1, int) {
       for (size_t m = 0; m < M; ++m)

@@ -9,9 +9,10 @@
 // engine/quant_plan.h or mapped from a GGUF file): decode runs GemvQuantRows, in f32 mode
 // exactly (dequantize in registers, f32 FMAs), in bf16 mode with int8 dot products on
 // activations rounded to 8 bits per block (every block format on AVX2/AVX-512:
-// llama.cpp's arithmetic), exactly on other targets. Prefill with
-// M >= 12 dequantizes slabs of 8 rows of W to f32 and runs the packed f32 GEMM, smaller M
-// GemmQuantRows, exact on the dequantized weights in both modes.
+// llama.cpp's arithmetic), exactly on other targets; smaller batches (several sequences
+// decoding together) run GemmQuantRows the same way, each row as it would alone. Prefill
+// with M >= 12 dequantizes slabs of 8 rows of W to f32 and runs the packed f32 GEMM, exact
+// on the dequantized weights in both modes.
 //
 // oneDNN runs inside our pool, one single-threaded matmul per slice of W's rows per
 // worker, rather than on its own OpenMP team: two thread pools spinning on two cores
@@ -23,11 +24,13 @@
 #include <span>
 #include <vector>
 
+#include "engine/profiler.h"
 #include "engine/thread_pool.h"
 #include "loaders/safetensors.h"
 #include "ops/gemm_onednn.h"
 #include "ops/matmul.h"
 #include "ops/quant_formats.h"
+#include "ops/quant_matmul.h"
 
 namespace oko {
 
@@ -56,9 +59,11 @@ class Linear {
   const WeightView& weight() const { return w_; }
   size_t weight_bytes() const { return w_.nbytes; }
 
-  // y[M, N] = x[M, K] W^T (+ b); row strides in elements.
+  // y[M, N] = x[M, K] W^T (+ b); row strides in elements. `rows`: kPrefill, M positions of
+  // a prompt; kDecode, the next position of M sequences, where quantized weights in the
+  // fast mode take 8-bit activations and give each row what it would give alone.
   void Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
-               size_t y_stride);
+               size_t y_stride, Phase rows);
 
   // Forward split by the caller, where it runs the row kernels (decode and small batches:
   // RunsByRows), so that several matrices reading one input share one pool job
@@ -69,11 +74,12 @@ class Linear {
     size_t x_stride, M;
     float* y;
     size_t y_stride;
+    QuantCompute compute = QuantCompute::kExact;
     const void* xq = nullptr;
   };
   bool RunsByRows(size_t M) const;
   RowsCall PrepareRows(const float* x, size_t x_stride, size_t M, float* y, size_t y_stride,
-                       std::vector<uint8_t>* xq) const;
+                       Phase rows, std::vector<uint8_t>* xq) const;
   void Rows(const RowsCall& call, size_t n0, size_t n1) const;
 
   // LoRA terms (PEFT's unmerged form, loaders/lora_adapter.h), added while the model is

@@ -167,7 +167,7 @@ void Model::LogitsOfHidden(ThreadPool& pool, const float* x, int64_t T, float* o
   std::vector<float> xn(T * H);
   RmsNormRows({x, H, norm.norm_weight, xn.data(), H, size_t(T), H, static_cast<float>(c.rms_norm_eps)});
   Linear& lm_head = *graph_.lm_head().linear;
-  lm_head.Forward(pool, xn.data(), H, T, out, c.vocab_size);
+  lm_head.Forward(pool, xn.data(), H, T, out, c.vocab_size, Phase::kPrefill);  // positions of one sequence
   if (!lm_head.has_lora() || lora_scales.empty()) return;
   std::vector<float> scratch(T * lm_head.max_lora_rank());
   lm_head.ForwardLora(pool, xn.data(), H, T, out, c.vocab_size, lora_scales, scratch.data());

@@ -188,50 +188,63 @@ HWY_INLINE float HsumF(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The int8 kernels take kM activation rows (1 in decode, up to kInt8Rows when several
+// sequences decode together): each weight block is loaded and unpacked once for all of
+// them, and every row's sums run in the order they run for one row, so a batch gives each
+// row exactly what it gives alone.
+constexpr size_t kInt8Rows = 4;
+
 // 32 signed bytes times 32 signed bytes -> 8 int32 sums of 4 products. vpmaddubsw wants
 // one operand unsigned: |a| and b with a's sign (no i16 overflow: 2*128*127 < 2^15).
-HWY_INLINE __m256i DotI8(__m256i a, __m256i b) {
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+HWY_INLINE __m256i DotI8(__m256i abs_a, __m256i a, __m256i b) {
+  const __m256i p16 = _mm256_maddubs_epi16(abs_a, _mm256_sign_epi8(b, a));
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-HWY_INLINE float DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const BlockQ8_0* HWY_RESTRICT x,
-                         size_t nb) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs)),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
-    const __m256i p1 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i + 1].qs)),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i + 1].qs)));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
-                           _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i + 1].d) * F16ToF32(x[i + 1].d)),
-                           _mm256_cvtepi32_ps(p1), acc1);
-  }
-  for (; i < nb; ++i) {
-    const __m256i p0 = DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs)),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
-                           _mm256_cvtepi32_ps(p0), acc0);
-  }
-  return HsumF(_mm256_add_ps(acc0, acc1));
+HWY_INLINE __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// Block i of a Q8_0 weight row times block i of each activation row, into acc.
+template <size_t kM>
+HWY_INLINE void BlockQ8_0Dots(const BlockQ8_0& w, const BlockQ8_0* const* x, size_t i, __m256* acc) {
+  const __m256i q = Load32(w.qs), abs_q = _mm256_sign_epi8(q, q);
+  const float d = F16ToF32(w.d);
+  for (size_t m = 0; m < kM; ++m)
+    acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * F16ToF32(x[m][i].d)),
+                             _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m][i].qs))), acc[m]);
 }
 
-HWY_INLINE float DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const BlockQ8_0* HWY_RESTRICT x,
-                         size_t nb) {
-  __m256 acc0 = _mm256_setzero_ps();
+template <size_t kM>
+HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const BlockQ8_0* const* x, size_t nb,
+                        float* out) {
+  __m256 acc0[kM], acc1[kM];  // even and odd blocks: two chains per row
+  for (size_t m = 0; m < kM; ++m) acc0[m] = acc1[m] = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    BlockQ8_0Dots<kM>(w[i], x, i, acc0);
+    BlockQ8_0Dots<kM>(w[i + 1], x, i + 1, acc1);
+  }
+  for (; i < nb; ++i) BlockQ8_0Dots<kM>(w[i], x, i, acc0);
+  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(_mm256_add_ps(acc0[m], acc1[m]));
+}
+
+template <size_t kM>
+HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const BlockQ8_0* const* x, size_t nb,
+                        float* out) {
+  __m256 acc[kM];
+  for (size_t m = 0; m < kM; ++m) acc[m] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8);
   for (size_t i = 0; i < nb; ++i) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
     // Low nibbles are values 0..15 of the block, high nibbles 16..31.
     __m256i q = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
     q = _mm256_sub_epi8(_mm256_and_si256(q, m4), k8);
-    const __m256i p = DotI8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
-                           _mm256_cvtepi32_ps(p), acc0);
+    const __m256i abs_q = _mm256_sign_epi8(q, q);
+    const float d = F16ToF32(w[i].d);
+    for (size_t m = 0; m < kM; ++m)
+      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * F16ToF32(x[m][i].d)),
+                               _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m][i].qs))), acc[m]);
   }
-  return HsumF(acc0);
+  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]);
 }
 
 // Bit j of qh as byte j = 0x10 (the fifth bit of value j of a Q5_0/Q5_1 block), else 0.
@@ -250,31 +263,39 @@ HWY_INLINE __m256i FifthBits(const uint8_t* qh_bytes) {
 // Q4_1, Q5_0, Q5_1 x Q8_0 activations. Q5_0: signed values (q - 16) as DotI8. Q4_1/Q5_1:
 // unsigned values in vpmaddubsw, x = q*d + m adds m * sum(x) with sum(x) = dx * sum(qx)
 // per block (xs, as llama.cpp's Q8_1).
-template <QuantType T>
-HWY_INLINE float DotQ5Q41(const uint8_t* HWY_RESTRICT row, const BlockQ8_0* HWY_RESTRICT x,
-                          const float* HWY_RESTRICT xs, size_t nb) {
+template <QuantType T, size_t kM>
+HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const BlockQ8_0* const* x,
+                         const float* const* xs, size_t nb, float* out) {
   using B = std::conditional_t<T == QuantType::kQ5_0, BlockQ5_0,
                                std::conditional_t<T == QuantType::kQ4_1, BlockQ4_1, BlockQ5_1>>;
   const B* w = reinterpret_cast<const B*>(row);
-  __m256 acc = _mm256_setzero_ps();
-  float msum = 0.0f;
+  __m256 acc[kM];
+  float msum[kM];
+  for (size_t m = 0; m < kM; ++m) {
+    acc[m] = _mm256_setzero_ps();
+    msum[m] = 0.0f;
+  }
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   for (size_t i = 0; i < nb; ++i) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
     __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
     if constexpr (T != QuantType::kQ4_1) q = _mm256_or_si256(q, FifthBits(w[i].qh));
-    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
-    __m256i p;
-    if constexpr (T == QuantType::kQ5_0) {
-      p = DotI8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), qx);
-    } else {
-      p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, qx), _mm256_set1_epi16(1));
-      msum += F16ToF32(w[i].m) * xs[i];
+    if constexpr (T == QuantType::kQ5_0) q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+    const __m256i abs_q = _mm256_sign_epi8(q, q);
+    const float d = F16ToF32(w[i].d);
+    for (size_t m = 0; m < kM; ++m) {
+      const __m256i qx = Load32(x[m][i].qs);
+      __m256i p;
+      if constexpr (T == QuantType::kQ5_0) {
+        p = DotI8(abs_q, q, qx);
+      } else {
+        p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, qx), _mm256_set1_epi16(1));
+        msum[m] += F16ToF32(w[i].m) * xs[m][i];
+      }
+      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * F16ToF32(x[m][i].d)), _mm256_cvtepi32_ps(p), acc[m]);
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * F16ToF32(x[i].d)),
-                          _mm256_cvtepi32_ps(p), acc);
   }
-  return HsumF(acc) + msum;
+  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]) + msum[m];
 }
 
 // The 8 six-bit scales and mins of a Q4_K/Q5_K super-block at once: ScaleMinK4 on 32-bit
@@ -296,26 +317,32 @@ HWY_INLINE void UnpackScalesMinsK4(const uint8_t* q, uint8_t sc[8], uint8_t mn[8
 // sum(qx_j). The 4/5-bit values are unsigned: vpmaddubsw takes them directly; the 6-bit
 // scales multiply in vpmaddwd, so a super-block accumulates in int32
 // (max 8*63*2*31*127*2 < 2^31).
-template <bool kQ5>
-HWY_INLINE float DotQ45_K(const uint8_t* HWY_RESTRICT row, const BlockQ8K* HWY_RESTRICT x,
-                          size_t nb) {
+template <bool kQ5, size_t kM>
+HWY_INLINE void DotQ45_K(const uint8_t* HWY_RESTRICT row, const BlockQ8K* const* x, size_t nb,
+                         float* out) {
   using B = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
   const B* w = reinterpret_cast<const B*>(row);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
+  __m256 acc[kM];
+  float mins[kM];
+  for (size_t m = 0; m < kM; ++m) {
+    acc[m] = _mm256_setzero_ps();
+    mins[m] = 0.0f;
+  }
   const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
   for (size_t i = 0; i < nb; ++i) {
-    const float dx = x[i].d;
     alignas(8) uint8_t sc[8], mn[8];
     UnpackScalesMinsK4(w[i].scales, sc, mn);
-    int msum = 0;
-    for (int j = 0; j < 8; ++j) msum += mn[j] * (x[i].sums[2 * j] + x[i].sums[2 * j + 1]);
-    mins += F16ToF32(w[i].dmin) * dx * static_cast<float>(msum);
-    __m256i acc_i = _mm256_setzero_si256();
+    __m256i acc_i[kM];
+    for (size_t m = 0; m < kM; ++m) {
+      int msum = 0;
+      for (int j = 0; j < 8; ++j) msum += mn[j] * (x[m][i].sums[2 * j] + x[m][i].sums[2 * j + 1]);
+      mins[m] += F16ToF32(w[i].dmin) * x[m][i].d * static_cast<float>(msum);
+      acc_i[m] = _mm256_setzero_si256();
+    }
     __m256i qh = _mm256_setzero_si256();
-    if constexpr (kQ5) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh));
+    if constexpr (kQ5) qh = Load32(w[i].qh);
     for (int p = 0; p < 4; ++p) {
-      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * p));
+      const __m256i bits = Load32(w[i].qs + 32 * p);
       __m256i lo = _mm256_and_si256(bits, m4);
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
       if constexpr (kQ5) {  // bit 2p of qh[l] is bit 4 of the low value, bit 2p+1 of the high
@@ -323,37 +350,47 @@ HWY_INLINE float DotQ45_K(const uint8_t* HWY_RESTRICT row, const BlockQ8K* HWY_R
         hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), m1), 4));
         qh = _mm256_srli_epi16(qh, 2);
       }
-      const __m256i plo = _mm256_maddubs_epi16(
-          lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * p)));
-      const __m256i phi = _mm256_maddubs_epi16(
-          hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * p + 32)));
-      acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * p])));
-      acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * p + 1])));
+      const __m256i sc_lo = _mm256_set1_epi16(sc[2 * p]), sc_hi = _mm256_set1_epi16(sc[2 * p + 1]);
+      for (size_t m = 0; m < kM; ++m) {
+        const __m256i plo = _mm256_maddubs_epi16(lo, Load32(x[m][i].qs + 64 * p));
+        const __m256i phi = _mm256_maddubs_epi16(hi, Load32(x[m][i].qs + 64 * p + 32));
+        acc_i[m] = _mm256_add_epi32(acc_i[m], _mm256_madd_epi16(plo, sc_lo));
+        acc_i[m] = _mm256_add_epi32(acc_i[m], _mm256_madd_epi16(phi, sc_hi));
+      }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[i].d) * dx), _mm256_cvtepi32_ps(acc_i), acc);
+    const float d = F16ToF32(w[i].d);
+    for (size_t m = 0; m < kM; ++m)
+      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m][i].d), _mm256_cvtepi32_ps(acc_i[m]), acc[m]);
   }
-  return HsumF(acc) - mins;
+  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]) - mins[m];
 }
 
 // Q6_K x Q8K: the 6-bit values as unsigned u = q + 32 in [0, 63] for vpmaddubsw, the
 // per-16 int8 scales in vpmaddwd, and the offset 32 * sum_g sc_g sum(qx_g) subtracted.
-HWY_INLINE float DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* HWY_RESTRICT x,
-                         size_t nb) {
-  __m256 acc = _mm256_setzero_ps();
-  float offset = 0.0f;
+template <size_t kM>
+HWY_INLINE void DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* const* x, size_t nb,
+                        float* out) {
+  __m256 acc[kM];
+  float offset[kM];
+  for (size_t m = 0; m < kM; ++m) {
+    acc[m] = _mm256_setzero_ps();
+    offset[m] = 0.0f;
+  }
   const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   for (size_t i = 0; i < nb; ++i) {
-    const float ddx = F16ToF32(w[i].d) * x[i].d;
     const int8_t* sc = w[i].scales;
-    int osum = 0;
-    for (int g = 0; g < 16; ++g) osum += sc[g] * x[i].sums[g];
-    offset += ddx * static_cast<float>(32 * osum);
-    __m256i acc_i = _mm256_setzero_si256();
+    float ddx[kM];
+    __m256i acc_i[kM];
+    for (size_t m = 0; m < kM; ++m) {
+      ddx[m] = F16ToF32(w[i].d) * x[m][i].d;
+      int osum = 0;
+      for (int g = 0; g < 16; ++g) osum += sc[g] * x[m][i].sums[g];
+      offset[m] += ddx[m] * static_cast<float>(32 * osum);
+      acc_i[m] = _mm256_setzero_si256();
+    }
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = w[i].ql + 64 * h;
-      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh + 32 * h));
+      const __m256i l0 = Load32(ql), l1 = Load32(ql + 32), qh = Load32(w[i].qh + 32 * h);
       const __m256i u[4] = {
           _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
           _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
@@ -362,54 +399,77 @@ HWY_INLINE float DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* HWY_RE
                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30))};
       for (int k = 0; k < 4; ++k) {
         const int g = 8 * h + 2 * k;  // the 16-value groups of these 32 values
-        const __m256i p = _mm256_maddubs_epi16(
-            u[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 128 * h + 32 * k)));
         const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
-        acc_i = _mm256_add_epi32(acc_i, _mm256_madd_epi16(p, s));
+        for (size_t m = 0; m < kM; ++m) {
+          const __m256i p = _mm256_maddubs_epi16(u[k], Load32(x[m][i].qs + 128 * h + 32 * k));
+          acc_i[m] = _mm256_add_epi32(acc_i[m], _mm256_madd_epi16(p, s));
+        }
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(ddx), _mm256_cvtepi32_ps(acc_i), acc);
+    for (size_t m = 0; m < kM; ++m)
+      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(ddx[m]), _mm256_cvtepi32_ps(acc_i[m]), acc[m]);
   }
-  return HsumF(acc) - offset;
+  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]) - offset[m];
 }
 
-// The activations: a.xq, quantized once by the caller, or quantized here per call.
-template <QuantType T>
-void GemvInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
-  const size_t K = a.w.cols, rb = a.w.row_bytes();
-  const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
-  thread_local std::vector<uint8_t> xq_buf;
-  const void* xq_any = a.xq;
-  if (xq_any == nullptr) {
-    if (xq_buf.size() < Int8ActivationBytes(T, K)) xq_buf.resize(Int8ActivationBytes(T, K));
-    QuantizeInt8Activations(T, a.x, K, xq_buf.data());
-    xq_any = xq_buf.data();
-  }
+// One weight row times kM quantized activation rows (xq[m]: Int8ActivationBytes each).
+template <QuantType T, size_t kM>
+HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* const* xq, size_t K,
+                            float* out) {
   if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
-    const auto* xq = static_cast<const BlockQ8K*>(xq_any);
-    for (size_t n = n_begin; n < n_end; ++n) {
-      float s;
-      if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K) {
-        s = DotQ45_K<T == QuantType::kQ5_K>(base + n * rb, xq, K / 256);
-      } else {
-        s = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(base + n * rb), xq, K / 256);
-      }
-      a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
+    const BlockQ8K* x[kM];
+    for (size_t m = 0; m < kM; ++m) x[m] = reinterpret_cast<const BlockQ8K*>(xq[m]);
+    if constexpr (T == QuantType::kQ6_K) {
+      DotQ6_K<kM>(reinterpret_cast<const BlockQ6_K*>(row), x, K / 256, out);
+    } else {
+      DotQ45_K<T == QuantType::kQ5_K, kM>(row, x, K / 256, out);
     }
   } else {
     // Layout of the Q8_0 activations: float sums[K/32], then the blocks.
-    const auto* xs = static_cast<const float*>(xq_any);
-    const auto* xq = reinterpret_cast<const BlockQ8_0*>(xs + K / 32);
-    for (size_t n = n_begin; n < n_end; ++n) {
-      float s;
-      if constexpr (T == QuantType::kQ8_0) {
-        s = DotQ8_0(reinterpret_cast<const BlockQ8_0*>(base + n * rb), xq, K / 32);
-      } else if constexpr (T == QuantType::kQ4_0) {
-        s = DotQ4_0(reinterpret_cast<const BlockQ4_0*>(base + n * rb), xq, K / 32);
-      } else {
-        s = DotQ5Q41<T>(base + n * rb, xq, xs, K / 32);
+    const float* xs[kM];
+    const BlockQ8_0* x[kM];
+    for (size_t m = 0; m < kM; ++m) {
+      xs[m] = reinterpret_cast<const float*>(xq[m]);
+      x[m] = reinterpret_cast<const BlockQ8_0*>(xs[m] + K / 32);
+    }
+    if constexpr (T == QuantType::kQ8_0) {
+      DotQ8_0<kM>(reinterpret_cast<const BlockQ8_0*>(row), x, K / 32, out);
+    } else if constexpr (T == QuantType::kQ4_0) {
+      DotQ4_0<kM>(reinterpret_cast<const BlockQ4_0*>(row), x, K / 32, out);
+    } else {
+      DotQ5Q41<T, kM>(row, x, xs, K / 32, out);
+    }
+  }
+}
+
+// Rows [n_begin, n_end) of y for all M activation rows, each weight row read once and
+// multiplied with tiles of up to kInt8Rows activation rows. The activations: a.xq
+// (M rows quantized by the caller, once per call), or quantized here.
+template <QuantType T>
+void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  const size_t K = a.w.cols, rb = a.w.row_bytes(), xb = Int8ActivationBytes(T, K);
+  const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
+  thread_local std::vector<uint8_t> xq_buf;
+  const auto* xq = static_cast<const uint8_t*>(a.xq);
+  if (xq == nullptr) {
+    if (xq_buf.size() < a.M * xb) xq_buf.resize(a.M * xb);
+    for (size_t m = 0; m < a.M; ++m) QuantizeInt8Activations(T, a.x + m * a.x_stride, K, xq_buf.data() + m * xb);
+    xq = xq_buf.data();
+  }
+  for (size_t n = n_begin; n < n_end; ++n) {
+    const float bias = a.bias != nullptr ? a.bias[n] : 0.0f;
+    for (size_t m0 = 0; m0 < a.M; m0 += kInt8Rows) {
+      const size_t rows = std::min(kInt8Rows, a.M - m0);
+      const uint8_t* x[kInt8Rows] = {};
+      for (size_t m = 0; m < rows; ++m) x[m] = xq + (m0 + m) * xb;
+      float out[kInt8Rows];
+      switch (rows) {
+        case 1: Int8RowDots<T, 1>(base + n * rb, x, K, out); break;
+        case 2: Int8RowDots<T, 2>(base + n * rb, x, K, out); break;
+        case 3: Int8RowDots<T, 3>(base + n * rb, x, K, out); break;
+        default: Int8RowDots<T, 4>(base + n * rb, x, K, out); break;
       }
-      a.y[n] = s + (a.bias != nullptr ? a.bias[n] : 0.0f);
+      for (size_t m = 0; m < rows; ++m) a.y[(m0 + m) * a.y_stride + n] = out[m] + bias;
     }
   }
 }
@@ -424,13 +484,24 @@ bool QuantInt8SupportedT(QuantType type) {
 #endif
 }
 
+// Runs the int8 kernels where a asks for them and they exist; returns false otherwise.
 template <QuantType T>
-void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+HWY_INLINE bool RanInt8(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
 #ifdef OKO_QUANT_INT8
   if constexpr (T != QuantType::kF32 && T != QuantType::kF16 && T != QuantType::kBF16) {
-    if (a.compute == QuantCompute::kInt8 && a.M == 1) return GemvInt8Typed<T>(a, n_begin, n_end);
+    if (a.compute == QuantCompute::kInt8) {
+      GemmInt8Typed<T>(a, n_begin, n_end);
+      return true;
+    }
   }
 #endif
+  (void)a, (void)n_begin, (void)n_end;
+  return false;
+}
+
+template <QuantType T>
+void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  if (RanInt8<T>(a, n_begin, n_end)) return;
   const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
   const size_t rb = a.w.row_bytes(), K = a.w.cols;
   for (size_t n = n_begin; n < n_end; ++n) {
@@ -488,15 +559,12 @@ HWY_INLINE void TilesOverM(const QuantMatMulArgs& a, const float* HWY_RESTRICT w
   if (a.M - m == 1) TileFromRows<kN, 1>(a, w, n0, m);
 }
 
-// M > 1: 3 weight rows at a time are dequantized once (exactly) into a buffer of the
+// M > 1, exact: 3 weight rows at a time are dequantized once into a buffer of the
 // thread, then multiplied with every activation row in 3x3 tiles.
 template <QuantType T>
 void GemmTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
-  if (a.M == 1) {
-    QuantMatMulArgs exact = a;
-    exact.compute = QuantCompute::kExact;  // as documented: GemmQuantRows is exact
-    return GemvTyped<T>(exact, n_begin, n_end);
-  }
+  if (RanInt8<T>(a, n_begin, n_end)) return;
+  if (a.M == 1) return GemvTyped<T>(a, n_begin, n_end);
   constexpr size_t kRows = 3;
   thread_local std::vector<float> rows_buf;
   if (rows_buf.size() < kRows * a.w.cols) rows_buf.resize(kRows * a.w.cols);

@@ -8,15 +8,18 @@
 // dequantized weights: no rounding of the activations.
 //
 // GemvQuantRows: rows [n_begin, n_end) of y for M = 1 (decode; streams each weight row
-// once). GemmQuantRows: any M; weight rows are dequantized 3 at a time into a buffer of
-// the thread and multiplied with all M rows in 3x3 register tiles (prefill goes through
-// DequantizeWeightRows + the packed f32 GEMM on AVX-512, see engine/linear.cc).
+// once). GemmQuantRows: any M, each weight row read once for all of them; exact: weight
+// rows dequantized 3 at a time into a buffer of the thread and multiplied with all M rows
+// in 3x3 register tiles (large prefills go through DequantizeWeightRows + the packed f32
+// GEMM instead, see engine/linear.cc); kInt8: each block unpacked once for tiles of 4
+// activation rows (batched decode), every row computed exactly as GemvQuantRows
+// computes it alone.
 // K must be a multiple of the format's block, and of 32 for F32/BF16/F16 (Linear sends
 // those to ops/matmul, which takes any K). y rows outside [n_begin, n_end) are not
 // touched; y must not overlap x.
 // Reference: f64 matmul of x with DequantizeRow(W). Tolerance: 1e-5 * sum_k |w x| abs.
 // Threads: disjoint row ranges may run concurrently. Allocates only thread-local buffers
-// (3 rows of K floats for GemmQuantRows, the activations of kInt8), grown once.
+// (3 rows of K floats for exact GemmQuantRows, the activations of kInt8), grown once.
 // Cost: 2*M*N*K flop; N*row_bytes + M*K*4 + M*N*4 bytes.
 #pragma once
 
@@ -32,7 +35,7 @@ namespace oko {
 // Q5_1's m term, as Q8_1), BlockQ8K per 256 for the k-quants, and each block's dot product
 // runs in int8 x int8 -> int32 (AVX2 vpmaddubsw/vpmaddwd), scaled in f32. Error: that of
 // rounding x to 8 bits per block (~0.4% of max|x| per block), the same arithmetic as
-// llama.cpp's CPU backend. Targets below AVX2 and GemmQuantRows run kExact.
+// llama.cpp's CPU backend. Targets below AVX2 run kExact.
 enum class QuantCompute { kExact, kInt8 };
 
 struct QuantMatMulArgs {
@@ -44,8 +47,9 @@ struct QuantMatMulArgs {
   size_t y_stride;
   size_t M;
   QuantCompute compute = QuantCompute::kExact;
-  // kInt8 only: x already quantized by QuantizeInt8Activations (once per call, shared by
-  // the threads), or nullptr: each GemvQuantRows call quantizes x itself.
+  // kInt8 only: the M rows of x already quantized by QuantizeInt8Activations, row m at
+  // xq + m * Int8ActivationBytes (once per call, shared by the threads), or nullptr: each
+  // call quantizes x itself.
   const void* xq = nullptr;
 };
 

@@ -20,8 +20,9 @@ struct Shared {
   std::shared_ptr<ThreadPool> pool;
 };
 
-Shared Load(const std::string& name, int threads = 2) {
+Shared Load(const std::string& name, int threads = 2, const std::string& quant = "") {
   EngineOptions o;
+  o.quant = quant;
   auto m = Model::Load(test::SharedPath("models/" + name), o);
   EXPECT_TRUE(m.ok()) << m.status().message();
   return {m.ok() ? *m : nullptr, std::make_shared<ThreadPool>(threads)};
@@ -46,8 +47,8 @@ int32_t Argmax(const float* x, int64_t n) { return static_cast<int32_t>(std::max
 // Sequences of different lengths (so different positions) decode `steps` greedy tokens
 // together; the same prompts decoded one by one in their own contexts must agree.
 void CheckBatchMatchesAlone(const std::string& name, std::vector<size_t> prompt_lengths, int steps,
-                            float rel_tol) {
-  const Shared s = Load(name);
+                            float rel_tol, const std::string& quant = "") {
+  const Shared s = Load(name, 2, quant);
   const int64_t V = s.model->config().vocab_size;
   const size_t N = prompt_lengths.size();
   std::vector<std::unique_ptr<Context>> batch, alone;
@@ -88,6 +89,13 @@ TEST(BatchDecoder, TinyQwen3FourSequencesMatchAlone) {
 
 TEST(BatchDecoder, StoriesEightSequencesMatchAlone) {
   CheckBatchMatchesAlone("stories260k", {3, 12, 1, 7, 30, 2, 19, 4}, 8, 1e-5f);
+}
+
+// Quantized weights: the batch runs the int8 kernels on tiles of rows, as decode does on one
+// (ops/quant_matmul.h), not the exact prefill GEMM.
+TEST(BatchDecoder, QuantizedSequencesMatchAlone) {
+  CheckBatchMatchesAlone("tiny-qwen3", {5, 1, 17, 9, 2, 6}, 5, 1e-5f, "q8_0");
+  CheckBatchMatchesAlone("stories260k", {3, 12, 1}, 5, 1e-5f, "q4_k_m");
 }
 
 TEST(BatchDecoder, TinyLlamaTwoSequencesMatchAlone) {

@@ -164,6 +164,45 @@ TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
   }
 }
 
+// kInt8 over M rows (batched decode), on targets that run it: every row bit for bit what
+// GemvQuantRows gives it alone, with the activations quantized by the kernel or once by
+// the caller, strides respected and the padding between y rows untouched. (Elsewhere
+// kInt8 is exact, and GemmMatchesReference covers it.)
+TEST_P(QuantMatMulTest, GemmInt8RowsEqualGemvAlone) {
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_1, QuantType::kQ5_0,
+                         QuantType::kQ5_1, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K}) {
+    if (!QuantInt8Supported(type)) continue;
+    const size_t K = 512, N = 13, x_stride = K + 5, y_stride = N + 3;
+    const QWeights w(type, N, K, 11, 2);
+    Buffer<float> bias = RandomFloats(N, 5, 0);
+    for (size_t M : {2, 3, 4, 5, 9}) {
+      const std::string what = std::string(QuantTypeName(type)) + " M=" + std::to_string(M);
+      Buffer<float> x = RandomFloats(M * x_stride, static_cast<uint32_t>(M + 100), 1);
+      std::vector<float> y(M * y_stride, -7.0f), alone(N);
+      QuantMatMulArgs a{x.data(), x_stride, w.view, bias.data(), y.data(), y_stride, M,
+                        QuantCompute::kInt8};
+      GemmQuantRows(a, 0, 6);
+      GemmQuantRows(a, 6, N);
+      const size_t xb = Int8ActivationBytes(type, K);
+      std::vector<uint8_t> xq(M * xb);
+      for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(type, x.data() + m * x_stride, K, xq.data() + m * xb);
+      std::vector<float> y2(M * y_stride, -7.0f);
+      QuantMatMulArgs a2 = a;
+      a2.y = y2.data();
+      a2.xq = xq.data();
+      GemmQuantRows(a2, 0, N);
+      EXPECT_EQ(std::memcmp(y.data(), y2.data(), y.size() * 4), 0) << what << ": caller-quantized";
+      for (size_t m = 0; m < M; ++m) {
+        QuantMatMulArgs one{x.data() + m * x_stride, K, w.view, bias.data(), alone.data(), N, 1,
+                            QuantCompute::kInt8};
+        GemvQuantRows(one, 0, N);
+        EXPECT_EQ(std::memcmp(alone.data(), y.data() + m * y_stride, N * 4), 0) << what << " row " << m;
+        for (size_t n = N; n < y_stride; ++n) ASSERT_EQ(y[m * y_stride + n], -7.0f) << what << " padding";
+      }
+    }
+  }
+}
+
 OKO_INSTANTIATE_ON_ALL_TARGETS(QuantMatMulTest);
 
 }  // namespace
