@@ -39,7 +39,7 @@ fi
 
 if [[ $WHAT == all || $WHAT == tsan ]]; then
   TSAN_TESTS=(thread_pool_test kv_cache_test variants_test trace_test chat_session_test golden_test
-              batch_decoder_test
+              batch_decoder_test batch_scheduler_test server_test
               run_cli_test)
   t0=$(date +%s)
   cmake -S . -B build-tsan "${COMMON[@]}" -DOKO_SANITIZE=thread -DOKO_NATIVE=ON >/dev/null
