@@ -27,7 +27,8 @@ Result<std::unique_ptr<BatchScheduler>> BatchScheduler::Create(std::unique_ptr<C
 BatchScheduler::BatchScheduler(std::vector<std::unique_ptr<Context>> contexts, const SchedulerOptions& options)
     : decoder_(contexts[0]->shared_model(), contexts[0]->shared_pool(), contexts.size()),
       max_queue_(options.max_queue) {
-  for (auto& c : contexts) slots_.push_back(Slot{std::move(c)});
+  slots_.resize(contexts.size());
+  for (size_t i = 0; i < contexts.size(); ++i) slots_[i].context = std::move(contexts[i]);
   stats_.kv_capacity = static_cast<int64_t>(slots_.size()) * slot_context();
   thread_ = std::thread([this] { Loop(); });
 }
@@ -37,7 +38,7 @@ BatchScheduler::~BatchScheduler() { Shutdown(); }
 bool BatchScheduler::Submit(SequenceRequest request) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || queue_.size() >= max_queue_) return false;
+    if (stopping_ || running_ + queue_.size() >= slots_.size() + max_queue_) return false;
     queue_.push_back(std::make_unique<SequenceRequest>(std::move(request)));
     stats_.queued = queue_.size();
   }
@@ -99,8 +100,13 @@ void BatchScheduler::Admit(std::unique_lock<std::mutex>& lock) {
     std::unique_ptr<SequenceRequest> request = std::move(queue_.front());
     queue_.pop_front();
     stats_.queued = queue_.size();
+    ++running_;
     lock.unlock();
     if (request->cancel != nullptr && request->cancel->load()) {
+      {
+        std::lock_guard relock(mu_);
+        --running_;
+      }
       request->on_done(SequenceResult{FinishReason::kCancelled, static_cast<int64_t>(request->prompt.size())});
     } else {
       Slot& slot = slots_[PickSlot(request->prompt)];
@@ -170,6 +176,7 @@ void BatchScheduler::Finish(Slot& slot, FinishReason reason) {
   slot.next = -1;
   {
     std::lock_guard lock(mu_);
+    --running_;
     ++stats_.sequences_done;
     stats_.prompt_tokens += slot.result.prompt_tokens;
     stats_.prefilled_tokens += slot.result.prefilled_tokens;

@@ -56,7 +56,7 @@ struct SequenceRequest {
 
 struct SchedulerOptions {
   size_t slots = 4;
-  size_t max_queue = 64;  // sequences waiting for a slot
+  size_t max_queue = 64;  // sequences waiting for a slot (0: only as many as there are free slots)
 };
 
 // Counters since the start, and the state now (for /metrics).
@@ -81,8 +81,8 @@ class BatchScheduler {
                                                         const SchedulerOptions& options);
   ~BatchScheduler();  // Shutdown()
 
-  // Queues `request`; false when the queue is full or the scheduler is shut down (on_done
-  // is then never called).
+  // Queues `request`; false when every slot is taken and max_queue sequences wait, or
+  // when the scheduler is shut down (on_done is then never called).
   bool Submit(SequenceRequest request);
   // Ends every sequence, queued or running, with kShutdown, refuses new ones, joins.
   void Shutdown();
@@ -91,6 +91,7 @@ class BatchScheduler {
   const Model& model() const { return slots_[0].context->model(); }
   int64_t slot_context() const { return slots_[0].context->kv_cache().capacity(); }
   size_t slots() const { return slots_.size(); }
+  size_t max_queue() const { return max_queue_; }
 
  private:
   struct Slot {
@@ -121,6 +122,7 @@ class BatchScheduler {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<SequenceRequest>> queue_;  // guarded by mu_
+  size_t running_ = 0;                                  // guarded by mu_: slots taken
   bool stopping_ = false;                               // guarded by mu_
   SchedulerStats stats_;                                // guarded by mu_
   std::thread thread_;

@@ -46,7 +46,11 @@ std::thread StopOnSignal(ApiServer& server, const std::atomic<bool>& serving) {
       const int sig = sigtimedwait(&set, nullptr, &tick);
       if (sig == SIGINT || sig == SIGTERM) {
         std::fprintf(stderr, "oko serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        server.Stop();
+        // Again until Serve returns: a stop that comes before the server runs is lost.
+        while (serving.load()) {
+          server.Stop();
+          nanosleep(&tick, nullptr);
+        }
         return;
       }
     }

@@ -3,12 +3,10 @@
 #include <httplib.h>
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "common/limits.h"
 #include "engine/chat_session.h"
@@ -60,36 +58,39 @@ ApiError BadField(const std::string& field, const std::string& what) {
   return ApiError{400, fmt::format("'{}' {}", field, what), field};
 }
 
-Result<std::optional<double>> OptionalNumber(const json& body, const std::string& field, double min, double max,
-                                             std::optional<ApiError>* error) {
-  if (!body.contains(field) || body[field].is_null()) return std::optional<double>();
+bool Absent(const json& body, const std::string& field) { return !body.contains(field) || body[field].is_null(); }
+
+// Each getter leaves *out as it is when the field is absent or null, and returns the
+// error of a value of the wrong type or out of range.
+std::optional<ApiError> GetNumber(const json& body, const std::string& field, double min, double max, float* out) {
+  if (Absent(body, field)) return std::nullopt;
   const json& v = body[field];
-  if (!v.is_number()) *error = BadField(field, "must be a number");
-  else if (v.get<double>() < min || v.get<double>() > max)
-    *error = BadField(field, fmt::format("must be in [{}, {}], got {}", min, max, v.dump()));
-  if (*error) return Status::Error(error->value().message);
-  return std::optional<double>(v.get<double>());
+  if (!v.is_number()) return BadField(field, "must be a number");
+  if (v.get<double>() < min || v.get<double>() > max)
+    return BadField(field, fmt::format("must be in [{}, {}], got {}", min, max, v.dump()));
+  *out = static_cast<float>(v.get<double>());
+  return std::nullopt;
 }
 
-Result<std::optional<int64_t>> OptionalInt(const json& body, const std::string& field, int64_t min, int64_t max,
-                                           std::optional<ApiError>* error) {
-  if (!body.contains(field) || body[field].is_null()) return std::optional<int64_t>();
+std::optional<ApiError> GetInt(const json& body, const std::string& field, int64_t min, int64_t max,
+                               std::optional<int64_t>* out) {
+  if (Absent(body, field)) return std::nullopt;
   const json& v = body[field];
-  if (!v.is_number_integer()) *error = BadField(field, "must be an integer");
-  else if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(max)
-                                  : v.get<int64_t>() < min || v.get<int64_t>() > max)
-    *error = BadField(field, fmt::format("must be in [{}, {}], got {}", min, max, v.dump()));
-  if (*error) return Status::Error(error->value().message);
-  return std::optional<int64_t>(v.get<int64_t>());
+  if (!v.is_number_integer()) return BadField(field, "must be an integer");
+  // A value past int64 is unsigned in nlohmann: compare it as such.
+  const bool in_range = v.is_number_unsigned()
+                            ? v.get<uint64_t>() <= static_cast<uint64_t>(max) && v.get<int64_t>() >= min
+                            : v.get<int64_t>() >= min && v.get<int64_t>() <= max;
+  if (!in_range) return BadField(field, fmt::format("must be in [{}, {}], got {}", min, max, v.dump()));
+  *out = v.get<int64_t>();
+  return std::nullopt;
 }
 
-Result<bool> OptionalBool(const json& body, const std::string& field, bool fallback, std::optional<ApiError>* error) {
-  if (!body.contains(field) || body[field].is_null()) return fallback;
-  if (!body[field].is_boolean()) {
-    *error = BadField(field, "must be true or false");
-    return Status::Error(error->value().message);
-  }
-  return body[field].get<bool>();
+std::optional<ApiError> GetBool(const json& body, const std::string& field, bool* out) {
+  if (Absent(body, field)) return std::nullopt;
+  if (!body[field].is_boolean()) return BadField(field, "must be true or false");
+  *out = body[field].get<bool>();
+  return std::nullopt;
 }
 
 // What every generating request shares: sampling, budget, stop sequences, streaming.
@@ -104,52 +105,35 @@ struct GenerationParams {
 // Fills `p` from the request; an error names the field.
 std::optional<ApiError> ParseGenerationParams(const json& body, const SamplingFlags& defaults,
                                               const GenerationDefaults& model_defaults, GenerationParams* p) {
-  std::optional<ApiError> error;
   p->sampling = defaults.Resolve(model_defaults);
-  // The sampler's own defaults (HF's) hold where a field is absent; OpenAI's names map
-  // onto them one to one.
-  auto number = [&](const char* field, double min, double max, float* out) {
-    if (error) return;
-    auto v = OptionalNumber(body, field, min, max, &error);
-    if (v.ok() && v->has_value()) *out = static_cast<float>(**v);
-  };
-  number("temperature", 0, 2, &p->sampling.temperature);
-  number("top_p", 0, 1, &p->sampling.top_p);
-  number("min_p", 0, 1, &p->sampling.min_p);
-  number("presence_penalty", -2, 2, &p->sampling.presence_penalty);
-  number("frequency_penalty", -2, 2, &p->sampling.frequency_penalty);
-  number("repetition_penalty", 0.01, 100, &p->sampling.repetition_penalty);
-  if (error) return error;
-  if (body.contains("top_p") && p->sampling.top_p <= 0) return BadField("top_p", "must be in (0, 1]");
-  auto top_k = OptionalInt(body, "top_k", 0, kMaxTokenCount, &error);
-  if (error) return error;
-  if (top_k->has_value()) p->sampling.top_k = **top_k;
-  if (body.contains("seed") && !body["seed"].is_null()) {
+  SamplerOptions& o = p->sampling;
+  std::optional<int64_t> top_k, n;
+  bool logprobs = false;
+  for (auto e : {GetNumber(body, "temperature", 0, 2, &o.temperature), GetNumber(body, "top_p", 0, 1, &o.top_p),
+                 GetNumber(body, "min_p", 0, 1, &o.min_p),
+                 GetNumber(body, "presence_penalty", -2, 2, &o.presence_penalty),
+                 GetNumber(body, "frequency_penalty", -2, 2, &o.frequency_penalty),
+                 GetNumber(body, "repetition_penalty", 0.01, 100, &o.repetition_penalty),
+                 GetInt(body, "top_k", 0, kMaxTokenCount, &top_k), GetInt(body, "n", 1, kMaxTokenCount, &n),
+                 GetInt(body, "max_tokens", 1, kMaxTokenCount, &p->max_tokens),
+                 GetInt(body, "max_completion_tokens", 1, kMaxTokenCount, &p->max_tokens),
+                 GetBool(body, "logprobs", &logprobs), GetBool(body, "stream", &p->stream)})
+    if (e) return e;
+  if (o.top_p <= 0) return BadField("top_p", "must be in (0, 1]");
+  if (top_k) o.top_k = *top_k;
+  if (!Absent(body, "seed")) {
     if (!body["seed"].is_number_integer()) return BadField("seed", "must be an integer");
-    p->sampling.seed = body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>()
-                                                         : static_cast<uint64_t>(body["seed"].get<int64_t>());
+    o.seed = body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>()
+                                               : static_cast<uint64_t>(body["seed"].get<int64_t>());
   }
-  for (const char* field : {"max_tokens", "max_completion_tokens", "n_predict"}) {
-    auto v = OptionalInt(body, field, 1, kMaxTokenCount, &error);
-    if (error) return error;
-    if (v->has_value()) p->max_tokens = **v;
-  }
-  auto n = OptionalInt(body, "n", 1, kMaxTokenCount, &error);
-  if (error) return error;
-  if (n->value_or(1) != 1) return ApiError{422, "'n' must be 1: oko returns one choice per request", "n"};
-  auto logprobs = OptionalBool(body, "logprobs", false, &error);
-  if (error) return error;
-  if (*logprobs || (body.contains("top_logprobs") && !body["top_logprobs"].is_null()))
+  if (n.value_or(1) != 1) return ApiError{422, "'n' must be 1: oko returns one choice per request", "n"};
+  if (logprobs || !Absent(body, "top_logprobs"))
     return ApiError{422, "'logprobs' is not supported by oko serve yet", "logprobs"};
-  auto stream = OptionalBool(body, "stream", false, &error);
-  if (error) return error;
-  p->stream = *stream;
-  if (body.contains("stream_options") && body["stream_options"].is_object()) {
-    auto usage = OptionalBool(body["stream_options"], "include_usage", false, &error);
-    if (error) return error;
-    p->include_usage = *usage;
+  if (!Absent(body, "stream_options")) {
+    if (!body["stream_options"].is_object()) return BadField("stream_options", "must be an object");
+    if (auto e = GetBool(body["stream_options"], "include_usage", &p->include_usage)) return e;
   }
-  if (body.contains("stop") && !body["stop"].is_null()) {
+  if (!Absent(body, "stop")) {
     const json& s = body["stop"];
     if (s.is_string()) {
       p->stop.push_back(s.get<std::string>());
@@ -571,10 +555,9 @@ std::string Metrics(const State& s) {
 
 void Tokenize(const State& s, const json& body, httplib::Response& res) {
   if (!body.contains("content") || !body["content"].is_string()) return SendError(res, BadField("content", "must be a string"));
-  std::optional<ApiError> error;
-  auto add_special = OptionalBool(body, "add_special", false, &error);
-  if (error) return SendError(res, *error);
-  auto ids = s.tokenizer->Encode(body["content"].get<std::string>(), *add_special);
+  bool add_special = false;
+  if (auto e = GetBool(body, "add_special", &add_special)) return SendError(res, *e);
+  auto ids = s.tokenizer->Encode(body["content"].get<std::string>(), add_special);
   if (!ids.ok()) return SendError(res, ApiError{400, ids.status().message(), "content"});
   SendJson(res, json{{"tokens", *ids}});
 }
@@ -613,8 +596,9 @@ ApiServer::ApiServer(std::unique_ptr<BatchScheduler> scheduler, std::unique_ptr<
 
   httplib::Server& h = *http_;
   // A thread per connection being served: every slot and queue place may hold one, plus
-  // a few for /health and /metrics while all are busy.
-  const size_t threads = s.scheduler->slots() + 64 + 4;
+  // a few for /health and /metrics while all are busy. Past 512, connections wait for a
+  // thread (in cpp-httplib's own queue) before their request is read.
+  const size_t threads = std::min<size_t>(s.scheduler->slots() + s.scheduler->max_queue() + 4, 512);
   h.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   h.set_payload_max_length(kMaxRequestBodyBytes);
   h.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
