@@ -10,7 +10,7 @@
 
 #include "common/limits.h"
 #include "engine/chat_session.h"
-#include "engine/thinking_splitter.h"
+#include "tools/reply_stream.h"
 #include "tools/flags.h"
 
 namespace oko {
@@ -153,40 +153,6 @@ std::optional<ApiError> ParseGenerationParams(const json& body, const SamplingFl
 
 // ---- The reply: ids to text on the scheduler's thread, handed to the HTTP thread. ----
 
-// Holds back the text that could be the start of a stop sequence until it is known not
-// to be; at a stop sequence, cuts the text there.
-class StopFilter {
- public:
-  explicit StopFilter(std::vector<std::string> stops) : stops_(std::move(stops)) {}
-  // Returns the text that is safe to emit; sets *stopped at a stop sequence.
-  std::string Push(std::string_view text, bool* stopped) {
-    pending_ += text;
-    size_t cut = std::string::npos;
-    for (const std::string& s : stops_) cut = std::min(cut, pending_.find(s));
-    if (cut != std::string::npos) {
-      *stopped = true;
-      std::string out = pending_.substr(0, cut);
-      pending_.clear();
-      return out;
-    }
-    size_t keep = 0;  // the longest tail of pending_ that begins a stop sequence
-    for (const std::string& s : stops_)
-      for (size_t n = std::min(s.size() - 1, pending_.size()); n > keep; --n)
-        if (pending_.compare(pending_.size() - n, n, s, 0, n) == 0) {
-          keep = n;
-          break;
-        }
-    std::string out = pending_.substr(0, pending_.size() - keep);
-    pending_.erase(0, pending_.size() - keep);
-    return out;
-  }
-  std::string Flush() { return std::exchange(pending_, {}); }
-
- private:
-  std::vector<std::string> stops_;
-  std::string pending_;
-};
-
 // One request's reply as it is produced; shared by the scheduler's callbacks and the
 // HTTP thread that writes the response.
 struct Reply {
@@ -203,61 +169,14 @@ struct Reply {
       std::lock_guard lock(mu);
       for (ReplyPiece& p : *more) pieces.push_back(std::move(p));
     }
-    more->clear();
     changed.notify_all();
   }
 };
 
-// Turns ids into the pieces of one reply: the reasoning and the answer apart (chat), the
-// answer cut at a stop sequence.
-class ReplyDecoder {
- public:
-  ReplyDecoder(const Tokenizer& tokenizer, bool start_thinking, std::vector<std::string> stops)
-      : splitter_(tokenizer, start_thinking), stop_(std::move(stops)) {}
-
-  // False at a stop sequence.
-  bool Push(int32_t id, Reply& reply) {
-    splitter_.Push(id, &raw_);
-    return Filter(reply);
-  }
-  void Finish(Reply& reply) {
-    if (stopped_) return;
-    splitter_.Flush(&raw_);
-    Filter(reply);
-    if (!stopped_) out_.push_back({ReplyChannel::kAnswer, stop_.Flush()});
-    std::erase_if(out_, [](const ReplyPiece& p) { return p.text.empty(); });
-    reply.Add(&out_);
-  }
-
- private:
-  bool Filter(Reply& reply) {
-    for (ReplyPiece& p : raw_) {
-      if (stopped_) break;
-      if (p.channel == ReplyChannel::kThinking) {
-        out_.push_back(std::move(p));
-        continue;
-      }
-      std::string text = stop_.Push(p.text, &stopped_);
-      if (!text.empty()) out_.push_back({ReplyChannel::kAnswer, std::move(text)});
-    }
-    raw_.clear();
-    if (stopped_) {
-      std::lock_guard lock(reply.mu);
-      reply.stopped_by_sequence = true;
-    }
-    reply.Add(&out_);
-    return !stopped_;
-  }
-
-  ThinkingSplitter splitter_;
-  StopFilter stop_;
-  std::vector<ReplyPiece> raw_, out_;
-  bool stopped_ = false;
-};
-
+// A stop sequence may also complete only when the last pieces are flushed, after the
+// token budget ended the sequence: it is still a stop.
 std::string FinishReasonName(const SequenceResult& r, bool by_sequence) {
-  if (r.reason == FinishReason::kLength && !by_sequence) return "length";
-  return "stop";
+  return r.reason == FinishReason::kLength && !by_sequence ? "length" : "stop";
 }
 
 int64_t UnixTime() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -453,18 +372,26 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
     return SendError(res, *e);
 
   auto reply = std::make_shared<Reply>();
-  auto decoder = std::make_shared<ReplyDecoder>(*s.tokenizer, prompt.start_thinking, params.stop);
+  auto decoder = std::make_shared<ReplyStream>(*s.tokenizer, prompt.start_thinking, params.stop);
   SequenceRequest request;
   request.prompt = std::move(prompt.ids);
   request.sampling = params.sampling;
   request.max_new_tokens = params.max_tokens.value_or(kMaxTokenCount);
   request.stop_ids = s.stop_ids;
   request.cancel = reply->cancel;
-  request.on_token = [reply, decoder](int32_t id) { return decoder->Push(id, *reply); };
+  request.on_token = [reply, decoder](int32_t id) {
+    std::vector<ReplyPiece> pieces;
+    const bool go_on = decoder->Push(id, &pieces);
+    reply->Add(&pieces);
+    return go_on;
+  };
   request.on_done = [reply, decoder](const SequenceResult& r) {
-    if (r.reason != FinishReason::kShutdown) decoder->Finish(*reply);
+    std::vector<ReplyPiece> pieces;
+    if (r.reason != FinishReason::kShutdown) decoder->Finish(&pieces);
+    reply->Add(&pieces);
     {
       std::lock_guard lock(reply->mu);
+      reply->stopped_by_sequence = decoder->stopped();
       reply->result = r;
     }
     reply->changed.notify_all();
