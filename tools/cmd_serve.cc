@@ -14,6 +14,7 @@
 #include "tools/command.h"
 #include "tools/engine_flags.h"
 #include "tools/flags.h"
+#include "tools/resources.h"
 #include "tools/server.h"
 
 namespace oko {
@@ -57,6 +58,19 @@ std::thread StopOnSignal(ApiServer& server, const std::atomic<bool>& serving) {
   });
 }
 
+// OpenContext checks one context against the machine's memory; every slot has its own
+// KV cache and buffers (exit 2, as for one).
+Status CheckSlotsFit(const ServeArgs& a, const EngineOptions& options) {
+  OKO_ASSIGN_OR_RETURN(const ModelConfig config, LoadModelConfig(a.engine.model_dir));
+  const MemoryEstimate one = EstimateMemory(config, options);
+  const uint64_t ram = PhysicalMemoryBytes();
+  const uint64_t all = one.total() * static_cast<uint64_t>(a.parallel);
+  if (ram == 0 || all <= ram) return {};
+  return Errorf("--parallel {} slots of -c {} positions would need {} for their KV caches and buffers, more than "
+                "this machine's {} of memory (lower --parallel or -c, or use --kv f16)",
+                a.parallel, options.ctx, BytesAndHuman(all), BytesAndHuman(ram));
+}
+
 Status RunServe(const ServeArgs& a) {
   sigset_t set;
   sigemptyset(&set);
@@ -66,6 +80,7 @@ Status RunServe(const ServeArgs& a) {
   std::signal(SIGPIPE, SIG_IGN);  // a client gone is a failed write, not the end of the server
 
   OKO_ASSIGN_OR_RETURN(EngineOptions options, a.engine.ToOptions());
+  OKO_RETURN_IF_ERROR(CheckSlotsFit(a, options));
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(a.engine.model_dir, options, a.engine.CtxWhat()));
   OKO_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(a.engine.model_dir));
   if (tokenizer->vocab_size() > context->config().vocab_size)
