@@ -35,15 +35,16 @@ BatchScheduler::BatchScheduler(std::vector<std::unique_ptr<Context>> contexts, c
 
 BatchScheduler::~BatchScheduler() { Shutdown(); }
 
-bool BatchScheduler::Submit(SequenceRequest request) {
+BatchScheduler::Admission BatchScheduler::Submit(SequenceRequest request) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || running_ + queue_.size() >= slots_.size() + max_queue_) return false;
+    if (stopping_) return Admission::kShutDown;
+    if (running_ + queue_.size() >= slots_.size() + max_queue_) return Admission::kFull;
     queue_.push_back(std::make_unique<SequenceRequest>(std::move(request)));
     stats_.queued = queue_.size();
   }
   wake_.notify_one();
-  return true;
+  return Admission::kQueued;
 }
 
 void BatchScheduler::Shutdown() {

@@ -81,9 +81,10 @@ class BatchScheduler {
                                                         const SchedulerOptions& options);
   ~BatchScheduler();  // Shutdown()
 
-  // Queues `request`; false when every slot is taken and max_queue sequences wait, or
-  // when the scheduler is shut down (on_done is then never called).
-  bool Submit(SequenceRequest request);
+  enum class Admission { kQueued, kFull, kShutDown };
+  // Queues `request`, unless every slot is taken and max_queue sequences wait (kFull) or
+  // the scheduler is shut down; on_done is called only for a queued one.
+  Admission Submit(SequenceRequest request);
   // Ends every sequence, queued or running, with kShutdown, refuses new ones, joins.
   void Shutdown();
 

@@ -396,10 +396,13 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
     }
     reply->changed.notify_all();
   };
-  if (!s.scheduler->Submit(std::move(request))) {
-    ++s.rejected;
-    res.set_header("Retry-After", "1");
-    return SendError(res, ApiError{503, "every slot is busy and the queue is full: retry later", "", "overloaded"});
+  switch (s.scheduler->Submit(std::move(request))) {
+    case BatchScheduler::Admission::kQueued: break;
+    case BatchScheduler::Admission::kShutDown: return SendError(res, ShutdownError());
+    case BatchScheduler::Admission::kFull:
+      ++s.rejected;
+      res.set_header("Retry-After", "1");
+      return SendError(res, ApiError{503, "every slot is busy and the queue is full: retry later", "", "overloaded"});
   }
 
   const ResponseShape shape(api, s.NewId(api == Api::kChat ? "chatcmpl" : "cmpl"), s.options.model_name);

@@ -25,6 +25,8 @@ std::unique_ptr<BatchScheduler> NewScheduler(size_t slots, size_t max_queue = 64
   return s.ok() ? std::move(s).value() : nullptr;
 }
 
+constexpr auto kQueued = BatchScheduler::Admission::kQueued;
+
 struct Outcome {
   std::vector<int32_t> ids;
   SequenceResult result;
@@ -54,7 +56,7 @@ SequenceRequest Request(std::vector<int32_t> prompt, uint64_t seed, int64_t max_
 Outcome RunAlone(BatchScheduler& s, std::vector<int32_t> prompt, uint64_t seed, int64_t max_new) {
   auto done = std::make_shared<std::promise<Outcome>>();
   auto f = done->get_future();
-  EXPECT_TRUE(s.Submit(Request(std::move(prompt), seed, max_new, done)));
+  EXPECT_EQ(s.Submit(Request(std::move(prompt), seed, max_new, done)), kQueued);
   return f.get();
 }
 
@@ -70,7 +72,7 @@ TEST(BatchScheduler, SequencesTogetherGiveWhatTheyGiveAlone) {
   for (int i = 0; i < 6; ++i) {
     auto done = std::make_shared<std::promise<Outcome>>();
     got.push_back(done->get_future());
-    ASSERT_TRUE(together->Submit(Request(Prompt(i), 100 + i, 12 + i, done)));
+    ASSERT_EQ(together->Submit(Request(Prompt(i), 100 + i, 12 + i, done)), kQueued);
   }
   for (int i = 0; i < 6; ++i) {
     const Outcome o = got[i].get();
@@ -97,7 +99,7 @@ TEST(BatchScheduler, TheContextFullEndsWithLength) {
   int64_t n = 0;
   r.on_token = [&n](int32_t) { return ++n, true; };
   r.on_done = [done](const SequenceResult& result) { done->set_value(Outcome{{}, result}); };
-  ASSERT_TRUE(s->Submit(std::move(r)));
+  ASSERT_EQ(s->Submit(std::move(r)), kQueued);
   const Outcome o = f.get();
   EXPECT_EQ(o.result.reason, FinishReason::kLength);
   EXPECT_EQ(3 + n, 16 + 1);  // the last token is sampled from position 15's logits, never run
@@ -114,14 +116,14 @@ TEST(BatchScheduler, CallerStopAndCancelFreeTheSlot) {
     return true;
   };
   r.cancel = cancel;
-  ASSERT_TRUE(s->Submit(std::move(r)));
+  ASSERT_EQ(s->Submit(std::move(r)), kQueued);
   EXPECT_EQ(f.get().result.reason, FinishReason::kCancelled);
 
   auto done2 = std::make_shared<std::promise<Outcome>>();
   auto f2 = done2->get_future();
   SequenceRequest r2 = Request(Prompt(1), 7, 100000, done2);
   r2.on_token = [](int32_t) { return false; };
-  ASSERT_TRUE(s->Submit(std::move(r2)));
+  ASSERT_EQ(s->Submit(std::move(r2)), kQueued);
   const Outcome o2 = f2.get();
   EXPECT_EQ(o2.result.reason, FinishReason::kCaller);
   EXPECT_EQ(o2.result.generated_tokens, 1);
@@ -130,7 +132,7 @@ TEST(BatchScheduler, CallerStopAndCancelFreeTheSlot) {
 }
 
 TEST(BatchScheduler, AFullQueueRefuses) {
-  auto s = NewScheduler(1, /*max_queue=*/1);
+  auto s = NewScheduler(1, /*max_queue=*/1);  // one running, one waiting
   // Holds the slot until released.
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
@@ -142,11 +144,12 @@ TEST(BatchScheduler, AFullQueueRefuses) {
     released.wait();
     return true;
   };
-  ASSERT_TRUE(s->Submit(std::move(r)));
+  ASSERT_EQ(s->Submit(std::move(r)), kQueued);
   started.get_future().wait();  // the slot is busy, the queue empty
   auto second = std::make_shared<std::promise<Outcome>>();
-  EXPECT_TRUE(s->Submit(Request(Prompt(1), 7, 3, second)));
-  EXPECT_FALSE(s->Submit(Request(Prompt(2), 7, 3, std::make_shared<std::promise<Outcome>>())));
+  EXPECT_EQ(s->Submit(Request(Prompt(1), 7, 3, second)), kQueued);
+  EXPECT_EQ(s->Submit(Request(Prompt(2), 7, 3, std::make_shared<std::promise<Outcome>>())),
+            BatchScheduler::Admission::kFull);
   release.set_value();
   first->get_future().wait();
   second->get_future().wait();
@@ -173,7 +176,7 @@ TEST(BatchScheduler, ShutdownEndsQueuedAndRunningSequences) {
     auto done = std::make_shared<std::promise<Outcome>>();
     SequenceRequest r = Request(Prompt(i), 7, 1000, done);
     r.on_token = [released](int32_t) { return released.wait(), true; };
-    const bool queued = s->Submit(std::move(r));
+    const bool queued = s->Submit(std::move(r)) == kQueued;
     if (queued) got.push_back(done->get_future());
     return queued;
   };
@@ -184,6 +187,8 @@ TEST(BatchScheduler, ShutdownEndsQueuedAndRunningSequences) {
   release.set_value();
   stopper.join();
   for (auto& f : got) EXPECT_EQ(f.get().result.reason, FinishReason::kShutdown);
+  EXPECT_EQ(s->Submit(Request(Prompt(0), 7, 3, std::make_shared<std::promise<Outcome>>())),
+            BatchScheduler::Admission::kShutDown);
 }
 
 }  // namespace
