@@ -2,7 +2,8 @@
 # Sanitizer CI (issue 8). Two builds beside the normal one:
 #   build-asan  ASan + UBSan, RelWithDebInfo: the whole ctest suite (unit, golden, CLI).
 #   build-tsan  TSan, RelWithDebInfo: the tests that run the thread pool (the engine
-#               tests: thread_pool, kv_cache, variants, trace, chat_session, golden; and
+#               tests: thread_pool, kv_cache, variants, trace, chat_session, golden,
+#               batch_decoder, batch_scheduler; server (oko serve's HTTP threads); and
 #               run_cli, whose `oko run -t 2` children are TSan builds too).
 # Both must be clean: any report fails the run. Prints the time each part took.
 # Usage: scripts/sanitize.sh [asan|tsan|all]  (default all). OKO_JOBS sets -j (default 2).
