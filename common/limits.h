@@ -51,4 +51,11 @@ inline constexpr int64_t kMaxHeadDim = 1024;
 inline constexpr int64_t kMaxLoraRank = 4096;
 inline constexpr size_t kMaxLoraAdapters = 64;
 
+// oko serve (docs/SERVER.md): a request body (a chat of ~4M characters), the stop
+// sequences of one request (OpenAI's limit), the slots one server runs.
+inline constexpr uint64_t kMaxRequestBodyBytes = uint64_t{16} << 20;
+inline constexpr uint64_t kMaxStopSequences = 4;
+inline constexpr int64_t kMaxServerSlots = 256;
+inline constexpr int64_t kMaxServerQueue = 4096;
+
 }  // namespace oko

@@ -14,15 +14,42 @@ ordered_json Message(std::string_view role, std::string_view content) {
   return ordered_json{{"role", role}, {"content", content}};
 }
 
-// Whether the rendered prompt leaves a <think> block open for the model to continue.
-bool EndsInsideThinking(const std::string& prompt) {
-  const size_t end = prompt.find_last_not_of(" \n");
-  const std::string_view tag = "<think>";
-  return end != std::string::npos && end + 1 >= tag.size() &&
-         std::string_view(prompt).substr(end + 1 - tag.size(), tag.size()) == tag;
+// The end-of-turn token is whatever special token the template writes right after an
+// assistant message (<|im_end|> for ChatML, <|eot_id|> for Llama 3, </s> for Llama 2):
+// found by rendering a probe reply, so no list of names is needed.
+std::optional<int32_t> EndOfTurnId(const Tokenizer& tokenizer, const ChatTemplate& chat_template) {
+  constexpr std::string_view kProbe = "oko-probe-reply";
+  ordered_json probe = ordered_json::object();
+  probe["messages"] = ordered_json::array({Message("user", "hi"), Message("assistant", kProbe)});
+  const auto rendered = chat_template.Render(probe);
+  if (!rendered.ok()) return std::nullopt;
+  const size_t at = rendered->find(kProbe);
+  if (at == std::string::npos) return std::nullopt;
+  std::string after = rendered->substr(at + kProbe.size());
+  after.erase(0, after.find_first_not_of(" \n"));
+  const auto ids = tokenizer.Encode(after, /*add_special_tokens=*/false);
+  if (!ids.ok() || ids->empty() || !tokenizer.IsSpecial(ids->front())) return std::nullopt;
+  return ids->front();
 }
 
 }  // namespace
+
+std::vector<int32_t> ChatStopIds(const ModelConfig& config, const Tokenizer& tokenizer,
+                                 const ChatTemplate* chat_template) {
+  std::vector<int32_t> ids(config.eos_token_ids.begin(), config.eos_token_ids.end());
+  if (auto eos = tokenizer.eos_id()) ids.push_back(*eos);
+  if (chat_template != nullptr)
+    if (auto end_of_turn = EndOfTurnId(tokenizer, *chat_template)) ids.push_back(*end_of_turn);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+bool PromptOpensThinking(std::string_view prompt) {
+  const size_t end = prompt.find_last_not_of(" \n");
+  const std::string_view tag = "<think>";
+  return end != std::string::npos && end + 1 >= tag.size() && prompt.substr(end + 1 - tag.size(), tag.size()) == tag;
+}
 
 ChatSession::ChatSession(Context& context, const Tokenizer& tokenizer, std::optional<ChatTemplate> chat_template,
                          const SamplerOptions& sampling, ChatOptions options)
@@ -33,37 +60,7 @@ ChatSession::ChatSession(Context& context, const Tokenizer& tokenizer, std::opti
       sampler_(sampling),
       generator_(context) {
   generate_.max_new_tokens = options_.max_new_tokens;
-  generate_.stop_ids = StopIds();
-}
-
-// The end-of-turn token is whatever special token the template writes right after an
-// assistant message (<|im_end|> for ChatML, <|eot_id|> for Llama 3, </s> for Llama 2):
-// found by rendering a probe reply, so no list of names is needed.
-std::optional<int32_t> ChatSession::EndOfTurnId() const {
-  if (!template_) return std::nullopt;
-  constexpr std::string_view kProbe = "oko-probe-reply";
-  ordered_json probe = ordered_json::object();
-  probe["messages"] = ordered_json::array({Message("user", "hi"), Message("assistant", kProbe)});
-  const auto rendered = template_->Render(probe);
-  if (!rendered.ok()) return std::nullopt;
-  const size_t at = rendered->find(kProbe);
-  if (at == std::string::npos) return std::nullopt;
-  std::string after = rendered->substr(at + kProbe.size());
-  after.erase(0, after.find_first_not_of(" \n"));
-  const auto ids = tokenizer_.Encode(after, /*add_special_tokens=*/false);
-  if (!ids.ok() || ids->empty() || !tokenizer_.IsSpecial(ids->front())) return std::nullopt;
-  return ids->front();
-}
-
-// Every eos id of config.json and generation_config.json, the tokenizer's eos token,
-// and the template's end-of-turn token.
-std::vector<int32_t> ChatSession::StopIds() const {
-  std::vector<int32_t> ids(context_.config().eos_token_ids.begin(), context_.config().eos_token_ids.end());
-  if (auto eos = tokenizer_.eos_id()) ids.push_back(*eos);
-  if (auto end_of_turn = EndOfTurnId()) ids.push_back(*end_of_turn);
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  return ids;
+  generate_.stop_ids = ChatStopIds(context.config(), tokenizer, template_ ? &*template_ : nullptr);
 }
 
 ordered_json ChatSession::Messages() const {
@@ -120,7 +117,7 @@ const std::vector<TokenTag>& ChatSession::TokenTags() const {
 
 Result<std::vector<int32_t>> ChatSession::Tokenize(std::string_view user_text, bool* start_thinking) const {
   OKO_ASSIGN_OR_RETURN(std::string prompt, RenderPrompt(user_text));
-  *start_thinking = template_ && EndsInsideThinking(prompt);
+  *start_thinking = template_ && PromptOpensThinking(prompt);
   // A rendered template already holds its BOS and role tokens; a raw prompt gets the
   // tokenizer's own (add_special_tokens), as transformers does in both cases.
   OKO_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer_.Encode(prompt, /*add_special_tokens=*/raw_completion()));

@@ -44,6 +44,13 @@ struct ChatTotals {
   double model_seconds = 0;      // prefill and decode time, summed over turns
 };
 
+// The ids that end a reply: every eos id of config.json and generation_config.json, the
+// tokenizer's eos token and the template's end-of-turn token (sorted, no repeats).
+std::vector<int32_t> ChatStopIds(const ModelConfig& config, const Tokenizer& tokenizer,
+                                 const ChatTemplate* chat_template);
+// Whether a rendered prompt leaves a <think> block open for the model to continue.
+bool PromptOpensThinking(std::string_view prompt);
+
 class ChatSession {
  public:
   // `chat_template` unset: raw completion. The context and tokenizer must outlive the
@@ -94,8 +101,6 @@ class ChatSession {
  private:
   nlohmann::ordered_json PromptVariables(std::string_view user_text) const;
   Result<std::vector<int32_t>> Tokenize(std::string_view user_text, bool* start_thinking) const;
-  std::vector<int32_t> StopIds() const;
-  std::optional<int32_t> EndOfTurnId() const;
 
   Context& context_;
   const Tokenizer& tokenizer_;

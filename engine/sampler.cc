@@ -14,16 +14,18 @@ double Sampler::NextUniform() {
 }
 
 void Sampler::ApplyPenalties(std::span<float> logits, std::span<const int32_t> history) const {
-  if (o_.repetition_penalty == 1.0f && o_.presence_penalty == 0.0f) return;
+  if (o_.repetition_penalty == 1.0f && o_.presence_penalty == 0.0f && o_.frequency_penalty == 0.0f) return;
   const size_t n = std::min<size_t>(history.size(), static_cast<size_t>(o_.penalty_last_n));
   std::vector<int32_t> recent(history.end() - n, history.end());
   std::sort(recent.begin(), recent.end());
-  recent.erase(std::unique(recent.begin(), recent.end()), recent.end());
-  for (int32_t id : recent) {
+  for (size_t i = 0; i < recent.size();) {
+    const int32_t id = recent[i];
+    size_t count = 0;
+    for (; i < recent.size() && recent[i] == id; ++i) ++count;
     if (id < 0 || static_cast<size_t>(id) >= logits.size()) continue;
     float& l = logits[id];
     l = l > 0 ? l / o_.repetition_penalty : l * o_.repetition_penalty;
-    l -= o_.presence_penalty;
+    l -= o_.presence_penalty + o_.frequency_penalty * static_cast<float>(count);
   }
 }
 

@@ -1,5 +1,5 @@
 // Sampler: turns a logits row into the next token id, as HF generate() does:
-// repetition / presence penalties over the recent history, then temperature, top-k,
+// repetition / presence / frequency penalties over the recent history, then temperature, top-k,
 // top-p (nucleus), min-p. temperature <= 0 is greedy (argmax, lowest id on ties).
 // The same seed gives the same choices.
 #pragma once
@@ -17,6 +17,7 @@ struct SamplerOptions {
   float min_p = 0.0f;            // 0: off
   float repetition_penalty = 1.0f;  // HF: logit / p if > 0, else logit * p
   float presence_penalty = 0.0f;    // subtracted once from every seen token's logit
+  float frequency_penalty = 0.0f;   // subtracted once per occurrence (OpenAI's definition)
   int64_t penalty_last_n = 64;   // how much history the penalties look at
   uint64_t seed = 0;
 };

@@ -2,7 +2,8 @@
 # Sanitizer CI (issue 8). Two builds beside the normal one:
 #   build-asan  ASan + UBSan, -O1 -g1: the whole ctest suite (unit, golden, CLI).
 #   build-tsan  TSan, -O1 -g1: the tests that run the thread pool (the engine
-#               tests: thread_pool, kv_cache, variants, trace, chat_session, golden; and
+#               tests: thread_pool, kv_cache, variants, trace, chat_session, golden,
+#               batch_decoder, batch_scheduler; server (oko serve's HTTP threads); and
 #               run_cli, whose `oko run -t 2` children are TSan builds too).
 # Both must be clean: any report fails the run. Prints the time each part took.
 # Usage: scripts/sanitize.sh [asan|tsan|all]  (default all). OKO_JOBS sets -j (default 2).
@@ -43,7 +44,7 @@ fi
 
 if [[ $WHAT == all || $WHAT == tsan ]]; then
   TSAN_TESTS=(thread_pool_test kv_cache_test variants_test trace_test chat_session_test golden_test
-              batch_decoder_test
+              batch_decoder_test batch_scheduler_test server_test
               run_cli_test)
   t0=$(date +%s)
   cmake -S . -B build-tsan "${COMMON[@]}" -DOKO_SANITIZE=thread -DOKO_NATIVE=ON >/dev/null

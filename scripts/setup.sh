@@ -10,6 +10,8 @@ PACKAGES=(
   libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libsimdjson-dev libpcre2-dev libutf8proc-dev
   libfmt-dev libcli11-dev libedit-dev
+  libcpp-httplib-dev  # oko serve
+  nodejs npm  # the openai client test of oko serve (tests/tools/openai_client)
   chromium  # headless: the trace viewer test
   clang libclang-rt-dev llvm  # scripts/fuzz.sh: libFuzzer (libclang_rt.fuzzer), llvm-symbolizer
 )

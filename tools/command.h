@@ -28,6 +28,7 @@ Subcommand AddDetokenizeCommand(CLI::App& root);
 Subcommand AddTraceCommand(CLI::App& root);
 Subcommand AddSteerVectorCommand(CLI::App& root);
 Subcommand AddAttributeCommand(CLI::App& root);
+Subcommand AddServeCommand(CLI::App& root);
 
 // The shared data folder: $OKO_SHARED, else ../shared beside the source tree.
 std::string SharedDir();

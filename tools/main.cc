@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
       oko::AddTraceCommand(app),
       oko::AddSteerVectorCommand(app),
       oko::AddAttributeCommand(app),
+      oko::AddServeCommand(app),
   };
   try {
     return Run(app, commands, NormalizeArgs(argc, argv));

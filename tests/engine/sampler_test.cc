@@ -132,6 +132,18 @@ TEST(Sampler, PresencePenaltySubtractsOncePerSeenToken) {
   EXPECT_FLOAT_EQ(logits[2], -1.5f);
 }
 
+TEST(Sampler, FrequencyPenaltySubtractsOncePerOccurrence) {
+  SamplerOptions o = Sampling(0.0f);
+  o.frequency_penalty = 0.5f;
+  o.presence_penalty = 1.0f;
+  Sampler sampler(o);
+  std::vector<float> logits = {2.0f, 1.0f, 0.0f};
+  EXPECT_EQ(sampler.Sample(logits, std::vector<int32_t>{0, 0, 0, 2}), 1);
+  EXPECT_FLOAT_EQ(logits[0], 2.0f - 1.0f - 3 * 0.5f);
+  EXPECT_FLOAT_EQ(logits[1], 1.0f);
+  EXPECT_FLOAT_EQ(logits[2], 0.0f - 1.0f - 0.5f);
+}
+
 TEST(Sampler, PenaltiesLookOnlyAtTheLastN) {
   SamplerOptions o = Sampling(0.0f);
   o.repetition_penalty = 4.0f;
