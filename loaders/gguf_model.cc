@@ -168,6 +168,55 @@ std::optional<std::string> HfTensorName(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<std::string> GgufTensorName(std::string_view hf_name) {
+  if (hf_name == "model.embed_tokens.weight") return "token_embd.weight";
+  if (hf_name == "model.norm.weight") return "output_norm.weight";
+  if (hf_name == "lm_head.weight") return "output.weight";
+  constexpr std::string_view kLayers = "model.layers.";
+  if (!hf_name.starts_with(kLayers)) return std::nullopt;
+  const size_t dot = hf_name.find('.', kLayers.size());
+  if (dot == std::string_view::npos) return std::nullopt;
+  const auto layer = ParseLayer(hf_name.substr(kLayers.size(), dot - kLayers.size()));
+  if (!layer) return std::nullopt;
+  for (const LayerPart& p : kLayerParts)
+    if (hf_name == LayerTensor(*layer, p.weight)) return fmt::format("blk.{}.{}", *layer, p.gguf);
+  return std::nullopt;
+}
+
+Result<GgufMetadata> GgufArchMetadata(const ModelConfig& c) {
+  const std::string arch(ArchName(c.arch));
+  GgufMetadata md;
+  const auto u32 = [&](std::string_view key, int64_t v) {
+    md.emplace_back(fmt::format("{}.{}", arch, key), GgufUint32(static_cast<uint32_t>(v)));
+  };
+  const auto f32 = [&](std::string_view key, double v) {
+    md.emplace_back(fmt::format("{}.{}", arch, key), GgufFloat32(static_cast<float>(v)));
+  };
+  md.emplace_back("general.architecture", GgufString(arch));
+  if (c.max_position_embeddings > 0) u32("context_length", c.max_position_embeddings);
+  u32("embedding_length", c.hidden_size);
+  u32("block_count", c.num_layers);
+  u32("feed_forward_length", c.intermediate_size);
+  u32("attention.head_count", c.num_heads);
+  u32("attention.head_count_kv", c.num_kv_heads);
+  u32("attention.key_length", c.head_dim);
+  u32("attention.value_length", c.head_dim);
+  u32("rope.dimension_count", c.head_dim);
+  f32("rope.freq_base", c.rope_theta);
+  f32("attention.layer_norm_rms_epsilon", c.rms_norm_eps);
+  // As llama.cpp's converter: only llama states it (the reader takes the embedding's rows).
+  if (c.arch == Arch::kLlama) u32("vocab_size", c.vocab_size);
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.type.empty()) return md;
+  if (rs.type != "linear" && rs.type != "yarn")
+    return Errorf("RoPE scaling '{}' cannot be written to GGUF yet (linear and yarn can)", rs.type);
+  md.emplace_back(fmt::format("{}.rope.scaling.type", arch), GgufString(rs.type));
+  f32("rope.scaling.factor", rs.factor);
+  if (rs.original_max_position_embeddings > 0)
+    u32("rope.scaling.original_context_length", rs.original_max_position_embeddings);
+  return md;
+}
+
 Result<ModelConfig> GgufModelConfig(const GgufFile& f) {
   OKO_ASSIGN_OR_RETURN(std::string arch, f.String("general.architecture"));
   if (arch != "qwen3" && arch != "qwen2" && arch != "llama")

@@ -13,12 +13,21 @@
 
 #include "common/status.h"
 #include "loaders/gguf.h"
+#include "loaders/gguf_writer.h"
 #include "loaders/hf_config.h"
 
 namespace oko {
 
 // The Hugging Face name of a GGUF tensor of qwen3 / qwen2 / llama; nullopt for others.
 std::optional<std::string> HfTensorName(std::string_view gguf_name);
+
+// The other way: the GGUF name of a Hugging Face tensor name; nullopt for others.
+std::optional<std::string> GgufTensorName(std::string_view hf_name);
+
+// general.architecture and the `<arch>.*` keys of a config, as llama.cpp's converter
+// writes them (GgufModelConfig reads them back to `c`). RoPE scaling "linear" and "yarn"
+// become rope.scaling.*; others (llama3 keeps its factors in a tensor) are an error.
+Result<GgufMetadata> GgufArchMetadata(const ModelConfig& c);
 
 // general.architecture (qwen3, qwen2, llama) and the `<arch>.*` keys as config.json would
 // hold them, checked by ParseModelConfig; tied embeddings when there is no output.weight;
@@ -39,5 +48,15 @@ Result<std::map<std::string, const GgufTensor*>> GgufModelTensors(const ModelCon
 // head_dim rows, file row 2i + j holds Hugging Face row j * head_dim/2 + i. (Llama files
 // with q/k biases, which would be permuted too, are refused: no such model is known.)
 bool LlamaQkRowPermuted(const ModelConfig& c, const std::string& hf_name);
+// Row r of such a matrix in Hugging Face order is file row LlamaQkFileRow(r); file row f
+// holds Hugging Face row LlamaQkHfRow(f).
+inline size_t LlamaQkFileRow(size_t r, size_t head_dim) {
+  const size_t half = head_dim / 2, in_head = r % head_dim;
+  return r - in_head + 2 * (in_head % half) + in_head / half;
+}
+inline size_t LlamaQkHfRow(size_t f, size_t head_dim) {
+  const size_t half = head_dim / 2, in_head = f % head_dim;
+  return f - in_head + (in_head % 2) * half + in_head / 2;
+}
 
 }  // namespace oko
