@@ -49,6 +49,7 @@ struct GgufValue {
   bool is_array() const { return type == GgufType::kArray; }
   const std::string& str() const { return std::get<std::string>(value); }
   const std::vector<GgufValue>& array() const { return std::get<std::vector<GgufValue>>(value); }
+  bool operator==(const GgufValue&) const = default;
 };
 
 // Block size and bytes per block of a ggml type id (every type ggml defines, so that files
