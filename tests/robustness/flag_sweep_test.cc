@@ -52,6 +52,7 @@ const std::vector<Subcommand>& Subcommands() {
        Join(kEngineFlags, {"--layers", "--positive", "--out"})},
       {"attribute", "attribute -m $M -p hi -t 1", Join(kEngineFlags, {"-p", "--target", "--html"})},
       {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset", "--lora-rank"}},
+      {"quantize", "quantize -m $M --type q8_0 --out $O.gguf -t 1", {"--type", "--out", "-t"}},
   };
   return all;
 }

@@ -14,7 +14,7 @@ namespace oko {
 namespace {
 
 const std::vector<std::string> kSubcommands = {"info",    "tokenize", "detokenize", "template", "logits", "run",
-                                               "chat",    "trace",    "bench",      "profile",  "make-model", "steer-vector", "attribute"};
+                                               "chat",    "trace",    "bench",      "profile",  "make-model", "quantize", "steer-vector", "attribute"};
 
 // The flags in the first column of --help's option lines ("  -m,--model DIR REQUIRED  ...").
 std::vector<std::string> HelpFlags(const std::string& help) {
