@@ -1,6 +1,7 @@
 #include "engine/gguf_export.h"
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -72,7 +73,18 @@ struct ExportTensor {
   bool matrix = false;
   TensorQuant type{QuantType::kF32, QuantType::kF32};
   bool permute_llama_qk = false;  // Hugging Face row order in, llama.cpp's out
+  std::shared_ptr<const void> storage;  // of `source`, when it is not mapped
 };
+
+// Llama 3.1's RoPE scaling as llama.cpp's converter writes it (loaders/gguf_model.h).
+ExportTensor RopeFreqsTensor(const ModelConfig& c) {
+  auto factors = std::make_shared<const std::vector<float>>(Llama3RopeFreqFactors(c));
+  ExportTensor x{kRopeFreqsTensor, kRopeFreqsTensor, {}, false};
+  x.source = WeightView{QuantType::kF32, reinterpret_cast<const std::byte*>(factors->data()), 1, factors->size(),
+                        factors->size() * sizeof(float)};
+  x.storage = std::move(factors);
+  return x;
+}
 
 Result<std::vector<ExportTensor>> FolderTensors(const ModelDir& m, const ExportPlan& plan) {
   std::vector<ExportTensor> out;
@@ -89,6 +101,7 @@ Result<std::vector<ExportTensor>> FolderTensors(const ModelDir& m, const ExportP
     x.permute_llama_qk = LlamaQkRowPermuted(m.config, e.name);
     out.push_back(std::move(x));
   }
+  if (m.config.rope_scaling.type == "llama3") out.push_back(RopeFreqsTensor(m.config));
   return out;
 }
 
@@ -96,7 +109,7 @@ Result<std::vector<ExportTensor>> FolderTensors(const ModelDir& m, const ExportP
 Result<std::vector<ExportTensor>> GgufSourceTensors(const ModelDir& m, const ExportPlan& plan, bool* requantized) {
   std::vector<ExportTensor> out;
   for (const GgufTensor& t : m.gguf->tensors()) {
-    const auto hf = HfTensorName(t.name);
+    const auto hf = t.name == kRopeFreqsTensor ? std::optional<std::string>(t.name) : HfTensorName(t.name);
     const auto type = QuantTypeFromGgml(t.ggml_type);
     if (!hf || !type)
       return Errorf("{}: tensor '{}' ({}) cannot be converted", m.dir, t.name, GgmlTypeSizeOf(t.ggml_type)->name);

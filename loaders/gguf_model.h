@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "loaders/gguf.h"
@@ -25,12 +26,20 @@ std::optional<std::string> HfTensorName(std::string_view gguf_name);
 std::optional<std::string> GgufTensorName(std::string_view hf_name);
 
 // general.architecture and the `<arch>.*` keys of a config, as llama.cpp's converter
-// writes them (GgufModelConfig reads them back to `c`). RoPE scaling "linear" and "yarn"
-// become rope.scaling.*; others (llama3 keeps its factors in a tensor) are an error.
+// writes them (GgufModelConfig reads them back to `c`). RoPE scaling "linear" becomes
+// rope.scaling.*; llama3 is the tensor rope_freqs.weight (Llama3RopeFreqFactors).
 Result<GgufMetadata> GgufArchMetadata(const ModelConfig& c);
 
-// general.architecture (qwen3, qwen2, llama) and the `<arch>.*` keys as config.json would
-// hold them, checked by ParseModelConfig; tied embeddings when there is no output.weight;
+// Llama 3.1+ RoPE scaling as GGUF holds it: the tensor rope_freqs.weight, F32
+// [head_dim / 2], inv_freq[i] divided by factor i (1 for short wavelengths, `factor` for
+// long ones, interpolated between). GgufModelConfig reads it into
+// rope_scaling.freq_factors (type "rope_freqs").
+inline constexpr char kRopeFreqsTensor[] = "rope_freqs.weight";
+// The factors of a "llama3" rope_scaling, as llama.cpp's converter computes them.
+std::vector<float> Llama3RopeFreqFactors(const ModelConfig& c);
+
+// general.architecture (qwen3, qwen2, llama) and the `<arch>.*` keys (and rope_freqs.weight)
+// as config.json would hold them, checked by ParseModelConfig; tied embeddings when there is no output.weight;
 // bos / eos from tokenizer.ggml.* (eos: eos_token_id, eot_token_id and the control tokens
 // spelled <|endoftext|>, <|im_end|>, <|eot_id|>, <|eom_id|>, <|end_of_text|>, as llama.cpp
 // stops at them). Errors name the file and the GGUF key.

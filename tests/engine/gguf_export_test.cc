@@ -7,7 +7,10 @@
 //    give the folder's quantized file (tensor for tensor).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "engine/context.h"
 #include "engine/gguf_export.h"
@@ -139,6 +142,54 @@ TEST(GgufExport, UnknownTypeIsAUsageError) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), ExitCode::kUsage);
   EXPECT_NE(s.status().message().find("q3_k"), std::string::npos) << s.status().message();
+}
+
+}  // namespace
+}  // namespace oko
+
+namespace oko {
+namespace {
+
+// small-llama-256 with Llama 3.1's RoPE scaling, its original context short enough (64)
+// that the 16 frequencies of its heads fall in all three bands (kept, interpolated, scaled).
+std::string Llama3ScaledModel() {
+  const std::string src = Model("small-llama-256"), dir = test::TempDir("llama3_scaled");
+  auto config = test::ReadJson(src + "/config.json");
+  config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                            {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+  std::ofstream(dir + "/config.json") << config.dump(2);
+  for (const char* name : {"model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"})
+    std::filesystem::create_symlink(src + "/" + name, dir + "/" + name);
+  return dir;
+}
+
+TEST(GgufExport, Llama3RopeScalingTravelsAsRopeFreqs) {
+  const std::string dir = Llama3ScaledModel();
+  const std::string file = Export(dir, "f32", "llama3-scaled");
+  auto f = Open(file);
+  ASSERT_TRUE(f);
+  const GgufTensor* freqs = f->FindTensor("rope_freqs.weight");
+  ASSERT_NE(freqs, nullptr);
+  std::vector<float> factors(16);
+  std::memcpy(factors.data(), freqs->data, 64);
+  EXPECT_EQ(factors[0], 1.0f);                   // wavelength 6.3 < 64 / 4: kept
+  EXPECT_GT(factors[3], 1.0f);                   // 35: interpolated
+  EXPECT_LT(factors[3], 8.0f);
+  EXPECT_EQ(factors[15], 8.0f);                  // long: slowed 8x
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 48; ++i) ids.push_back(kLlamaIds[i % kLlamaIds.size()]);
+  const auto folder = AllLogits(dir, "", true, ids), gguf = AllLogits(file, "", true, ids);
+  const auto unscaled = AllLogits(Model("small-llama-256"), "", true, ids);
+  ASSERT_EQ(folder.size(), gguf.size());
+  float max_diff = 0, max_unscaled = 0;
+  for (size_t i = 0; i < folder.size(); ++i) {
+    max_diff = std::max(max_diff, std::fabs(folder[i] - gguf[i]));
+    max_unscaled = std::max(max_unscaled, std::fabs(folder[i] - unscaled[i]));
+  }
+  // inv_freq / factor rounds differently from HF's interpolation, by an ulp in a few
+  // frequencies: float noise, far below what the scaling itself changes.
+  EXPECT_LT(max_diff, 1e-4f);
+  EXPECT_GT(max_unscaled, 1e-1f);
 }
 
 }  // namespace
