@@ -40,13 +40,8 @@ Result<ExportPlan> MakeExportPlan(const std::string& type, const ModelConfig& c)
     p.plain = *plain;
     return p;
   }
-  auto plan = ParseQuantPlan(p.spec, static_cast<int>(c.num_layers), c.tie_word_embeddings);
-  if (!plan.ok())
-    return Status::Error(fmt::format("--type {}: unknown type (expected one of q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, "
-                                     "q5_k, q6_k, q4_k_m, q5_k_m, f32, f16, bf16)",
-                                     type),
-                         ExitCode::kUsage);
-  p.quant = *plan;
+  OKO_RETURN_IF_ERROR(CheckGgufExportType(type));
+  OKO_ASSIGN_OR_RETURN(p.quant, ParseQuantPlan(p.spec, static_cast<int>(c.num_layers), c.tie_word_embeddings));
   return p;
 }
 
@@ -157,9 +152,13 @@ Status WriteTensor(const ExportTensor& x, const ModelConfig& c, ThreadPool& pool
 
 }  // namespace
 
-bool IsGgufExportType(const std::string& type) {
+Status CheckGgufExportType(const std::string& type) {
   const std::string t = Lower(type);
-  return PlainType(t).has_value() || ParseQuantPlan(t, 1, false).ok();
+  if (PlainType(t).has_value() || ParseQuantPlan(t, 1, false).ok()) return {};
+  return Status::Error(fmt::format("--type {}: unknown type (expected one of q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, "
+                                   "q5_k, q6_k, q4_k_m, q5_k_m, f32, f16, bf16)",
+                                   type),
+                       ExitCode::kUsage);
 }
 
 Result<GgufExportSummary> ExportGguf(const GgufExportOptions& o) {

@@ -44,7 +44,8 @@ struct GgufExportSummary {
 // architecture, tokenizer or RoPE scaling) is exit 2, naming it; a failed write exit 3.
 Result<GgufExportSummary> ExportGguf(const GgufExportOptions& options);
 
-// Whether `type` names a type ExportGguf writes (lower or upper case).
-bool IsGgufExportType(const std::string& type);
+// Whether `type` names a type ExportGguf writes (any case); else a usage error (exit 1)
+// listing them.
+Status CheckGgufExportType(const std::string& type);
 
 }  // namespace oko

@@ -23,11 +23,7 @@ struct QuantizeOptions {
 // Checked before any work: the type, an --out that -m would read back as GGUF, and nothing
 // a user owns overwritten without --force.
 Status CheckQuantizeFlags(const QuantizeOptions& o) {
-  if (!IsGgufExportType(o.type))
-    return Status::Error(fmt::format("--type {}: unknown type (expected one of q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, "
-                                     "q5_k, q6_k, q4_k_m, q5_k_m, f32, f16, bf16)",
-                                     o.type),
-                         ExitCode::kUsage);
+  OKO_RETURN_IF_ERROR(CheckGgufExportType(o.type));
   if (!IsGgufPath(o.out))
     return Status::Error(fmt::format("--out {}: the file name must end in .gguf (oko and llama.cpp tell GGUF "
                                      "files by it)",
