@@ -284,8 +284,10 @@ Result<GgufVocab> VocabOf(const HfTokenizer& t, int64_t vocab_size, bool sentenc
     for (const json& a : t.tokenizer["added_tokens"]) {
       if (!a.contains("content") || !a["content"].is_string()) return Errorf("{}: an added token has no content", t.path);
       const std::string text = a["content"];
-      const bool special = a.value("special", false) || LooksLikeControl(text);
-      OKO_RETURN_IF_ERROR(place(text, a["id"], text == unk ? kUnknown : special ? kControl : kUserDefined));
+      const bool special = (a.contains("special") && a["special"].is_boolean() && a["special"].get<bool>()) ||
+                           LooksLikeControl(text);
+      OKO_RETURN_IF_ERROR(place(text, a.contains("id") ? a["id"] : json(),
+                                text == unk ? kUnknown : special ? kControl : kUserDefined));
     }
   for (int64_t id = 0; id < vocab_size; ++id)
     if (v.types[id] == kUnused) v.tokens[id] = fmt::format("[PAD{}]", id);
@@ -311,7 +313,8 @@ Result<std::string> PreTokenizerName(const HfTokenizer& t) {
   std::string regex;
   if (pre.is_object() && pre.value("type", "") == "Sequence")
     for (const json& p : pre.value("pretokenizers", json::array()))
-      if (p.value("type", "") == "Split" && p.contains("pattern") && p["pattern"].contains("Regex"))
+      if (p.is_object() && p.value("type", "") == "Split" && p.contains("pattern") && p["pattern"].contains("Regex") &&
+          p["pattern"]["Regex"].is_string())
         regex = p["pattern"]["Regex"];
   for (const PreTokenizerRegex& p : kPreTokenizers)
     if (p.regex == regex) return std::string(p.pre);
@@ -380,7 +383,8 @@ Result<HfTokenizer> ReadHfTokenizer(const std::string& dir) {
   OKO_ASSIGN_OR_RETURN(t.path, ResolveTokenizerPath(dir));
   OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(t.path, kMaxTokenizerJsonBytes));
   OKO_ASSIGN_OR_RETURN(t.tokenizer, ParseJsonText(text, t.path));
-  if (!t.tokenizer.is_object() || !t.tokenizer.contains("model") || t.tokenizer["model"].value("type", "") != "BPE")
+  if (!t.tokenizer.is_object() || !t.tokenizer.contains("model") || !t.tokenizer["model"].is_object() ||
+      t.tokenizer["model"].value("type", "") != "BPE")
     return Errorf("{}: not a BPE tokenizer (the tokenizers GGUF holds are byte-level BPE and SentencePiece BPE)",
                   t.path);
   const std::string config = (std::filesystem::path(dir) / "tokenizer_config.json").string();
@@ -399,11 +403,8 @@ std::vector<GgufValue> Strings(const std::vector<std::string>& v) {
   return out;
 }
 
-}  // namespace
-
-Result<GgufMetadata> GgufTokenizerMetadata(const std::string& model_dir, const ModelConfig& c,
-                                           bool has_chat_template) {
-  OKO_ASSIGN_OR_RETURN(HfTokenizer t, ReadHfTokenizer(model_dir));
+Result<GgufMetadata> TokenizerMetadata(const HfTokenizer& t, const std::string& model_dir, const ModelConfig& c,
+                                       bool has_chat_template) {
   const bool sentencepiece = IsSentencePiece(t);
   OKO_ASSIGN_OR_RETURN(GgufVocab v, VocabOf(t, c.vocab_size, sentencepiece));
   OKO_ASSIGN_OR_RETURN(std::vector<std::string> merges, MergesOf(t));
@@ -433,6 +434,18 @@ Result<GgufMetadata> GgufTokenizerMetadata(const std::string& model_dir, const M
     md.emplace_back("tokenizer.chat_template", GgufString(std::move(tmpl.source)));
   }
   return md;
+}
+
+}  // namespace
+
+Result<GgufMetadata> GgufTokenizerMetadata(const std::string& model_dir, const ModelConfig& c,
+                                           bool has_chat_template) {
+  OKO_ASSIGN_OR_RETURN(HfTokenizer t, ReadHfTokenizer(model_dir));
+  try {
+    return TokenizerMetadata(t, model_dir, c, has_chat_template);
+  } catch (const nlohmann::json::exception& e) {  // a field of an unexpected JSON type
+    return Errorf("{}: {}", t.path, JsonErrorReason(e));
+  }
 }
 
 }  // namespace oko
