@@ -360,18 +360,21 @@ std::optional<int64_t> ConfigTokenId(const HfTokenizer& t, const GgufVocab& v, c
 }
 
 void AddSpecialIds(const HfTokenizer& t, const GgufVocab& v, const ModelConfig& c, GgufMetadata& md) {
-  const std::pair<const char*, std::optional<int64_t>> ids[] = {
-      {"bos", c.bos_token_id},
-      {"eos", c.eos_token_ids.empty() ? std::nullopt : std::optional<int64_t>(c.eos_token_ids[0])},
-      {"unknown", std::nullopt},
-      {"padding", std::nullopt}};
-  const std::map<std::string, const char*> config_key = {
-      {"bos", "bos_token"}, {"eos", "eos_token"}, {"unknown", "unk_token"}, {"padding", "pad_token"}};
-  for (const auto& [name, from_config_json] : ids) {
-    std::optional<int64_t> id = ConfigTokenId(t, v, config_key.at(name));
-    if (!id) id = from_config_json;
+  struct SpecialId {
+    const char* gguf;        // tokenizer.ggml.<gguf>_token_id
+    const char* config_key;  // in tokenizer_config.json
+    std::optional<int64_t> from_config_json;
+  };
+  const SpecialId ids[] = {
+      {"bos", "bos_token", c.bos_token_id},
+      {"eos", "eos_token", c.eos_token_ids.empty() ? std::nullopt : std::optional<int64_t>(c.eos_token_ids[0])},
+      {"unknown", "unk_token", std::nullopt},
+      {"padding", "pad_token", std::nullopt}};
+  for (const SpecialId& s : ids) {
+    std::optional<int64_t> id = ConfigTokenId(t, v, s.config_key);
+    if (!id) id = s.from_config_json;
     if (id && *id >= 0 && *id < static_cast<int64_t>(v.tokens.size()))
-      md.emplace_back(fmt::format("tokenizer.ggml.{}_token_id", name), GgufUint32(static_cast<uint32_t>(*id)));
+      md.emplace_back(fmt::format("tokenizer.ggml.{}_token_id", s.gguf), GgufUint32(static_cast<uint32_t>(*id)));
   }
   for (const char* key : {"add_bos_token", "add_eos_token"})
     if (t.config.contains(key) && t.config[key].is_boolean())
