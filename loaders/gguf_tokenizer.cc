@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
