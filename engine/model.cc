@@ -69,9 +69,8 @@ Result<OwnedWeight> CopyRows(const WeightView& w, SourceRow source_row, const st
 // Hugging Face order (loaders/gguf_model.h; whole rows move, blocks are not re-quantized).
 Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
   QuantizedWeights weights;
-  const size_t hd = static_cast<size_t>(m.config.head_dim), half = hd / 2;
-  // HF row head*hd + j*half + i is file row head*hd + 2i + j.
-  const auto unpermuted = [&](size_t r) { return r - r % hd + 2 * (r % half) + (r % hd) / half; };
+  const size_t hd = static_cast<size_t>(m.config.head_dim);
+  const auto unpermuted = [&](size_t r) { return LlamaQkFileRow(r, hd); };
   for (const auto& [name, t] : m.gguf_tensors) {
     if (t->ne.size() != 2) continue;
     const auto type = QuantTypeFromGgml(t->ggml_type);

@@ -97,22 +97,29 @@ Result<OwnedWeight> QuantizeWeight(const TensorView& t, QuantType type, ThreadPo
     return Errorf("tensor '{}': cannot quantize dtype {} shape {} (need a 2-D F32, BF16 or "
                   "F16 tensor)", t.name, DTypeName(t.dtype), ShapeString(t.shape));
   }
-  const size_t rows = static_cast<size_t>(t.shape[0]), cols = static_cast<size_t>(t.shape[1]);
+  const WeightView src{*src_type, t.data, static_cast<size_t>(t.shape[0]), static_cast<size_t>(t.shape[1]),
+                       t.nbytes};
+  return ConvertWeight(src, type, t.name, pool);
+}
+
+Result<OwnedWeight> ConvertWeight(const WeightView& src, QuantType type, const std::string& name,
+                                  ThreadPool* pool) {
+  const size_t rows = src.rows, cols = src.cols;
   if (cols % QuantBlock(type) != 0) {
     return Errorf("tensor '{}': rows of {} values are not a multiple of {}'s block of {}",
-                  t.name, cols, QuantTypeName(type), QuantBlock(type));
+                  name, cols, QuantTypeName(type), QuantBlock(type));
   }
   const size_t rb = QuantRowBytes(type, cols), bytes = rows * rb;
   void* mem = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-  if (mem == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", t.name, bytes);
+  if (mem == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, bytes);
   std::shared_ptr<void> storage(mem, std::free);
   auto* dst = static_cast<uint8_t*>(mem);
-  const auto* src = reinterpret_cast<const uint8_t*>(t.data);
-  const size_t src_rb = cols * DTypeSize(t.dtype);
+  const auto* in = reinterpret_cast<const uint8_t*>(src.data);
+  const size_t src_rb = src.row_bytes();
   auto work = [&](size_t r0, size_t r1, int) {
     std::vector<float> row(cols);
     for (size_t r = r0; r < r1; ++r) {
-      DequantizeRow(*src_type, src + r * src_rb, row.data(), cols);  // widen, exact
+      DequantizeRow(src.type, in + r * src_rb, row.data(), cols);  // exact for F32/BF16/F16
       QuantizeRow(type, row.data(), dst + r * rb, cols);
     }
   };

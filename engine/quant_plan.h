@@ -74,6 +74,10 @@ size_t PlannedBytes(const QuantPlan& plan, const TensorView& t);
 // on the calling thread). Error (naming the tensor) for other dtypes/ranks or a row length
 // the type's block does not divide.
 Result<OwnedWeight> QuantizeWeight(const TensorView& t, QuantType type, ThreadPool* pool);
+// The same for a weight in any format (a GGUF tensor): each row dequantized to f32, then
+// quantized to `type`. `name` is for messages.
+Result<OwnedWeight> ConvertWeight(const WeightView& src, QuantType type, const std::string& name,
+                                  ThreadPool* pool);
 
 struct QuantizedTensor {
   OwnedWeight weight;  // for Linear(OwnedWeight, bias, mode)

@@ -28,6 +28,7 @@ RopeTable::RopeTable(int64_t head_dim, double theta, const RopeScaling& scaling)
     float f = static_cast<float>(1.0 / std::pow(theta, static_cast<double>(exponent)));
     if (scaling.type == "linear") f = static_cast<float>(f / scaling.factor);
     if (scaling.type == "llama3") f = Llama3Scale(f, scaling);
+    if (scaling.type == "rope_freqs") f /= scaling.freq_factors[i];  // as ggml_rope_ext
     inv_freq_[i] = f;
   }
 }

@@ -1,7 +1,7 @@
 // RopeTable: cos/sin of every position's rotary angles, computed once and grown on demand
 // (positions are absolute and keep growing past the KV capacity in sliding-window mode).
 // inv_freq follows HF `_compute_default_rope_parameters` (f32), with the linear and
-// llama3 scalings of `ROPE_INIT_FUNCTIONS`.
+// llama3 scalings of `ROPE_INIT_FUNCTIONS`, or a GGUF file's rope_freqs factors.
 #pragma once
 
 #include <cstddef>

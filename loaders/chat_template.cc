@@ -101,36 +101,40 @@ Result<ChatTemplate> ChatTemplate::Parse(std::string_view source, const std::str
   return ChatTemplate(std::move(parsed), origin_for_errors);
 }
 
-Result<ChatTemplate> ChatTemplate::LoadFromDir(const std::string& model_dir) {
-  if (IsGgufPath(model_dir)) return LoadFromGguf(model_dir);
+Result<ChatTemplateSource> ReadChatTemplateSource(const std::string& model_dir) {
   const std::string config_path = (fs::path(model_dir) / "tokenizer_config.json").string();
   const std::string jinja_path = (fs::path(model_dir) / "chat_template.jinja").string();
-  ordered_json config = ordered_json::object();
+  ChatTemplateSource t;
   if (fs::exists(config_path)) {
     OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path, kMaxTokenizerConfigBytes));
-    OKO_ASSIGN_OR_RETURN(config, ParseJsonText<ordered_json>(text, config_path));
-    if (!config.is_object()) return Errorf("{}: not a JSON object", config_path);
+    OKO_ASSIGN_OR_RETURN(t.tokenizer_config, ParseJsonText<ordered_json>(text, config_path));
+    if (!t.tokenizer_config.is_object()) return Errorf("{}: not a JSON object", config_path);
   }
-  std::string source, origin;
   if (fs::exists(jinja_path)) {
-    OKO_ASSIGN_OR_RETURN(source, ReadFileToString(jinja_path, kMaxTemplateBytes));
-    origin = jinja_path;
+    OKO_ASSIGN_OR_RETURN(t.source, ReadFileToString(jinja_path, kMaxTemplateBytes));
+    t.origin = jinja_path;
   } else if (fs::exists(config_path)) {
-    OKO_ASSIGN_OR_RETURN(source, TemplateFromConfig(config, config_path));
-    if (source.size() > kMaxTemplateBytes)
+    OKO_ASSIGN_OR_RETURN(t.source, TemplateFromConfig(t.tokenizer_config, config_path));
+    if (t.source.size() > kMaxTemplateBytes)
       return Errorf("{}: 'chat_template' is {} bytes, over the limit of {} bytes", config_path,
-                    source.size(), kMaxTemplateBytes);
-    origin = config_path + " chat_template";
+                    t.source.size(), kMaxTemplateBytes);
+    t.origin = config_path + " chat_template";
   } else {
     return Errorf("{}: no tokenizer_config.json or chat_template.jinja: the model has no chat template "
                   "(use raw completion)", model_dir);
   }
   // Python reads a template as UTF-8 text and fails on anything else; so does oko.
-  if (const size_t bad = utf8::FirstInvalidByte(source); bad != std::string::npos)
-    return Errorf("{}: not valid UTF-8: byte 0x{:02X} at offset {}", origin, static_cast<unsigned char>(source[bad]),
-                  bad);
-  OKO_ASSIGN_OR_RETURN(ChatTemplate t, Parse(source, origin));
-  PresetSpecialTokens(config, &t.preset_);
+  if (const size_t bad = utf8::FirstInvalidByte(t.source); bad != std::string::npos)
+    return Errorf("{}: not valid UTF-8: byte 0x{:02X} at offset {}", t.origin,
+                  static_cast<unsigned char>(t.source[bad]), bad);
+  return t;
+}
+
+Result<ChatTemplate> ChatTemplate::LoadFromDir(const std::string& model_dir) {
+  if (IsGgufPath(model_dir)) return LoadFromGguf(model_dir);
+  OKO_ASSIGN_OR_RETURN(ChatTemplateSource source, ReadChatTemplateSource(model_dir));
+  OKO_ASSIGN_OR_RETURN(ChatTemplate t, Parse(source.source, source.origin));
+  PresetSpecialTokens(source.tokenizer_config, &t.preset_);
   return t;
 }
 

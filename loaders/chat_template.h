@@ -22,6 +22,15 @@
 
 namespace oko {
 
+// The text of a model folder's chat template, as ChatTemplate::LoadFromDir finds it, and
+// its tokenizer_config.json (an empty object when the folder has none).
+struct ChatTemplateSource {
+  std::string source;
+  std::string origin;  // the file (and key) it came from, for messages
+  nlohmann::ordered_json tokenizer_config = nlohmann::ordered_json::object();
+};
+Result<ChatTemplateSource> ReadChatTemplateSource(const std::string& model_dir);
+
 class ChatTemplate {
  public:
   using Limits = jinja::RenderLimits;

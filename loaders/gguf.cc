@@ -9,8 +9,6 @@
 namespace oko {
 namespace {
 
-constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" read as a little-endian u32
-
 // Sequential reads from the image; each failure says what was being read and where.
 class Reader {
  public:

@@ -25,6 +25,9 @@
 
 namespace oko {
 
+inline constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" read as a little-endian u32
+inline constexpr uint64_t kGgufDefaultAlignment = 32;  // when general.alignment is absent
+
 enum class GgufType : uint32_t {
   kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
   kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
@@ -46,6 +49,7 @@ struct GgufValue {
   bool is_array() const { return type == GgufType::kArray; }
   const std::string& str() const { return std::get<std::string>(value); }
   const std::vector<GgufValue>& array() const { return std::get<std::vector<GgufValue>>(value); }
+  bool operator==(const GgufValue&) const = default;
 };
 
 // Block size and bytes per block of a ggml type id (every type ggml defines, so that files
@@ -70,7 +74,7 @@ struct GgufTensor {
 
 struct GgufContents {
   uint32_t version = 0;
-  uint64_t alignment = 32;
+  uint64_t alignment = kGgufDefaultAlignment;
   uint64_t data_offset = 0;  // where the data region starts in the file
   std::map<std::string, GgufValue> metadata;
   std::vector<GgufTensor> tensors;  // in file order

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
+#include <cmath>
+#include <cstring>
+#include <numbers>
 #include <set>
 
 namespace oko {
@@ -151,6 +154,28 @@ Status AddTokenIds(const GgufFile& f, json& config) {
   return {};
 }
 
+// Llama 3.1+ files carry their RoPE scaling as a factor per frequency, not as keys.
+Status AddRopeFreqFactors(const GgufFile& f, ModelConfig& c) {
+  const GgufTensor* t = f.FindTensor(kRopeFreqsTensor);
+  if (t == nullptr) return {};
+  const uint64_t half = static_cast<uint64_t>(c.head_dim / 2);
+  if (t->ggml_type != 0 || t->ne.size() != 1 || t->ne[0] != half)
+    return Errorf("{}: tensor '{}' must be F32 of {} values (head size / 2), got {} {}", f.path(), kRopeFreqsTensor,
+                  half, GgmlTypeSizeOf(t->ggml_type)->name, ShapeString(t->shape()));
+  if (!c.rope_scaling.type.empty())
+    return Errorf("{}: tensor '{}' and rope.scaling.type '{}' both scale RoPE", f.path(), kRopeFreqsTensor,
+                  c.rope_scaling.type);
+  std::vector<float> factors(half);
+  std::memcpy(factors.data(), t->data, half * sizeof(float));
+  for (float x : factors)
+    if (!(x > 0) || !std::isfinite(x))
+      return Errorf("{}: tensor '{}' holds {}: factors must be positive and finite", f.path(), kRopeFreqsTensor, x);
+  c.rope_scaling.type = "rope_freqs";
+  c.rope_scaling.factor = *std::max_element(factors.begin(), factors.end());
+  c.rope_scaling.freq_factors = std::move(factors);
+  return {};
+}
+
 }  // namespace
 
 std::optional<std::string> HfTensorName(std::string_view name) {
@@ -166,6 +191,54 @@ std::optional<std::string> HfTensorName(std::string_view name) {
   for (const LayerPart& p : kLayerParts)
     if (name.substr(dot + 1) == p.gguf) return LayerTensor(*layer, p.weight);
   return std::nullopt;
+}
+
+std::optional<std::string> GgufTensorName(std::string_view hf_name) {
+  if (hf_name == "model.embed_tokens.weight") return "token_embd.weight";
+  if (hf_name == "model.norm.weight") return "output_norm.weight";
+  if (hf_name == "lm_head.weight") return "output.weight";
+  constexpr std::string_view kLayers = "model.layers.";
+  if (!hf_name.starts_with(kLayers)) return std::nullopt;
+  const size_t dot = hf_name.find('.', kLayers.size());
+  if (dot == std::string_view::npos) return std::nullopt;
+  const auto layer = ParseLayer(hf_name.substr(kLayers.size(), dot - kLayers.size()));
+  if (!layer) return std::nullopt;
+  for (const LayerPart& p : kLayerParts)
+    if (hf_name == LayerTensor(*layer, p.weight)) return fmt::format("blk.{}.{}", *layer, p.gguf);
+  return std::nullopt;
+}
+
+Result<GgufMetadata> GgufArchMetadata(const ModelConfig& c) {
+  const std::string arch(ArchName(c.arch));
+  GgufMetadata md;
+  const auto u32 = [&](std::string_view key, int64_t v) {
+    md.emplace_back(fmt::format("{}.{}", arch, key), GgufUint32(static_cast<uint32_t>(v)));
+  };
+  const auto f32 = [&](std::string_view key, double v) {
+    md.emplace_back(fmt::format("{}.{}", arch, key), GgufFloat32(static_cast<float>(v)));
+  };
+  md.emplace_back("general.architecture", GgufString(arch));
+  if (c.max_position_embeddings > 0) u32("context_length", c.max_position_embeddings);
+  u32("embedding_length", c.hidden_size);
+  u32("block_count", c.num_layers);
+  u32("feed_forward_length", c.intermediate_size);
+  u32("attention.head_count", c.num_heads);
+  u32("attention.head_count_kv", c.num_kv_heads);
+  u32("attention.key_length", c.head_dim);
+  u32("attention.value_length", c.head_dim);
+  u32("rope.dimension_count", c.head_dim);
+  f32("rope.freq_base", c.rope_theta);
+  f32("attention.layer_norm_rms_epsilon", c.rms_norm_eps);
+  // As llama.cpp's converter: only llama states it (the reader takes the embedding's rows).
+  if (c.arch == Arch::kLlama) u32("vocab_size", c.vocab_size);
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.type == "linear") {
+    md.emplace_back(fmt::format("{}.rope.scaling.type", arch), GgufString(rs.type));
+    f32("rope.scaling.factor", rs.factor);
+  } else if (!rs.type.empty() && rs.type != "llama3" && rs.type != "rope_freqs") {
+    return Errorf("RoPE scaling '{}' cannot be written to GGUF (linear and llama3 can)", rs.type);
+  }
+  return md;
 }
 
 Result<ModelConfig> GgufModelConfig(const GgufFile& f) {
@@ -203,7 +276,32 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& f) {
   const ModelConfig& c = *parsed;
   OKO_RETURN_IF_ERROR(CheckEqualsHeadDim(f, b.Key("attention.value_length"), c));
   OKO_RETURN_IF_ERROR(CheckEqualsHeadDim(f, b.Key("rope.dimension_count"), c));
+  OKO_RETURN_IF_ERROR(AddRopeFreqFactors(f, *parsed));
   return parsed;
+}
+
+std::vector<float> Llama3RopeFreqFactors(const ModelConfig& c) {
+  const RopeScaling& s = c.rope_scaling;
+  const float old_context = static_cast<float>(s.original_max_position_embeddings);
+  const float low_wavelen = old_context / static_cast<float>(s.low_freq_factor);
+  const float high_wavelen = old_context / static_cast<float>(s.high_freq_factor);
+  std::vector<float> factors;
+  for (int64_t i = 0; i < c.head_dim / 2; ++i) {
+    // The converter's arithmetic is float32 (torch), as is this.
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(c.head_dim);
+    const float freq = static_cast<float>(1.0 / std::pow(c.rope_theta, static_cast<double>(exponent)));
+    const float wavelen = 2 * std::numbers::pi_v<float> / freq;
+    if (wavelen < high_wavelen) {
+      factors.push_back(1);
+    } else if (wavelen > low_wavelen) {
+      factors.push_back(static_cast<float>(s.factor));
+    } else {
+      const float smooth = (old_context / wavelen - static_cast<float>(s.low_freq_factor)) /
+                           static_cast<float>(s.high_freq_factor - s.low_freq_factor);
+      factors.push_back(1 / ((1 - smooth) / static_cast<float>(s.factor) + smooth));
+    }
+  }
+  return factors;
 }
 
 Result<ModelConfig> LoadGgufModelConfig(const std::string& path) {
@@ -215,11 +313,7 @@ Result<std::map<std::string, const GgufTensor*>> GgufModelTensors(const ModelCon
   std::map<std::string, const GgufTensor*> by_hf;
   std::vector<std::string> missing, wrong, unknown;
   for (const GgufTensor& t : f.tensors()) {
-    // Llama 3.1+ files carry their RoPE scaling as per-frequency factors, not as keys.
-    if (t.name == "rope_freqs.weight")
-      return Errorf("{}: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling factors) is not supported yet; the "
-                    "Hugging Face folder of the model runs",
-                    f.path());
+    if (t.name == kRopeFreqsTensor) continue;  // in the config (GgufModelConfig)
     const auto hf = HfTensorName(t.name);
     if (hf) by_hf[*hf] = &t;
     else unknown.push_back(t.name);

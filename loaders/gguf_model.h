@@ -10,9 +10,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "loaders/gguf.h"
+#include "loaders/gguf_writer.h"
 #include "loaders/hf_config.h"
 
 namespace oko {
@@ -20,8 +22,24 @@ namespace oko {
 // The Hugging Face name of a GGUF tensor of qwen3 / qwen2 / llama; nullopt for others.
 std::optional<std::string> HfTensorName(std::string_view gguf_name);
 
-// general.architecture (qwen3, qwen2, llama) and the `<arch>.*` keys as config.json would
-// hold them, checked by ParseModelConfig; tied embeddings when there is no output.weight;
+// The other way: the GGUF name of a Hugging Face tensor name; nullopt for others.
+std::optional<std::string> GgufTensorName(std::string_view hf_name);
+
+// general.architecture and the `<arch>.*` keys of a config, as llama.cpp's converter
+// writes them (GgufModelConfig reads them back to `c`). RoPE scaling "linear" becomes
+// rope.scaling.*; llama3 is the tensor rope_freqs.weight (Llama3RopeFreqFactors).
+Result<GgufMetadata> GgufArchMetadata(const ModelConfig& c);
+
+// Llama 3.1+ RoPE scaling as GGUF holds it: the tensor rope_freqs.weight, F32
+// [head_dim / 2], inv_freq[i] divided by factor i (1 for short wavelengths, `factor` for
+// long ones, interpolated between). GgufModelConfig reads it into
+// rope_scaling.freq_factors (type "rope_freqs").
+inline constexpr char kRopeFreqsTensor[] = "rope_freqs.weight";
+// The factors of a "llama3" rope_scaling, as llama.cpp's converter computes them.
+std::vector<float> Llama3RopeFreqFactors(const ModelConfig& c);
+
+// general.architecture (qwen3, qwen2, llama) and the `<arch>.*` keys (and rope_freqs.weight)
+// as config.json would hold them, checked by ParseModelConfig; tied embeddings when there is no output.weight;
 // bos / eos from tokenizer.ggml.* (eos: eos_token_id, eot_token_id and the control tokens
 // spelled <|endoftext|>, <|im_end|>, <|eot_id|>, <|eom_id|>, <|end_of_text|>, as llama.cpp
 // stops at them). Errors name the file and the GGUF key.
@@ -39,5 +57,15 @@ Result<std::map<std::string, const GgufTensor*>> GgufModelTensors(const ModelCon
 // head_dim rows, file row 2i + j holds Hugging Face row j * head_dim/2 + i. (Llama files
 // with q/k biases, which would be permuted too, are refused: no such model is known.)
 bool LlamaQkRowPermuted(const ModelConfig& c, const std::string& hf_name);
+// Row r of such a matrix in Hugging Face order is file row LlamaQkFileRow(r); file row f
+// holds Hugging Face row LlamaQkHfRow(f).
+inline size_t LlamaQkFileRow(size_t r, size_t head_dim) {
+  const size_t half = head_dim / 2, in_head = r % head_dim;
+  return r - in_head + 2 * (in_head % half) + in_head / half;
+}
+inline size_t LlamaQkHfRow(size_t f, size_t head_dim) {
+  const size_t half = head_dim / 2, in_head = f % head_dim;
+  return f - in_head + (in_head % 2) * half + in_head / 2;
+}
 
 }  // namespace oko

@@ -1,10 +1,16 @@
 #include "loaders/gguf_tokenizer.h"
 
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "common/limits.h"
+#include "common/mapped_file.h"
+#include "loaders/chat_template.h"
+#include "loaders/json_util.h"
+#include "loaders/tokenizer.h"
 
 namespace oko {
 namespace {
@@ -88,7 +94,7 @@ json AddedTokens(const Vocab& v) {
 }
 
 // TemplateProcessing that adds BOS / EOS around a single sequence; null when neither.
-json PostProcessor(const Vocab& v, std::optional<int64_t> bos, std::optional<int64_t> eos) {
+json BosEosPostProcessor(const Vocab& v, std::optional<int64_t> bos, std::optional<int64_t> eos) {
   if (!bos && !eos) return nullptr;
   json single = json::array(), special = json::object();
   auto add = [&](int64_t id) {
@@ -209,7 +215,7 @@ Result<TokenizerJsonTexts> GgufTokenizerJson(const GgufFile& f) {
                   add_bos && !bos ? "bos" : "eos", add_bos && !bos ? "bos" : "eos");
   j["version"] = "1.0";
   j["added_tokens"] = AddedTokens(v);
-  j["post_processor"] = PostProcessor(v, add_bos ? bos : std::nullopt, add_eos ? eos : std::nullopt);
+  j["post_processor"] = BosEosPostProcessor(v, add_bos ? bos : std::nullopt, add_eos ? eos : std::nullopt);
   json config = {{"add_bos_token", add_bos}};
   auto name = [&](const char* key, std::optional<int64_t> id) {
     if (id) config[key] = v.tokens[*id];
@@ -226,6 +232,222 @@ Result<TokenizerJsonTexts> GgufTokenizerJson(const GgufFile& f) {
   // strings are looked up, not shown.
   const auto text = [](const json& x) { return x.dump(-1, ' ', false, json::error_handler_t::replace); };
   return TokenizerJsonTexts{text(j), text(config)};
+}
+
+}  // namespace oko
+
+namespace oko {
+namespace {
+
+struct HfTokenizer {
+  std::string path;  // tokenizer.json, for messages
+  json tokenizer;
+  nlohmann::ordered_json config = nlohmann::ordered_json::object();  // tokenizer_config.json
+};
+
+struct GgufVocab {
+  std::vector<std::string> tokens;
+  std::vector<int64_t> types;
+};
+
+// llama.cpp's converter takes an added token spelled like a control token as one, whatever
+// its "special" says (Qwen's <|fim_prefix|>).
+bool LooksLikeControl(const std::string& t) { return t.size() >= 4 && t.starts_with("<|") && t.ends_with("|>"); }
+
+bool IsByteToken(const std::string& t) {
+  return t.size() == 6 && t.starts_with("<0x") && t.back() == '>' && std::isxdigit(static_cast<unsigned char>(t[3])) &&
+         std::isxdigit(static_cast<unsigned char>(t[4]));
+}
+
+Result<GgufVocab> VocabOf(const HfTokenizer& t, int64_t vocab_size, bool sentencepiece) {
+  const json& model = t.tokenizer["model"];
+  if (!model.contains("vocab") || !model["vocab"].is_object())
+    return Errorf("{}: model.vocab is missing or not an object", t.path);
+  GgufVocab v;
+  v.tokens.resize(vocab_size);
+  v.types.assign(vocab_size, kUnused);
+  auto place = [&](const std::string& text, const json& id, int64_t type) -> Status {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= vocab_size)
+      return Errorf("{}: token '{}' has id {}, outside the model's vocabulary of {}", t.path, text, id.dump(),
+                    vocab_size);
+    v.tokens[id.get<int64_t>()] = text;
+    v.types[id.get<int64_t>()] = type;
+    return {};
+  };
+  const std::string unk = model.contains("unk_token") && model["unk_token"].is_string() ? model["unk_token"] : "";
+  for (const auto& [text, id] : model["vocab"].items()) {
+    const int64_t type = !unk.empty() && text == unk ? kUnknown : sentencepiece && IsByteToken(text) ? kByte : kNormal;
+    OKO_RETURN_IF_ERROR(place(text, id, type));
+  }
+  if (t.tokenizer.contains("added_tokens") && t.tokenizer["added_tokens"].is_array())
+    for (const json& a : t.tokenizer["added_tokens"]) {
+      if (!a.contains("content") || !a["content"].is_string()) return Errorf("{}: an added token has no content", t.path);
+      const std::string text = a["content"];
+      const bool special = (a.contains("special") && a["special"].is_boolean() && a["special"].get<bool>()) ||
+                           LooksLikeControl(text);
+      OKO_RETURN_IF_ERROR(place(text, a.contains("id") ? a["id"] : json(),
+                                text == unk ? kUnknown : special ? kControl : kUserDefined));
+    }
+  for (int64_t id = 0; id < vocab_size; ++id)
+    if (v.types[id] == kUnused) v.tokens[id] = fmt::format("[PAD{}]", id);
+  return v;
+}
+
+// "a b" per merge (tokenizer.json holds "a b" or ["a", "b"]).
+Result<std::vector<std::string>> MergesOf(const HfTokenizer& t) {
+  std::vector<std::string> out;
+  const json& merges = t.tokenizer["model"].value("merges", json::array());
+  for (const json& m : merges) {
+    if (m.is_string()) out.push_back(m);
+    else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string())
+      out.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    else return Errorf("{}: model.merges holds {}, not a pair of tokens", t.path, m.dump());
+  }
+  return out;
+}
+
+// tokenizer.ggml.pre of a byte-level BPE: the llama.cpp name of its split regex.
+Result<std::string> PreTokenizerName(const HfTokenizer& t) {
+  const json& pre = t.tokenizer.value("pre_tokenizer", json());
+  std::string regex;
+  if (pre.is_object() && pre.value("type", "") == "Sequence")
+    for (const json& p : pre.value("pretokenizers", json::array()))
+      if (p.is_object() && p.value("type", "") == "Split" && p.contains("pattern") && p["pattern"].contains("Regex") &&
+          p["pattern"]["Regex"].is_string())
+        regex = p["pattern"]["Regex"];
+  for (const PreTokenizerRegex& p : kPreTokenizers)
+    if (p.regex == regex) return std::string(p.pre);
+  return Errorf("{}: the pre-tokenizer's split regex is not one llama.cpp names (supported: Qwen2/Qwen3's qwen2, "
+                "Llama 3's llama-bpe)",
+                t.path);
+}
+
+// A SentencePiece model as Hugging Face converts it: BPE with byte fallback.
+bool IsSentencePiece(const HfTokenizer& t) { return t.tokenizer["model"].value("byte_fallback", false); }
+
+std::vector<GgufValue> Scores(const GgufVocab& v, const std::vector<std::string>& merges) {
+  std::unordered_map<std::string, size_t> first_rank;
+  for (size_t r = 0; r < merges.size(); ++r) {
+    std::string joined = merges[r];
+    joined.erase(joined.find(' '), 1);
+    first_rank.emplace(std::move(joined), r);
+  }
+  std::vector<GgufValue> scores;
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    float score = 0;
+    if (v.types[id] == kNormal) {
+      auto it = first_rank.find(v.tokens[id]);
+      score = -static_cast<float>(it != first_rank.end() ? it->second : merges.size() + id);
+    }
+    scores.push_back(GgufFloat32(score));
+  }
+  return scores;
+}
+
+// The id of tokenizer_config.json's `key` (a string or {"content": ...}); nullopt when it
+// is absent or not a token.
+std::optional<int64_t> ConfigTokenId(const HfTokenizer& t, const GgufVocab& v, const char* key) {
+  const auto it = t.config.find(key);
+  if (it == t.config.end()) return std::nullopt;
+  std::string text;
+  if (it->is_string()) text = *it;
+  else if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) text = (*it)["content"];
+  else return std::nullopt;
+  const auto found = std::find(v.tokens.begin(), v.tokens.end(), text);
+  if (found == v.tokens.end()) return std::nullopt;
+  return found - v.tokens.begin();
+}
+
+void AddSpecialIds(const HfTokenizer& t, const GgufVocab& v, const ModelConfig& c, GgufMetadata& md) {
+  struct SpecialId {
+    const char* gguf;        // tokenizer.ggml.<gguf>_token_id
+    const char* config_key;  // in tokenizer_config.json
+    std::optional<int64_t> from_config_json;
+  };
+  const SpecialId ids[] = {
+      {"bos", "bos_token", c.bos_token_id},
+      {"eos", "eos_token", c.eos_token_ids.empty() ? std::nullopt : std::optional<int64_t>(c.eos_token_ids[0])},
+      {"unknown", "unk_token", std::nullopt},
+      {"padding", "pad_token", std::nullopt}};
+  for (const SpecialId& s : ids) {
+    std::optional<int64_t> id = ConfigTokenId(t, v, s.config_key);
+    if (!id) id = s.from_config_json;
+    if (id && *id >= 0 && *id < static_cast<int64_t>(v.tokens.size()))
+      md.emplace_back(fmt::format("tokenizer.ggml.{}_token_id", s.gguf), GgufUint32(static_cast<uint32_t>(*id)));
+  }
+  for (const char* key : {"add_bos_token", "add_eos_token"})
+    if (t.config.contains(key) && t.config[key].is_boolean())
+      md.emplace_back(fmt::format("tokenizer.ggml.{}", key), GgufBool(t.config[key].get<bool>()));
+}
+
+Result<HfTokenizer> ReadHfTokenizer(const std::string& dir) {
+  HfTokenizer t;
+  OKO_ASSIGN_OR_RETURN(t.path, ResolveTokenizerPath(dir));
+  OKO_ASSIGN_OR_RETURN(std::string text, ReadFileToString(t.path, kMaxTokenizerJsonBytes));
+  OKO_ASSIGN_OR_RETURN(t.tokenizer, ParseJsonText(text, t.path));
+  if (!t.tokenizer.is_object() || !t.tokenizer.contains("model") || !t.tokenizer["model"].is_object() ||
+      t.tokenizer["model"].value("type", "") != "BPE")
+    return Errorf("{}: not a BPE tokenizer (the tokenizers GGUF holds are byte-level BPE and SentencePiece BPE)",
+                  t.path);
+  const std::string config = (std::filesystem::path(dir) / "tokenizer_config.json").string();
+  if (PathExists(config)) {
+    OKO_ASSIGN_OR_RETURN(std::string config_text, ReadFileToString(config, kMaxTokenizerConfigBytes));
+    OKO_ASSIGN_OR_RETURN(t.config, ParseJsonText<nlohmann::ordered_json>(config_text, config));
+    if (!t.config.is_object()) return Errorf("{}: not a JSON object", config);
+  }
+  return t;
+}
+
+std::vector<GgufValue> Strings(const std::vector<std::string>& v) {
+  std::vector<GgufValue> out;
+  out.reserve(v.size());
+  for (const std::string& s : v) out.push_back(GgufString(s));
+  return out;
+}
+
+Result<GgufMetadata> TokenizerMetadata(const HfTokenizer& t, const std::string& model_dir, const ModelConfig& c,
+                                       bool has_chat_template) {
+  const bool sentencepiece = IsSentencePiece(t);
+  OKO_ASSIGN_OR_RETURN(GgufVocab v, VocabOf(t, c.vocab_size, sentencepiece));
+  OKO_ASSIGN_OR_RETURN(std::vector<std::string> merges, MergesOf(t));
+  GgufMetadata md;
+  md.emplace_back("tokenizer.ggml.model", GgufString(sentencepiece ? "llama" : "gpt2"));
+  if (sentencepiece) {
+    md.emplace_back("tokenizer.ggml.pre", GgufString("default"));
+  } else {
+    OKO_ASSIGN_OR_RETURN(std::string pre, PreTokenizerName(t));
+    md.emplace_back("tokenizer.ggml.pre", GgufString(pre));
+  }
+  md.emplace_back("tokenizer.ggml.tokens", GgufArray(GgufType::kString, Strings(v.tokens)));
+  if (sentencepiece) md.emplace_back("tokenizer.ggml.scores", GgufArray(GgufType::kFloat32, Scores(v, merges)));
+  std::vector<GgufValue> types;
+  for (int64_t type : v.types) types.push_back(GgufInt32(static_cast<int32_t>(type)));
+  md.emplace_back("tokenizer.ggml.token_type", GgufArray(GgufType::kInt32, std::move(types)));
+  if (sentencepiece) {
+    const json& normalizer = t.tokenizer.value("normalizer", json());
+    const bool prepend = normalizer.dump().find(R"("type":"Prepend")") != std::string::npos;
+    md.emplace_back("tokenizer.ggml.add_space_prefix", GgufBool(prepend));
+  } else {
+    md.emplace_back("tokenizer.ggml.merges", GgufArray(GgufType::kString, Strings(merges)));
+  }
+  AddSpecialIds(t, v, c, md);
+  if (has_chat_template) {
+    OKO_ASSIGN_OR_RETURN(ChatTemplateSource tmpl, ReadChatTemplateSource(model_dir));
+    md.emplace_back("tokenizer.chat_template", GgufString(std::move(tmpl.source)));
+  }
+  return md;
+}
+
+}  // namespace
+
+Result<GgufMetadata> GgufTokenizerMetadata(const std::string& model_dir, const ModelConfig& c,
+                                           bool has_chat_template) {
+  OKO_ASSIGN_OR_RETURN(HfTokenizer t, ReadHfTokenizer(model_dir));
+  try {
+    return TokenizerMetadata(t, model_dir, c, has_chat_template);
+  } catch (const nlohmann::json::exception& e) {  // a field of an unexpected JSON type
+    return Errorf("{}: {}", t.path, JsonErrorReason(e));
+  }
 }
 
 }  // namespace oko

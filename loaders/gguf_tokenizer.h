@@ -16,6 +16,8 @@
 
 #include "common/status.h"
 #include "loaders/gguf.h"
+#include "loaders/gguf_writer.h"
+#include "loaders/hf_config.h"
 
 namespace oko {
 
@@ -27,5 +29,20 @@ struct TokenizerJsonTexts {
 
 // Errors name the file and the key.
 Result<TokenizerJsonTexts> GgufTokenizerJson(const GgufFile& f);
+
+// The other way: a model folder's tokenizer.json and tokenizer_config.json as the
+// tokenizer.* keys llama.cpp's converter writes (the chat template too, when the folder has
+// one), `vocab_size` tokens (ids without a token become "[PADn]", type UNUSED).
+//  - Byte-level BPE (Qwen2/Qwen3, Llama 3): "gpt2", tokenizer.ggml.pre named from the
+//    split regex (the table above), merges. Added tokens: CONTROL when special or spelled
+//    <|...|>, else USER_DEFINED.
+//  - BPE with byte fallback and a "▁" normalizer (SentencePiece models): "llama", scores
+//    rebuilt from the merges (minus the rank of the first merge that makes a token; tokens
+//    no merge makes: minus (merge count + id); CONTROL, UNKNOWN and BYTE tokens: 0),
+//    add_space_prefix.
+// bos/eos/pad/unk ids from tokenizer_config.json's *_token, else config.json's *_token_id;
+// add_bos_token / add_eos_token from tokenizer_config.json.
+Result<GgufMetadata> GgufTokenizerMetadata(const std::string& model_dir, const ModelConfig& c,
+                                           bool has_chat_template);
 
 }  // namespace oko

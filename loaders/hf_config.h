@@ -15,11 +15,14 @@ enum class Arch { kQwen3, kQwen2, kLlama };
 std::string_view ArchName(Arch a);
 
 struct RopeScaling {
-  std::string type;  // "" = none; "linear", "llama3", "dynamic", "yarn" as in HF
+  // "" = none; "linear", "llama3" as in HF; "rope_freqs": a GGUF file's per-frequency
+  // factors (freq_factors), llama.cpp's form of llama3 (factor: the largest of them).
+  std::string type;
   double factor = 1.0;
   double low_freq_factor = 1.0;   // llama3
   double high_freq_factor = 4.0;  // llama3
   int64_t original_max_position_embeddings = 0;
+  std::vector<float> freq_factors;  // rope_freqs: inv_freq[i] is divided by freq_factors[i]
 };
 
 // Sampling defaults from generation_config.json (absent fields stay unset).

@@ -55,13 +55,12 @@ std::string Slurp(const fs::path& p) {
 }
 }  // namespace
 
-CommandResult RunOko(const std::string& args, const std::string& stdin_text) {
+CommandResult RunCommand(const std::string& command, const std::string& stdin_text) {
   const std::string dir = TempDir("run_" + std::to_string(std::rand()));
   const fs::path in = fs::path(dir) / "stdin", out = fs::path(dir) / "stdout",
                  err = fs::path(dir) / "stderr";
   std::ofstream(in, std::ios::binary) << stdin_text;
-  const std::string cmd = std::string("'") + OKO_BINARY + "' " + args + " <'" + in.string() +
-                          "' >'" + out.string() + "' 2>'" + err.string() + "'";
+  const std::string cmd = command + " <'" + in.string() + "' >'" + out.string() + "' 2>'" + err.string() + "'";
   const int status = std::system(cmd.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -69,6 +68,10 @@ CommandResult RunOko(const std::string& args, const std::string& stdin_text) {
   r.err = Slurp(err);
   fs::remove_all(dir);
   return r;
+}
+
+CommandResult RunOko(const std::string& args, const std::string& stdin_text) {
+  return RunCommand(std::string("'") + OKO_BINARY + "' " + args, stdin_text);
 }
 
 CommandResult RunOkoStdoutTo(const std::string& args, const std::string& redirection) {

@@ -19,6 +19,8 @@ struct CommandResult {
   std::string out;  // stdout
   std::string err;  // stderr
 };
+// Runs a shell command, optionally feeding stdin.
+CommandResult RunCommand(const std::string& command, const std::string& stdin_text = "");
 // Runs the oko binary with `args` (shell-quoted here), optionally feeding stdin.
 CommandResult RunOko(const std::string& args, const std::string& stdin_text = "");
 // The same with stdout sent where a shell redirection says (">/dev/full", ">&-") instead

@@ -17,6 +17,7 @@ struct Subcommand {
 
 Subcommand AddInfoCommand(CLI::App& root);
 Subcommand AddMakeModelCommand(CLI::App& root);
+Subcommand AddQuantizeCommand(CLI::App& root);
 Subcommand AddLogitsCommand(CLI::App& root);
 Subcommand AddRunCommand(CLI::App& root);
 Subcommand AddChatCommand(CLI::App& root);

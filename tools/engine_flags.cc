@@ -15,9 +15,6 @@
 
 namespace oko {
 
-namespace {
-// "quantizing to q4_k_m: 12/197 tensors", redrawn in place on a terminal, once at the end
-// otherwise.
 std::function<void(size_t, size_t)> QuantProgressLine(const std::string& spec) {
   const bool terminal = isatty(STDERR_FILENO) != 0;
   return [spec, terminal](size_t done, size_t total) {
@@ -25,7 +22,6 @@ std::function<void(size_t, size_t)> QuantProgressLine(const std::string& spec) {
     if (done == total) std::fprintf(stderr, "%squantized %zu tensors to %s\n", terminal ? "\r" : "", total, spec.c_str());
   };
 }
-}  // namespace
 
 void EngineFlags::Add(CLI::App* app, bool model_required) {
   CLI::Option* m = AddModelFlag(app, "-m,--model", &model_dir, "Hugging Face model folder or GGUF file");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -78,6 +79,10 @@ struct SamplingFlags {
 
 // "seed 42 | temp 0.8 | top-k 40 | top-p 0.95 | min-p 0 | repeat-penalty 1 | presence-penalty 0"
 std::string FormatSampling(const SamplerOptions& o);
+
+// "quantizing to q4_k_m: 12/197 tensors" on stderr, redrawn in place on a terminal, once
+// at the end otherwise: EngineOptions::on_quant_progress.
+std::function<void(size_t, size_t)> QuantProgressLine(const std::string& spec);
 
 // A prompt of `tokens` tokens must fit the KV cache (-c/--ctx) and the positions the model
 // was trained for (max_position_embeddings): otherwise it would be silently cut to its

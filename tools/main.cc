@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   std::vector<oko::Subcommand> commands = {
       oko::AddInfoCommand(app),
       oko::AddMakeModelCommand(app),
+      oko::AddQuantizeCommand(app),
       oko::AddLogitsCommand(app),
       oko::AddRunCommand(app),
       oko::AddChatCommand(app),

@@ -12,10 +12,7 @@ MODEL="$1" THREADS="${2:-2}" NP="${3:-512}" NG="${4:-128}"
 DIR="${OKO_LLAMACPP_DIR:-${TMPDIR:-/tmp}/oko-llamacpp}"
 OKO="${OKO:-$ROOT/build/oko}"
 
-mkdir -p "$DIR"
-if [[ ! -d "$DIR/node_modules/node-llama-cpp" ]]; then
-  (cd "$DIR" && npm init -y >/dev/null && npm i -E node-llama-cpp@3.21.1 >/dev/null)
-fi
+OKO_LLAMACPP_DIR="$DIR" "$HERE/install.sh"
 cp "$HERE/bench.mjs" "$DIR/bench.mjs"
 GGUF="$DIR/$(basename "$MODEL").gguf"
 [[ -f "$GGUF" && "$GGUF" -nt "$MODEL/model.safetensors" ]] || python3 "$HERE/gguf_export.py" "$MODEL" "$GGUF"

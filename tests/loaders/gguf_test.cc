@@ -392,7 +392,7 @@ TEST(GgufModelTensorsTest, MissingUnknownAndMisshapenTensorsAreListed) {
     auto f = GgufFile::Open(path);
     EXPECT_TRUE(f.ok()) << f.status().message();
     auto c = GgufModelConfig(**f);
-    EXPECT_TRUE(c.ok()) << c.status().message();
+    if (!c.ok()) return c.status().message();
     auto t = GgufModelTensors(*c, **f);
     return t.ok() ? std::string("(no error)") : t.status().message();
   };
@@ -407,7 +407,9 @@ TEST(GgufModelTensorsTest, MissingUnknownAndMisshapenTensorsAreListed) {
   EXPECT_THAT(tensors_error("gguf_unaligned", {{"output_norm.weight", {64}}}, 1),
               HasSubstr("'output_norm.weight' is not aligned to 4 bytes (general.alignment 1)"));
   EXPECT_THAT(tensors_error("gguf_rope_freqs", {{"rope_freqs.weight", {16}}}),
-              HasSubstr("m.gguf: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling factors) is not supported"));
+              HasSubstr("m.gguf: tensor 'rope_freqs.weight' must be F32 of 8 values (head size / 2), got F32 [16]"));
+  EXPECT_THAT(tensors_error("gguf_rope_freqs_zero", {{"rope_freqs.weight", {8}}}),
+              HasSubstr("m.gguf: tensor 'rope_freqs.weight' holds 0: factors must be positive and finite"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <sstream>
 
 #include "common/mapped_file.h"
@@ -107,6 +108,65 @@ TEST(GgufTokenizer, FileWithoutATemplateSaysSo) {
   auto t = ChatTemplate::LoadFromDir(SharedPath(kLlamaGguf));
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("no 'tokenizer.chat_template'"), std::string::npos) << t.status().message();
+}
+
+// The other way (GgufTokenizerMetadata): a byte-level BPE's split regex names its
+// tokenizer.ggml.pre, ids the tokenizer lacks are padded, added tokens get llama.cpp's
+// types; a regex llama.cpp has no name for is refused, naming the file.
+std::string TinyByteLevelFolder(const std::string& name, const std::string& regex) {
+  const std::string dir = test::TempDir(name);
+  const nlohmann::json tok = {
+      {"model", {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}}, {"merges", {"a b"}}}},
+      {"added_tokens",
+       {{{"id", 3}, {"content", "<|eot_id|>"}, {"special", true}}, {{"id", 4}, {"content", "<x>"}, {"special", false}}}},
+      {"pre_tokenizer",
+       {{"type", "Sequence"},
+        {"pretokenizers", {{{"type", "Split"}, {"pattern", {{"Regex", regex}}}}, {{"type", "ByteLevel"}}}}}}};
+  std::ofstream(dir + "/tokenizer.json") << tok.dump();
+  std::ofstream(dir + "/tokenizer_config.json") << R"({"bos_token": "ab", "add_bos_token": true})";
+  return dir;
+}
+
+const GgufValue& Value(const GgufMetadata& md, const std::string& key) {
+  for (const auto& [k, v] : md)
+    if (k == key) return v;
+  ADD_FAILURE() << key << " is missing";
+  static const GgufValue none;
+  return none;
+}
+
+TEST(GgufTokenizerMetadata, ByteLevelBpeAsLlamaCppWritesIt) {
+  const std::string llama3 =
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  ModelConfig c;
+  c.vocab_size = 6;
+  c.eos_token_ids = {3};
+  auto md = GgufTokenizerMetadata(TinyByteLevelFolder("gguf_tok_md", llama3), c, false);
+  ASSERT_TRUE(md.ok()) << md.status().message();
+  EXPECT_EQ(Value(*md, "tokenizer.ggml.model").str(), "gpt2");
+  EXPECT_EQ(Value(*md, "tokenizer.ggml.pre").str(), "llama-bpe");
+  const auto& tokens = Value(*md, "tokenizer.ggml.tokens").array();
+  ASSERT_EQ(tokens.size(), 6u);
+  EXPECT_EQ(tokens[5].str(), "[PAD5]");
+  std::vector<int64_t> types;
+  for (const GgufValue& t : Value(*md, "tokenizer.ggml.token_type").array()) types.push_back(std::get<int64_t>(t.value));
+  EXPECT_EQ(types, (std::vector<int64_t>{1, 1, 1, 3, 4, 5}));  // NORMAL, CONTROL, USER_DEFINED, UNUSED
+  EXPECT_EQ(Value(*md, "tokenizer.ggml.merges").array()[0].str(), "a b");
+  EXPECT_EQ(std::get<uint64_t>(Value(*md, "tokenizer.ggml.bos_token_id").value), 2u);  // tokenizer_config
+  EXPECT_EQ(std::get<uint64_t>(Value(*md, "tokenizer.ggml.eos_token_id").value), 3u);  // config.json
+  EXPECT_TRUE(std::get<bool>(Value(*md, "tokenizer.ggml.add_bos_token").value));
+}
+
+TEST(GgufTokenizerMetadata, AnUnnamedSplitRegexIsRefused) {
+  ModelConfig c;
+  c.vocab_size = 5;
+  const std::string dir = TinyByteLevelFolder("gguf_tok_md_bad", R"(\p{L}+|\s+)");
+  auto md = GgufTokenizerMetadata(dir, c, false);
+  ASSERT_FALSE(md.ok());
+  EXPECT_NE(md.status().message().find(dir + "/tokenizer.json: the pre-tokenizer's split regex is not one llama.cpp "
+                                             "names"),
+            std::string::npos)
+      << md.status().message();
 }
 
 }  // namespace

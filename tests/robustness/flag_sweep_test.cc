@@ -57,6 +57,7 @@ const std::vector<Subcommand>& Subcommands() {
       // not swept: "0" is 0.0.0.0, which would serve.)
       {"serve", "serve -m $M --host 256.0.0.1 -t 1",
        Join(Join(kEngineFlags, kSamplingFlags), {"--port", "--parallel", "--queue", "--api-key"})},
+      {"quantize", "quantize -m $M --type q8_0 --out $O.gguf -t 1", {"--type", "--out", "-t"}},
   };
   return all;
 }

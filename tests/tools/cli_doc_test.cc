@@ -14,8 +14,8 @@ namespace oko {
 namespace {
 
 const std::vector<std::string> kSubcommands = {"info",    "tokenize", "detokenize", "template", "logits", "run",
-                                               "chat",    "trace",    "bench",      "profile",  "make-model", "steer-vector", "attribute",
-                                               "serve"};
+                                               "chat",    "trace",    "bench",      "profile",  "make-model", "quantize", "steer-vector",
+                                               "attribute", "serve"};
 
 // The flags in the first column of --help's option lines ("  -m,--model DIR REQUIRED  ...").
 std::vector<std::string> HelpFlags(const std::string& help) {
