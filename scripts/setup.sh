@@ -11,7 +11,6 @@ PACKAGES=(
   nlohmann-json3-dev libsimdjson-dev libpcre2-dev libutf8proc-dev
   libfmt-dev libcli11-dev libedit-dev
   libcpp-httplib-dev  # oko serve
-  nodejs npm  # the openai client test of oko serve (tests/tools/openai_client)
   chromium  # headless: the trace viewer test
   clang libclang-rt-dev llvm  # scripts/fuzz.sh: libFuzzer (libclang_rt.fuzzer), llvm-symbolizer
 )
@@ -20,6 +19,10 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm (the openai client test of oko serve, scripts/llamacpp): Debian's only
+# where none is installed, since a NodeSource nodejs (which carries its own npm) conflicts
+# with Debian's npm package.
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
