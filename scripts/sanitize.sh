@@ -7,13 +7,11 @@
 #               run_cli, whose `oko run -t 2` children are TSan builds too).
 # Both must be clean: any report fails the run. Prints the time each part took.
 # Usage: scripts/sanitize.sh [asan|tsan|all]  (default all). OKO_JOBS sets -j (default 2).
-# Cost (2 cores, measured 2026-11-29 while 3 other builds shared them): tests 143 s under
-# ASan+UBSan (429 ctest entries) and 88 s under TSan; builds from scratch summed to 46 min
-# (ASan) and 25 min (TSan, 7 targets) of -j2 wall time under that load, about 2.5x what
-# the same steps take on an idle machine (~18 and ~10 min). Both are built for this CPU
-# only (-DOKO_NATIVE=ON: one Highway target, ~3x faster kernel compiles): they check the
-# code paths this CPU runs (the threading is the same on every target); the Release
-# build's tests run every target the CPU has.
+# Cost (2 cores, fresh clone, nothing else running, 2026-12-04): ASan+UBSan build 898 s
+# (1727 s at -O2 -g, session 5), its 678 ctest entries 347 s; TSan build 297 s, its
+# tests 101 s. Both are built for this CPU only (-DOKO_NATIVE=ON: one Highway target, ~3x
+# faster kernel compiles): they check the code paths this CPU runs (the threading is the
+# same on every target); the Release build's tests run every target the CPU has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
