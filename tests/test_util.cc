@@ -31,6 +31,15 @@ nlohmann::json ReadJson(const std::string& path) {
   return j.ok() ? j.value() : nlohmann::json();
 }
 
+const Tokenizer& Qwen3Tokenizer() {
+  static const auto tokenizer = [] {
+    auto t = Tokenizer::Load(SharedPath("models/qwen3-tokenizer"));
+    EXPECT_TRUE(t.ok()) << t.status().message();
+    return std::move(t.value());
+  }();
+  return *tokenizer;
+}
+
 std::string TempDir(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() /
                        ("oko_test_" + std::to_string(::getpid())) / name;

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "loaders/tokenizer.h"
+
 namespace oko::test {
 
 // $OKO_SHARED, else ../shared beside the repository root.
@@ -11,6 +13,9 @@ std::string SharedDir();
 std::string SharedPath(const std::string& relative);
 // A JSON file (a golden's manifest, metrics); a failed expectation and null when unreadable.
 nlohmann::json ReadJson(const std::string& path);
+// The real Qwen3 tokenizer of models/qwen3-tokenizer, loaded once (a failed expectation
+// when it cannot be).
+const Tokenizer& Qwen3Tokenizer();
 // A fresh empty folder under the build's temporary area, removed at process exit.
 std::string TempDir(const std::string& name);
 

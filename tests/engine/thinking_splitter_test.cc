@@ -10,15 +10,6 @@
 namespace oko {
 namespace {
 
-const Tokenizer& Qwen3() {
-  static const auto tokenizer = [] {
-    auto t = Tokenizer::Load(test::SharedPath("models/qwen3-tokenizer"));
-    EXPECT_TRUE(t.ok()) << t.status().message();
-    return std::move(t.value());
-  }();
-  return *tokenizer;
-}
-
 struct Split {
   std::string thinking, answer;
   int pieces = 0;
@@ -26,9 +17,9 @@ struct Split {
 
 // Streams the ids of `text` one at a time.
 Split Stream(const std::string& text, bool start_thinking) {
-  auto ids = Qwen3().Encode(text, /*add_special_tokens=*/false);
+  auto ids = test::Qwen3Tokenizer().Encode(text, /*add_special_tokens=*/false);
   EXPECT_TRUE(ids.ok());
-  ThinkingSplitter splitter(Qwen3(), start_thinking);
+  ThinkingSplitter splitter(test::Qwen3Tokenizer(), start_thinking);
   std::vector<ReplyPiece> pieces;
   for (int32_t id : *ids) splitter.Push(id, &pieces);
   splitter.Flush(&pieces);

@@ -10,15 +10,6 @@
 namespace oko {
 namespace {
 
-const Tokenizer& Qwen3() {
-  static const auto tokenizer = [] {
-    auto t = Tokenizer::Load(test::SharedPath("models/qwen3-tokenizer"));
-    EXPECT_TRUE(t.ok()) << t.status().message();
-    return std::move(t.value());
-  }();
-  return *tokenizer;
-}
-
 struct Sent {
   std::string thinking, answer;
   size_t tokens_taken = 0;  // Push calls until one returned false (or all)
@@ -26,9 +17,9 @@ struct Sent {
 };
 
 Sent Stream(const std::string& text, std::vector<std::string> stops, bool start_thinking = false) {
-  auto ids = Qwen3().Encode(text, /*add_special_tokens=*/false);
+  auto ids = test::Qwen3Tokenizer().Encode(text, /*add_special_tokens=*/false);
   EXPECT_TRUE(ids.ok());
-  ReplyStream stream(Qwen3(), start_thinking, std::move(stops));
+  ReplyStream stream(test::Qwen3Tokenizer(), start_thinking, std::move(stops));
   std::vector<ReplyPiece> pieces;
   Sent s;
   for (int32_t id : *ids) {
@@ -56,7 +47,7 @@ TEST(ReplyStream, StopSequenceAcrossTokensCutsTheAnswerAndStops) {
   const Sent s = Stream(text, {"you to"});
   EXPECT_EQ(s.answer, "Hello! How can I help ");
   EXPECT_TRUE(s.stopped);
-  const auto ids = Qwen3().Encode(text, false);
+  const auto ids = test::Qwen3Tokenizer().Encode(text, false);
   EXPECT_LT(s.tokens_taken, ids->size());  // generation ends at the stop, not at the end
 }
 
