@@ -48,6 +48,7 @@ class ApiServer {
  private:
   std::unique_ptr<State> state_;
   std::unique_ptr<httplib::Server> http_;
+  int listen_socket_ = -1;  // set by Bind
 };
 
 }  // namespace oko

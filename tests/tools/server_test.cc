@@ -3,6 +3,7 @@
 // objects and the right status while the server keeps serving, the API key, a full
 // queue, and 16 concurrent seeded streams each equal to the same request alone.
 // Threaded (HTTP threads, the scheduler): TSan runs this file.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -20,28 +21,34 @@ namespace {
 
 using json = nlohmann::json;
 
+// An ApiServer over `model` in shared/models, not yet bound.
+std::unique_ptr<ApiServer> MakeServer(const std::string& model, size_t slots, size_t queue, std::string api_key,
+                                    int port) {
+  const std::string dir = test::SharedPath("models/" + model);
+  EngineOptions o;
+  o.ctx = 256;
+  o.threads = 2;
+  auto context = LoadContext(dir, o);
+  EXPECT_TRUE(context.ok()) << context.status().message();
+  auto scheduler = BatchScheduler::Create(std::move(context).value(), SchedulerOptions{slots, queue});
+  EXPECT_TRUE(scheduler.ok());
+  auto tokenizer = Tokenizer::Load(dir);
+  EXPECT_TRUE(tokenizer.ok());
+  std::optional<ChatTemplate> chat_template;
+  if (auto t = ChatTemplate::LoadFromDir(dir); t.ok()) chat_template = std::move(t).value();
+  ServerOptions so;
+  so.port = port;
+  so.api_key = std::move(api_key);
+  so.model_name = model;
+  return std::make_unique<ApiServer>(std::move(scheduler).value(), std::move(tokenizer).value(),
+                                     std::move(chat_template), so);
+}
+
 class TestServer {
  public:
   explicit TestServer(const std::string& model, size_t slots = 2, size_t queue = 16, std::string api_key = "") {
     std::signal(SIGPIPE, SIG_IGN);  // as oko serve: a client gone is a failed write
-    const std::string dir = test::SharedPath("models/" + model);
-    EngineOptions o;
-    o.ctx = 256;
-    o.threads = 2;
-    auto context = LoadContext(dir, o);
-    EXPECT_TRUE(context.ok()) << context.status().message();
-    auto scheduler = BatchScheduler::Create(std::move(context).value(), SchedulerOptions{slots, queue});
-    EXPECT_TRUE(scheduler.ok());
-    auto tokenizer = Tokenizer::Load(dir);
-    EXPECT_TRUE(tokenizer.ok());
-    std::optional<ChatTemplate> chat_template;
-    if (auto t = ChatTemplate::LoadFromDir(dir); t.ok()) chat_template = std::move(t).value();
-    ServerOptions so;
-    so.port = 0;
-    so.api_key = std::move(api_key);
-    so.model_name = model;
-    server_ = std::make_unique<ApiServer>(std::move(scheduler).value(), std::move(tokenizer).value(),
-                                          std::move(chat_template), so);
+    server_ = MakeServer(model, slots, queue, std::move(api_key), /*port=*/0);
     auto port = server_->Bind();
     EXPECT_TRUE(port.ok());
     port_ = *port;
@@ -68,6 +75,17 @@ class TestServer {
   httplib::Result Raw(const std::string& path, const std::string& body) const {
     return Client().Post(path.c_str(), body, "application/json");
   }
+  // The body of a 200 reply; a failed request or another status fails the test.
+  std::string Body(const std::string& path, const std::string& body) const {
+    auto r = Raw(path, body);
+    if (!r) {
+      ADD_FAILURE() << "POST " << path << " failed: " << httplib::to_string(r.error());
+      return "";
+    }
+    EXPECT_EQ(r->status, 200) << r->body;
+    return r->body;
+  }
+  int port() const { return port_; }
 
  private:
   std::unique_ptr<ApiServer> server_;
@@ -162,7 +180,7 @@ TEST(Server, StopSequenceCutsTheText) {
   EXPECT_EQ(cut["choices"][0]["text"], text.substr(0, text.find(stop)));
   EXPECT_EQ(cut["choices"][0]["finish_reason"], "stop");
   request["stream"] = true;
-  const Streamed s = ReadStream(server.Raw("/v1/completions", request.dump())->body);
+  const Streamed s = ReadStream(server.Body("/v1/completions", request.dump()));
   EXPECT_EQ(s.text, text.substr(0, text.find(stop)));
   EXPECT_EQ(s.finish_reason, "stop");
 }
@@ -313,6 +331,16 @@ TEST(Server, AFullQueueAnswers503WithRetryAfter) {
 
 // 16 seeded streams at once on 4 slots (so some wait in the queue): each text equals
 // the same request sent alone, so no stream lost or mixed another's tokens.
+// cpp-httplib's default socket options set SO_REUSEPORT, with which a second server
+// binds the same port and takes half of the first one's connections.
+TEST(Server, ASecondServerOnTheSamePortIsRefused) {
+  TestServer first("stories260k");
+  auto second = MakeServer("stories260k", 1, 1, "", first.port());
+  auto bound = second->Bind();
+  ASSERT_FALSE(bound.ok());
+  EXPECT_THAT(bound.status().message(), testing::HasSubstr("in use"));
+}
+
 TEST(Server, ConcurrentStreamsEachEqualTheirRequestAlone) {
   TestServer server("stories260k", /*slots=*/4, /*queue=*/16);
   auto request = [](int i) {
@@ -321,10 +349,10 @@ TEST(Server, ConcurrentStreamsEachEqualTheirRequestAlone) {
         .dump();
   };
   std::vector<Streamed> alone;
-  for (int i = 0; i < 16; ++i) alone.push_back(ReadStream(server.Raw("/v1/completions", request(i))->body));
+  for (int i = 0; i < 16; ++i) alone.push_back(ReadStream(server.Body("/v1/completions", request(i))));
   std::vector<std::future<Streamed>> together;
   for (int i = 0; i < 16; ++i)
-    together.push_back(std::async(std::launch::async, [&, i] { return ReadStream(server.Raw("/v1/completions", request(i))->body); }));
+    together.push_back(std::async(std::launch::async, [&, i] { return ReadStream(server.Body("/v1/completions", request(i))); }));
   for (int i = 0; i < 16; ++i) {
     const Streamed s = together[i].get();
     EXPECT_TRUE(s.done) << i;
