@@ -57,5 +57,8 @@ inline constexpr uint64_t kMaxRequestBodyBytes = uint64_t{16} << 20;
 inline constexpr uint64_t kMaxStopSequences = 4;
 inline constexpr int64_t kMaxServerSlots = 256;
 inline constexpr int64_t kMaxServerQueue = 4096;
+// Alternatives reported per generated token: OpenAI's limits (chat 20, completions 5).
+inline constexpr int64_t kMaxTopLogprobs = 20;
+inline constexpr int64_t kMaxCompletionLogprobs = 5;
 
 }  // namespace oko

@@ -149,6 +149,7 @@ bool BatchScheduler::Advance(Slot& slot, std::span<float> logits) {
     Finish(slot, FinishReason::kLength);
     return false;
   }
+  if (r.top_logprobs >= 0) raw_logits_.assign(logits.begin(), logits.end());
   const int32_t id = slot.sampler->Sample(logits, slot.history);
   if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) {
     Finish(slot, FinishReason::kStop);
@@ -156,7 +157,14 @@ bool BatchScheduler::Advance(Slot& slot, std::span<float> logits) {
   }
   slot.history.push_back(id);
   ++slot.result.generated_tokens;
-  if (!r.on_token(id)) {
+  SampledToken token;
+  token.id = id;
+  if (r.top_logprobs >= 0) {
+    const double lse = LogSumExp(raw_logits_);
+    token.logprob = Logprob(raw_logits_, id, lse);
+    token.top = TopLogprobs(raw_logits_, static_cast<size_t>(r.top_logprobs), lse);
+  }
+  if (!r.on_token(token)) {
     Finish(slot, FinishReason::kCaller);
     return false;
   }

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -40,14 +41,24 @@ struct SequenceResult {
   int64_t generated_tokens = 0;  // stop id excluded
 };
 
+// A generated token, with its log-probabilities when the request asked for them.
+struct SampledToken {
+  int32_t id = -1;
+  std::optional<TokenLogprob> logprob;  // set when top_logprobs >= 0
+  std::vector<TokenLogprob> top;        // top_logprobs alternatives, most likely first
+};
+
 struct SequenceRequest {
   std::vector<int32_t> prompt;  // not empty, ids in [0, vocab), shorter than a slot's context
   SamplerOptions sampling;
   int64_t max_new_tokens = 256;
   std::vector<int32_t> stop_ids;
+  // -1: no log-probabilities; 0..kMaxTopLogprobs: each token's own and that many of the
+  // most likely alternatives (engine/sampler.h Logprob).
+  int top_logprobs = -1;
   // Both run on the scheduler's thread: keep them short. on_token gets every generated
   // id but stop ids; returning false ends the sequence (kCaller). on_done runs once, last.
-  std::function<bool(int32_t id)> on_token;
+  std::function<bool(const SampledToken& token)> on_token;
   std::function<void(const SequenceResult&)> on_done;
   // Optional: when it becomes true the sequence ends at the next step (kCancelled). Must
   // outlive the sequence (until on_done).
@@ -118,6 +129,7 @@ class BatchScheduler {
   std::vector<Slot> slots_;
   BatchDecoder decoder_;
   std::vector<float> logits_;
+  std::vector<float> raw_logits_;  // a row before the sampler changes it, for logprobs
   const size_t max_queue_;
 
   mutable std::mutex mu_;

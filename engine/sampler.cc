@@ -29,6 +29,41 @@ void Sampler::ApplyPenalties(std::span<float> logits, std::span<const int32_t> h
   }
 }
 
+double LogSumExp(std::span<const float> logits) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
+  return max + std::log(sum);
+}
+
+TokenLogprob Logprob(std::span<const float> logits, int32_t id, double log_sum_exp) {
+  return TokenLogprob{id, static_cast<float>(logits[static_cast<size_t>(id)] - log_sum_exp)};
+}
+
+std::vector<TokenLogprob> TopLogprobs(std::span<const float> logits, size_t top, double log_sum_exp) {
+  auto more_likely = [&](int32_t a, int32_t b) {
+    return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||
+           (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] && a < b);
+  };
+  // A heap of the best `top` so far, its least likely on top: one pass, no copy of the row.
+  std::vector<int32_t> best;
+  top = std::min(top, logits.size());
+  for (int32_t id = 0; id < static_cast<int32_t>(logits.size()) && top > 0; ++id) {
+    if (best.size() < top) {
+      best.push_back(id);
+      std::push_heap(best.begin(), best.end(), more_likely);
+    } else if (more_likely(id, best.front())) {
+      std::pop_heap(best.begin(), best.end(), more_likely);
+      best.back() = id;
+      std::push_heap(best.begin(), best.end(), more_likely);
+    }
+  }
+  std::sort_heap(best.begin(), best.end(), more_likely);
+  std::vector<TokenLogprob> out;
+  for (int32_t id : best) out.push_back(Logprob(logits, id, log_sum_exp));
+  return out;
+}
+
 int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> history) {
   ApplyPenalties(logits, history);
   if (o_.temperature <= 0.0f)

@@ -22,6 +22,20 @@ struct SamplerOptions {
   uint64_t seed = 0;
 };
 
+// A token with its log-probability under the model: the log-softmax of the raw logits,
+// before penalties, temperature and truncation (what the model predicts, not what the
+// sampler drew from).
+struct TokenLogprob {
+  int32_t id;
+  float logprob;
+};
+
+// `id`'s log-probability in `logits` and the `top` most likely tokens (most likely first,
+// ties: lower id first). Computed in double over the whole row.
+TokenLogprob Logprob(std::span<const float> logits, int32_t id, double log_sum_exp);
+double LogSumExp(std::span<const float> logits);
+std::vector<TokenLogprob> TopLogprobs(std::span<const float> logits, size_t top, double log_sum_exp);
+
 class Sampler {
  public:
   explicit Sampler(const SamplerOptions& o) : o_(o), state_(o.seed ^ 0x6f6b6f5eed5eedull) {}

@@ -94,6 +94,8 @@ std::optional<ApiError> GetBool(const json& body, const std::string& field, bool
   return std::nullopt;
 }
 
+enum class Api { kChat, kCompletion };
+
 // What every generating request shares: sampling, budget, stop sequences, streaming.
 struct GenerationParams {
   SamplerOptions sampling;
@@ -101,7 +103,25 @@ struct GenerationParams {
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;
+  int top_logprobs = -1;  // -1: no logprobs (SequenceRequest::top_logprobs)
 };
+
+// Chat: "logprobs": true with "top_logprobs": 0..20. Text completions: "logprobs": 0..5
+// (the alternatives; the chosen token's own comes with them).
+std::optional<ApiError> ParseLogprobs(Api api, const json& body, int* top) {
+  std::optional<int64_t> n;
+  if (api == Api::kCompletion) {
+    if (auto e = GetInt(body, "logprobs", 0, kMaxCompletionLogprobs, &n)) return e;
+  } else {
+    bool wanted = false;
+    if (auto e = GetBool(body, "logprobs", &wanted)) return e;
+    if (auto e = GetInt(body, "top_logprobs", 0, kMaxTopLogprobs, &n)) return e;
+    if (n && !wanted) return BadField("top_logprobs", "needs \"logprobs\": true");
+    if (wanted && !n) n = 0;
+  }
+  *top = n ? static_cast<int>(*n) : -1;
+  return std::nullopt;
+}
 
 // Fills `p` from the request; an error names the field.
 std::optional<ApiError> ParseGenerationParams(const json& body, const SamplingFlags& defaults,
@@ -109,7 +129,6 @@ std::optional<ApiError> ParseGenerationParams(const json& body, const SamplingFl
   p->sampling = defaults.Resolve(model_defaults);
   SamplerOptions& o = p->sampling;
   std::optional<int64_t> top_k, n;
-  bool logprobs = false;
   for (auto e : {GetNumber(body, "temperature", 0, 2, &o.temperature), GetNumber(body, "top_p", 0, 1, &o.top_p),
                  GetNumber(body, "min_p", 0, 1, &o.min_p),
                  GetNumber(body, "presence_penalty", -2, 2, &o.presence_penalty),
@@ -118,7 +137,7 @@ std::optional<ApiError> ParseGenerationParams(const json& body, const SamplingFl
                  GetInt(body, "top_k", 0, kMaxTokenCount, &top_k), GetInt(body, "n", 1, kMaxTokenCount, &n),
                  GetInt(body, "max_tokens", 1, kMaxTokenCount, &p->max_tokens),
                  GetInt(body, "max_completion_tokens", 1, kMaxTokenCount, &p->max_tokens),
-                 GetBool(body, "logprobs", &logprobs), GetBool(body, "stream", &p->stream)})
+                 GetBool(body, "stream", &p->stream)})
     if (e) return e;
   if (o.top_p <= 0) return BadField("top_p", "must be in (0, 1]");
   if (top_k) o.top_k = *top_k;
@@ -128,8 +147,6 @@ std::optional<ApiError> ParseGenerationParams(const json& body, const SamplingFl
                                                : static_cast<uint64_t>(body["seed"].get<int64_t>());
   }
   if (n.value_or(1) != 1) return ApiError{422, "'n' must be 1: oko returns one choice per request", "n"};
-  if (logprobs || !Absent(body, "top_logprobs"))
-    return ApiError{422, "'logprobs' is not supported by oko serve yet", "logprobs"};
   if (!Absent(body, "stream_options")) {
     if (!body["stream_options"].is_object()) return BadField("stream_options", "must be an object");
     if (auto e = GetBool(body["stream_options"], "include_usage", &p->include_usage)) return e;
@@ -160,17 +177,20 @@ struct Reply {
   std::mutex mu;
   std::condition_variable changed;
   std::vector<ReplyPiece> pieces;  // not yet written
+  json logprobs = json::array();   // entries of tokens not yet written (when asked for)
   std::optional<SequenceResult> result;
   bool stopped_by_sequence = false;  // a stop sequence ended it
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
 
-  void Add(std::vector<ReplyPiece>* more) {
-    if (more->empty()) return;
+  void Add(std::vector<ReplyPiece>* more, json entry = nullptr) {
+    if (more->empty() && entry.is_null()) return;
     {
       std::lock_guard lock(mu);
       for (ReplyPiece& p : *more) pieces.push_back(std::move(p));
+      if (!entry.is_null()) logprobs.push_back(std::move(entry));
     }
-    changed.notify_all();
+    // Only text wakes the writer: an entry rides on the next chunk written.
+    if (!more->empty()) changed.notify_all();
   }
 };
 
@@ -307,8 +327,6 @@ std::optional<ApiError> ParseBody(const httplib::Request& req, json* body) {
   return std::nullopt;
 }
 
-enum class Api { kChat, kCompletion };
-
 // The JSON objects of one response, as OpenAI shapes them.
 class ResponseShape {
  public:
@@ -319,9 +337,27 @@ class ResponseShape {
     return json{{"id", id_}, {"object", api_ == Api::kChat ? "chat.completion.chunk" : "text_completion"},
                 {"created", created_}, {"model", model_}, {"choices", json::array({choice})}};
   }
-  json DeltaChoice(const json& delta, const json& finish) const {
-    if (api_ == Api::kChat) return json{{"index", 0}, {"delta", delta}, {"finish_reason", finish}};
-    return json{{"index", 0}, {"text", delta.value("content", "")}, {"logprobs", nullptr}, {"finish_reason", finish}};
+  // `logprobs`: null when not asked for, else the entries (LogprobEntry) of this chunk.
+  json DeltaChoice(const json& delta, const json& finish, const json& logprobs) const {
+    if (api_ == Api::kChat)
+      return json{{"index", 0}, {"delta", delta}, {"logprobs", Logprobs(logprobs)}, {"finish_reason", finish}};
+    return json{{"index", 0}, {"text", delta.value("content", "")}, {"logprobs", Logprobs(logprobs)},
+                {"finish_reason", finish}};
+  }
+  // A choice's "logprobs" from chat-shaped entries: chat keeps them, text completions
+  // have the older column-wise shape.
+  json Logprobs(const json& entries) const {
+    if (entries.is_null()) return nullptr;
+    if (api_ == Api::kChat) return json{{"content", entries}, {"refusal", nullptr}};
+    json tokens = json::array(), logprobs = json::array(), top = json::array();
+    for (const json& e : entries) {
+      tokens.push_back(e["token"]);
+      logprobs.push_back(e["logprob"]);
+      json alternatives = json::object();
+      for (const json& t : e["top_logprobs"]) alternatives[t["token"].get<std::string>()] = t["logprob"];
+      top.push_back(alternatives);
+    }
+    return json{{"tokens", tokens}, {"token_logprobs", logprobs}, {"top_logprobs", top}};
   }
   json Delta(const ReplyPiece& p) const {
     return json{{p.channel == ReplyChannel::kThinking ? "reasoning_content" : "content", p.text}};
@@ -338,7 +374,7 @@ class ResponseShape {
     return c;
   }
   json Whole(const std::string& content, const std::string& reasoning, const std::string& finish,
-             const SequenceResult& r) const {
+             const json& logprobs, const SequenceResult& r) const {
     json choice = {{"index", 0}};
     if (api_ == Api::kChat) {
       json message = {{"role", "assistant"}, {"content", content}};
@@ -346,8 +382,8 @@ class ResponseShape {
       choice["message"] = message;
     } else {
       choice["text"] = content;
-      choice["logprobs"] = nullptr;
     }
+    choice["logprobs"] = Logprobs(logprobs);
     choice["finish_reason"] = finish;
     return json{{"id", id_}, {"object", api_ == Api::kChat ? "chat.completion" : "text_completion"},
                 {"created", created_}, {"model", model_}, {"choices", json::array({choice})}, {"usage", Usage(r)}};
@@ -363,6 +399,21 @@ ApiError ShutdownError() { return ApiError{503, "the server is shutting down", "
 
 std::string Event(const json& data) { return "data: " + data.dump() + "\n\n"; }
 
+// One token's entry as chat completions shape it: its text (U+FFFD for a token that ends
+// inside a character), log-probability, the text's UTF-8 bytes, and the alternatives.
+json LogprobEntry(const Tokenizer& tokenizer, const SampledToken& token) {
+  auto entry = [&](const TokenLogprob& l) {
+    const std::string text = tokenizer.DecodePiece(l.id);
+    json bytes = json::array();
+    for (unsigned char c : text) bytes.push_back(c);
+    return json{{"token", text}, {"logprob", l.logprob}, {"bytes", bytes}};
+  };
+  json e = entry(*token.logprob);
+  e["top_logprobs"] = json::array();
+  for (const TokenLogprob& l : token.top) e["top_logprobs"].push_back(entry(l));
+  return e;
+}
+
 // Runs one generating request: submits it, then writes the reply whole or as a stream.
 void Generate(State& s, Api api, const json& body, httplib::Response& res) {
   PreparedPrompt prompt;
@@ -371,6 +422,8 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
   GenerationParams params;
   if (auto e = ParseGenerationParams(body, s.options.sampling, s.scheduler->model().config().generation, &params))
     return SendError(res, *e);
+  if (auto e = ParseLogprobs(api, body, &params.top_logprobs)) return SendError(res, *e);
+  const bool with_logprobs = params.top_logprobs >= 0;
 
   auto reply = std::make_shared<Reply>();
   auto decoder = std::make_shared<ReplyStream>(*s.tokenizer, prompt.start_thinking, params.stop);
@@ -380,10 +433,11 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
   request.max_new_tokens = params.max_tokens.value_or(kMaxTokenCount);
   request.stop_ids = s.stop_ids;
   request.cancel = reply->cancel;
-  request.on_token = [reply, decoder](int32_t id) {
+  request.top_logprobs = params.top_logprobs;
+  request.on_token = [reply, decoder, tokenizer = s.tokenizer.get()](const SampledToken& token) {
     std::vector<ReplyPiece> pieces;
-    const bool go_on = decoder->Push(id, &pieces);
-    reply->Add(&pieces);
+    const bool go_on = decoder->Push(token.id, &pieces);
+    reply->Add(&pieces, token.logprob ? LogprobEntry(*tokenizer, token) : json(nullptr));
     return go_on;
   };
   request.on_done = [reply, decoder](const SequenceResult& r) {
@@ -414,34 +468,39 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
     std::string content, reasoning;
     for (const ReplyPiece& p : reply->pieces) (p.channel == ReplyChannel::kThinking ? reasoning : content) += p.text;
     return SendJson(res, shape.Whole(content, reasoning, FinishReasonName(*reply->result, reply->stopped_by_sequence),
-                                     *reply->result));
+                                     with_logprobs ? reply->logprobs : json(nullptr), *reply->result));
   }
 
   res.set_header("Cache-Control", "no-cache");
   auto sent_role = std::make_shared<bool>(api != Api::kChat);
   const bool include_usage = params.include_usage;
   res.set_chunked_content_provider(
-      "text/event-stream", [reply, shape, sent_role, include_usage](size_t, httplib::DataSink& sink) {
+      "text/event-stream", [reply, shape, sent_role, include_usage, with_logprobs](size_t, httplib::DataSink& sink) {
         std::vector<ReplyPiece> pieces;
+        json entries;  // logprobs: they ride on the first chunk written next
         std::optional<SequenceResult> result;
         bool by_sequence = false;
         {
           std::unique_lock lock(reply->mu);
           reply->changed.wait(lock, [&] { return !reply->pieces.empty() || reply->result.has_value(); });
           pieces = std::exchange(reply->pieces, {});
+          if (with_logprobs) entries = std::exchange(reply->logprobs, json::array());
           if (pieces.empty()) result = reply->result;  // every piece is written before the end
           by_sequence = reply->stopped_by_sequence;
         }
+        auto take_entries = [&] { return std::exchange(entries, with_logprobs ? json::array() : json(nullptr)); };
         std::string out;
         if (!*sent_role) {
-          out += Event(shape.Chunk(shape.DeltaChoice(json{{"role", "assistant"}, {"content", ""}}, nullptr)));
+          out += Event(shape.Chunk(shape.DeltaChoice(json{{"role", "assistant"}, {"content", ""}}, nullptr, nullptr)));
           *sent_role = true;
         }
-        for (const ReplyPiece& p : pieces) out += Event(shape.Chunk(shape.DeltaChoice(shape.Delta(p), nullptr)));
+        for (const ReplyPiece& p : pieces)
+          out += Event(shape.Chunk(shape.DeltaChoice(shape.Delta(p), nullptr, take_entries())));
         if (result && result->reason == FinishReason::kShutdown) {
           out += Event(ErrorJson(ShutdownError()));
         } else if (result) {
-          out += Event(shape.Chunk(shape.DeltaChoice(json::object(), FinishReasonName(*result, by_sequence))));
+          out += Event(
+              shape.Chunk(shape.DeltaChoice(json::object(), FinishReasonName(*result, by_sequence), take_entries())));
           if (include_usage) out += Event(shape.UsageChunk(*result));
           out += "data: [DONE]\n\n";
         }

@@ -42,8 +42,8 @@ SequenceRequest Request(std::vector<int32_t> prompt, uint64_t seed, int64_t max_
   r.sampling.top_p = 0.95f;
   r.sampling.seed = seed;
   r.max_new_tokens = max_new;
-  r.on_token = [got](int32_t id) {
-    got->ids.push_back(id);
+  r.on_token = [got](const SampledToken& t) {
+    got->ids.push_back(t.id);
     return true;
   };
   r.on_done = [got, done](const SequenceResult& result) {
@@ -97,7 +97,7 @@ TEST(BatchScheduler, TheContextFullEndsWithLength) {
   auto done = std::make_shared<std::promise<Outcome>>();
   auto f = done->get_future();
   int64_t n = 0;
-  r.on_token = [&n](int32_t) { return ++n, true; };
+  r.on_token = [&n](const SampledToken&) { return ++n, true; };
   r.on_done = [done](const SequenceResult& result) { done->set_value(Outcome{{}, result}); };
   ASSERT_EQ(s->Submit(std::move(r)), kQueued);
   const Outcome o = f.get();
@@ -111,7 +111,7 @@ TEST(BatchScheduler, CallerStopAndCancelFreeTheSlot) {
   auto done = std::make_shared<std::promise<Outcome>>();
   auto f = done->get_future();
   SequenceRequest r = Request(Prompt(0), 7, 100000, done);
-  r.on_token = [cancel](int32_t) {
+  r.on_token = [cancel](const SampledToken&) {
     cancel->store(true);  // as a client that went away after the first token
     return true;
   };
@@ -122,7 +122,7 @@ TEST(BatchScheduler, CallerStopAndCancelFreeTheSlot) {
   auto done2 = std::make_shared<std::promise<Outcome>>();
   auto f2 = done2->get_future();
   SequenceRequest r2 = Request(Prompt(1), 7, 100000, done2);
-  r2.on_token = [](int32_t) { return false; };
+  r2.on_token = [](const SampledToken&) { return false; };
   ASSERT_EQ(s->Submit(std::move(r2)), kQueued);
   const Outcome o2 = f2.get();
   EXPECT_EQ(o2.result.reason, FinishReason::kCaller);
@@ -139,7 +139,7 @@ TEST(BatchScheduler, AFullQueueRefuses) {
   auto first = std::make_shared<std::promise<Outcome>>();
   SequenceRequest r = Request(Prompt(0), 7, 3, first);
   std::promise<void> started;
-  r.on_token = [released, &started, n = 0](int32_t) mutable {
+  r.on_token = [released, &started, n = 0](const SampledToken&) mutable {
     if (n++ == 0) started.set_value();
     released.wait();
     return true;
@@ -175,7 +175,7 @@ TEST(BatchScheduler, ShutdownEndsQueuedAndRunningSequences) {
   auto submit = [&](int i) {
     auto done = std::make_shared<std::promise<Outcome>>();
     SequenceRequest r = Request(Prompt(i), 7, 1000, done);
-    r.on_token = [released](int32_t) { return released.wait(), true; };
+    r.on_token = [released](const SampledToken&) { return released.wait(), true; };
     const bool queued = s->Submit(std::move(r)) == kQueued;
     if (queued) got.push_back(done->get_future());
     return queued;

@@ -190,5 +190,33 @@ TEST(Sampler, SameSeedSameChoicesOtherSeedOtherChoices) {
   EXPECT_NE(Draw(42, 200), Draw(43, 200));
 }
 
+// Against a direct reading of the definitions: p = exp(l) / sum(exp), sorted by p.
+TEST(Logprobs, AreTheLogSoftmaxAndTheTopAreTheMostLikelyInOrder) {
+  const std::vector<float> logits = {0.5f, 3.0f, -1.0f, 3.0f, 2.0f, -40.0f, 1.5f};
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l));
+  const double lse = LogSumExp(logits);
+  EXPECT_NEAR(lse, std::log(sum), 1e-12);
+  for (int32_t id = 0; id < 7; ++id)
+    EXPECT_FLOAT_EQ(Logprob(logits, id, lse).logprob, static_cast<float>(std::log(std::exp(double{logits[id]}) / sum)))
+        << id;
+
+  const std::vector<TokenLogprob> top = TopLogprobs(logits, 4, lse);
+  ASSERT_EQ(top.size(), 4u);
+  const std::vector<int32_t> want = {1, 3, 4, 6};  // the tie 1/3: lower id first
+  for (size_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(top[k].id, want[k]) << k;
+    EXPECT_FLOAT_EQ(top[k].logprob, Logprob(logits, want[k], lse).logprob) << k;
+  }
+  EXPECT_TRUE(TopLogprobs(logits, 0, lse).empty());
+  EXPECT_EQ(TopLogprobs(logits, 100, lse).size(), logits.size());
+}
+
+// Large logits: the max is subtracted before exp.
+TEST(Logprobs, DoNotOverflowOnLargeLogits) {
+  const std::vector<float> logits = {1000.0f, 1000.0f};
+  EXPECT_NEAR(Logprob(logits, 0, LogSumExp(logits)).logprob, std::log(0.5), 1e-6);
+}
+
 }  // namespace
 }  // namespace oko

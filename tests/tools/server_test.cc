@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/limits.h"
+#include "common/npy.h"
 #include "tests/test_util.h"
 #include "tools/server.h"
 
@@ -250,8 +251,15 @@ TEST(Server, BadInputGetsErrorObjectsAndTheServerKeepsServing) {
       {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": 1})", 400,
        "chat_template_kwargs"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "n": 2})", 422, "n"},
-      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true})", 422,
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": 1})", 400,
        "logprobs"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2})", 400,
+       "top_logprobs"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 21})", 400,
+       "top_logprobs"},
+      {"/v1/completions", R"({"prompt": "hi", "logprobs": 6})", 400, "logprobs"},
+      {"/v1/completions", R"({"prompt": "hi", "logprobs": true})", 400, "logprobs"},
       {"/v1/chat/completions",
        json{{"messages", {{{"role", "user"}, {"content", std::string(4000, 'a') + " b"}}}}}.dump(), 422,
        "messages"},
@@ -329,8 +337,6 @@ TEST(Server, AFullQueueAnswers503WithRetryAfter) {
                      // batch_scheduler_test refuses deterministically
 }
 
-// 16 seeded streams at once on 4 slots (so some wait in the queue): each text equals
-// the same request sent alone, so no stream lost or mixed another's tokens.
 // cpp-httplib's default socket options set SO_REUSEPORT, with which a second server
 // binds the same port and takes half of the first one's connections.
 TEST(Server, ASecondServerOnTheSamePortIsRefused) {
@@ -341,6 +347,98 @@ TEST(Server, ASecondServerOnTheSamePortIsRefused) {
   EXPECT_THAT(bound.status().message(), testing::HasSubstr("in use"));
 }
 
+
+// The first token's log-probabilities against the float32 PyTorch reference's logits of
+// the same prompt (../shared/golden/tiny-qwen3/paragraph): logit - logsumexp, top 5 in
+// order, within the golden README's logit tolerance (1e-3) for each of the two terms.
+TEST(Server, CompletionLogprobsAreTheReferenceLogSoftmax) {
+  const std::string dir = test::SharedPath("golden/tiny-qwen3/paragraph");
+  const std::vector<int64_t> ids = ReadNpy(dir + "/input_ids.npy")->AsInts();
+  const std::vector<int64_t> top_ids = ReadNpy(dir + "/logits_topk_ids.npy")->AsInts();
+  const std::vector<float> top_logits = ReadNpy(dir + "/logits_topk_vals.npy")->AsFloats();
+  const std::vector<float> lse = ReadNpy(dir + "/logsumexp.npy")->AsFloats();
+  const size_t last = ids.size() - 1;
+  auto tokenizer = Tokenizer::Load(test::SharedPath("models/tiny-qwen3"));
+  ASSERT_TRUE(tokenizer.ok());
+
+  TestServer server("tiny-qwen3");
+  // Ordered: "top_logprobs" objects list the alternatives most likely first.
+  const auto reply = nlohmann::ordered_json::parse(server.Body(
+      "/v1/completions", json{{"prompt", ids}, {"max_tokens", 3}, {"temperature", 0}, {"logprobs", 5}}.dump()));
+  const auto& lp = reply["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), 3u) << lp.dump();
+  ASSERT_EQ(lp["token_logprobs"].size(), 3u);
+  ASSERT_EQ(lp["top_logprobs"].size(), 3u);
+  // Greedy: the chosen token is the reference's most likely one.
+  EXPECT_EQ(lp["tokens"][0], (*tokenizer)->DecodePiece(static_cast<int32_t>(top_ids[last * 10])));
+  EXPECT_NEAR(lp["token_logprobs"][0].get<double>(), top_logits[last * 10] - lse[last], 2e-3);
+  const auto& first = lp["top_logprobs"][0];
+  ASSERT_EQ(first.size(), 5u) << first.dump();
+  size_t k = 0;
+  for (const auto& [text, logprob] : first.items()) {
+    EXPECT_EQ(text, (*tokenizer)->DecodePiece(static_cast<int32_t>(top_ids[last * 10 + k]))) << k;
+    EXPECT_NEAR(logprob.get<double>(), top_logits[last * 10 + k] - lse[last], 2e-3) << k;
+    ++k;
+  }
+  for (size_t t = 0; t < 3; ++t) {
+    EXPECT_LE(lp["token_logprobs"][t].get<double>(), 0.0);
+    EXPECT_EQ(lp["top_logprobs"][t].size(), 5u);
+  }
+}
+
+// Chat entries: one per generated token, the chosen token's own first among its
+// alternatives when greedy, alternatives most likely first; a stream carries the same
+// entries, spread over its chunks.
+TEST(Server, ChatLogprobsWholeAndStreamedAgree) {
+  TestServer server("tiny-qwen3");
+  json request = json::parse(kChat);
+  request["temperature"] = 0;
+  request["logprobs"] = true;
+  request["top_logprobs"] = 3;
+  const auto [status, whole] = server.Post("/v1/chat/completions", request.dump());
+  ASSERT_EQ(status, 200) << whole.dump();
+  const json& entries = whole["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(entries.size(), whole["usage"]["completion_tokens"].get<size_t>()) << whole.dump();
+  for (const json& e : entries) {
+    ASSERT_EQ(e["top_logprobs"].size(), 3u) << e.dump();
+    EXPECT_EQ(e["token"], e["top_logprobs"][0]["token"]);
+    EXPECT_EQ(e["logprob"], e["top_logprobs"][0]["logprob"]);
+    EXPECT_GE(e["top_logprobs"][0]["logprob"].get<double>(), e["top_logprobs"][1]["logprob"].get<double>());
+    EXPECT_GE(e["top_logprobs"][1]["logprob"].get<double>(), e["top_logprobs"][2]["logprob"].get<double>());
+    EXPECT_LE(e["logprob"].get<double>(), 0.0);
+    const std::string text = e["token"];
+    EXPECT_EQ(e["bytes"].size(), text.size());
+  }
+
+  request["stream"] = true;
+  json streamed = json::array();
+  for (const std::string& event : Events(server.Body("/v1/chat/completions", request.dump()))) {
+    if (event == "[DONE]") continue;
+    const json chunk = json::parse(event);
+    const json& choice = chunk["choices"][0];
+    if (!choice["logprobs"].is_null())
+      for (const json& e : choice["logprobs"]["content"]) streamed.push_back(e);
+  }
+  // The same tokens; the numbers to float rounding, as the second request reuses the
+  // first one's cached prompt and computes only its last position (a 1-row matmul).
+  ASSERT_EQ(streamed.size(), entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(streamed[i]["token"], entries[i]["token"]) << i;
+    EXPECT_EQ(streamed[i]["bytes"], entries[i]["bytes"]) << i;
+    EXPECT_NEAR(streamed[i]["logprob"].get<double>(), entries[i]["logprob"].get<double>(), 1e-4) << i;
+    for (size_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(streamed[i]["top_logprobs"][k]["logprob"].get<double>(),
+                  entries[i]["top_logprobs"][k]["logprob"].get<double>(), 1e-4)
+          << i << " " << k;
+  }
+
+  // Without "logprobs" a choice says null.
+  const auto [status2, plain] = server.Post("/v1/chat/completions", kChat);
+  ASSERT_EQ(status2, 200);
+  EXPECT_TRUE(plain["choices"][0]["logprobs"].is_null());
+}
+// 16 seeded streams at once on 4 slots (so some wait in the queue): each text equals
+// the same request sent alone, so no stream lost or mixed another's tokens.
 TEST(Server, ConcurrentStreamsEachEqualTheirRequestAlone) {
   TestServer server("stories260k", /*slots=*/4, /*queue=*/16);
   auto request = [](int i) {

@@ -1,5 +1,5 @@
 // oko serve through the official openai npm client (pinned in package.json): models,
-// chat (whole and streamed, which must agree), text completions, and errors surfacing as
+// chat (whole and streamed, which must agree), text completions, logprobs, and errors surfacing as
 // the client's typed exceptions. Usage: node client_test.mjs BASE_URL API_KEY MODEL
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -60,6 +60,21 @@ assert.equal(completion.object, 'text_completion');
 assert.equal(typeof completion.choices[0].text, 'string');
 const sc = await streamed(client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 6, seed: 2, stream: true }));
 assert.equal(sc.text, completion.choices[0].text);
+
+// Log-probabilities in both shapes: chat's per-token entries, completions' columns.
+const withLogprobs = await client.chat.completions.create({ ...chatRequest, logprobs: true, top_logprobs: 2 });
+const entries = withLogprobs.choices[0].logprobs.content;
+assert.equal(entries.length, withLogprobs.usage.completion_tokens);
+for (const e of entries) {
+  assert.ok(e.logprob <= 0 && typeof e.token === 'string' && Array.isArray(e.bytes));
+  assert.equal(e.top_logprobs.length, 2);
+  assert.ok(e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob);
+}
+const completionLogprobs = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 6, logprobs: 3 });
+const columns = completionLogprobs.choices[0].logprobs;
+assert.equal(columns.tokens.length, completionLogprobs.usage.completion_tokens);
+assert.equal(columns.token_logprobs.length, columns.tokens.length);
+assert.ok(columns.top_logprobs.every((alternatives) => Object.keys(alternatives).length <= 3));
 
 await rejects(client.chat.completions.create({ model, messages: [{ role: 'wizard', content: 'x' }] }),
   OpenAI.BadRequestError, 400, 'messages[0].role');
