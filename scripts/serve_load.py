@@ -9,6 +9,9 @@ over the wall time from the first first-token to the last token).
 
   build/oko serve -m /tmp/q06 -t 2 --parallel 4 -c 1024 --port 8090 &
   scripts/serve_load.py --url http://127.0.0.1:8090 --streams 1 4 --tokens 128
+
+With --pid (the server's) it also prints the server's resident memory after each run:
+repeated runs (--rounds) should leave it flat.
 """
 import argparse
 import json
@@ -39,6 +42,14 @@ def stream(url, prompt, tokens, seed, out):
     out.append((first, last, generated))
 
 
+def resident_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def run(url, streams, tokens):
     results = []
     threads = [threading.Thread(target=stream, args=(url, f"Story number {i}:", tokens, i, results))
@@ -61,10 +72,17 @@ def main():
     p.add_argument("--url", default="http://127.0.0.1:8080")
     p.add_argument("--streams", type=int, nargs="+", default=[1, 4])
     p.add_argument("--tokens", type=int, default=128)
+    p.add_argument("--rounds", type=int, default=1, help="repeat the runs (default: 1)")
+    p.add_argument("--pid", type=int, help="the server's pid: print its resident memory after each run")
     a = p.parse_args()
     run(a.url, 1, 8)  # warm-up: pages the weights in
-    for n in a.streams:
-        run(a.url, n, a.tokens)
+    if a.pid:
+        print(f"server resident after warm-up: {resident_mib(a.pid):.1f} MiB")
+    for _ in range(a.rounds):
+        for n in a.streams:
+            run(a.url, n, a.tokens)
+            if a.pid:
+                print(f"server resident: {resident_mib(a.pid):.1f} MiB")
 
 
 if __name__ == "__main__":
