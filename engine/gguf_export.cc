@@ -68,7 +68,7 @@ struct ExportTensor {
   bool matrix = false;
   TensorQuant type{QuantType::kF32, QuantType::kF32};
   bool permute_llama_qk = false;  // Hugging Face row order in, llama.cpp's out
-  std::shared_ptr<const void> storage;  // of `source`, when it is not mapped
+  std::shared_ptr<const void> storage{};  // of `source`, when it is not mapped
 };
 
 // Llama 3.1's RoPE scaling as llama.cpp's converter writes it (loaders/gguf_model.h).
