@@ -165,6 +165,7 @@ Result<GgufExportSummary> ExportGguf(const GgufExportOptions& o) {
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(o.model));
   OKO_ASSIGN_OR_RETURN(ExportPlan plan, MakeExportPlan(o.type, m.config));
   GgufExportSummary summary;
+  summary.without_tokenizer = !m.has_tokenizer;
   std::vector<ExportTensor> tensors;
   GgufMetadata md;
   if (m.gguf != nullptr) {

@@ -38,6 +38,7 @@ struct GgufExportSummary {
   std::map<std::string, size_t> type_counts;  // "Q4_K" -> tensors
   std::vector<std::string> fallbacks;        // FallbackNote lines (quant_plan.h)
   bool requantized = false;                  // a source matrix was already block-quantized
+  bool without_tokenizer = false;            // none in the source: llama.cpp will not load the file
 };
 
 // An unknown type is a usage error (exit 1); what cannot be written (an unsupported

@@ -42,6 +42,9 @@ Status RunQuantize(const QuantizeOptions& o) {
   if (s.requantized)
     fmt::print(stderr, "note: {} held block-quantized weights; they were dequantized and quantized again, which "
                        "loses accuracy\n", o.model);
+  if (s.without_tokenizer)
+    fmt::print(stderr, "warning: {} has no tokenizer (tokenizer.json): the file holds none, and llama.cpp "
+                       "will not load it\n", o.model);
   std::string types;
   for (const auto& [type, count] : s.type_counts) types += fmt::format("{}{} {}", types.empty() ? "" : ", ", type, count);
   fmt::print("wrote {} ({} tensors: {}; {:.2f} MB)\n", o.out, s.tensors, types, s.bytes / 1e6);

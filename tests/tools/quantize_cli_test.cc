@@ -47,6 +47,21 @@ TEST(QuantizeCli, RequantizingIsSaid) {
   EXPECT_THAT(r.err, HasSubstr("held block-quantized weights; they were dequantized and quantized again"));
 }
 
+// A folder of weights and config alone: written, with a warning that llama.cpp needs a
+// tokenizer in the file.
+TEST(QuantizeCli, AFolderWithoutTokenizerIsWarnedAbout) {
+  const std::string dir = test::TempDir("quantize_cli_no_tokenizer");
+  for (const char* f : {"config.json", "model.safetensors"})
+    fs::create_symlink(fs::path(SmallLlama()) / f, fs::path(dir) / f);
+  const std::string out = dir + "/m.gguf";
+  auto r = test::RunOko("quantize -m " + dir + " --type q8_0 --out " + out + " -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("warning: " + dir + " has no tokenizer (tokenizer.json)"));
+  auto with = test::RunOko("quantize -m " + SmallLlama() + " --type q8_0 --out " + dir + "/with.gguf -t 1");
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  EXPECT_THAT(with.err, ::testing::Not(HasSubstr("warning")));
+}
+
 TEST(QuantizeCli, BadFlagsAreUsageErrors) {
   const std::string dir = test::TempDir("quantize_cli_usage");
   auto type = test::RunOko("quantize -m " + SmallLlama() + " --type q3_k --out " + dir + "/x.gguf");
