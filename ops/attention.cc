@@ -272,7 +272,10 @@ template <typename TKV>
 void GatherRows(const SlotSpan* spans, const TKV* base, size_t kv_stride, size_t col0, size_t n,
                 const TKV** rows) {
   size_t sp = 0, skip = col0;
-  while (skip >= spans[sp].end - spans[sp].begin) skip -= spans[sp].end - spans[sp++].begin;
+  while (skip >= spans[sp].end - spans[sp].begin) {
+    skip -= spans[sp].end - spans[sp].begin;
+    ++sp;
+  }
   size_t slot = spans[sp].begin + skip;
   for (size_t c = 0; c < n; ++c) {
     while (slot == spans[sp].end) slot = spans[++sp].begin;
@@ -465,7 +468,7 @@ void AttentionBlockTyped(const AttentionBlockArgs& a) {
   float* kf32 = st + end * nqp;         // [kScoreCols][D]
   // Per query: its rows, its visible columns (as floats for the vector masks), padding
   // lanes see every column so that their softmax stays finite.
-  float* out[kBlockQueries];
+  float* out[kBlockQueries] = {};  // the first nq set below
   HWY_ALIGN float key_end[kBlockQueries + kQueryPad], hole_begin[kBlockQueries + kQueryPad],
       hole_end[kBlockQueries + kQueryPad];
   size_t tile_end[kBlockQueries / kBlockTileQ] = {};

@@ -17,7 +17,7 @@ namespace {
 struct Case {
   size_t num_queries, head_dim, capacity;
   std::vector<SlotSpan> spans;
-  std::vector<float> key_bias, head_scale;  // empty: none
+  std::vector<float> key_bias{}, head_scale{};  // empty: none
 };
 
 void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
@@ -109,6 +109,9 @@ TEST_P(AttentionTest, MatchesReference) {
       }
     }
     RunCase(kv, {2, 128, 4100, {{0, 4096}}}, seed++);  // long context, Qwen3 head_dim
+    // A wrapped ring whose first span is shorter than a block of keys: blocks start
+    // inside the later spans.
+    for (size_t G : {1, 8}) RunCase(kv, {G, 64, 300, {{0, 4}, {100, 300}, {10, 90}}}, seed++);
   }
 }
 

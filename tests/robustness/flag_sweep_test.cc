@@ -93,8 +93,9 @@ TEST_P(FlagSweepTest, NoValueOfAnyFlagAborts) {
       EXPECT_GE(r.exit_code, 0) << "oko " << args;
       EXPECT_LE(r.exit_code, 3) << "oko " << args << "\nstderr: " << r.err;
       EXPECT_THAT(r.err, ::testing::Not(::testing::HasSubstr("terminate called"))) << "oko " << args;
-      if (r.exit_code != 0)
+      if (r.exit_code != 0) {
         EXPECT_THAT(r.err, ::testing::HasSubstr("error: ")) << "oko " << args << ": a message, not silence";
+      }
     }
   }
 }
