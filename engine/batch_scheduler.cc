@@ -137,6 +137,7 @@ void BatchScheduler::Start(Slot& slot, std::unique_ptr<SequenceRequest> request)
   slot.result = SequenceResult{};
   slot.result.prompt_tokens = static_cast<int64_t>(r.prompt.size());
   Context& c = *slot.context;
+  c.set_trace(r.trace.get());
   const size_t reused = c.ReusePrefix(r.prompt);
   slot.result.prefilled_tokens = static_cast<int64_t>(r.prompt.size() - reused);
   c.Forward(std::span(r.prompt).subspan(reused), Logits::kLast, &logits_);
@@ -183,6 +184,7 @@ void BatchScheduler::Finish(Slot& slot, FinishReason reason) {
   std::unique_ptr<SequenceRequest> request = std::move(slot.request);
   slot.sampler.reset();
   slot.next = -1;
+  slot.context->set_trace(nullptr);
   {
     std::lock_guard lock(mu_);
     --running_;

@@ -23,6 +23,7 @@
 #include "engine/batch_decoder.h"
 #include "engine/context.h"
 #include "engine/sampler.h"
+#include "engine/trace.h"
 
 namespace oko {
 
@@ -63,6 +64,10 @@ struct SequenceRequest {
   // Optional: when it becomes true the sequence ends at the next step (kCancelled). Must
   // outlive the sequence (until on_done).
   std::shared_ptr<const std::atomic<bool>> cancel;
+  // Optional: sees the sequence's forward passes (its prefill, then every decode step;
+  // engine/trace.h), e.g. a TraceRecorder. Its calls for a step are over before that
+  // step's on_token runs. Other sequences' steps do not reach it.
+  std::shared_ptr<TraceSink> trace;
 };
 
 struct SchedulerOptions {

@@ -110,8 +110,9 @@ Status RunServe(const ServeArgs& a) {
   if (!IsLoopback(a.host) && a.api_key.empty())
     std::fprintf(stderr, "oko serve: warning: listening on %s without --api-key: anyone who can reach it can use it\n",
                  a.host.c_str());
-  std::fprintf(stderr, "oko serve: listening on http://%s:%d (%lld slots of %lld positions)\n", a.host.c_str(), port,
-               static_cast<long long>(a.parallel), static_cast<long long>(slot_context));
+  std::fprintf(stderr, "oko serve: listening on http://%s:%d (%lld slots of %lld positions); chat page: http://%s:%d/\n",
+               a.host.c_str(), port, static_cast<long long>(a.parallel), static_cast<long long>(slot_context),
+               a.host.c_str(), port);
   std::atomic<bool> serving{true};
   std::thread watcher = StopOnSignal(server, serving);
   server.Serve();
@@ -134,7 +135,7 @@ Subcommand AddServeCommand(CLI::App& root) {
   AddIntFlag(app, "--queue", &a->queue, {0, kMaxServerQueue},
              "requests that may wait for a slot; past it: 503 (default: 64)");
   app->add_option("--api-key", a->api_key,
-                  "require 'Authorization: Bearer KEY' on every endpoint but /health (default: none)");
+                  "require 'Authorization: Bearer KEY' on every endpoint but /health and the page / (default: none)");
   AddExamples(app, {"oko serve -m ../shared/models/tiny-qwen3",
                     "oko serve -m DIR --port 8081 --parallel 8 -c 2048",
                     "oko serve -m DIR --host 0.0.0.0 --api-key secret"});

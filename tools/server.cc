@@ -11,8 +11,10 @@
 
 #include "common/limits.h"
 #include "engine/chat_session.h"
-#include "tools/reply_stream.h"
+#include "tools/attention_stream.h"
 #include "tools/flags.h"
+#include "tools/reply_stream.h"
+#include "tools/trace_html.h"
 
 namespace oko {
 
@@ -91,6 +93,38 @@ std::optional<ApiError> GetBool(const json& body, const std::string& field, bool
   if (Absent(body, field)) return std::nullopt;
   if (!body[field].is_boolean()) return BadField(field, "must be true or false");
   *out = body[field].get<bool>();
+  return std::nullopt;
+}
+
+// A nested object's field error named by its path ('oko.attention.layer').
+ApiError Nested(const std::string& path, const ApiError& e) {
+  return ApiError{e.status, fmt::format("'{}.{}'{}", path, e.param, e.message.substr(e.param.size() + 2)),
+                  path + "." + e.param};
+}
+
+std::optional<ApiError> OnlyFields(const json& object, const std::string& path, std::initializer_list<const char*> known) {
+  for (const auto& [key, value] : object.items())
+    if (std::find_if(known.begin(), known.end(), [&](const char* k) { return key == k; }) == known.end())
+      return BadField(path + "." + key, fmt::format("is not a field oko knows (it has: {})", fmt::join(known, ", ")));
+  return std::nullopt;
+}
+
+// oko's own request fields: {"oko": {"attention": {"layer": L, "head": H}}} records where
+// the answer looks (tools/attention_stream.h).
+std::optional<ApiError> ParseOkoFields(const json& body, const ModelConfig& config,
+                                       std::optional<AttentionRequest>* attention) {
+  if (Absent(body, "oko")) return std::nullopt;
+  const json& oko = body["oko"];
+  if (!oko.is_object()) return BadField("oko", "must be an object");
+  if (auto e = OnlyFields(oko, "oko", {"attention"})) return e;
+  if (Absent(oko, "attention")) return std::nullopt;
+  const json& a = oko["attention"];
+  if (!a.is_object()) return BadField("oko.attention", "must be an object {\"layer\": L, \"head\": H}");
+  if (auto e = OnlyFields(a, "oko.attention", {"layer", "head"})) return e;
+  std::optional<int64_t> layer, head;
+  if (auto e = GetInt(a, "layer", -1, config.num_layers - 1, &layer)) return Nested("oko.attention", *e);
+  if (auto e = GetInt(a, "head", -1, config.num_heads - 1, &head)) return Nested("oko.attention", *e);
+  *attention = AttentionRequest{layer.value_or(-1), head.value_or(-1)};
   return std::nullopt;
 }
 
@@ -178,18 +212,25 @@ struct Reply {
   std::condition_variable changed;
   std::vector<ReplyPiece> pieces;  // not yet written
   json logprobs = json::array();   // entries of tokens not yet written (when asked for)
+  json attention;                  // attention rows not yet written (when asked for)
   std::optional<SequenceResult> result;
   bool stopped_by_sequence = false;  // a stop sequence ended it
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
 
-  void Add(std::vector<ReplyPiece>* more, json entry = nullptr) {
-    if (more->empty() && entry.is_null()) return;
+  // `rows`: an AttentionStream batch, or null.
+  void Add(std::vector<ReplyPiece>* more, json entry = nullptr, json rows = nullptr) {
+    if (more->empty() && entry.is_null() && rows.is_null()) return;
     {
       std::lock_guard lock(mu);
       for (ReplyPiece& p : *more) pieces.push_back(std::move(p));
       if (!entry.is_null()) logprobs.push_back(std::move(entry));
+      if (attention.is_null()) {
+        attention = std::move(rows);
+      } else if (!rows.is_null()) {
+        for (json& r : rows["rows"]) attention["rows"].push_back(std::move(r));
+      }
     }
-    // Only text wakes the writer: an entry rides on the next chunk written.
+    // Only text wakes the writer: entries and rows ride on the next chunk written.
     if (!more->empty()) changed.notify_all();
   }
 };
@@ -215,6 +256,7 @@ struct ApiServer::State {
   int64_t created = UnixTime();
   std::atomic<int64_t> next_id{1};
   std::atomic<int64_t> requests{0}, errors{0}, rejected{0};
+  std::string chat_page;  // GET /
 
   int64_t vocab() const { return scheduler->model().config().vocab_size; }
   std::string NewId(const char* prefix) { return fmt::format("{}-{}", prefix, next_id++); }
@@ -424,6 +466,12 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
     return SendError(res, *e);
   if (auto e = ParseLogprobs(api, body, &params.top_logprobs)) return SendError(res, *e);
   const bool with_logprobs = params.top_logprobs >= 0;
+  std::optional<AttentionRequest> attention_request;
+  if (auto e = ParseOkoFields(body, s.scheduler->model().config(), &attention_request)) return SendError(res, *e);
+  std::shared_ptr<AttentionStream> attention;
+  if (attention_request)
+    attention = std::make_shared<AttentionStream>(s.scheduler->model().config(), *attention_request, prompt.ids,
+                                                  *s.tokenizer);
 
   auto reply = std::make_shared<Reply>();
   auto decoder = std::make_shared<ReplyStream>(*s.tokenizer, prompt.start_thinking, params.stop);
@@ -434,16 +482,20 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
   request.stop_ids = s.stop_ids;
   request.cancel = reply->cancel;
   request.top_logprobs = params.top_logprobs;
-  request.on_token = [reply, decoder, tokenizer = s.tokenizer.get()](const SampledToken& token) {
+  if (attention) request.trace = attention->sink();
+  request.on_token = [reply, decoder, attention, tokenizer = s.tokenizer.get()](const SampledToken& token) {
     std::vector<ReplyPiece> pieces;
     const bool go_on = decoder->Push(token.id, &pieces);
-    reply->Add(&pieces, token.logprob ? LogprobEntry(*tokenizer, token) : json(nullptr));
+    reply->Add(&pieces, token.logprob ? LogprobEntry(*tokenizer, token) : json(nullptr),
+               attention ? attention->TakeRows(token.id) : json(nullptr));
     return go_on;
   };
-  request.on_done = [reply, decoder](const SequenceResult& r) {
+  request.on_done = [reply, decoder, attention](const SequenceResult& r) {
     std::vector<ReplyPiece> pieces;
     if (r.reason != FinishReason::kShutdown) decoder->Finish(&pieces);
-    reply->Add(&pieces);
+    // The row that chose a stop id (no on_token for it), if any.
+    reply->Add(&pieces, nullptr,
+               attention && r.reason != FinishReason::kShutdown ? attention->TakeRows(std::nullopt) : json(nullptr));
     {
       std::lock_guard lock(reply->mu);
       reply->stopped_by_sequence = decoder->stopped();
@@ -467,8 +519,10 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
     if (reply->result->reason == FinishReason::kShutdown) return SendError(res, ShutdownError());
     std::string content, reasoning;
     for (const ReplyPiece& p : reply->pieces) (p.channel == ReplyChannel::kThinking ? reasoning : content) += p.text;
-    return SendJson(res, shape.Whole(content, reasoning, FinishReasonName(*reply->result, reply->stopped_by_sequence),
-                                     with_logprobs ? reply->logprobs : json(nullptr), *reply->result));
+    json whole = shape.Whole(content, reasoning, FinishReasonName(*reply->result, reply->stopped_by_sequence),
+                             with_logprobs ? reply->logprobs : json(nullptr), *reply->result);
+    if (attention) whole["oko"] = {{"attention", reply->attention}};
+    return SendJson(res, whole);
   }
 
   res.set_header("Cache-Control", "no-cache");
@@ -478,6 +532,7 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
       "text/event-stream", [reply, shape, sent_role, include_usage, with_logprobs](size_t, httplib::DataSink& sink) {
         std::vector<ReplyPiece> pieces;
         json entries;  // logprobs: they ride on the first chunk written next
+        json rows;     // attention rows: the same
         std::optional<SequenceResult> result;
         bool by_sequence = false;
         {
@@ -485,22 +540,27 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
           reply->changed.wait(lock, [&] { return !reply->pieces.empty() || reply->result.has_value(); });
           pieces = std::exchange(reply->pieces, {});
           if (with_logprobs) entries = std::exchange(reply->logprobs, json::array());
+          rows = std::exchange(reply->attention, nullptr);
           if (pieces.empty()) result = reply->result;  // every piece is written before the end
           by_sequence = reply->stopped_by_sequence;
         }
         auto take_entries = [&] { return std::exchange(entries, with_logprobs ? json::array() : json(nullptr)); };
+        auto with_rows = [&](json chunk) {
+          if (!rows.is_null()) chunk["oko"] = {{"attention", std::exchange(rows, nullptr)}};
+          return chunk;
+        };
         std::string out;
         if (!*sent_role) {
           out += Event(shape.Chunk(shape.DeltaChoice(json{{"role", "assistant"}, {"content", ""}}, nullptr, nullptr)));
           *sent_role = true;
         }
         for (const ReplyPiece& p : pieces)
-          out += Event(shape.Chunk(shape.DeltaChoice(shape.Delta(p), nullptr, take_entries())));
+          out += Event(with_rows(shape.Chunk(shape.DeltaChoice(shape.Delta(p), nullptr, take_entries()))));
         if (result && result->reason == FinishReason::kShutdown) {
           out += Event(ErrorJson(ShutdownError()));
         } else if (result) {
-          out += Event(
-              shape.Chunk(shape.DeltaChoice(json::object(), FinishReasonName(*result, by_sequence), take_entries())));
+          out += Event(with_rows(
+              shape.Chunk(shape.DeltaChoice(json::object(), FinishReasonName(*result, by_sequence), take_entries()))));
           if (include_usage) out += Event(shape.UsageChunk(*result));
           out += "data: [DONE]\n\n";
         }
@@ -583,6 +643,8 @@ ApiServer::ApiServer(std::unique_ptr<BatchScheduler> scheduler, std::unique_ptr<
   s.chat_template = std::move(chat_template);
   s.options = std::move(options);
   s.stop_ids = ChatStopIds(s.scheduler->model().config(), *s.tokenizer, s.chat_template ? &*s.chat_template : nullptr);
+  const ModelConfig& config = s.scheduler->model().config();
+  s.chat_page = RenderChatPage({s.options.model_name, config.num_layers, config.num_heads, s.chat_template.has_value()});
 
   httplib::Server& h = *http_;
   // A thread per connection being served: every slot and queue place may hold one, plus
@@ -593,7 +655,9 @@ ApiServer::ApiServer(std::unique_ptr<BatchScheduler> scheduler, std::unique_ptr<
   h.set_payload_max_length(kMaxRequestBodyBytes);
   h.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
     ++s.requests;
-    if (s.options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    // The page holds nothing secret; its requests send the key typed into it.
+    if (s.options.api_key.empty() || req.path == "/health" || (req.method == "GET" && req.path == "/"))
+      return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + s.options.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
     res.set_header("Connection", "close");  // its body is left unread
@@ -618,6 +682,9 @@ ApiServer::ApiServer(std::unique_ptr<BatchScheduler> scheduler, std::unique_ptr<
     SendError(res, ApiError{500, "internal error"});
   });
 
+  h.Get("/", [&s](const httplib::Request&, httplib::Response& res) {
+    res.set_content(s.chat_page, "text/html; charset=utf-8");
+  });
   h.Get("/health", [](const httplib::Request&, httplib::Response& res) { SendJson(res, json{{"status", "ok"}}); });
   h.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
     res.set_content(Metrics(s), "text/plain; version=0.0.4");

@@ -77,16 +77,45 @@ nlohmann::json Payload(const TraceData& t, bool is_signed, const std::string& ti
           {"lens", Lens(t)}, {"drift", nullptr}};
 }
 
-std::string Page(nlohmann::json payload) {
-  std::string data = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  // "</" inside a string would end the <script> element early.
-  for (size_t i = data.find("</"); i != std::string::npos; i = data.find("</", i + 3)) data.replace(i, 2, "<\\/");
+// JSON text made safe inside a <script> element: "</" in a string would end it early.
+std::string ScriptSafe(std::string json_text) {
+  for (size_t i = json_text.find("</"); i != std::string::npos; i = json_text.find("</", i + 3))
+    json_text.replace(i, 2, "<\\/");
+  return json_text;
+}
+
+std::string JsonText(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+// The viewer's page with `data` (script-safe JSON text) as its payload.
+std::string ViewerPage(const std::string& data) {
   return std::string("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>oko trace</title>\n<style>") +
          viewer::kCss + "</style></head><body>\n" + viewer::kHtml + "<script>const OKO = " + data +
          ";</script>\n<script>" + viewer::kJs + "</script>\n</body></html>\n";
 }
 
+std::string Page(const nlohmann::json& payload) { return ViewerPage(ScriptSafe(JsonText(payload))); }
+
 }  // namespace
+
+std::string EncodeProbabilities(std::span<const float> p) {
+  std::vector<uint8_t> bytes;
+  bytes.reserve(p.size());
+  for (float v : p) bytes.push_back(Quantize(v, false, 1.0f));
+  return Base64(bytes);
+}
+
+std::string RenderChatPage(const ChatPageModel& m) {
+  const nlohmann::json server = {{"model", m.name}, {"layers", m.layers}, {"heads", m.heads}, {"chat", m.chat}};
+  // The chat page draws each answer's attention with the viewer, in a frame whose page
+  // is this one with the payload filled in (chat.js).
+  const nlohmann::json viewer_page = ViewerPage(std::string(kChatPayloadMark));
+  return std::string("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>oko chat</title>\n"
+         // No favicon request: the page asks nothing of the network but its answers.
+         "<link rel=\"icon\" href=\"data:,\">\n<style>") +
+         viewer::kChatCss + "</style></head><body>\n" + viewer::kChatHtml + "<script>const OKO_SERVER = " +
+         ScriptSafe(JsonText(server)) + ";\nconst VIEWER_PAGE = " + ScriptSafe(JsonText(viewer_page)) +
+         ";</script>\n<script>" + viewer::kChatJs + "</script>\n</body></html>\n";
+}
 
 std::string RenderTraceHtml(const TraceData& t, const std::string& title, int64_t layer, int64_t head) {
   nlohmann::json p = Payload(t, false, title);

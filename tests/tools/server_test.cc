@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <cmath>
 #include <csignal>
+#include <cstring>
+#include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -21,6 +24,8 @@ namespace oko {
 namespace {
 
 using json = nlohmann::json;
+
+constexpr char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // An ApiServer over `model` in shared/models, not yet bound.
 std::unique_ptr<ApiServer> MakeServer(const std::string& model, size_t slots, size_t queue, std::string api_key,
@@ -260,6 +265,14 @@ TEST(Server, BadInputGetsErrorObjectsAndTheServerKeepsServing) {
        "top_logprobs"},
       {"/v1/completions", R"({"prompt": "hi", "logprobs": 6})", 400, "logprobs"},
       {"/v1/completions", R"({"prompt": "hi", "logprobs": true})", 400, "logprobs"},
+      {"/v1/completions", R"({"prompt": "hi", "oko": 1})", 400, "oko"},
+      {"/v1/completions", R"({"prompt": "hi", "oko": {"attn": {}}})", 400, "oko.attn"},
+      {"/v1/completions", R"({"prompt": "hi", "oko": {"attention": true}})", 400, "oko.attention"},
+      {"/v1/completions", R"({"prompt": "hi", "oko": {"attention": {"layers": [1]}}})", 400, "oko.attention.layers"},
+      {"/v1/completions", R"({"prompt": "hi", "oko": {"attention": {"layer": 4}}})", 400, "oko.attention.layer"},
+      {"/v1/completions", R"({"prompt": "hi", "oko": {"attention": {"layer": "last"}}})", 400,
+       "oko.attention.layer"},
+      {"/v1/completions", R"({"prompt": "hi", "oko": {"attention": {"head": -2}}})", 400, "oko.attention.head"},
       {"/v1/chat/completions",
        json{{"messages", {{{"role", "user"}, {"content", std::string(4000, 'a') + " b"}}}}}.dump(), 422,
        "messages"},
@@ -301,7 +314,7 @@ TEST(Server, ChatWithoutATemplateIsRefused) {
   EXPECT_EQ(reply["error"]["param"], "messages");
 }
 
-TEST(Server, ApiKeyIsRequiredButForHealth) {
+TEST(Server, ApiKeyIsRequiredButForHealthAndThePage) {
   TestServer server("stories260k", 1, 4, "sesame");
   const std::string body = R"({"prompt": "Once", "max_tokens": 2})";
   const auto [no_key, error] = server.Post("/v1/completions", body);
@@ -310,6 +323,7 @@ TEST(Server, ApiKeyIsRequiredButForHealth) {
   EXPECT_EQ(server.Post("/v1/completions", body, {{"Authorization", "Bearer wrong"}}).first, 401);
   EXPECT_EQ(server.Post("/v1/completions", body, {{"Authorization", "Bearer sesame"}}).first, 200);
   EXPECT_EQ(server.Client().Get("/health")->status, 200);
+  EXPECT_EQ(server.Client().Get("/")->status, 200);  // the page asks for the key itself
   EXPECT_EQ(server.Client().Get("/v1/models")->status, 401);
 }
 
@@ -458,6 +472,132 @@ TEST(Server, ConcurrentStreamsEachEqualTheirRequestAlone) {
     EXPECT_EQ(s.text, alone[i].text) << "request " << i;
     EXPECT_EQ(s.finish_reason, alone[i].finish_reason) << i;
   }
+}
+
+// ---- The attention view: the "oko" request field, and the page that draws it. ----
+
+std::vector<uint8_t> FromBase64(const std::string& text) {
+  std::vector<uint8_t> out;
+  uint32_t bits = 0;
+  int count = 0;
+  for (char c : text) {
+    const char* at = std::strchr(kBase64Alphabet, c);
+    if (c == '=' || at == nullptr) break;
+    bits = (bits << 6) | static_cast<uint32_t>(at - kBase64Alphabet);
+    if ((count += 6) >= 8) out.push_back(static_cast<uint8_t>(bits >> (count -= 8)));
+  }
+  return out;
+}
+
+// A row's probabilities [heads][pos + 1], decoded as the viewer does.
+std::vector<float> RowProbs(const json& row) {
+  std::vector<float> p;
+  for (uint8_t b : FromBase64(row["probs"].get<std::string>())) p.push_back(float(b) * b / (255.0f * 255.0f));
+  return p;
+}
+
+// The row of the prompt's last position is the float32 PyTorch reference's, every head of
+// the asked layer, within the 8-bit encoding's step; asking for one head gives that head's.
+TEST(ServerAttention, TheFirstRowIsTheReferenceSoftmax) {
+  const std::string dir = test::SharedPath("golden/tiny-qwen3/paragraph");
+  const std::vector<int64_t> ids = ReadNpy(dir + "/input_ids.npy")->AsInts();
+  const std::vector<float> golden = ReadNpy(dir + "/attn_probs.npy")->AsFloats();  // [L, H, T, T]
+  const int64_t T = static_cast<int64_t>(ids.size()), H = 4, layer = 1;
+  ASSERT_EQ(golden.size(), size_t(4 * H * T * T));
+  TestServer server("tiny-qwen3");
+  const json reply = json::parse(server.Body(
+      "/v1/completions",
+      json{{"prompt", ids}, {"max_tokens", 1}, {"temperature", 0}, {"oko", {{"attention", {{"layer", layer}}}}}}.dump()));
+  const json& a = reply["oko"]["attention"];
+  EXPECT_EQ(a["layer"], layer);
+  EXPECT_EQ(a["heads"], json({0, 1, 2, 3}));
+  ASSERT_EQ(a["prompt_tokens"].size(), size_t(T));
+  ASSERT_EQ(a["rows"].size(), 1u) << a.dump();
+  const json& row = a["rows"][0];
+  EXPECT_EQ(row["pos"], T - 1);
+  EXPECT_EQ(row["token"], a["prompt_tokens"][T - 1]);
+  const std::vector<float> p = RowProbs(row);
+  ASSERT_EQ(p.size(), size_t(H * T));
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t k = 0; k < T; ++k) {
+      const float ref = golden[((layer * H + h) * T + (T - 1)) * T + k];
+      // round(255 sqrt(p)) moves sqrt(p) by at most 1/510, p by about 2 sqrt(p) / 510.
+      EXPECT_NEAR(p[h * T + k], ref, 2 * std::sqrt(ref) / 510 + 2 / (510.0 * 510.0) + 1e-4) << "head " << h << " key " << k;
+    }
+
+  const json one = json::parse(server.Body(
+      "/v1/completions", json{{"prompt", ids}, {"max_tokens", 1}, {"temperature", 0},
+                              {"oko", {{"attention", {{"layer", layer}, {"head", 2}}}}}}.dump()));
+  EXPECT_EQ(one["oko"]["attention"]["heads"], json({2}));
+  const std::vector<float> p2 = RowProbs(one["oko"]["attention"]["rows"][0]);
+  EXPECT_EQ(p2, std::vector<float>(p.begin() + 2 * T, p.begin() + 3 * T));
+}
+
+// Streamed, the rows ride on the chunks and are the whole reply's; one per query from the
+// prompt's last to the last token run, each over keys 0..pos, each head summing to 1. A
+// request without the field has none.
+TEST(ServerAttention, StreamedRowsAreTheWholeReplysRows) {
+  TestServer server("tiny-qwen3");
+  json request = {{"messages", {{{"role", "user"}, {"content", "Where do you look?"}}}},
+                  {"max_tokens", 6}, {"temperature", 0}, {"oko", {{"attention", json::object()}}}};
+  const json whole = json::parse(server.Body("/v1/chat/completions", request.dump()));
+  const json& a = whole["oko"]["attention"];
+  EXPECT_EQ(a["layer"], 3);  // the last, by default
+  const int64_t prompt = whole["usage"]["prompt_tokens"], generated = whole["usage"]["completion_tokens"];
+  ASSERT_EQ(a["rows"].size(), size_t(generated)) << a.dump();
+  for (int64_t i = 0; i < generated; ++i) {
+    const json& row = a["rows"][i];
+    EXPECT_EQ(row["pos"], prompt - 1 + i);
+    const std::vector<float> p = RowProbs(row);
+    ASSERT_EQ(p.size(), size_t(4 * (prompt + i)));
+    for (int64_t h = 0; h < 4; ++h) {
+      double sum = 0;
+      for (int64_t k = 0; k < prompt + i; ++k) sum += p[h * (prompt + i) + k];
+      EXPECT_NEAR(sum, 1.0, 0.02) << "row " << i << " head " << h;
+    }
+  }
+
+  request["stream"] = true;
+  json streamed = json::array(), header;
+  for (const std::string& e : Events(server.Body("/v1/chat/completions", request.dump()))) {
+    if (e == "[DONE]") continue;
+    const json chunk = json::parse(e);
+    if (!chunk.contains("oko")) continue;
+    const json& part = chunk["oko"]["attention"];
+    if (part.contains("layer")) {
+      EXPECT_TRUE(header.is_null()) << "a second header";
+      header = part;
+    }
+    for (const json& r : part["rows"]) streamed.push_back(r);
+  }
+  ASSERT_FALSE(header.is_null());
+  EXPECT_EQ(header["prompt_tokens"], a["prompt_tokens"]);
+  EXPECT_EQ(streamed, a["rows"]);
+
+  request.erase("oko");
+  request.erase("stream");
+  EXPECT_FALSE(json::parse(server.Body("/v1/chat/completions", request.dump())).contains("oko"));
+}
+
+bool Have(const char* program) { return std::system(fmt::format("command -v {} >/dev/null 2>&1", program).c_str()) == 0; }
+
+// GET / in headless Chromium, driven as a person would (tests/tools/chat_page/drive.mjs):
+// a typed message and Enter, then a second turn with the Send button; each answer
+// streamed and its heatmap drawn by the viewer, no JavaScript error.
+TEST(ServerPage, ChromiumDrivesTheChatPage) {
+  TestServer server("tiny-qwen3");
+  auto page = server.Client().Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  for (const char* outside : {"<script src", "http://", "https://", "<link rel=\"stylesheet"})
+    EXPECT_EQ(page->body.find(outside), std::string::npos) << outside;
+  if (!Have("chromium") || !Have("node")) GTEST_SKIP() << "chromium or node is not installed (scripts/setup.sh)";
+  const std::string shot = (std::filesystem::temp_directory_path() / "oko_chat_page.png").string();
+  const test::CommandResult r = test::RunCommand(fmt::format("node '{}/tests/tools/chat_page/drive.mjs' http://127.0.0.1:{}/ '{}'",
+                                                             OKO_SOURCE_DIR, server.port(), shot));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::printf("%s", r.out.c_str());
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 # cmake -DDIR=tools/trace_viewer -DOUT=trace_viewer_assets.h -P embed.cmake
-# Writes a header holding the trace viewer's HTML, CSS and JS as C++ raw string literals,
-# so `oko trace --html` writes one self-contained file and needs nothing at run time.
+# Writes a header holding the trace viewer's HTML, CSS and JS, and those of oko serve's
+# chat page (chat.*), as C++ raw string literals, so that `oko trace --html` writes one
+# self-contained file and `oko serve` serves its page, needing nothing at run time.
 set(text "// Generated from tools/trace_viewer by embed.cmake: edit those files, not this one.\n")
 string(APPEND text "#pragma once\n\nnamespace oko::viewer {\n")
-foreach(pair "kHtml=viewer.html" "kCss=viewer.css" "kJs=viewer.js")
+foreach(pair "kHtml=viewer.html" "kCss=viewer.css" "kJs=viewer.js"
+             "kChatHtml=chat.html" "kChatCss=chat.css" "kChatJs=chat.js")
   string(REPLACE "=" ";" parts "${pair}")
   list(GET parts 0 name)
   list(GET parts 1 file)
