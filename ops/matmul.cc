@@ -57,6 +57,46 @@ HWY_INLINE void MatMulTile(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t
   }
 }
 
+// kR weight rows n, n + step, ... times kM activation rows, one vector of K per step: each x vector is
+// loaded once for the kR rows and each weight vector widened once for the kM rows
+// (MatMulTile loads an x vector per FMA). Writes y[m0 + m, n + r * step] (+ bias).
+template <size_t kR, size_t kM, typename TW>
+HWY_INLINE void MatMulBlock(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t step, size_t m0) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  const size_t K = a.K;
+  const TW* HWY_RESTRICT wr[kR];
+  for (size_t r = 0; r < kR; ++r) wr[r] = w + (n + r * step) * K;
+  const float* HWY_RESTRICT xm[kM];
+  for (size_t m = 0; m < kM; ++m) xm[m] = a.x + (m0 + m) * a.x_stride;
+
+  hn::Vec<decltype(df)> acc[kR][kM];
+  for (size_t r = 0; r < kR; ++r)
+    for (size_t m = 0; m < kM; ++m) acc[r][m] = hn::Zero(df);
+  size_t k = 0;
+  for (; k + N <= K; k += N) {
+    hn::Vec<decltype(df)> vw[kR];
+    for (size_t r = 0; r < kR; ++r) vw[r] = LoadF32(df, wr[r] + k);
+    for (size_t m = 0; m < kM; ++m) {
+      const auto vx = hn::LoadU(df, xm[m] + k);
+      for (size_t r = 0; r < kR; ++r) acc[r][m] = hn::MulAdd(vw[r], vx, acc[r][m]);
+    }
+  }
+  if (k < K) {
+    hn::Vec<decltype(df)> vw[kR];
+    for (size_t r = 0; r < kR; ++r) vw[r] = LoadTailF32(df, wr[r] + k, K - k);
+    for (size_t m = 0; m < kM; ++m) {
+      const auto vx = LoadTailF32(df, xm[m] + k, K - k);
+      for (size_t r = 0; r < kR; ++r) acc[r][m] = hn::MulAdd(vw[r], vx, acc[r][m]);
+    }
+  }
+  for (size_t r = 0; r < kR; ++r) {
+    const float bias = a.bias != nullptr ? a.bias[n + r * step] : 0.0f;
+    for (size_t m = 0; m < kM; ++m)
+      a.y[(m0 + m) * a.y_stride + n + r * step] = hn::GetLane(hn::SumOfLanes(df, acc[r][m])) + bias;
+  }
+}
+
 // M = 1: one row at a time, 4 accumulators (FMA latency x throughput).
 template <typename TW>
 void GemvTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
@@ -86,6 +126,31 @@ HWY_INLINE void TilesOfRow(const MatMulArgs& a, const TW* w, size_t n, size_t m)
   }
 }
 
+// Below AVX3 (16 vector registers), 2 <= M <= kWideM: pairs of weight rows, 2 x 6, 2 x 4
+// and smaller blocks (at most 12 accumulators; each x vector loaded once for both rows,
+// each weight vector widened once for up to 6 rows). bench/ops matmul_bench, Zen 2,
+// 1 thread, DRAM-cold bf16, GFLOP/s of one row at a time (MatMulTile) -> pairs:
+// K=1024 N=3072: M=2 19.9 -> 28.5, M=3 28.7 -> 40.8, M=4 35.8 -> 52.8, M=6 44.8 -> 59.5,
+// M=8 52.8 -> 54.5; K=3072 N=1024 (x past L1): M=4 26.9 -> 48.9, M=8 29.6 -> 54.0.
+constexpr bool kPairRows = !(HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3);
+
+// Rows [0, M) of x times weight rows n and n + step, M <= kWideM.
+template <typename TW>
+HWY_INLINE void TilesOfPair(const MatMulArgs& a, const TW* w, size_t n, size_t step) {
+  size_t m = 0;
+  if (a.M >= 6) {
+    MatMulBlock<2, 6>(a, w, n, step, 0);
+    m = 6;
+  }
+  for (; m + 4 <= a.M; m += 4) MatMulBlock<2, 4>(a, w, n, step, m);
+  switch (a.M - m) {
+    case 3: MatMulBlock<2, 3>(a, w, n, step, m); break;
+    case 2: MatMulBlock<2, 2>(a, w, n, step, m); break;
+    case 1: MatMulBlock<2, 1>(a, w, n, step, m); break;
+    default: break;
+  }
+}
+
 // Weight rows per block when M > kWideM: a block (64 rows x K) stays in L2 while every
 // tile of kWideM activation rows passes over it, each tile in L1 (M=16 x K=1024 read x
 // from L2 and ran at 35 GFLOP/s, blocked 8-row tiles at 50 on this Zen 2).
@@ -98,7 +163,16 @@ void GemmTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
   if (a.M == 1) return GemvTyped<TW>(a, n_begin, n_end);
   const TW* w = static_cast<const TW*>(a.w);
   if (a.M <= kWideM) {
-    for (size_t n = n_begin; n < n_end; ++n) TilesOfRow(a, w, n, 0);
+    size_t n = n_begin;
+    if (kPairRows) {
+      // Row n with row n + half: adjacent rows (2 KiB apart at K = 1024) streamed together
+      // ran at half the speed (M=4: 20.1 GFLOP/s, the prefetcher?), rows half the range
+      // apart did not (43.1, same run).
+      const size_t half = (n_end - n_begin) / 2;
+      for (; n < n_begin + half; ++n) TilesOfPair(a, w, n, half);
+      n = n_begin + 2 * half;
+    }
+    for (; n < n_end; ++n) TilesOfRow(a, w, n, 0);
     return;
   }
   for (size_t n0 = n_begin; n0 < n_end; n0 += kRowBlock) {

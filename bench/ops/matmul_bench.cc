@@ -73,7 +73,7 @@ void BM_Gemm_Bf16(benchmark::State& s) {
   SetThroughput(s, w_bytes + 4.0 * M * (K + N), 2.0 * M * N * K, best);
 }
 BENCHMARK(BM_Gemm_Bf16)->ArgNames({"M", "K", "N"})->Args({2, kHidden06, kInter06})
-    ->Args({4, kHidden06, kInter06})->Args({8, kHidden06, kInter06})->Args({16, kHidden06, kInter06})->Args({64, kHidden06, kInter06})->Args({8, kInter06, kHidden06})->Args({4, kInter06, kHidden06})
+    ->Args({3, kHidden06, kInter06})->Args({4, kHidden06, kInter06})->Args({6, kHidden06, kInter06})->Args({8, kHidden06, kInter06})->Args({16, kHidden06, kInter06})->Args({64, kHidden06, kInter06})->Args({8, kInter06, kHidden06})->Args({4, kInter06, kHidden06})
     ->UseRealTime();
 
 // Bandwidth ceiling: sum of u64 over a different 24 MiB slice of the arena every iteration.

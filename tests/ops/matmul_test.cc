@@ -104,7 +104,7 @@ TEST_P(MatMulTest, GemvMatchesReference) {
 TEST_P(MatMulTest, GemmMatchesReference) {
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16})
     for (size_t K : {0, 1, 5, 16, 17, 35, 128, 1024})
-      for (size_t M : {1, 2, 3, 4, 5, 7, 9})
+      for (size_t M : {1, 2, 3, 4, 5, 6, 7, 8, 9})
         for (size_t N : {1, 5, 9, 13})
           RunCase(dtype, M, K, N, /*with_bias=*/(N + M) % 2 == 1, /*gemv=*/false);
 }
