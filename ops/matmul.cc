@@ -15,10 +15,10 @@ namespace oko {
 namespace HWY_NAMESPACE {
 
 // One weight row n times kM activation rows, kU vectors of K per step (kM * kU f32
-// accumulators). The weight row is read as a single sequential stream: DRAM-cold GEMV
-// measured 31-34 GB/s (= the plain read loop) with one row at a time, but 12-15 GB/s
-// when 2-8 rows were interleaved to share x loads (rows 2-4 KiB apart; x is in L1 anyway).
-// Writes y[m0 + m, n] (+ bias).
+// accumulators). Reading 2-8 adjacent rows at once (2-4 KiB apart) to share x loads ran
+// at 12-15 GB/s where one row at a time ran 31-34 (DRAM-cold GEMV); rows half a range
+// apart do not have that problem and beat one row (GemvPair, TilesOfPair), so this is
+// for the rows left over, and AVX3's 8-row tiles. Writes y[m0 + m, n] (+ bias).
 template <size_t kM, size_t kU, typename TW>
 HWY_INLINE void MatMulTile(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t m0) {
   const hn::ScalableTag<float> df;
@@ -97,11 +97,45 @@ HWY_INLINE void MatMulBlock(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_
   }
 }
 
-// M = 1: one row at a time, 4 accumulators (FMA latency x throughput).
+// M = 1, weight rows n and n + step: two independent streams from memory (half a range
+// apart: adjacent rows share pages and ran slower), 2 accumulators each (FMA latency x
+// throughput). bench/ops matmul_bench, Zen 2, DRAM-cold bf16, 1 thread, one row at a time
+// (MatMulTile<1, 4>) -> pairs: K=1024 N=151936 11.4 -> 13.9 GB/s (the plain read loop:
+// 12.5), K=2048 N=6144 11.8 -> 14.2; `oko bench -p 16 -n 64` tg64 on the Qwen3-0.6B
+// shape: 15.7-16.3 -> 17.8-20.9 tok/s (2 threads), 9.0 -> 11.9 (1 thread).
+template <typename TW>
+HWY_INLINE void GemvPair(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t step) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  const size_t K = a.K;
+  const TW* HWY_RESTRICT w0 = w + n * K;
+  const TW* HWY_RESTRICT w1 = w + (n + step) * K;
+  auto acc0 = hn::Zero(df), acc0b = hn::Zero(df), acc1 = hn::Zero(df), acc1b = hn::Zero(df);
+  size_t k = 0;
+  for (; k + 2 * N <= K; k += 2 * N) {
+    const auto x = hn::LoadU(df, a.x + k), xb = hn::LoadU(df, a.x + k + N);
+    acc0 = hn::MulAdd(LoadF32(df, w0 + k), x, acc0);
+    acc1 = hn::MulAdd(LoadF32(df, w1 + k), x, acc1);
+    acc0b = hn::MulAdd(LoadF32(df, w0 + k + N), xb, acc0b);
+    acc1b = hn::MulAdd(LoadF32(df, w1 + k + N), xb, acc1b);
+  }
+  for (; k < K; k += N) {
+    const size_t count = std::min(N, K - k);
+    const auto x = LoadTailF32(df, a.x + k, count);
+    acc0 = hn::MulAdd(LoadTailF32(df, w0 + k, count), x, acc0);
+    acc1 = hn::MulAdd(LoadTailF32(df, w1 + k, count), x, acc1);
+  }
+  a.y[n] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc0b))) + (a.bias != nullptr ? a.bias[n] : 0.0f);
+  a.y[n + step] =
+      hn::GetLane(hn::SumOfLanes(df, hn::Add(acc1, acc1b))) + (a.bias != nullptr ? a.bias[n + step] : 0.0f);
+}
+
 template <typename TW>
 void GemvTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
   const TW* w = static_cast<const TW*>(a.w);
-  for (size_t n = n_begin; n < n_end; ++n) MatMulTile<1, 4>(a, w, n, 0);
+  const size_t half = (n_end - n_begin) / 2;
+  for (size_t n = n_begin; n < n_begin + half; ++n) GemvPair(a, w, n, half);
+  if ((n_end - n_begin) % 2 == 1) MatMulTile<1, 4>(a, w, n_end - 1, 0);
 }
 
 // Activation rows per tile: kWideM rows x kWideU vectors of K = 16 accumulators on AVX3
