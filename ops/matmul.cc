@@ -160,15 +160,16 @@ HWY_INLINE void TilesOfRow(const MatMulArgs& a, const TW* w, size_t n, size_t m)
   }
 }
 
-// Below AVX3 (16 vector registers), 2 <= M <= kWideM: pairs of weight rows, 2 x 6, 2 x 4
-// and smaller blocks (at most 12 accumulators; each x vector loaded once for both rows,
-// each weight vector widened once for up to 6 rows). bench/ops matmul_bench, Zen 2,
-// 1 thread, DRAM-cold bf16, GFLOP/s of one row at a time (MatMulTile) -> pairs:
-// K=1024 N=3072: M=2 19.9 -> 28.5, M=3 28.7 -> 40.8, M=4 35.8 -> 52.8, M=6 44.8 -> 59.5,
-// M=8 52.8 -> 54.5; K=3072 N=1024 (x past L1): M=4 26.9 -> 48.9, M=8 29.6 -> 54.0.
-constexpr bool kPairRows = !(HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3);
+// Below AVX3 (16 vector registers), 2 <= M <= kWideM: several weight rows at once, so
+// that each x vector is loaded once for all of them: triples of rows in one 3 x M block
+// for M <= 4, pairs in 2 x 6 / 2 x 4 blocks above. bench/ops matmul_bench, Zen 2,
+// 1 thread, DRAM-cold bf16, GFLOP/s, K=1024 N=3072 unless said, one row at a time
+// (MatMulTile) -> pairs -> triples: M=2 19.9 -> 25.1 -> 32.3, M=3 28.7 -> 38.2 -> 47.6,
+// M=4 35.8 -> 48.0 -> 55.5, M=4 K=3072 N=1024 (x past L1) 26.9 -> 46.4 -> 48.9, M=6
+// 44.8 -> 54.4 -> 52.1, M=8 52.8 -> 51.1 -> 37.5, M=8 K=3072 29.6 -> 50.9 -> 37.5.
+constexpr bool kRowBlocks = !(HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3);
 
-// Rows [0, M) of x times weight rows n and n + step, M <= kWideM.
+// Rows [0, M) of x times weight rows n and n + step, 4 < M <= kWideM.
 template <typename TW>
 HWY_INLINE void TilesOfPair(const MatMulArgs& a, const TW* w, size_t n, size_t step) {
   size_t m = 0;
@@ -185,6 +186,19 @@ HWY_INLINE void TilesOfPair(const MatMulArgs& a, const TW* w, size_t n, size_t s
   }
 }
 
+// Rows [0, M) of x times weight rows n, n + step and n + 2 step, M <= 4: one block of
+// 3 x M (at most 12 accumulators, 3 weight vectors and an x vector: AVX2's 16 registers).
+// The same blocks in a loop over m ran 25% slower (44 vs 57.5 GFLOP/s at M = 4).
+template <typename TW>
+HWY_INLINE void TilesOfTriple(const MatMulArgs& a, const TW* w, size_t n, size_t step) {
+  switch (a.M) {
+    case 1: return MatMulBlock<3, 1>(a, w, n, step, 0);
+    case 2: return MatMulBlock<3, 2>(a, w, n, step, 0);
+    case 3: return MatMulBlock<3, 3>(a, w, n, step, 0);
+    default: return MatMulBlock<3, 4>(a, w, n, step, 0);
+  }
+}
+
 // Weight rows per block when M > kWideM: a block (64 rows x K) stays in L2 while every
 // tile of kWideM activation rows passes over it, each tile in L1 (M=16 x K=1024 read x
 // from L2 and ran at 35 GFLOP/s, blocked 8-row tiles at 50 on this Zen 2).
@@ -197,11 +211,15 @@ void GemmTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
   if (a.M == 1) return GemvTyped<TW>(a, n_begin, n_end);
   const TW* w = static_cast<const TW*>(a.w);
   if (a.M <= kWideM) {
+    // Weight rows a third (M <= 4) or half (M <= 8) of the range apart: adjacent rows
+    // (2 KiB apart at K = 1024) streamed together ran at half the speed (M = 4 in pairs:
+    // 20.1 GFLOP/s, the prefetcher?), rows half the range apart did not (43.1).
     size_t n = n_begin;
-    if (kPairRows) {
-      // Row n with row n + half: adjacent rows (2 KiB apart at K = 1024) streamed together
-      // ran at half the speed (M=4: 20.1 GFLOP/s, the prefetcher?), rows half the range
-      // apart did not (43.1, same run).
+    if (kRowBlocks && a.M <= 4) {
+      const size_t third = (n_end - n_begin) / 3;
+      for (; n < n_begin + third; ++n) TilesOfTriple(a, w, n, third);
+      n = n_begin + 3 * third;
+    } else if (kRowBlocks) {
       const size_t half = (n_end - n_begin) / 2;
       for (; n < n_begin + half; ++n) TilesOfPair(a, w, n, half);
       n = n_begin + 2 * half;
