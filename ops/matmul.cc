@@ -17,7 +17,7 @@ namespace HWY_NAMESPACE {
 // One weight row n times kM activation rows, kU vectors of K per step (kM * kU f32
 // accumulators). Reading 2-8 adjacent rows at once (2-4 KiB apart) to share x loads ran
 // at 12-15 GB/s where one row at a time ran 31-34 (DRAM-cold GEMV); rows half a range
-// apart do not have that problem and beat one row (GemvPair, TilesOfPair), so this is
+// apart do not have that problem and beat one row (GemvBlock, TilesOfPair), so this is
 // for the rows left over, and AVX3's 8-row tiles. Writes y[m0 + m, n] (+ bias).
 template <size_t kM, size_t kU, typename TW>
 HWY_INLINE void MatMulTile(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t m0) {
@@ -97,45 +97,47 @@ HWY_INLINE void MatMulBlock(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_
   }
 }
 
-// M = 1, weight rows n and n + step: two independent streams from memory (half a range
-// apart: adjacent rows share pages and ran slower), 2 accumulators each (FMA latency x
-// throughput). bench/ops matmul_bench, Zen 2, DRAM-cold bf16, 1 thread, one row at a time
-// (MatMulTile<1, 4>) -> pairs: K=1024 N=151936 11.4 -> 13.9 GB/s (the plain read loop:
-// 12.5), K=2048 N=6144 11.8 -> 14.2; `oko bench -p 16 -n 64` tg64 on the Qwen3-0.6B
-// shape: 15.7-16.3 -> 17.8-20.9 tok/s (2 threads), 9.0 -> 11.9 (1 thread).
-template <typename TW>
-HWY_INLINE void GemvPair(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t step) {
+// M = 1: kGemvStreams weight rows n, n + step, ... at once, each an independent stream
+// from memory (rows a part of the range apart: adjacent rows share pages and ran slower),
+// 2 accumulators each (FMA latency x throughput). One row at a time leaves the memory
+// system idle between a thread's few outstanding misses. bench/ops matmul_bench, Zen 2,
+// DRAM-cold bf16 K=1024 N=151936, 1 thread: 1 stream (MatMulTile<1, 4>) 11.4 GB/s, 2
+// streams 13.9, 3 15.5-16.5, 4 17.4-17.7, 6 19.0 (the plain one-stream read loop: 12.5).
+// `oko bench -m /tmp/q06 -p 0 -n 32 -t 1` (Qwen3-0.6B shape) tg32: 9.0 tok/s with one
+// stream, 11.6-12.0 with 2, 13.0-14.1 with 4, 14.1-14.9 with 6, 14.2-15.2 with 7.
+constexpr size_t kGemvStreams = 6;
+
+template <size_t kR, typename TW>
+HWY_INLINE void GemvBlock(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t step) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
   const size_t K = a.K;
-  const TW* HWY_RESTRICT w0 = w + n * K;
-  const TW* HWY_RESTRICT w1 = w + (n + step) * K;
-  auto acc0 = hn::Zero(df), acc0b = hn::Zero(df), acc1 = hn::Zero(df), acc1b = hn::Zero(df);
+  const TW* HWY_RESTRICT wr[kR];
+  for (size_t r = 0; r < kR; ++r) wr[r] = w + (n + r * step) * K;
+  hn::Vec<decltype(df)> acc[kR][2];
+  for (size_t r = 0; r < kR; ++r) acc[r][0] = acc[r][1] = hn::Zero(df);
   size_t k = 0;
   for (; k + 2 * N <= K; k += 2 * N) {
     const auto x = hn::LoadU(df, a.x + k), xb = hn::LoadU(df, a.x + k + N);
-    acc0 = hn::MulAdd(LoadF32(df, w0 + k), x, acc0);
-    acc1 = hn::MulAdd(LoadF32(df, w1 + k), x, acc1);
-    acc0b = hn::MulAdd(LoadF32(df, w0 + k + N), xb, acc0b);
-    acc1b = hn::MulAdd(LoadF32(df, w1 + k + N), xb, acc1b);
+    for (size_t r = 0; r < kR; ++r) acc[r][0] = hn::MulAdd(LoadF32(df, wr[r] + k), x, acc[r][0]);
+    for (size_t r = 0; r < kR; ++r) acc[r][1] = hn::MulAdd(LoadF32(df, wr[r] + k + N), xb, acc[r][1]);
   }
   for (; k < K; k += N) {
     const size_t count = std::min(N, K - k);
     const auto x = LoadTailF32(df, a.x + k, count);
-    acc0 = hn::MulAdd(LoadTailF32(df, w0 + k, count), x, acc0);
-    acc1 = hn::MulAdd(LoadTailF32(df, w1 + k, count), x, acc1);
+    for (size_t r = 0; r < kR; ++r) acc[r][0] = hn::MulAdd(LoadTailF32(df, wr[r] + k, count), x, acc[r][0]);
   }
-  a.y[n] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc0b))) + (a.bias != nullptr ? a.bias[n] : 0.0f);
-  a.y[n + step] =
-      hn::GetLane(hn::SumOfLanes(df, hn::Add(acc1, acc1b))) + (a.bias != nullptr ? a.bias[n + step] : 0.0f);
+  for (size_t r = 0; r < kR; ++r)
+    a.y[n + r * step] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[r][0], acc[r][1]))) +
+                        (a.bias != nullptr ? a.bias[n + r * step] : 0.0f);
 }
 
 template <typename TW>
 void GemvTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
   const TW* w = static_cast<const TW*>(a.w);
-  const size_t half = (n_end - n_begin) / 2;
-  for (size_t n = n_begin; n < n_begin + half; ++n) GemvPair(a, w, n, half);
-  if ((n_end - n_begin) % 2 == 1) MatMulTile<1, 4>(a, w, n_end - 1, 0);
+  const size_t part = (n_end - n_begin) / kGemvStreams;
+  for (size_t n = n_begin; n < n_begin + part; ++n) GemvBlock<kGemvStreams>(a, w, n, part);
+  for (size_t n = n_begin + kGemvStreams * part; n < n_end; ++n) MatMulTile<1, 4>(a, w, n, 0);
 }
 
 // Activation rows per tile: kWideM rows x kWideU vectors of K = 16 accumulators on AVX3
@@ -216,11 +218,11 @@ void GemmTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
     // 20.1 GFLOP/s, the prefetcher?), rows half the range apart did not (43.1).
     size_t n = n_begin;
     if (kRowBlocks && a.M <= 4) {
-      const size_t third = (n_end - n_begin) / 3;
+      const size_t third = (n_end - n_begin) / 7;
       for (; n < n_begin + third; ++n) TilesOfTriple(a, w, n, third);
       n = n_begin + 3 * third;
     } else if (kRowBlocks) {
-      const size_t half = (n_end - n_begin) / 2;
+      const size_t half = (n_end - n_begin) / 7;
       for (; n < n_begin + half; ++n) TilesOfPair(a, w, n, half);
       n = n_begin + 2 * half;
     }
