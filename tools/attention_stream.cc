@@ -33,7 +33,8 @@ AttentionStream::AttentionStream(const ModelConfig& config, const AttentionReque
 
 nlohmann::ordered_json AttentionStream::TakeRows(std::optional<int32_t> generated) {
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
-  if (next_query_ == static_cast<int64_t>(prompt_size_) - 1) {
+  if (!named_) {
+    named_ = true;
     out["layer"] = layer_;
     out["heads"] = recorder_->heads();
     out["prompt_tokens"] = prompt_tokens_;

@@ -51,6 +51,7 @@ class AttentionStream {
   std::vector<int32_t> ids_;  // prompt, then the generated tokens
   size_t prompt_size_;
   int64_t next_query_;  // the first position not yet handed out
+  bool named_ = false;  // layer, heads and prompt_tokens handed out
 };
 
 }  // namespace oko
