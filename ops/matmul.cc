@@ -218,11 +218,11 @@ void GemmTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
     // 20.1 GFLOP/s, the prefetcher?), rows half the range apart did not (43.1).
     size_t n = n_begin;
     if (kRowBlocks && a.M <= 4) {
-      const size_t third = (n_end - n_begin) / 7;
+      const size_t third = (n_end - n_begin) / 3;
       for (; n < n_begin + third; ++n) TilesOfTriple(a, w, n, third);
       n = n_begin + 3 * third;
     } else if (kRowBlocks) {
-      const size_t half = (n_end - n_begin) / 7;
+      const size_t half = (n_end - n_begin) / 2;
       for (; n < n_begin + half; ++n) TilesOfPair(a, w, n, half);
       n = n_begin + 2 * half;
     }
