@@ -133,8 +133,8 @@ fs::path CachePath() {
 
 // Bumped when a probe changes, so figures measured by an older probe are not reused
 // (version 2: the peak probes no longer overstate 8x; 3: keyed by CPU family and model,
-// with the probe's CPU share).
-constexpr int kProbeVersion = 3;
+// with the probe's CPU share; 4: the read probe reads 6 streams at once).
+constexpr int kProbeVersion = 4;
 
 std::string CacheKey(const std::string& cpu, int threads) {
   return cpu + " | threads " + std::to_string(threads) + " | probe " +

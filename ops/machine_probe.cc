@@ -14,21 +14,27 @@ namespace oko {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// kReadStreams parts of the range read side by side, as the GEMV reads its weight rows
+// (ops/matmul.cc kGemvStreams): one stream left the memory system idle between a
+// thread's few outstanding misses, and the probe then measured less than decode itself
+// streamed (Zen 2, 2 threads: 35.0 GB/s while decode read weights at 39.4, "114% of
+// the limit"; 1 thread 12.5 vs 6 streams 19.0 in bench/ops matmul_bench's read loop).
+constexpr size_t kReadStreams = 6;
+
 uint64_t ReadBytesChecksumT(const uint8_t* p, size_t n) {
   const hn::ScalableTag<uint32_t> d;
   const size_t N = hn::Lanes(d);
   const auto* w = reinterpret_cast<const uint32_t*>(p);
   const size_t words = n / 4;
-  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
-  size_t i = 0;
-  for (; i + 4 * N <= words; i += 4 * N) {
-    a0 = hn::Add(a0, hn::LoadU(d, w + i));
-    a1 = hn::Add(a1, hn::LoadU(d, w + i + N));
-    a2 = hn::Add(a2, hn::LoadU(d, w + i + 2 * N));
-    a3 = hn::Add(a3, hn::LoadU(d, w + i + 3 * N));
-  }
-  for (; i + N <= words; i += N) a0 = hn::Add(a0, hn::LoadU(d, w + i));
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  const size_t part = words / kReadStreams / N * N;
+  hn::Vec<decltype(d)> acc[kReadStreams];
+  for (auto& a : acc) a = hn::Zero(d);
+  for (size_t i = 0; i < part; i += N)
+    for (size_t s = 0; s < kReadStreams; ++s) acc[s] = hn::Add(acc[s], hn::LoadU(d, w + s * part + i));
+  for (size_t i = kReadStreams * part; i + N <= words; i += N) acc[0] = hn::Add(acc[0], hn::LoadU(d, w + i));
+  auto sum = acc[0];
+  for (size_t s = 1; s < kReadStreams; ++s) sum = hn::Add(sum, acc[s]);
+  return hn::GetLane(hn::SumOfLanes(d, sum));
 }
 
 // Twelve independent accumulator chains hide the FMA latency. They start from distinct
