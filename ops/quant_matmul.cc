@@ -385,6 +385,18 @@ HWY_INLINE void DotQ45_K(const uint8_t* HWY_RESTRICT row, const BlockQ8K* const*
   for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]) - mins[m];
 }
 
+// vpshufb masks: word 2k of the low lane broadcast across it, word 2k + 1 of the high lane
+// across it.
+alignas(32) static constexpr uint8_t kScalePairBroadcast[4][32] = {
+#define OKO_PAIR(k)                                                                                  \
+  {4 * k,     4 * k + 1, 4 * k,     4 * k + 1, 4 * k,     4 * k + 1, 4 * k,     4 * k + 1,           \
+   4 * k,     4 * k + 1, 4 * k,     4 * k + 1, 4 * k,     4 * k + 1, 4 * k,     4 * k + 1,           \
+   4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,           \
+   4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3}
+    OKO_PAIR(0), OKO_PAIR(1), OKO_PAIR(2), OKO_PAIR(3)
+#undef OKO_PAIR
+};
+
 // Q6_K x Q8K: the 6-bit values as unsigned u = q + 32 in [0, 63] for vpmaddubsw, the
 // per-16 int8 scales in vpmaddwd, and the offset 32 * sum_g sc_g sum(qx_g) subtracted.
 template <size_t kM>
@@ -398,17 +410,20 @@ HWY_INLINE void DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* const* 
   }
   const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   for (size_t i = 0; i < nb; ++i) {
-    const int8_t* sc = w[i].scales;
+    const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
     float ddx[kM];
     __m256i acc_i[kM];
     for (size_t m = 0; m < kM; ++m) {
       ddx[m] = F16ToF32(w[i].d) * x[m][i].d;
-      int osum = 0;
-      for (int g = 0; g < 16; ++g) osum += sc[g] * x[m][i].sums[g];
+      const __m256i prods = _mm256_madd_epi16(scales, Load32(x[m][i].sums));
+      const int osum = HsumI32(_mm_add_epi32(_mm256_castsi256_si128(prods), _mm256_extracti128_si256(prods, 1)));
       offset[m] += ddx[m] * static_cast<float>(32 * osum);
       acc_i[m] = _mm256_setzero_si256();
     }
     for (int h = 0; h < 2; ++h) {
+      // Scales 8h..8h+7 in both lanes; pair k takes scale 8h+2k in the low lane, 8h+2k+1 in
+      // the high one (one vpshufb where set1 + insert took four ops).
+      const __m256i half = _mm256_permute4x64_epi64(scales, h == 0 ? 0x44 : 0xEE);
       const uint8_t* ql = w[i].ql + 64 * h;
       const __m256i l0 = Load32(ql), l1 = Load32(ql + 32), qh = Load32(w[i].qh + 32 * h);
       const __m256i u[4] = {
@@ -418,8 +433,7 @@ HWY_INLINE void DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* const* 
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30))};
       for (int k = 0; k < 4; ++k) {
-        const int g = 8 * h + 2 * k;  // the 16-value groups of these 32 values
-        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+        const __m256i s = _mm256_shuffle_epi8(half, Load32(kScalePairBroadcast[k]));
         for (size_t m = 0; m < kM; ++m) {
           const __m256i p = _mm256_maddubs_epi16(u[k], Load32(x[m][i].qs + 128 * h + 32 * k));
           acc_i[m] = _mm256_add_epi32(acc_i[m], _mm256_madd_epi16(p, s));
