@@ -216,18 +216,25 @@ HWY_INLINE __m256i DotI8(__m256i abs_a, __m256i a, __m256i b) {
 
 HWY_INLINE __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// A row of activations quantized for the 32-block formats (QuantizeInt8Activations).
+struct ActQ8_0 {
+  const float* sums;  // d * sum(q) per block, for Q4_1/Q5_1's m term
+  const float* d;     // the blocks' f16 scales as f32: converted once, not per weight row
+  const BlockQ8_0* blocks;
+};
+
 // Block i of a Q8_0 weight row times block i of each activation row, into acc.
 template <size_t kM>
-HWY_INLINE void BlockQ8_0Dots(const BlockQ8_0& w, const BlockQ8_0* const* x, size_t i, __m256* acc) {
+HWY_INLINE void BlockQ8_0Dots(const BlockQ8_0& w, const ActQ8_0* x, size_t i, __m256* acc) {
   const __m256i q = Load32(w.qs), abs_q = _mm256_sign_epi8(q, q);
   const float d = F16ToF32(w.d);
   for (size_t m = 0; m < kM; ++m)
-    acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * F16ToF32(x[m][i].d)),
-                             _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m][i].qs))), acc[m]);
+    acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m].d[i]),
+                             _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m].blocks[i].qs))), acc[m]);
 }
 
 template <size_t kM>
-HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const BlockQ8_0* const* x, size_t nb,
+HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb,
                         float* out) {
   __m256 acc0[kM], acc1[kM];  // even and odd blocks: two chains per row
   for (size_t m = 0; m < kM; ++m) acc0[m] = acc1[m] = _mm256_setzero_ps();
@@ -242,7 +249,7 @@ HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const BlockQ8_0* const*
 }
 
 template <size_t kM>
-HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const BlockQ8_0* const* x, size_t nb,
+HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb,
                         float* out) {
   __m256 acc[kM];
   for (size_t m = 0; m < kM; ++m) acc[m] = _mm256_setzero_ps();
@@ -256,8 +263,8 @@ HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const BlockQ8_0* const*
     const __m256i abs_q = _mm256_sign_epi8(q, q);
     const float d = F16ToF32(w[i].d);
     for (size_t m = 0; m < kM; ++m)
-      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * F16ToF32(x[m][i].d)),
-                               _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m][i].qs))), acc[m]);
+      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m].d[i]),
+                               _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m].blocks[i].qs))), acc[m]);
   }
   for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]);
 }
@@ -279,8 +286,8 @@ HWY_INLINE __m256i FifthBits(const uint8_t* qh_bytes) {
 // unsigned values in vpmaddubsw, x = q*d + m adds m * sum(x) with sum(x) = dx * sum(qx)
 // per block (xs, as llama.cpp's Q8_1).
 template <QuantType T, size_t kM>
-HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const BlockQ8_0* const* x,
-                         const float* const* xs, size_t nb, float* out) {
+HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x,
+                         size_t nb, float* out) {
   using B = std::conditional_t<T == QuantType::kQ5_0, BlockQ5_0,
                                std::conditional_t<T == QuantType::kQ4_1, BlockQ4_1, BlockQ5_1>>;
   const B* w = reinterpret_cast<const B*>(row);
@@ -300,15 +307,15 @@ HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const BlockQ8_0* const
     const __m256i abs_q = _mm256_sign_epi8(q, q);
     const float d = F16ToF32(w[i].d);
     for (size_t m = 0; m < kM; ++m) {
-      const __m256i qx = Load32(x[m][i].qs);
+      const __m256i qx = Load32(x[m].blocks[i].qs);
       __m256i p;
       if constexpr (T == QuantType::kQ5_0) {
         p = DotI8(abs_q, q, qx);
       } else {
         p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, qx), _mm256_set1_epi16(1));
-        msum[m] += F16ToF32(w[i].m) * xs[m][i];
+        msum[m] += F16ToF32(w[i].m) * x[m].sums[i];
       }
-      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * F16ToF32(x[m][i].d)), _mm256_cvtepi32_ps(p), acc[m]);
+      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m].d[i]), _mm256_cvtepi32_ps(p), acc[m]);
     }
   }
   for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]) + msum[m];
@@ -477,19 +484,17 @@ HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* cons
       DotQ45_K<T == QuantType::kQ5_K, kM>(row, x, K / 256, out);
     }
   } else {
-    // Layout of the Q8_0 activations: float sums[K/32], then the blocks.
-    const float* xs[kM];
-    const BlockQ8_0* x[kM];
+    ActQ8_0 x[kM];
     for (size_t m = 0; m < kM; ++m) {
-      xs[m] = reinterpret_cast<const float*>(xq[m]);
-      x[m] = reinterpret_cast<const BlockQ8_0*>(xs[m] + K / 32);
+      const auto* sums = reinterpret_cast<const float*>(xq[m]);
+      x[m] = {sums, sums + K / 32, reinterpret_cast<const BlockQ8_0*>(sums + 2 * K / 32)};
     }
     if constexpr (T == QuantType::kQ8_0) {
       DotQ8_0<kM>(reinterpret_cast<const BlockQ8_0*>(row), x, K / 32, out);
     } else if constexpr (T == QuantType::kQ4_0) {
       DotQ4_0<kM>(reinterpret_cast<const BlockQ4_0*>(row), x, K / 32, out);
     } else {
-      DotQ5Q41<T, kM>(row, x, xs, K / 32, out);
+      DotQ5Q41<T, kM>(row, x, K / 32, out);
     }
   }
 }
@@ -666,20 +671,22 @@ namespace oko {
 
 size_t Int8ActivationBytes(QuantType type, size_t K) {
   return QuantBlock(type) == 256 ? K / 256 * sizeof(BlockQ8K)
-                                 : K / 32 * sizeof(float) + QuantRowBytes(QuantType::kQ8_0, K);
+                                 : 2 * K / 32 * sizeof(float) + QuantRowBytes(QuantType::kQ8_0, K);
 }
 
-// 32-block formats: float sums[K/32] (d * sum(q) per block, for Q4_1/Q5_1's m term), then
-// the Q8_0 blocks.
+// 32-block formats: float sums[K/32] (d * sum(q) per block, for Q4_1/Q5_1's m term),
+// float d[K/32] (each block's f16 scale as f32), then the Q8_0 blocks.
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out) {
   if (QuantBlock(type) == 256) return QuantizeActivationsQ8K(x, static_cast<BlockQ8K*>(out), K);
   auto* sums = static_cast<float*>(out);
-  auto* blocks = reinterpret_cast<BlockQ8_0*>(sums + K / 32);
+  float* d = sums + K / 32;
+  auto* blocks = reinterpret_cast<BlockQ8_0*>(d + K / 32);
   QuantizeRow(QuantType::kQ8_0, x, blocks, K);
   for (size_t b = 0; b < K / 32; ++b) {
     int s = 0;
     for (int j = 0; j < 32; ++j) s += blocks[b].qs[j];
-    sums[b] = F16ToF32(blocks[b].d) * static_cast<float>(s);
+    d[b] = F16ToF32(blocks[b].d);
+    sums[b] = d[b] * static_cast<float>(s);
   }
 }
 
