@@ -15,7 +15,7 @@ struct MachineLimits {
   std::string cpu;         // CpuIdentity()
   std::string simd;        // the Highway target the ops run (SimdTargetName())
   int threads = 1;
-  double read_gbs = 0;     // GB/s (1e9 bytes) of a streaming read over 512 MiB
+  double read_gbs = 0;     // GB/s (1e9 bytes) reading 512 MiB, 6 streams per thread
   double f32_gflops = 0;   // FMA peak
   double bf16_gflops = 0;  // vdpbf16ps peak; 0 without AVX512-BF16
   std::string measured_at;  // local time of the probe, "2026-12-04 14:10"

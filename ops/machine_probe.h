@@ -8,7 +8,8 @@
 
 namespace oko {
 
-// Reads n bytes (n a multiple of 64) with full-width loads; returns a checksum so the
+// Reads n bytes (n a multiple of 64) with full-width loads, in 6 streams side by side
+// (the GEMV's access pattern); returns the wrapping sum of its u32 words, so the
 // loads cannot be optimised away.
 uint64_t ReadBytesChecksum(const uint8_t* p, size_t n);
 
