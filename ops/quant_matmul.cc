@@ -484,7 +484,8 @@ HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* 
   for (int h = 0; h < 2; ++h) {
     // Scales 8h..8h+7 in both lanes; pair k takes scale 8h+2k in the low lane, 8h+2k+1 in
     // the high one (one vpshufb where set1 + insert took four ops).
-    const __m256i half = _mm256_permute4x64_epi64(scales, h == 0 ? 0x44 : 0xEE);
+    // One immediate per branch: unoptimized builds do not fold `h == 0 ? 0x44 : 0xEE`.
+    const __m256i half = h == 0 ? _mm256_permute4x64_epi64(scales, 0x44) : _mm256_permute4x64_epi64(scales, 0xEE);
     const uint8_t* ql = w[i].ql + 64 * h;
     const __m256i l0 = Load32(ql), l1 = Load32(ql + 32), qh = Load32(w[i].qh + 32 * h);
     const __m256i u[4] = {
