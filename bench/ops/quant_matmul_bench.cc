@@ -99,6 +99,40 @@ void BM_GemmQuant_Q4_K(benchmark::State& s) {
 BENCHMARK(BM_GemmQuant_Q4_K)->ArgNames({"M", "K", "N"})->Args({4, kHidden06, kInter06})
     ->Args({16, kHidden06, kInter06})->Args({128, kHidden06, kInter06})->UseRealTime();
 
+// Batched decode: M activation rows quantized to 8 bits (once per call, as Linear does)
+// times the weights, one thread, each weight row read once for all M rows.
+void RunGemmInt8(benchmark::State& s, QuantType type) {
+  const size_t M = s.range(0), K = s.range(1), N = s.range(2);
+  const bool cold = s.range(3) != 0;
+  const size_t w_bytes = N * QuantRowBytes(type, K), xb = Int8ActivationBytes(type, K);
+  std::vector<float> x(M * K, 0.5f), y(M * N);
+  std::vector<uint8_t> xq(M * xb);
+  Arena& arena = Arena::Get();
+  QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes}, nullptr, y.data(), N, M,
+                    QuantCompute::kInt8, xq.data()};
+  size_t i = 0;
+  BestTime best;
+  for (auto _ : s) {
+    best.Start();
+    a.w.data = static_cast<const std::byte*>(arena.Slice(w_bytes, cold ? i++ : 0));
+    for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(type, x.data() + m * K, K, xq.data() + m * xb);
+    GemmQuantRows(a, 0, N);
+    benchmark::DoNotOptimize(y.data());
+    best.Stop();
+  }
+  SetThroughput(s, w_bytes + 4.0 * M * (K + N), 2.0 * M * N * K, best);
+}
+void GemmInt8Args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"M", "K", "N", "cold"});
+  for (int64_t M : {4, 8}) b->Args({M, kHidden06, kInter06, 1})->Args({M, kHidden06, kInter06, 0});
+}
+void BM_GemmQuantInt8_Q8_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0); }
+void BM_GemmQuantInt8_Q4_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K); }
+void BM_GemmQuantInt8_Q6_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K); }
+BENCHMARK(BM_GemmQuantInt8_Q8_0)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q4_K)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q6_K)->Apply(GemmInt8Args)->UseRealTime();
+
 // Quantizing at load (QuantizeRow: ggml's reference quantizers, scalar), per thread: the
 // k-quants search 16-21 grids per 32 values (Q6_K 19 per 16). items/s = values/s.
 void RunQuantize(benchmark::State& s, QuantType type) {
