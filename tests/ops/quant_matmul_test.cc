@@ -109,6 +109,40 @@ TEST_P(QuantMatMulTest, GemmMatchesReference) {
       for (size_t M : {1, 2, 3, 4, 5, 9}) RunCase(type, M, K, 7, M % 2 == 0, false);
 }
 
+// The vectorized activation quantizers give exactly the scalar references' bytes:
+// QuantizeRow(kQ8_0) (roundf: halves away from zero) and QuantizeActivationsQ8K (ties to
+// even), including values that land exactly on a half and blocks of zeros.
+TEST_P(QuantMatMulTest, Int8ActivationsMatchScalarReferences) {
+  const size_t K = 1024;
+  std::vector<float> x = RandomFloats(K, 17, 0, -2.0f, 3.0f).ToVector();
+  for (size_t j = 0; j < 32; ++j) x[64 + j] = 0.0f;
+  // A block whose max is 127: every x / d is x itself, so k + 0.5 is an exact tie.
+  for (size_t j = 0; j < 32; ++j) x[128 + j] = j == 0 ? 127.0f : (j % 2 ? 1.0f : -1.0f) * (0.5f + j);
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_K}) {
+    std::vector<uint8_t> got(Int8ActivationBytes(type, K));
+    QuantizeInt8Activations(type, x.data(), K, got.data());
+    if (type == QuantType::kQ4_K) {
+      std::vector<BlockQ8K> want(K / 256);
+      QuantizeActivationsQ8K(x.data(), want.data(), K);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << "Q8K";
+      continue;
+    }
+    std::vector<uint8_t> want(QuantRowBytes(QuantType::kQ8_0, K));
+    QuantizeRow(QuantType::kQ8_0, x.data(), want.data(), K);
+    const auto* sums = reinterpret_cast<const float*>(got.data());
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(sums + 2 * K / 32);
+    EXPECT_EQ(std::memcmp(blocks, want.data(), want.size()), 0) << "Q8_0 blocks";
+    EXPECT_EQ(blocks[4].qs[1], 2);   // 1.5 rounds away from zero
+    EXPECT_EQ(blocks[4].qs[2], -3);  // -2.5 too
+    for (size_t b = 0; b < K / 32; ++b) {
+      int q = 0;
+      for (int j = 0; j < 32; ++j) q += blocks[b].qs[j];
+      EXPECT_EQ(sums[K / 32 + b], F16ToF32(blocks[b].d)) << b;
+      EXPECT_EQ(sums[b], F16ToF32(blocks[b].d) * static_cast<float>(q)) << b;
+    }
+  }
+}
+
 // kInt8: against the f64 product of the dequantized weights with the activations as the
 // kernel rounds them (Q8_0 blocks of 32, or BlockQ8K), on targets that run it; exact
 // elsewhere. Also checks the int8 result stays near the exact one (8-bit activations).
