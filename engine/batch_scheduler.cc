@@ -107,6 +107,8 @@ void BatchScheduler::Admit(std::unique_lock<std::mutex>& lock) {
       {
         std::lock_guard relock(mu_);
         --running_;
+        ++stats_.sequences_done;
+        ++stats_.sequences_cancelled;
       }
       request->on_done(SequenceResult{FinishReason::kCancelled, static_cast<int64_t>(request->prompt.size())});
     } else {
@@ -189,6 +191,7 @@ void BatchScheduler::Finish(Slot& slot, FinishReason reason) {
     std::lock_guard lock(mu_);
     --running_;
     ++stats_.sequences_done;
+    if (reason == FinishReason::kCancelled) ++stats_.sequences_cancelled;
     stats_.prompt_tokens += slot.result.prompt_tokens;
     stats_.prefilled_tokens += slot.result.prefilled_tokens;
     stats_.generated_tokens += slot.result.generated_tokens;

@@ -78,6 +78,7 @@ struct SchedulerOptions {
 // Counters since the start, and the state now (for /metrics).
 struct SchedulerStats {
   int64_t sequences_done = 0;
+  int64_t sequences_cancelled = 0;  // of them, ended by their request's cancel flag
   int64_t prompt_tokens = 0;
   int64_t prefilled_tokens = 0;
   int64_t generated_tokens = 0;

@@ -14,6 +14,7 @@
 #include "tools/attention_stream.h"
 #include "tools/flags.h"
 #include "tools/reply_stream.h"
+#include "tools/request_connection.h"
 #include "tools/trace_html.h"
 
 namespace oko {
@@ -21,6 +22,10 @@ namespace oko {
 using json = nlohmann::ordered_json;
 
 namespace {
+
+// How often a request waiting for its tokens looks whether its client is still there (a
+// poll() of its socket: ~1 us). A client gone frees its slot within this, plus one step.
+constexpr auto kClientCheckInterval = std::chrono::milliseconds(10);
 
 // An OpenAI-style error: {"error": {"message", "type", "param", "code"}} with its status.
 struct ApiError {
@@ -457,7 +462,7 @@ json LogprobEntry(const Tokenizer& tokenizer, const SampledToken& token) {
 }
 
 // Runs one generating request: submits it, then writes the reply whole or as a stream.
-void Generate(State& s, Api api, const json& body, httplib::Response& res) {
+void Generate(State& s, Api api, const httplib::Request& req, const json& body, httplib::Response& res) {
   PreparedPrompt prompt;
   if (auto e = api == Api::kChat ? ChatPrompt(s, body, &prompt) : CompletionPrompt(s, body, &prompt))
     return SendError(res, *e);
@@ -474,6 +479,7 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
                                                   *s.tokenizer);
 
   auto reply = std::make_shared<Reply>();
+  const RequestConnection connection(req);
   auto decoder = std::make_shared<ReplyStream>(*s.tokenizer, prompt.start_thinking, params.stop);
   SequenceRequest request;
   request.prompt = std::move(prompt.ids);
@@ -503,6 +509,8 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
     }
     reply->changed.notify_all();
   };
+  // A client gone already (it sent and left): the scheduler drops the request unrun.
+  if (connection.ClientGone()) reply->cancel->store(true);
   switch (s.scheduler->Submit(std::move(request))) {
     case BatchScheduler::Admission::kQueued: break;
     case BatchScheduler::Admission::kShutDown: return SendError(res, ShutdownError());
@@ -515,7 +523,8 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
   const ResponseShape shape(api, s.NewId(api == Api::kChat ? "chatcmpl" : "cmpl"), s.options.model_name);
   if (!params.stream) {
     std::unique_lock lock(reply->mu);
-    reply->changed.wait(lock, [&] { return reply->result.has_value(); });
+    while (!reply->changed.wait_for(lock, kClientCheckInterval, [&] { return reply->result.has_value(); }))
+      if (connection.ClientGone()) reply->cancel->store(true);  // its sequence ends at the next step
     if (reply->result->reason == FinishReason::kShutdown) return SendError(res, ShutdownError());
     std::string content, reasoning;
     for (const ReplyPiece& p : reply->pieces) (p.channel == ReplyChannel::kThinking ? reasoning : content) += p.text;
@@ -529,7 +538,8 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
   auto sent_role = std::make_shared<bool>(api != Api::kChat);
   const bool include_usage = params.include_usage;
   res.set_chunked_content_provider(
-      "text/event-stream", [reply, shape, sent_role, include_usage, with_logprobs](size_t, httplib::DataSink& sink) {
+      "text/event-stream",
+      [reply, shape, sent_role, include_usage, with_logprobs, connection](size_t, httplib::DataSink& sink) {
         std::vector<ReplyPiece> pieces;
         json entries;  // logprobs: they ride on the first chunk written next
         json rows;     // attention rows: the same
@@ -537,7 +547,14 @@ void Generate(State& s, Api api, const json& body, httplib::Response& res) {
         bool by_sequence = false;
         {
           std::unique_lock lock(reply->mu);
-          reply->changed.wait(lock, [&] { return !reply->pieces.empty() || reply->result.has_value(); });
+          // A client gone while nothing is written (queued, or prefilling): the same.
+          while (!reply->changed.wait_for(lock, kClientCheckInterval,
+                                          [&] { return !reply->pieces.empty() || reply->result.has_value(); })) {
+            if (connection.ClientGone()) {
+              reply->cancel->store(true);
+              return false;
+            }
+          }
           pieces = std::exchange(reply->pieces, {});
           if (with_logprobs) entries = std::exchange(reply->logprobs, json::array());
           rows = std::exchange(reply->attention, nullptr);
@@ -587,6 +604,8 @@ std::string Metrics(const State& s) {
   metric("request_errors_total", "counter", "requests answered with an error status", s.errors.load());
   metric("requests_rejected_total", "counter", "requests refused because the queue was full", s.rejected.load());
   metric("sequences_done_total", "counter", "generations finished", st.sequences_done);
+  metric("sequences_cancelled_total", "counter", "generations ended early because their client left",
+         st.sequences_cancelled);
   metric("prompt_tokens_total", "counter", "prompt tokens of finished generations", st.prompt_tokens);
   metric("prefilled_tokens_total", "counter", "prompt tokens computed (the rest came from a slot's cache)",
          st.prefilled_tokens);
@@ -624,11 +643,12 @@ void Detokenize(const State& s, const json& body, httplib::Response& res) {
 }
 
 // Wraps a handler that takes the parsed JSON body.
-httplib::Server::Handler WithBody(std::function<void(const json&, httplib::Response&)> handler) {
+httplib::Server::Handler WithBody(
+    std::function<void(const httplib::Request&, const json&, httplib::Response&)> handler) {
   return [handler](const httplib::Request& req, httplib::Response& res) {
     json body;
     if (auto e = ParseBody(req, &body)) return SendError(res, *e);
-    handler(body, res);
+    handler(req, body, res);
   };
 }
 
@@ -694,10 +714,15 @@ ApiServer::ApiServer(std::unique_ptr<BatchScheduler> scheduler, std::unique_ptr<
                        {"data", json::array({json{{"id", s.options.model_name}, {"object", "model"},
                                                   {"created", s.created}, {"owned_by", "oko"}}})}});
   });
-  h.Post("/v1/chat/completions", WithBody([&s](const json& b, httplib::Response& r) { Generate(s, Api::kChat, b, r); }));
-  h.Post("/v1/completions", WithBody([&s](const json& b, httplib::Response& r) { Generate(s, Api::kCompletion, b, r); }));
-  h.Post("/tokenize", WithBody([&s](const json& b, httplib::Response& r) { Tokenize(s, b, r); }));
-  h.Post("/detokenize", WithBody([&s](const json& b, httplib::Response& r) { Detokenize(s, b, r); }));
+  h.Post("/v1/chat/completions", WithBody([&s](const httplib::Request& q, const json& b, httplib::Response& r) {
+           Generate(s, Api::kChat, q, b, r);
+         }));
+  h.Post("/v1/completions", WithBody([&s](const httplib::Request& q, const json& b, httplib::Response& r) {
+           Generate(s, Api::kCompletion, q, b, r);
+         }));
+  h.Post("/tokenize", WithBody([&s](const httplib::Request&, const json& b, httplib::Response& r) { Tokenize(s, b, r); }));
+  h.Post("/detokenize",
+         WithBody([&s](const httplib::Request&, const json& b, httplib::Response& r) { Detokenize(s, b, r); }));
 }
 
 ApiServer::~ApiServer() { Stop(); }

@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <csignal>
@@ -214,6 +217,7 @@ TEST(Server, CompletionOfTokenIdsModelsTokenizeMetrics) {
                            "oko_kv_positions_used", "oko_tokens_per_second"})
     EXPECT_NE(metrics->body.find(std::string("\n") + name + " "), std::string::npos) << name;
   EXPECT_NE(metrics->body.find("\noko_sequences_done_total 1\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("\noko_sequences_cancelled_total 0\n"), std::string::npos) << metrics->body;
 }
 
 struct BadRequest {
@@ -471,6 +475,50 @@ TEST(Server, ConcurrentStreamsEachEqualTheirRequestAlone) {
     EXPECT_FALSE(s.text.empty()) << i;
     EXPECT_EQ(s.text, alone[i].text) << "request " << i;
     EXPECT_EQ(s.finish_reason, alone[i].finish_reason) << i;
+  }
+}
+
+// Sends one POST on a socket of its own and closes it without reading the reply.
+void PostAndLeave(int port, const std::string& path, const std::string& body) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  close(fd);
+}
+
+// The value of one counter or gauge of /metrics.
+double Metric(const TestServer& server, const std::string& name) {
+  auto r = server.Client().Get("/metrics");
+  if (!r) return -1;
+  const size_t at = r->body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size() + 2));
+}
+
+// A client that leaves ends its sequence, whole reply or stream, running or still queued:
+// the server looks before submitting it and every 10 ms while it waits, and the scheduler
+// ends it at the next step (FinishReason::kCancelled). Without that it would run to its
+// budget (250 tokens, which greedy stories260k fills without an end-of-text, in ~20 ms)
+// and end as kLength. The second request of each pair waits behind the first.
+TEST(Server, AClientThatLeavesEndsItsSequence) {
+  TestServer server("stories260k", /*slots=*/1, /*queue=*/4);
+  for (bool stream : {false, true}) {
+    const std::string body = json{{"prompt", "Once"}, {"max_tokens", 250}, {"temperature", 0},
+                                  {"stream", stream}}.dump();
+    const double done = Metric(server, "oko_sequences_done_total");
+    const double cancelled = Metric(server, "oko_sequences_cancelled_total");
+    PostAndLeave(server.port(), "/v1/completions", body);
+    PostAndLeave(server.port(), "/v1/completions", body);
+    for (int i = 0; i < 500 && Metric(server, "oko_sequences_done_total") < done + 2; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(Metric(server, "oko_sequences_done_total"), done + 2) << "stream " << stream;
+    EXPECT_EQ(Metric(server, "oko_sequences_cancelled_total"), cancelled + 2) << "stream " << stream;
+    EXPECT_EQ(Metric(server, "oko_slots_active"), 0);
   }
 }
 
