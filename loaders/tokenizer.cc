@@ -454,6 +454,10 @@ Status Tokenizer::EncodePlain(std::string_view text, bool at_input_start,
 }
 
 std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) const {
+  return Decode(ids, skip_special, InvalidUtf8::kReplace);
+}
+
+std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special, InvalidUtf8 invalid) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int32_t id : ids) {
@@ -463,7 +467,7 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) c
   }
   std::string out;
   if (decoder_) {
-    decoder_->DecodeChain(&tokens);
+    decoder_->DecodeChain(&tokens, invalid);
     for (const std::string& t : tokens) out += t;
   } else {  // HF joins undecoded tokens with spaces
     for (size_t i = 0; i < tokens.size(); ++i) out += (i ? " " : "") + tokens[i];
@@ -471,24 +475,24 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) c
   return out;
 }
 
-namespace {
-// What `ids[1]` adds after `ids[0]`.
-std::string PieceAfter(const Tokenizer& t, int32_t before, int32_t id) {
+std::string Tokenizer::PieceAfter(int32_t before, int32_t id, InvalidUtf8 invalid) const {
   const int32_t pair[2] = {before, id};
-  const std::string both = t.Decode(pair), first = t.Decode(std::span<const int32_t>(pair, 1));
+  const std::string both = Decode(pair, false, invalid), first = Decode(std::span(pair, 1), false, invalid);
   if (both.starts_with(first)) return both.substr(first.size());
-  return t.Decode(std::span<const int32_t>(pair + 1, 1));
+  return Decode(std::span(pair + 1, 1), false, invalid);
 }
-}  // namespace
 
 std::vector<std::string> Tokenizer::DecodePieces(std::span<const int32_t> ids) const {
   std::vector<std::string> pieces;
   pieces.reserve(ids.size());
-  for (size_t k = 0; k < ids.size(); ++k) pieces.push_back(PieceAfter(*this, k ? ids[k - 1] : ids[k], ids[k]));
+  for (size_t k = 0; k < ids.size(); ++k)
+    pieces.push_back(PieceAfter(k ? ids[k - 1] : ids[k], ids[k], InvalidUtf8::kReplace));
   return pieces;
 }
 
-std::string Tokenizer::DecodePiece(int32_t id) const { return PieceAfter(*this, id, id); }
+std::string Tokenizer::DecodePiece(int32_t id) const { return PieceAfter(id, id, InvalidUtf8::kReplace); }
+
+std::string Tokenizer::PieceBytes(int32_t id) const { return PieceAfter(id, id, InvalidUtf8::kKeep); }
 
 std::string_view Tokenizer::TokenText(int32_t id) const {
   return id >= 0 && id < vocab_size() ? tokens_[id] : std::string_view();

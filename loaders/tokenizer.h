@@ -56,6 +56,9 @@ class Tokenizer {
   std::vector<std::string> DecodePieces(std::span<const int32_t> ids) const;
   // DecodePieces of one id with no context (e.g. a predicted next token).
   std::string DecodePiece(int32_t id) const;
+  // DecodePiece's bytes as the token stands for them: where it ends inside a character,
+  // its part of that character's UTF-8, not U+FFFD (OpenAI logprobs' `bytes`).
+  std::string PieceBytes(int32_t id) const;
 
   // The vocabulary string of an id ("" for ids that have none).
   std::string_view TokenText(int32_t id) const;
@@ -75,6 +78,9 @@ class Tokenizer {
  private:
   Tokenizer() = default;
   Status ParseConfig(std::string_view config_json, const std::string& path);
+  std::string Decode(std::span<const int32_t> ids, bool skip_special, InvalidUtf8 invalid) const;
+  // What `id` adds to the text after `before` (DecodePieces).
+  std::string PieceAfter(int32_t before, int32_t id, InvalidUtf8 invalid) const;
   // Normalizes, pre-tokenizes and runs BPE on one segment without added tokens.
   Status EncodePlain(std::string_view text, bool at_input_start, std::vector<int32_t>* ids) const;
 

@@ -60,11 +60,16 @@ class PostProcessor {
   virtual void Process(std::vector<int32_t>* ids) const = 0;
 };
 
+// What decoding does with bytes that do not form valid UTF-8 (byte-level and byte-fallback
+// tokens can each stand for part of a character): U+FFFD, as HF does, or keep them (the
+// raw bytes the tokens stand for).
+enum class InvalidUtf8 { kReplace, kKeep };
+
 class Decoder {
  public:
   virtual ~Decoder() = default;
   // HF decode_chain: token strings in, token strings out (later stages see the result).
-  virtual void DecodeChain(std::vector<std::string>* tokens) const = 0;
+  virtual void DecodeChain(std::vector<std::string>* tokens, InvalidUtf8 invalid) const = 0;
 };
 
 // `where` names the section for messages ("normalizer", "decoder.decoders[2]", ...).

@@ -10,12 +10,13 @@ namespace {
 
 using namespace tokenizer_json;  // NOLINT: the section readers
 
-// Byte-level characters back to bytes, all tokens joined, then lossy UTF-8. A token
+// Byte-level characters back to bytes, all tokens joined, then lossy UTF-8 (or the bytes
+// as they are, InvalidUtf8::kKeep). A token
 // with a character outside the alphabet (an added token such as "<|im_end|>" is
 // ASCII and maps to itself) contributes its UTF-8 bytes unchanged, as in HF.
 class ByteLevelDecoder : public Decoder {
  public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  void DecodeChain(std::vector<std::string>* tokens, InvalidUtf8 invalid) const override {
     std::string bytes;
     for (const std::string& t : *tokens) {
       const size_t start = bytes.size();
@@ -30,21 +31,21 @@ class ByteLevelDecoder : public Decoder {
         bytes.push_back(static_cast<char>(b));
       }
     }
-    tokens->assign(1, utf8::Lossy(bytes));
+    tokens->assign(1, invalid == InvalidUtf8::kKeep ? std::move(bytes) : utf8::Lossy(bytes));
   }
 };
 
-// Runs of "<0xXX>" tokens become their bytes when those form valid UTF-8, otherwise
-// one U+FFFD per byte token (HF byte_fallback.rs).
+// Runs of "<0xXX>" tokens become their bytes when those form valid UTF-8 (or always,
+// InvalidUtf8::kKeep), otherwise one U+FFFD per byte token (HF byte_fallback.rs).
 class ByteFallbackDecoder : public Decoder {
  public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  void DecodeChain(std::vector<std::string>* tokens, InvalidUtf8 invalid) const override {
     std::vector<std::string> out;
     std::string bytes;
     size_t n_bytes = 0;
     auto flush = [&] {
       if (n_bytes == 0) return;
-      if (utf8::FirstInvalidByte(bytes) == std::string_view::npos) {
+      if (invalid == InvalidUtf8::kKeep || utf8::FirstInvalidByte(bytes) == std::string_view::npos) {
         out.push_back(bytes);
       } else {
         for (size_t i = 0; i < n_bytes; ++i) out.emplace_back("\xEF\xBF\xBD");
@@ -82,7 +83,7 @@ class ByteFallbackDecoder : public Decoder {
 
 class FuseDecoder : public Decoder {
  public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  void DecodeChain(std::vector<std::string>* tokens, InvalidUtf8) const override {
     std::string all;
     for (const std::string& t : *tokens) all += t;
     tokens->assign(1, std::move(all));
@@ -93,7 +94,7 @@ class ReplaceDecoder : public Decoder {
  public:
   ReplaceDecoder(Pattern pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  void DecodeChain(std::vector<std::string>* tokens, InvalidUtf8) const override {
     // A literal pattern (the only kind ParseDecoder accepts) cannot fail to match.
     for (std::string& t : *tokens) (void)ReplaceAll(pattern_, content_, &t);
   }
@@ -104,52 +105,53 @@ class ReplaceDecoder : public Decoder {
 };
 
 // Removes up to `start` leading and `stop` trailing `content` characters of each token.
+// Byte-wise (in valid UTF-8 a character's encoding matches only at character boundaries),
+// so bytes kept by InvalidUtf8::kKeep pass through.
 class StripDecoder : public Decoder {
  public:
-  StripDecoder(char32_t content, size_t start, size_t stop)
-      : content_(content), start_(start), stop_(stop) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  StripDecoder(char32_t content, size_t start, size_t stop) : start_(start), stop_(stop) {
+    utf8::Append(content, &content_);
+  }
+  void DecodeChain(std::vector<std::string>* tokens, InvalidUtf8) const override {
+    const size_t n = content_.size();
     for (std::string& t : *tokens) {
-      std::vector<char32_t> chars;
-      for (size_t pos = 0; pos < t.size();) chars.push_back(utf8::Next(t, &pos));
-      size_t begin = 0, end = chars.size();
-      while (begin < start_ && begin < end && chars[begin] == content_) ++begin;
-      while (chars.size() - end < stop_ && end > begin && chars[end - 1] == content_) --end;
-      std::string out;
-      for (size_t i = begin; i < end; ++i) utf8::Append(chars[i], &out);
-      t = std::move(out);
+      size_t begin = 0, end = t.size();
+      for (size_t k = 0; k < start_ && end - begin >= n && t.compare(begin, n, content_) == 0; ++k) begin += n;
+      for (size_t k = 0; k < stop_ && end - begin >= n && t.compare(end - n, n, content_) == 0; ++k) end -= n;
+      t = t.substr(begin, end - begin);
     }
   }
 
  private:
-  char32_t content_;
+  std::string content_;  // UTF-8
   size_t start_, stop_;
 };
 
 // The replacement becomes a space; in the first token it is dropped (the prefix space
-// the pre-tokenizer added), unless prepend_scheme is "never" (HF metaspace.rs).
+// the pre-tokenizer added), unless prepend_scheme is "never" (HF metaspace.rs). Byte-wise,
+// as StripDecoder.
 class MetaspaceDecoder : public Decoder {
  public:
-  MetaspaceDecoder(char32_t replacement, bool strip_first)
-      : replacement_(replacement), strip_first_(strip_first) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  MetaspaceDecoder(char32_t replacement, bool strip_first) : strip_first_(strip_first) {
+    utf8::Append(replacement, &replacement_);
+  }
+  void DecodeChain(std::vector<std::string>* tokens, InvalidUtf8) const override {
     for (size_t i = 0; i < tokens->size(); ++i) {
       const std::string& t = (*tokens)[i];
       std::string out;
-      for (size_t pos = 0; pos < t.size();) {
-        const char32_t c = utf8::Next(t, &pos);
-        if (c != replacement_) {
-          utf8::Append(c, &out);
-        } else if (i != 0 || !strip_first_) {
-          out.push_back(' ');
-        }
+      for (size_t pos = 0;;) {
+        const size_t at = t.find(replacement_, pos);
+        out.append(t, pos, at == std::string::npos ? std::string::npos : at - pos);
+        if (at == std::string::npos) break;
+        if (i != 0 || !strip_first_) out.push_back(' ');
+        pos = at + replacement_.size();
       }
       (*tokens)[i] = std::move(out);
     }
   }
 
  private:
-  char32_t replacement_;
+  std::string replacement_;  // UTF-8
   bool strip_first_;
 };
 
@@ -157,8 +159,8 @@ class SequenceDecoder : public Decoder {
  public:
   explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> steps)
       : steps_(std::move(steps)) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    for (const auto& step : steps_) step->DecodeChain(tokens);
+  void DecodeChain(std::vector<std::string>* tokens, InvalidUtf8 invalid) const override {
+    for (const auto& step : steps_) step->DecodeChain(tokens, invalid);
   }
 
  private:

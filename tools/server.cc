@@ -447,12 +447,13 @@ ApiError ShutdownError() { return ApiError{503, "the server is shutting down", "
 std::string Event(const json& data) { return "data: " + data.dump() + "\n\n"; }
 
 // One token's entry as chat completions shape it: its text (U+FFFD for a token that ends
-// inside a character), log-probability, the text's UTF-8 bytes, and the alternatives.
+// inside a character), log-probability, the bytes it stands for (there, its part of the
+// character's UTF-8), and the alternatives.
 json LogprobEntry(const Tokenizer& tokenizer, const SampledToken& token) {
   auto entry = [&](const TokenLogprob& l) {
     const std::string text = tokenizer.DecodePiece(l.id);
     json bytes = json::array();
-    for (unsigned char c : text) bytes.push_back(c);
+    for (unsigned char c : tokenizer.PieceBytes(l.id)) bytes.push_back(c);
     return json{{"token", text}, {"logprob", l.logprob}, {"bytes", bytes}};
   };
   json e = entry(*token.logprob);

@@ -5,8 +5,9 @@
 // Input: byte 0 picks the case (bit 0: tokenizer, bit 1: encode or decode, bit 2:
 // add_special_tokens / skip_special); the rest is the text, or little-endian i32 ids.
 // Checked: invalid UTF-8 is an error naming the offset; ids are in the vocabulary;
-// Decode yields valid UTF-8; streaming equals one Decode; and for Qwen3, text with no
-// added-token syntax ('<') decodes back to its NFC form.
+// Decode yields valid UTF-8; streaming equals one Decode; PieceBytes is DecodePiece where
+// that holds whole characters; and for Qwen3, text with no added-token syntax ('<')
+// decodes back to its NFC form, and its tokens' PieceBytes join to it.
 #include <utf8proc.h>
 
 #include <cstdlib>
@@ -64,6 +65,12 @@ void CheckDecode(const Tokenizer& t, const std::vector<int32_t>& ids, bool skip_
   streamed += stream.Flush();
   if (streamed != text) oko::fuzz::Fail("streaming decode differs from Decode:\n[" + oko::fuzz::Escape(streamed) + "]\n[" +
                     oko::fuzz::Escape(text) + "]");
+  for (int32_t id : ids) {
+    const std::string piece = t.DecodePiece(id), bytes = t.PieceBytes(id);
+    if (piece.find("\xEF\xBF\xBD") == std::string::npos && bytes != piece)
+      oko::fuzz::Fail("PieceBytes [" + oko::fuzz::Escape(bytes) + "] differs from a whole piece [" +
+                      oko::fuzz::Escape(piece) + "]");
+  }
 }
 
 }  // namespace
@@ -106,6 +113,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string back = t.Decode(*ids);
     const std::string want = Nfc(rest);
     if (back != want) fuzz::Fail("Qwen3 round trip: [" + fuzz::Escape(back) + "] != NFC(input) [" + fuzz::Escape(want) + "]");
+    std::string joined;
+    for (int32_t id : *ids) joined += t.PieceBytes(id);
+    if (joined != want) fuzz::Fail("Qwen3 PieceBytes join to [" + fuzz::Escape(joined) + "], not the text");
   }
   return 0;
 }

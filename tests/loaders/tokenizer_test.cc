@@ -315,6 +315,32 @@ TEST(TokenizerPieces, KeepLeadingSpacesAndJoinToTheText) {
   EXPECT_EQ(Qwen().DecodePiece((*ids)[1]), " world");
 }
 
+// The bytes each token stands for: where a token ends inside a character, its part of
+// the UTF-8 (DecodePiece shows U+FFFD there), so the pieces' bytes join to the text; in
+// both tokenizer kinds (byte-level, and SentencePiece's <0xXX> byte fallback).
+TEST(TokenizerPieces, BytesAreTheTokensOwn) {
+  const std::string text = "Hi 𝔘𝔫 龘 🦩";
+  auto ids = Qwen().Encode(text, false);
+  ASSERT_TRUE(ids.ok());
+  std::string joined;
+  bool split = false;  // some token ends inside a character
+  for (int32_t id : *ids) {
+    joined += Qwen().PieceBytes(id);
+    split = split || Qwen().DecodePiece(id).find("\xEF\xBF\xBD") != std::string::npos;
+  }
+  EXPECT_EQ(joined, text);
+  EXPECT_TRUE(split) << "the text no longer splits a character; pick another";
+  const auto e4 = Qwen().TokenId("\xC3\xA4");  // the byte-level character of byte 0xE4
+  ASSERT_TRUE(e4.has_value());
+  EXPECT_EQ(Qwen().PieceBytes(*e4), "\xE4");
+  EXPECT_EQ(Qwen().DecodePiece(*e4), "\xEF\xBF\xBD");
+  const auto f0 = Stories().TokenId("<0xF0>");
+  ASSERT_TRUE(f0.has_value());
+  EXPECT_EQ(Stories().PieceBytes(*f0), "\xF0");
+  EXPECT_EQ(Stories().DecodePiece(*f0), "\xEF\xBF\xBD");
+  EXPECT_EQ(Stories().PieceBytes(407), " upon");  // whole characters: the text's bytes
+}
+
 TEST(TokenizerLoad, FollowsASymlinkCheckedOutAsAFile) {
   // tiny-llama/tokenizer.json is the 28-byte text "../tiny-qwen3/tokenizer.json".
   auto t = Tokenizer::Load(SharedPath("models/tiny-llama"));
