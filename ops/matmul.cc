@@ -17,9 +17,9 @@ namespace HWY_NAMESPACE {
 
 // One weight row n times kM activation rows, kU vectors of K per step (kM * kU f32
 // accumulators). Reading 2-8 adjacent rows at once (2-4 KiB apart) to share x loads ran
-// at 12-15 GB/s where one row at a time ran 31-34 (DRAM-cold GEMV); rows half a range
-// apart do not have that problem and beat one row (GemvBlock, TilesOfPair), so this is
-// for the rows left over, and AVX3's 8-row tiles. Writes y[m0 + m, n] (+ bias).
+// at 12-15 GB/s where one row at a time ran 31-34 (DRAM-cold GEMV); rows a part of the
+// range apart do not have that problem and beat one row (GemvBlock, TilesOfTriple), so
+// this is for the rows left over, and AVX3's 8-row tiles. Writes y[m0 + m, n] (+ bias).
 template <size_t kM, size_t kU, typename TW>
 HWY_INLINE void MatMulTile(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t m0) {
   const hn::ScalableTag<float> df;
@@ -181,42 +181,34 @@ HWY_INLINE void TilesOfRow(const MatMulArgs& a, const TW* w, size_t n, size_t m)
 }
 
 // Below AVX3 (16 vector registers), 2 <= M <= kWideM: several weight rows at once, so
-// that each x vector is loaded once for all of them: triples of rows in one 3 x M block
-// for M <= 4, pairs in 2 x 6 / 2 x 4 blocks above. bench/ops matmul_bench, Zen 2,
-// 1 thread, DRAM-cold bf16, GFLOP/s, K=1024 N=3072 unless said, one row at a time
-// (MatMulTile) -> pairs -> triples: M=2 19.9 -> 25.1 -> 32.3, M=3 28.7 -> 38.2 -> 47.6,
-// M=4 35.8 -> 48.0 -> 55.5, M=4 K=3072 N=1024 (x past L1) 26.9 -> 46.4 -> 48.9, M=6
-// 44.8 -> 54.4 -> 52.1, M=8 52.8 -> 51.1 -> 37.5, M=8 K=3072 29.6 -> 50.9 -> 37.5.
+// that each x vector is loaded once for all of them: triples of rows in 3 x M blocks.
+// bench/ops matmul_bench, Zen 2, 1 thread, DRAM-cold bf16, GFLOP/s, K=1024 N=3072 unless
+// said, one row at a time (MatMulTile) -> pairs -> triples: M=2 19.9 -> 25.1 -> 32.3, M=3
+// 28.7 -> 38.2 -> 47.6, M=4 35.8 -> 48.0 -> 55.5, M=4 K=3072 N=1024 (x past L1) 26.9 ->
+// 46.4 -> 48.9. M=5-8 as a 3 x 4 block and a 3 x (M - 4) one, against pairs in 2 x 6 and
+// 2 x 2 blocks (alternated, with the prefetch of MatMulBlock): M=6 58.5-58.7 -> 61.8-62.0,
+// M=8 52.2-52.3 -> 64.9-65.4, M=8 K=3072 56.3 -> 69.4-69.7.
 constexpr bool kRowBlocks = !(HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3);
 
-// Rows [0, M) of x times weight rows n and n + step, 4 < M <= kWideM.
+// Rows [m0, m0 + rows) of x times weight rows n, n + step and n + 2 step, rows <= 4: one
+// block of 3 x rows (at most 12 accumulators, 3 weight vectors and an x vector: AVX2's 16
+// registers). The same blocks in a loop over m ran 25% slower (44 vs 57.5 GFLOP/s at M=4).
 template <typename TW>
-HWY_INLINE void TilesOfPair(const MatMulArgs& a, const TW* w, size_t n, size_t step) {
-  size_t m = 0;
-  if (a.M >= 6) {
-    MatMulBlock<2, 6>(a, w, n, step, 0);
-    m = 6;
-  }
-  for (; m + 4 <= a.M; m += 4) MatMulBlock<2, 4>(a, w, n, step, m);
-  switch (a.M - m) {
-    case 3: MatMulBlock<2, 3>(a, w, n, step, m); break;
-    case 2: MatMulBlock<2, 2>(a, w, n, step, m); break;
-    case 1: MatMulBlock<2, 1>(a, w, n, step, m); break;
-    default: break;
+HWY_INLINE void TripleBlock(const MatMulArgs& a, const TW* w, size_t n, size_t step, size_t m0, size_t rows) {
+  switch (rows) {
+    case 1: return MatMulBlock<3, 1>(a, w, n, step, m0);
+    case 2: return MatMulBlock<3, 2>(a, w, n, step, m0);
+    case 3: return MatMulBlock<3, 3>(a, w, n, step, m0);
+    default: return MatMulBlock<3, 4>(a, w, n, step, m0);
   }
 }
 
-// Rows [0, M) of x times weight rows n, n + step and n + 2 step, M <= 4: one block of
-// 3 x M (at most 12 accumulators, 3 weight vectors and an x vector: AVX2's 16 registers).
-// The same blocks in a loop over m ran 25% slower (44 vs 57.5 GFLOP/s at M = 4).
+// Rows [0, M) of x, M <= 8, times weight rows n, n + step and n + 2 step.
 template <typename TW>
 HWY_INLINE void TilesOfTriple(const MatMulArgs& a, const TW* w, size_t n, size_t step) {
-  switch (a.M) {
-    case 1: return MatMulBlock<3, 1>(a, w, n, step, 0);
-    case 2: return MatMulBlock<3, 2>(a, w, n, step, 0);
-    case 3: return MatMulBlock<3, 3>(a, w, n, step, 0);
-    default: return MatMulBlock<3, 4>(a, w, n, step, 0);
-  }
+  if (a.M <= 4) return TripleBlock(a, w, n, step, 0, a.M);
+  MatMulBlock<3, 4>(a, w, n, step, 0);
+  TripleBlock(a, w, n, step, 4, a.M - 4);
 }
 
 // Weight rows per block when M > kWideM: a block (64 rows x K) stays in L2 while every
@@ -231,18 +223,14 @@ void GemmTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
   if (a.M == 1) return GemvTyped<TW>(a, n_begin, n_end);
   const TW* w = static_cast<const TW*>(a.w);
   if (a.M <= kWideM) {
-    // Weight rows a third (M <= 4) or half (M <= 8) of the range apart: adjacent rows
-    // (2 KiB apart at K = 1024) streamed together ran at half the speed (M = 4 in pairs:
-    // 20.1 GFLOP/s, the prefetcher?), rows half the range apart did not (43.1).
+    // Weight rows a third of the range apart: adjacent rows (2 KiB apart at K = 1024)
+    // streamed together ran at half the speed (M = 4 in pairs: 20.1 GFLOP/s, the
+    // prefetcher?), rows half the range apart did not (43.1).
     size_t n = n_begin;
-    if (kRowBlocks && a.M <= 4) {
+    if (kRowBlocks) {
       const size_t third = (n_end - n_begin) / 3;
       for (; n < n_begin + third; ++n) TilesOfTriple(a, w, n, third);
       n = n_begin + 3 * third;
-    } else if (kRowBlocks) {
-      const size_t half = (n_end - n_begin) / 2;
-      for (; n < n_begin + half; ++n) TilesOfPair(a, w, n, half);
-      n = n_begin + 2 * half;
     }
     for (; n < n_end; ++n) TilesOfRow(a, w, n, 0);
     return;
