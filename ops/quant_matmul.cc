@@ -223,6 +223,12 @@ struct ActQ8_0 {
   const BlockQ8_0* blocks;
 };
 
+// The parts of one row of K activations in Int8ActivationBytes's layout.
+HWY_INLINE ActQ8_0 ActQ8_0Row(const uint8_t* xq, size_t K) {
+  const auto* sums = reinterpret_cast<const float*>(xq);
+  return {sums, sums + K / 32, reinterpret_cast<const BlockQ8_0*>(sums + 2 * K / 32)};
+}
+
 // Block i of a Q8_0 weight row times block i of each activation row, into acc. The
 // scale d * dx is a vector product (dx broadcast from memory); formed in a scalar and
 // broadcast, as DotQ8_0Streams does (the same rounding: results agree bit for bit), the
@@ -537,10 +543,7 @@ HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* cons
     }
   } else {
     ActQ8_0 x[kM];
-    for (size_t m = 0; m < kM; ++m) {
-      const auto* sums = reinterpret_cast<const float*>(xq[m]);
-      x[m] = {sums, sums + K / 32, reinterpret_cast<const BlockQ8_0*>(sums + 2 * K / 32)};
-    }
+    for (size_t m = 0; m < kM; ++m) x[m] = ActQ8_0Row(xq[m], K);
     if constexpr (T == QuantType::kQ8_0) {
       DotQ8_0<kM>(reinterpret_cast<const BlockQ8_0*>(row), x, K / 32, out);
     } else if constexpr (T == QuantType::kQ4_0) {
@@ -568,8 +571,7 @@ void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   size_t n = n_begin;
   if constexpr (T == QuantType::kQ8_0) {
     if (a.M == 1) {
-      const auto* sums = reinterpret_cast<const float*>(xq);
-      const ActQ8_0 x{sums, sums + K / 32, reinterpret_cast<const BlockQ8_0*>(sums + 2 * K / 32)};
+      const ActQ8_0 x = ActQ8_0Row(xq, K);
       const size_t part = (n_end - n_begin) / kQ8Streams;
       for (; n < n_begin + part; ++n) {
         float out[kQ8Streams];
