@@ -4,6 +4,7 @@
 // iterations, output bytes, recursion) live with the template engine (loaders/jinja_*.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace oko {

@@ -69,6 +69,9 @@ struct ExportTensor {
   TensorQuant type{QuantType::kF32, QuantType::kF32};
   bool permute_llama_qk = false;  // Hugging Face row order in, llama.cpp's out
   std::shared_ptr<const void> storage{};  // of `source`, when it is not mapped
+  // Set for a generated tensor: makes the source when it is written (`source` then has
+  // only its rows and cols).
+  std::function<Result<OwnedWeight>()> make_source{};
 };
 
 // Llama 3.1's RoPE scaling as llama.cpp's converter writes it (loaders/gguf_model.h).
@@ -128,22 +131,55 @@ GgufMetadata MetadataOfGguf(const GgufFile& f) {
   return md;
 }
 
-Result<GgufMetadata> MetadataOfFolder(const ModelDir& m) {
-  OKO_ASSIGN_OR_RETURN(GgufMetadata md, GgufArchMetadata(m.config));
-  std::string name = std::filesystem::path(m.dir).lexically_normal().filename().string();
-  if (name.empty()) name = std::filesystem::path(m.dir).lexically_normal().parent_path().filename().string();
+// The architecture's keys, the name, and the tokenizer of `tokenizer_dir` (none if "").
+Result<GgufMetadata> MetadataOf(const ModelConfig& c, const std::string& name, const std::string& tokenizer_dir,
+                                bool has_chat_template) {
+  OKO_ASSIGN_OR_RETURN(GgufMetadata md, GgufArchMetadata(c));
   md.emplace_back("general.name", GgufString(name));
   md.emplace_back("general.type", GgufString("model"));
-  if (!m.has_tokenizer) return md;
-  OKO_ASSIGN_OR_RETURN(GgufMetadata tok, GgufTokenizerMetadata(m.dir, m.config, m.has_chat_template));
+  if (tokenizer_dir.empty()) return md;
+  OKO_ASSIGN_OR_RETURN(GgufMetadata tok, GgufTokenizerMetadata(tokenizer_dir, c, has_chat_template));
   md.insert(md.end(), tok.begin(), tok.end());
   return md;
+}
+
+Result<GgufMetadata> MetadataOfFolder(const ModelDir& m) {
+  std::string name = std::filesystem::path(m.dir).lexically_normal().filename().string();
+  if (name.empty()) name = std::filesystem::path(m.dir).lexically_normal().parent_path().filename().string();
+  return MetadataOf(m.config, name, m.has_tokenizer ? m.dir : "", m.has_chat_template);
+}
+
+// The expected tensors of a generated model, made when written.
+Result<std::vector<ExportTensor>> GeneratedTensors(const GeneratedModel& m, const ExportPlan& plan) {
+  std::vector<ExportTensor> out;
+  for (const ExpectedTensor& e : ExpectedTensors(m.config)) {
+    if (e.optional) continue;
+    const auto gguf = GgufTensorName(e.name);
+    if (!gguf) return Errorf("tensor '{}' has no GGUF counterpart", e.name);
+    ExportTensor x{*gguf, e.name, {}, e.shape.size() == 2};
+    const size_t rows = x.matrix ? static_cast<size_t>(e.shape[0]) : 1, cols = static_cast<size_t>(e.shape.back());
+    x.source = WeightView{QuantType::kF32, nullptr, rows, cols, rows * cols * sizeof(float)};
+    if (x.matrix) x.type = MatrixType(plan, e.name, e.shape);
+    x.permute_llama_qk = LlamaQkRowPermuted(m.config, e.name);
+    x.make_source = [&m, e] { return m.make(e); };
+    out.push_back(std::move(x));
+  }
+  if (m.config.rope_scaling.type == "llama3") out.push_back(RopeFreqsTensor(m.config));
+  return out;
 }
 
 // Converts one tensor over the pool and writes its rows (in llama.cpp's order).
 Status WriteTensor(const ExportTensor& x, const ModelConfig& c, ThreadPool& pool, AtomicFile& f) {
   const QuantType type = x.matrix ? x.type.type : QuantType::kF32;
-  OKO_ASSIGN_OR_RETURN(OwnedWeight w, ConvertWeight(x.source, type, x.hf_name, x.matrix ? &pool : nullptr));
+  OwnedWeight made;
+  if (x.make_source) {
+    OKO_ASSIGN_OR_RETURN(made, x.make_source());
+    if (made.view.rows != x.source.rows || made.view.cols != x.source.cols)
+      return Errorf("generated tensor '{}': [{}, {}], expected [{}, {}]", x.hf_name, made.view.rows, made.view.cols,
+                    x.source.rows, x.source.cols);
+  }
+  const WeightView& source = x.make_source ? made.view : x.source;
+  OKO_ASSIGN_OR_RETURN(OwnedWeight w, ConvertWeight(source, type, x.hf_name, x.matrix ? &pool : nullptr));
   if (!x.permute_llama_qk) return f.Write(w.view.data, w.view.nbytes);
   const size_t rb = w.view.row_bytes(), hd = static_cast<size_t>(c.head_dim);
   for (size_t r = 0; r < w.view.rows; ++r) OKO_RETURN_IF_ERROR(f.Write(w.view.data + LlamaQkHfRow(r, hd) * rb, rb));
@@ -161,6 +197,38 @@ Status CheckGgufExportType(const std::string& type) {
                        ExitCode::kUsage);
 }
 
+namespace {
+
+// Writes `tensors` (converted as `plan` says) after `md` into o.out.
+Status WriteExport(const std::vector<ExportTensor>& tensors, GgufMetadata md, const ExportPlan& plan,
+                   const ModelConfig& config, const GgufExportOptions& o, GgufExportSummary* summary) {
+  md.emplace_back("general.quantization_version", GgufUint32(2));
+  md.emplace_back("general.file_type", GgufUint32(FileType(plan.spec)));
+
+  ThreadPool pool(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
+  std::vector<GgufTensorToWrite> to_write;
+  size_t done = 0;
+  for (const ExportTensor& x : tensors) {
+    const QuantType type = x.matrix ? x.type.type : QuantType::kF32;
+    if (x.matrix && x.type.fell_back()) summary->fallbacks.push_back(FallbackNote(x.hf_name, x.type, x.source.cols));
+    ++summary->type_counts[std::string(QuantTypeName(type))];
+    std::vector<uint64_t> ne = {x.source.cols};
+    if (x.matrix) ne.push_back(x.source.rows);
+    to_write.push_back({x.gguf_name, Info(type).ggml_type, std::move(ne), [&, x](AtomicFile& f) -> Status {
+                          OKO_RETURN_IF_ERROR(WriteTensor(x, config, pool, f));
+                          if (o.on_progress) o.on_progress(++done, tensors.size());
+                          return {};
+                        }});
+  }
+  OKO_RETURN_IF_ERROR(WriteGguf(o.out, md, to_write));
+  summary->tensors = tensors.size();
+  std::error_code ec;
+  summary->bytes = std::filesystem::file_size(o.out, ec);
+  return {};
+}
+
+}  // namespace
+
 Result<GgufExportSummary> ExportGguf(const GgufExportOptions& o) {
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(o.model));
   OKO_ASSIGN_OR_RETURN(ExportPlan plan, MakeExportPlan(o.type, m.config));
@@ -175,28 +243,18 @@ Result<GgufExportSummary> ExportGguf(const GgufExportOptions& o) {
     OKO_ASSIGN_OR_RETURN(tensors, FolderTensors(m, plan));
     OKO_ASSIGN_OR_RETURN(md, MetadataOfFolder(m));
   }
-  md.emplace_back("general.quantization_version", GgufUint32(2));
-  md.emplace_back("general.file_type", GgufUint32(FileType(plan.spec)));
+  OKO_RETURN_IF_ERROR(WriteExport(tensors, std::move(md), plan, m.config, o, &summary));
+  return summary;
+}
 
-  ThreadPool pool(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
-  std::vector<GgufTensorToWrite> to_write;
-  size_t done = 0;
-  for (const ExportTensor& x : tensors) {
-    const QuantType type = x.matrix ? x.type.type : QuantType::kF32;
-    if (x.matrix && x.type.fell_back()) summary.fallbacks.push_back(FallbackNote(x.hf_name, x.type, x.source.cols));
-    ++summary.type_counts[std::string(QuantTypeName(type))];
-    std::vector<uint64_t> ne = {x.source.cols};
-    if (x.matrix) ne.push_back(x.source.rows);
-    to_write.push_back({x.gguf_name, Info(type).ggml_type, std::move(ne), [&, x](AtomicFile& f) -> Status {
-                          OKO_RETURN_IF_ERROR(WriteTensor(x, m.config, pool, f));
-                          if (o.on_progress) o.on_progress(++done, tensors.size());
-                          return {};
-                        }});
-  }
-  OKO_RETURN_IF_ERROR(WriteGguf(o.out, md, to_write));
-  summary.tensors = tensors.size();
-  std::error_code ec;
-  summary.bytes = std::filesystem::file_size(o.out, ec);
+Result<GgufExportSummary> ExportGeneratedGguf(const GeneratedModel& m, const GgufExportOptions& o) {
+  OKO_ASSIGN_OR_RETURN(ExportPlan plan, MakeExportPlan(o.type, m.config));
+  GgufExportSummary summary;
+  summary.without_tokenizer = m.tokenizer_dir.empty();
+  OKO_ASSIGN_OR_RETURN(std::vector<ExportTensor> tensors, GeneratedTensors(m, plan));
+  OKO_ASSIGN_OR_RETURN(GgufMetadata md, MetadataOf(m.config, m.name, m.tokenizer_dir,
+                                                   !m.tokenizer_dir.empty() && HasChatTemplate(m.tokenizer_dir)));
+  OKO_RETURN_IF_ERROR(WriteExport(tensors, std::move(md), plan, m.config, o, &summary));
   return summary;
 }
 

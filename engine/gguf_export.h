@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/linear.h"
+#include "loaders/hf_config.h"
 
 namespace oko {
 
@@ -44,6 +46,21 @@ struct GgufExportSummary {
 // An unknown type is a usage error (exit 1); what cannot be written (an unsupported
 // architecture, tokenizer or RoPE scaling) is exit 2, naming it; a failed write exit 3.
 Result<GgufExportSummary> ExportGguf(const GgufExportOptions& options);
+
+// A model that exists as its config and a maker of each tensor's values (oko make-model
+// --quant): written as ExportGguf writes a folder, each tensor made, converted and written
+// in turn, so memory holds one tensor at a time and a model whose bf16 weights would not
+// fit can be written quantized.
+struct GeneratedModel {
+  ModelConfig config;
+  std::string name;           // general.name
+  std::string tokenizer_dir;  // tokenizer.json and tokenizer_config.json, or "" for none
+  // A tensor of ExpectedTensors(config) (the optional ones are left out) in F32/BF16/F16,
+  // [rows, cols] for a matrix, [1, n] for a vector.
+  std::function<Result<OwnedWeight>(const ExpectedTensor&)> make;
+};
+// options.model is not used.
+Result<GgufExportSummary> ExportGeneratedGguf(const GeneratedModel& model, const GgufExportOptions& options);
 
 // Whether `type` names a type ExportGguf writes (any case); else a usage error (exit 1)
 // listing them.

@@ -6,10 +6,12 @@
 #include "common/atomic_file.h"
 #include "common/limits.h"
 #include "common/mapped_file.h"
+#include "engine/gguf_export.h"
 #include "loaders/hf_config.h"
 #include "loaders/json_util.h"
 #include "loaders/safetensors_writer.h"
 #include "tools/command.h"
+#include "tools/engine_flags.h"
 #include "tools/flags.h"
 #include "loaders/tokenizer.h"
 
@@ -22,14 +24,22 @@ using ojson = nlohmann::ordered_json;
 struct Preset {
   const char* name;
   int64_t hidden, intermediate, layers, heads, kv_heads, head_dim;
+  bool tied;  // tie_word_embeddings
 };
+
 // Dims copied from the real Qwen3 configs (and shared/models/tiny-qwen3).
 constexpr Preset kPresets[] = {
-    {"qwen3-0.6b", 1024, 3072, 28, 16, 8, 128},
-    {"qwen3-1.7b", 2048, 6144, 28, 16, 8, 128},
-    {"qwen3-4b", 2560, 9728, 36, 32, 8, 128},
-    {"tiny-qwen3", 64, 192, 4, 4, 2, 32},
+    {"qwen3-0.6b", 1024, 3072, 28, 16, 8, 128, true},  {"qwen3-1.7b", 2048, 6144, 28, 16, 8, 128, true},
+    {"qwen3-4b", 2560, 9728, 36, 32, 8, 128, true},    {"qwen3-8b", 4096, 12288, 36, 32, 8, 128, false},
+    {"qwen3-14b", 5120, 17408, 40, 40, 8, 128, false}, {"qwen3-32b", 5120, 25600, 64, 64, 8, 128, false},
+    {"tiny-qwen3", 64, 192, 4, 4, 2, 32, true},
 };
+
+std::vector<std::string> PresetNames() {
+  std::vector<std::string> names;
+  for (const Preset& p : kPresets) names.emplace_back(p.name);
+  return names;
+}
 
 ojson PresetConfig(const Preset& p) {
   return ojson{{"architectures", {"Qwen3ForCausalLM"}},
@@ -52,7 +62,7 @@ ojson PresetConfig(const Preset& p) {
                {"rope_scaling", nullptr},
                {"rope_theta", 1000000},
                {"sliding_window", nullptr},
-               {"tie_word_embeddings", true},
+               {"tie_word_embeddings", p.tied},
                {"torch_dtype", "bfloat16"},
                {"use_cache", true},
                {"use_sliding_window", false},
@@ -94,29 +104,59 @@ void StoreAs(DType dtype, float v, std::byte* dst) {
 }
 
 // Norm weights are 1 (as initialised by HF), biases 0, matrices uniform with std 0.02.
+// Values [begin, begin + count) of the tensor's stream into dst (in `dtype`).
+class RandomValues {
+ public:
+  RandomValues(const std::string& name, uint64_t seed)
+      : rng_{seed ^ HashName(name)},
+        is_norm_(name.find("norm") != std::string::npos),
+        is_bias_(name.ends_with(".bias")) {}
+  // The next `count` values (the stream continues across calls).
+  void Next(DType dtype, int64_t count, std::byte* dst) {
+    const float scale = 0.02f * 1.7320508f;  // uniform(-a, a) has std a / sqrt(3)
+    const size_t esize = DTypeSize(dtype);
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = is_norm_ ? 1.0f : is_bias_ ? 0.0f : scale * rng_.NextSigned();
+      StoreAs(dtype, v, dst + i * esize);
+    }
+  }
+
+ private:
+  SplitMix64 rng_;
+  bool is_norm_, is_bias_;
+};
+
+int64_t Elements(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
 TensorToWrite RandomTensor(const ExpectedTensor& e, DType dtype, uint64_t seed) {
   TensorToWrite t{e.name, dtype, e.shape, nullptr};
-  const bool is_norm = e.name.find("norm") != std::string::npos;
-  const bool is_bias = e.name.ends_with(".bias");
   t.write = [=](AtomicFile& f) -> Status {
-    SplitMix64 rng{seed ^ HashName(e.name)};
-    int64_t n = 1;
-    for (int64_t d : e.shape) n *= d;
-    const float scale = 0.02f * 1.7320508f;  // uniform(-a, a) has std a / sqrt(3)
+    RandomValues values(e.name, seed);
+    const int64_t n = Elements(e.shape);
     const size_t esize = DTypeSize(dtype);
     std::vector<std::byte> buf(size_t{1} << 20);
     const int64_t per_chunk = static_cast<int64_t>(buf.size() / esize);
     for (int64_t begin = 0; begin < n; begin += per_chunk) {
       const int64_t count = std::min(per_chunk, n - begin);
-      for (int64_t i = 0; i < count; ++i) {
-        const float v = is_norm ? 1.0f : is_bias ? 0.0f : scale * rng.NextSigned();
-        StoreAs(dtype, v, buf.data() + i * esize);
-      }
+      values.Next(dtype, count, buf.data());
       OKO_RETURN_IF_ERROR(f.Write(buf.data(), count * esize));
     }
     return {};
   };
   return t;
+}
+
+// The same values in memory, for make-model --quant ([1, n] for a vector).
+OwnedWeight RandomWeight(const ExpectedTensor& e, DType dtype, uint64_t seed) {
+  const size_t rows = e.shape.size() == 2 ? static_cast<size_t>(e.shape[0]) : 1;
+  const size_t cols = static_cast<size_t>(e.shape.back()), bytes = rows * cols * DTypeSize(dtype);
+  auto storage = std::shared_ptr<std::byte[]>(new std::byte[bytes]);
+  RandomValues(e.name, seed).Next(dtype, static_cast<int64_t>(rows * cols), storage.get());
+  return {WeightView{*QuantTypeFromDType(dtype), storage.get(), rows, cols, bytes}, storage};
 }
 
 Status CopyFile(const fs::path& from, const fs::path& to) {
@@ -126,6 +166,7 @@ Status CopyFile(const fs::path& from, const fs::path& to) {
 
 struct MakeModelOptions {
   std::string preset, config_path, tokenizer_dir, out, dtype = "bf16";
+  std::string quant;  // a GGUF file in this type instead of a folder
   uint64_t seed = 0;
   int64_t lora_rank = 0;  // also write OUT/lora-rR: an adapter on all seven projections
   bool force = false;
@@ -157,8 +198,16 @@ Status WriteRandomLora(const fs::path& dir, const ModelConfig& c, int64_t r, DTy
   return WriteFileAtomically((dir / "adapter_config.json").string(), config.dump(2) + "\n");
 }
 
-// Nothing a user owns is overwritten without --force: --out must be new or an empty folder.
-Status CheckOutFolder(const MakeModelOptions& o) {
+// Nothing a user owns is overwritten without --force: --out must be new or an empty folder
+// (with --quant: a new .gguf file).
+Status CheckOut(const MakeModelOptions& o) {
+  if (!o.quant.empty()) {
+    OKO_RETURN_IF_ERROR(CheckGgufExportType(o.quant));
+    if (o.lora_rank > 0)
+      return Status::Error("--lora-rank writes an adapter folder inside the model's folder: not with --quant",
+                           ExitCode::kUsage);
+    return CheckGgufOutFile(o.out, o.force);
+  }
   if (o.out.empty() || o.out == "-") return Status::Error("--out must name a folder", ExitCode::kUsage);
   std::error_code ec;
   if (!fs::exists(o.out, ec) || o.force) return {};
@@ -189,6 +238,28 @@ Result<std::string> TokenizerDir(const MakeModelOptions& o, const ModelConfig& c
   return dir;
 }
 
+int64_t Parameters(const ModelConfig& c) {
+  int64_t params = 0;
+  for (const auto& e : ExpectedTensors(c))
+    if (!e.optional) params += Elements(e.shape);
+  return params;
+}
+
+// --quant: a GGUF file, each tensor generated (the values the folder would hold), quantized
+// and written in turn: memory holds one tensor, not the model.
+Status WriteQuantizedGguf(const MakeModelOptions& o, const ModelConfig& c, const std::string& tokenizer_dir,
+                          DType dtype) {
+  GeneratedModel m{c, fs::path(o.out).stem().string(), tokenizer_dir,
+                   [&](const ExpectedTensor& e) -> Result<OwnedWeight> { return RandomWeight(e, dtype, o.seed); }};
+  GgufExportOptions e{"", o.quant, o.out, 0, QuantProgressLine(o.quant)};
+  OKO_ASSIGN_OR_RETURN(GgufExportSummary s, ExportGeneratedGguf(m, e));
+  for (const std::string& note : s.fallbacks) fmt::print(stderr, "fell back: {}\n", note);
+  DropFromPageCache(o.out);  // so that benchmarks read it through huge pages
+  fmt::print("wrote {} ({} {}, {:.1f} M parameters, {} from {} values, {:.2f} GB)\n", o.out, ArchName(c.arch),
+             o.preset.empty() ? o.config_path : o.preset, Parameters(c) / 1e6, o.quant, o.dtype, s.bytes / 1e9);
+  return {};
+}
+
 Status RunMakeModel(const MakeModelOptions& o) {
   ojson config, generation;
   if (!o.preset.empty()) {
@@ -209,6 +280,7 @@ Status RunMakeModel(const MakeModelOptions& o) {
                                                                           ? "preset " + o.preset
                                                                           : o.config_path));
   OKO_ASSIGN_OR_RETURN(const std::string tokenizer_dir, TokenizerDir(o, c));
+  if (!o.quant.empty()) return WriteQuantizedGguf(o, c, tokenizer_dir, dtype);
 
   std::error_code ec;
   fs::create_directories(o.out, ec);
@@ -227,14 +299,8 @@ Status RunMakeModel(const MakeModelOptions& o) {
   OKO_ASSIGN_OR_RETURN(const std::string tokenizer_json, ResolveTokenizerPath(tokenizer_dir));
   OKO_RETURN_IF_ERROR(CopyFile(tokenizer_json, out / "tokenizer.json"));  // the file, not a link to it
   OKO_RETURN_IF_ERROR(CopyFile(fs::path(tokenizer_dir) / "tokenizer_config.json", out / "tokenizer_config.json"));
-  int64_t params = 0;
-  for (const auto& t : tensors) {
-    int64_t n = 1;
-    for (int64_t d : t.shape) n *= d;
-    params += n;
-  }
   fmt::print("wrote {} ({} {}, {:.1f} M parameters, {})\n", o.out, ArchName(c.arch),
-             o.preset.empty() ? o.config_path : o.preset, params / 1e6, o.dtype);
+             o.preset.empty() ? o.config_path : o.preset, Parameters(c) / 1e6, o.dtype);
   if (o.lora_rank > 0) {
     const fs::path lora = out / fmt::format("lora-r{}", o.lora_rank);
     OKO_RETURN_IF_ERROR(WriteRandomLora(lora, c, o.lora_rank, dtype, o.seed));
@@ -250,29 +316,37 @@ Subcommand AddMakeModelCommand(CLI::App& root) {
   auto o = std::make_shared<MakeModelOptions>();
   CLI::App* app = root.add_subcommand(
       "make-model", "Write a model folder with random weights of a real model's shapes");
-  auto* preset = app->add_option("--preset", o->preset, "qwen3-0.6b, qwen3-1.7b, qwen3-4b or tiny-qwen3")
-                     ->check(CLI::IsMember({"qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "tiny-qwen3"}));
+  auto* preset = app->add_option("--preset", o->preset,
+                                 fmt::format("a real model's shapes: {}", fmt::join(PresetNames(), ", ")))
+                     ->check(CLI::IsMember(PresetNames()));
   auto* config = AddInputFileFlag(app, "--config", &o->config_path, /*allow_stdin=*/false,
                                   "a config.json to copy the dims from");
   preset->excludes(config);
   app->add_option("--tokenizer", o->tokenizer_dir,
                   "folder with tokenizer.json and tokenizer_config.json (default: the one beside --config, "
                   "else $OKO_SHARED/models/qwen3-tokenizer)");
-  app->add_option("--out", o->out, "output folder: new or empty unless --force")->required();
+  app->add_option("--out", o->out, "output folder: new or empty unless --force (with --quant: a new FILE.gguf)")
+      ->required();
   app->add_flag("--force", o->force, "write into a non-empty --out, overwriting its model files");
-  app->add_option("--dtype", o->dtype, "weight dtype: bf16, f16 or f32 (default: bf16)")
+  app->add_option("--dtype", o->dtype, "weight dtype: bf16, f16 or f32; with --quant, of the values quantized "
+                                       "(default: bf16)")
       ->check(CLI::IsMember({"bf16", "f16", "f32"}));
+  app->add_option("--quant", o->quant,
+                  "write a GGUF file in this type instead of a folder, one tensor at a time (for shapes whose "
+                  "bf16 weights do not fit in memory): q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, "
+                  "q5_k_m, f32, f16, bf16 (default: none, a folder)");
   AddUint64Flag(app, "--seed", &o->seed, 0, "random seed (default: 0)");
   AddIntFlag(app, "--lora-rank", &o->lora_rank, {0, kMaxLoraRank},
              "also write OUT/lora-rR, a PEFT adapter of rank R on the seven projections of every "
              "layer, for oko bench --lora (default: 0, none)");
   AddExamples(app, {"oko make-model --preset qwen3-0.6b --out ../models/random-0.6b",
                     "oko make-model --config ../shared/models/stories260k/config.json --out /tmp/st --dtype f32",
-                    "oko make-model --preset qwen3-0.6b --lora-rank 16 --out /tmp/q06  # + /tmp/q06/lora-r16"});
+                    "oko make-model --preset qwen3-0.6b --lora-rank 16 --out /tmp/q06  # + /tmp/q06/lora-r16",
+                    "oko make-model --preset qwen3-14b --quant q4_k_m --out /tmp/qwen3-14b-q4_k_m.gguf"});
   return {app, [o, preset, config]() -> Status {
             if (preset->count() == 0 && config->count() == 0)
               return Status::Error("give --preset or --config", ExitCode::kUsage);
-            OKO_RETURN_IF_ERROR(CheckOutFolder(*o));
+            OKO_RETURN_IF_ERROR(CheckOut(*o));
             return RunMakeModel(*o);
           }};
 }

@@ -1,9 +1,7 @@
 // oko quantize: a model folder or GGUF file written as a GGUF file (engine/gguf_export.h).
-#include <filesystem>
 
 #include "common/limits.h"
 #include "engine/gguf_export.h"
-#include "loaders/gguf.h"
 #include "tools/command.h"
 #include "tools/engine_flags.h"
 #include "tools/flags.h"
@@ -11,8 +9,6 @@
 
 namespace oko {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct QuantizeOptions {
   std::string model, type, out;
@@ -24,15 +20,7 @@ struct QuantizeOptions {
 // a user owns overwritten without --force.
 Status CheckQuantizeFlags(const QuantizeOptions& o) {
   OKO_RETURN_IF_ERROR(CheckGgufExportType(o.type));
-  if (!IsGgufPath(o.out))
-    return Status::Error(fmt::format("--out {}: the file name must end in .gguf (oko and llama.cpp tell GGUF "
-                                     "files by it)",
-                                     o.out),
-                         ExitCode::kUsage);
-  std::error_code ec;
-  if (fs::is_directory(o.out, ec)) return Errorf("--out {}: is a folder", o.out);
-  if (fs::exists(o.out, ec) && !o.force) return Errorf("--out {}: the file exists (--force to overwrite it)", o.out);
-  return {};
+  return CheckGgufOutFile(o.out, o.force);
 }
 
 Status RunQuantize(const QuantizeOptions& o) {

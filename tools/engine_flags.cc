@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <new>
 #include <random>
 
 #include "engine/quant_plan.h"
+#include "loaders/gguf.h"
 #include "loaders/hf_config.h"
 #include "ops/gemm_onednn.h"
 #include "tools/flags.h"
@@ -21,6 +23,18 @@ std::function<void(size_t, size_t)> QuantProgressLine(const std::string& spec) {
     if (terminal) std::fprintf(stderr, "\rquantizing to %s: %zu/%zu tensors", spec.c_str(), done, total);
     if (done == total) std::fprintf(stderr, "%squantized %zu tensors to %s\n", terminal ? "\r" : "", total, spec.c_str());
   };
+}
+
+Status CheckGgufOutFile(const std::string& out, bool force) {
+  if (!IsGgufPath(out))
+    return Status::Error(fmt::format("--out {}: the file name must end in .gguf (oko and llama.cpp tell GGUF "
+                                     "files by it)",
+                                     out),
+                         ExitCode::kUsage);
+  std::error_code ec;
+  if (std::filesystem::is_directory(out, ec)) return Errorf("--out {}: is a folder", out);
+  if (std::filesystem::exists(out, ec) && !force) return Errorf("--out {}: the file exists (--force to overwrite it)", out);
+  return {};
 }
 
 void EngineFlags::Add(CLI::App* app, bool model_required) {

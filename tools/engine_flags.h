@@ -84,6 +84,11 @@ std::string FormatSampling(const SamplerOptions& o);
 // at the end otherwise: EngineOptions::on_quant_progress.
 std::function<void(size_t, size_t)> QuantProgressLine(const std::string& spec);
 
+// The --out of a command that writes a GGUF file: a name ending in .gguf (oko and
+// llama.cpp tell GGUF files by it; else exit 1), not a folder, and not an existing file
+// unless --force (exit 2).
+Status CheckGgufOutFile(const std::string& out, bool force);
+
 // A prompt of `tokens` tokens must fit the KV cache (-c/--ctx) and the positions the model
 // was trained for (max_position_embeddings): otherwise it would be silently cut to its
 // last tokens. Exit status 2 with both numbers. The same rule for every subcommand.

@@ -51,7 +51,7 @@ const std::vector<Subcommand>& Subcommands() {
       {"steer-vector", "steer-vector -m $M --positive $P --negative $P --out $O.st -t 1",
        Join(kEngineFlags, {"--layers", "--positive", "--out"})},
       {"attribute", "attribute -m $M -p hi -t 1", Join(kEngineFlags, {"-p", "--target", "--html"})},
-      {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset", "--lora-rank"}},
+      {"make-model", "make-model --preset tiny-qwen3 --out $O.model", {"--seed", "--dtype", "--preset", "--lora-rank", "--quant"}},
       // An address no machine has: the server loads and sets up its slots with the flag's
       // value, then cannot listen (exit 3) instead of serving forever. (--host itself is
       // not swept: "0" is 0.0.0.0, which would serve.)

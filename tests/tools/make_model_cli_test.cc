@@ -278,6 +278,29 @@ TEST(MakeModelCliTest, BadConfigOrTokenizerIsBadInput) {
   EXPECT_THAT(r.err, HasSubstr(dir + "/file/sub: cannot create the folder"));
 }
 
+// --quant writes the GGUF file that quantizing the folder would give, byte for byte (the
+// same values, plan and quantizer; the same general.name from "m" and "m.gguf"), one
+// tensor at a time; the file then runs.
+TEST(MakeModelCliTest, QuantWritesTheFileQuantizingTheFolderGives) {
+  const std::string dir = test::TempDir("quant");
+  ASSERT_EQ(test::RunOko("make-model --preset tiny-qwen3 --seed 3 --out " + dir + "/folder/m").exit_code, 0);
+  const auto q = test::RunOko("quantize -m " + dir + "/folder/m --type q4_k_m --out " + dir + "/from_folder.gguf");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const auto r = test::RunOko("make-model --preset tiny-qwen3 --seed 3 --quant q4_k_m --out " + dir + "/m.gguf");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("q4_k_m from bf16 values"));
+  EXPECT_THAT(r.err, HasSubstr("fell back: model.layers.0.self_attn.q_proj.weight: Q4_K -> Q5_0"));
+  EXPECT_TRUE(test::ReadBytes(dir + "/m.gguf") == test::ReadBytes(dir + "/from_folder.gguf"));
+  const auto run = test::RunOko("run -m " + dir + "/m.gguf -p Hello -n 4 --temp 0");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  // An existing file is kept without --force; --lora-rank needs a folder.
+  EXPECT_EQ(test::RunOko("make-model --preset tiny-qwen3 --quant q8_0 --out " + dir + "/m.gguf").exit_code, 2);
+  EXPECT_EQ(test::RunOko("make-model --preset tiny-qwen3 --quant q8_0 --lora-rank 2 --out " + dir + "/l.gguf")
+                .exit_code, 1);
+  EXPECT_EQ(test::RunOko("make-model --preset tiny-qwen3 --quant q3_k --out " + dir + "/x.gguf").exit_code, 1);
+  EXPECT_EQ(test::RunOko("make-model --preset tiny-qwen3 --quant q8_0 --out " + dir + "/x.bin").exit_code, 1);
+}
+
 TEST(MakeModelCliTest, UsageErrorsExitWithOne) {
   const std::string out = test::TempDir("usage") + "/model";
   const std::string config = test::SharedPath("models/tiny-qwen3/config.json");
