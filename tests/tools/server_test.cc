@@ -430,7 +430,9 @@ TEST(Server, ChatLogprobsWholeAndStreamedAgree) {
       const std::string text = t["token"];
       std::string bytes;
       for (const json& b : t["bytes"]) bytes.push_back(static_cast<char>(b.get<int>()));
-      if (text.find("\xEF\xBF\xBD") == std::string::npos) EXPECT_EQ(bytes, text);
+      if (text.find("\xEF\xBF\xBD") == std::string::npos) {
+        EXPECT_EQ(bytes, text);
+      }
       EXPECT_FALSE(bytes.empty() && !text.empty()) << t.dump();
     }
   }
