@@ -1,61 +1,78 @@
 #include "tools/request_connection.h"
 
-#include <netdb.h>
+#include <arpa/inet.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
-#include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
 
 namespace oko {
 namespace {
 
-using NameFn = int (*)(int, sockaddr*, socklen_t*);
-
-// The numeric address and port of a socket's end, as httplib spells them (getnameinfo
-// with NI_NUMERICHOST), or false.
-bool Endpoint(NameFn name_of, int fd, std::string* ip, int* port) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  if (name_of(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
-  if (addr.ss_family == AF_INET) {
-    *port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    *port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
-  } else {
-    return false;
+// An address as /proc/net/tcp{,6} spell it: each 4-byte word of its network-order bytes
+// printed as a host-order hex number ("0100007F" for 127.0.0.1), then ":" and the port.
+std::optional<std::string> ProcNetEndpoint(const std::string& ip, int port) {
+  unsigned char bytes[16];
+  size_t n = 4;
+  if (inet_pton(AF_INET, ip.c_str(), bytes) != 1) {
+    if (inet_pton(AF_INET6, ip.c_str(), bytes) != 1) return std::nullopt;
+    n = 16;
   }
-  std::array<char, NI_MAXHOST> host{};
-  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host.data(), host.size(), nullptr, 0,
-                  NI_NUMERICHOST) != 0)
-    return false;
-  *ip = host.data();
-  return true;
+  std::string out;
+  for (size_t i = 0; i < n; i += 4) {
+    uint32_t word;
+    std::memcpy(&word, bytes + i, 4);
+    out += fmt::format("{:08X}", word);
+  }
+  return out + fmt::format(":{:04X}", port);
 }
 
-bool IsEndpoint(NameFn name_of, int fd, const std::string& want_ip, int want_port) {
-  std::string ip;
-  int port = -1;
-  return Endpoint(name_of, fd, &ip, &port) && port == want_port && ip == want_ip;
+// The inode of the TCP socket with these ends, from the kernel's table, or "".
+std::string SocketInode(const std::string& local, const std::string& remote) {
+  for (const char* table : {"/proc/self/net/tcp", "/proc/self/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, l, r, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> l >> r >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+      if (l == local && r == remote) return inode;
+    }
+  }
+  return "";
+}
+
+// The descriptor whose link reads socket:[inode]. Only names are read (readlink), so no
+// other thread's descriptor is touched while it may be closing.
+int FdOfInode(const std::string& inode) {
+  const std::string want = "socket:[" + inode + "]";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    std::error_code link_ec;
+    const auto target = std::filesystem::read_symlink(entry.path(), link_ec);
+    if (link_ec || target.string() != want) continue;
+    const std::string name = entry.path().filename().string();
+    int fd = -1;
+    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec == std::errc()) return fd;
+  }
+  return -1;
 }
 
 int FindSocket(const httplib::Request& req) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    const std::string name = entry.path().filename().string();
-    int fd = -1;
-    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-    if (IsEndpoint(getsockname, fd, req.local_addr, req.local_port) &&
-        IsEndpoint(getpeername, fd, req.remote_addr, req.remote_port))
-      return fd;
-  }
-  return -1;
+  const auto local = ProcNetEndpoint(req.local_addr, req.local_port);
+  const auto remote = ProcNetEndpoint(req.remote_addr, req.remote_port);
+  if (!local || !remote) return -1;
+  const std::string inode = SocketInode(*local, *remote);
+  return inode.empty() || inode == "0" ? -1 : FdOfInode(inode);
 }
 
 }  // namespace

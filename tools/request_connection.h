@@ -1,9 +1,11 @@
 // The TCP connection an HTTP request came on, to tell whether its client is still there.
 // cpp-httplib 0.11 hands a handler no socket (a content provider's DataSink can tell, but
 // only after the status is committed, which a whole JSON reply must not do early), so the
-// socket is found by the request's addresses: the open socket whose local and peer
-// addresses are the request's local and remote ones (a connection's unique 4-tuple).
-// Linux (/proc/self/fd); elsewhere, or when not found, the client always seems there.
+// socket is found by the request's addresses: the kernel's TCP table (/proc/net/tcp,
+// tcp6) gives the inode of the connection with the request's local and remote ends (a
+// unique 4-tuple), and /proc/self/fd the descriptor linked to it. Only that descriptor,
+// which the handler's own thread holds, is ever used. Linux; elsewhere, or when not
+// found, the client always seems there.
 #pragma once
 
 #include <httplib.h>
