@@ -11,11 +11,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
 #include "common/mapped_file.h"
+#include "ops/gemm_onednn.h"
 #include "ops/machine_probe.h"
 
 namespace oko {
@@ -133,8 +135,9 @@ fs::path CachePath() {
 
 // Bumped when a probe changes, so figures measured by an older probe are not reused
 // (version 2: the peak probes no longer overstate 8x; 3: keyed by CPU family and model,
-// with the probe's CPU share; 4: the read probe reads 6 streams at once).
-constexpr int kProbeVersion = 4;
+// with the probe's CPU share; 4: the read probe reads 6 streams at once; 5: the compute
+// rates include AMX).
+constexpr int kProbeVersion = 5;
 
 std::string CacheKey(const std::string& cpu, int threads) {
   return cpu + " | threads " + std::to_string(threads) + " | probe " +
@@ -232,19 +235,43 @@ MachineLimits LoadOrMeasureMachine(ThreadPool& pool, bool remeasure) {
   return m;
 }
 
+namespace {
+// GFLOP/s of oneDNN's bf16 matmul on one thread (as the engine runs it: one matmul per
+// worker), and the CPU share of the best run; {0, 1} where it has no AMX tiles.
+std::pair<double, double> MeasureAmxGemmGflops() {
+  if (!OnednnAmxBf16Supported()) return {0, 1};
+  constexpr size_t kM = 128, kN = 512, kK = 512, kRuns = 100;
+  const std::vector<uint16_t> w(kN * kK, 0x3f80);  // bf16 1.0
+  const std::vector<float> x(kM * kK, 0.5f);
+  std::vector<float> y(kM * kN);
+  SetOnednnThreads(1);
+  OnednnMatMul gemm(w.data(), DType::kBF16, kN, kK, nullptr, ComputeMode::kBf16);
+  gemm.Run(x.data(), kK, kM, y.data(), kN);  // its JIT, outside the timing
+  const Best best = BestSeconds(kRepeats, 1, [&] {
+    for (size_t r = 0; r < kRuns; ++r) gemm.Run(x.data(), kK, kM, y.data(), kN);
+  });
+  return {2.0 * kM * kN * kK * kRuns / best.seconds / 1e9, best.cpu_share};
+}
+}  // namespace
+
 ComputeRates LoadOrMeasureComputeRates() {
   const fs::path path = CachePath();
   const std::string key = CpuIdentity() + " | compute rates | probe " + std::to_string(kProbeVersion);
   nlohmann::json cache = ReadCache(path);
   if (cache.contains(key) && cache[key].is_object() && cache[key].value("cpu_share", 0.0) >= 0.9)
-    return {cache[key].value("f32_fma_gflops", 0.0), cache[key].value("bf16_dot_gflops", 0.0)};
+    return {cache[key].value("f32_fma_gflops", 0.0), cache[key].value("bf16_dot_gflops", 0.0),
+            cache[key].value("amx_gemm_gflops", 0.0)};
   ThreadPool one(1);
   const auto [f32, f32_share] = MeasurePeakGflops(one, FmaF32Flops);
   const auto [bf16, bf16_share] = MeasurePeakGflops(one, DotBf16Flops);
-  cache[key] = {{"f32_fma_gflops", f32}, {"bf16_dot_gflops", bf16},
-                {"cpu_share", std::min(f32_share, bf16_share)}, {"measured_at", LocalTimeNow()}};
+  const auto [amx, amx_share] = MeasureAmxGemmGflops();
+  cache[key] = {{"f32_fma_gflops", f32},
+                {"bf16_dot_gflops", bf16},
+                {"amx_gemm_gflops", amx},
+                {"cpu_share", std::min({f32_share, bf16_share, amx_share})},
+                {"measured_at", LocalTimeNow()}};
   WriteCache(path, cache);
-  return {f32, bf16};
+  return {f32, bf16, amx};
 }
 
 }  // namespace oko

@@ -32,6 +32,8 @@ struct MachineLimits {
 struct ComputeRates {
   double f32_fma_gflops = 0;
   double bf16_dot_gflops = 0;  // 0: no AVX512-BF16
+  // oneDNN's bf16 matmul on AMX tiles, achieved (M = 128, N = K = 512, in L2); 0: no AMX
+  double amx_gemm_gflops = 0;
 };
 
 // Runs the probes on `pool` (about a second).

@@ -1,6 +1,9 @@
 #include "ops/gemm_onednn.h"
 
+#include <cpuid.h>
 #include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -179,6 +182,36 @@ bool OnednnBf16Supported() {
     } catch (const dnnl::error&) {
       return false;  // oneDNN 2.6 has bf16 matmuls from AVX-512 (avx512_core) up
     }
+  }();
+  return supported;
+}
+
+namespace {
+// CPUID.(EAX=7, ECX=0):EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
+bool CpuHasAmxBf16() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
+  return ((d >> 22) & 1) != 0 && ((d >> 24) & 1) != 0;
+}
+
+// Linux (5.16+) gives a process the AMX tile data state only when it asks: without it
+// the first tile instruction faults. oneDNN asks too; asking twice is harmless.
+bool KernelGrantsAmxTiles() {
+  constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXfeatureXtileData = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) != 0) return false;
+  unsigned long features = 0;
+  return syscall(SYS_arch_prctl, kArchGetXcompPerm, &features) == 0 &&
+         ((features >> kXfeatureXtileData) & 1) != 0;
+}
+}  // namespace
+
+bool OnednnAmxBf16Supported() {
+  static const bool supported = [] {
+    if (!CpuHasAmxBf16() || !KernelGrantsAmxTiles() || !OnednnBf16Supported()) return false;
+    // ONEDNN_MAX_CPU_ISA may hold oneDNN below AMX.
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto amx = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_amx);
+    return (isa & amx) == amx;
   }();
   return supported;
 }

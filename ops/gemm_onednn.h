@@ -57,6 +57,10 @@ class OnednnMatMul {
 
 // Whether oneDNN can run bf16 matmuls on this CPU (it needs AVX-512); kBf16 mode needs it.
 bool OnednnBf16Supported();
+// Whether its bf16 matmuls run on AMX tiles: the CPU has AMX-BF16, the kernel granted this
+// process the tile state (arch_prctl ARCH_REQ_XCOMP_PERM, asked here once) and oneDNN may
+// use AMX (ONEDNN_MAX_CPU_ISA can forbid it).
+bool OnednnAmxBf16Supported();
 
 // Sets the OpenMP thread count oneDNN uses (call once, with the engine's thread count).
 void SetOnednnThreads(int threads);

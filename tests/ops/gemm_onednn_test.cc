@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,8 @@ namespace oko {
 namespace {
 
 // oneDNN picks its own ISA, so these tests run once (not per Highway target).
-void RunCase(DType w_dtype, ComputeMode mode, size_t M, size_t K, size_t N, bool with_bias) {
+// Returns oneDNN's implementation name.
+std::string RunCase(DType w_dtype, ComputeMode mode, size_t M, size_t K, size_t N, bool with_bias) {
   const uint32_t seed = static_cast<uint32_t>(M * 1000 + K * 10 + N);
   std::vector<float> wf = test::RandomFloats(N * K, seed).ToVector();
   std::vector<uint16_t> w16(N * K);
@@ -30,7 +32,7 @@ void RunCase(DType w_dtype, ComputeMode mode, size_t M, size_t K, size_t N, bool
 
   const void* w = w_dtype == DType::kF32 ? static_cast<const void*>(wf.data()) : w16.data();
   OnednnMatMul mm(w, w_dtype, N, K, with_bias ? bias.data() : nullptr, mode);
-  ASSERT_GE(mm.weight_bytes(), N * K * (mode == ComputeMode::kBf16 ? 2 : 4));
+  EXPECT_GE(mm.weight_bytes(), N * K * (mode == ComputeMode::kBf16 ? 2 : 4));
   for (int rep = 0; rep < 2; ++rep) mm.Run(x.data(), x_stride, M, y.data(), y_stride);  // cached 2nd
   EXPECT_NE(std::string(mm.impl_name()).substr(0, 3), "ref") << mm.impl_name();
 
@@ -53,11 +55,39 @@ void RunCase(DType w_dtype, ComputeMode mode, size_t M, size_t K, size_t N, bool
       tol.push_back(1e-5 * mag + 1e-6);
       got.push_back(y[m * y_stride + n]);
     }
-    ASSERT_EQ(y[m * y_stride + N], -7.0f) << "wrote past the row";
+    EXPECT_EQ(y[m * y_stride + N], -7.0f) << "wrote past the row";
   }
   test::ExpectWithin(got.data(), want, tol,
                      std::string(DTypeName(w_dtype)) + (bf16 ? " bf16" : " f32") + " M=" +
                          std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N));
+  return mm.impl_name();
+}
+
+// The "flags" line of /proc/cpuinfo holds `flag`.
+bool CpuInfoHasFlag(const std::string& flag) {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("flags", 0) == 0) return (line + " ").find(" " + flag + " ") != std::string::npos;
+  return false;
+}
+
+TEST(OnednnMatMulTest, AmxOnlyWhereTheCpuHasIt) {
+  if (!CpuInfoHasFlag("amx_bf16") || !CpuInfoHasFlag("amx_tile")) {
+    EXPECT_FALSE(OnednnAmxBf16Supported());
+  }
+  if (OnednnAmxBf16Supported()) {
+    EXPECT_TRUE(OnednnBf16Supported());
+  }
+}
+
+TEST(OnednnMatMulTest, Bf16RunsOnAmxTilesWhereGranted) {
+  if (!OnednnAmxBf16Supported())
+    GTEST_SKIP() << "no AMX here (the CPU lacks AMX-BF16, the kernel did not grant the tiles, or "
+                    "ONEDNN_MAX_CPU_ISA is below AMX): the AMX path does not run; its choice is "
+                    "tested in compute_choice_test";
+  const std::string impl = RunCase(DType::kBF16, ComputeMode::kBf16, 128, 512, 256, true);
+  EXPECT_NE(impl.find("amx"), std::string::npos) << impl;
+  RunCase(DType::kBF16, ComputeMode::kBf16, 13, 96, 80, false);
 }
 
 TEST(OnednnMatMulTest, F32ModeMatchesReference) {
