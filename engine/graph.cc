@@ -103,6 +103,12 @@ Linear* LayerGraph::FindLinear(const std::string& weight) {
   return it == linear_by_weight_.end() ? nullptr : it->second;
 }
 
+std::string LayerGraph::WeightName(const Linear* linear) const {
+  for (const auto& [name, l] : linear_by_weight_)
+    if (l == linear) return name;
+  return "";
+}
+
 const float* LayerGraph::AddNorm(const TensorStore& t, const std::string& name) {
   const TensorView* w = t.Find(name);
   OKO_CHECK(w != nullptr, "tensor {} missing", name);

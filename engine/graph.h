@@ -86,6 +86,8 @@ class LayerGraph {
   // "lm_head.weight" also on a tied model); nullptr when the model has none. Mutable only
   // while the model is being built (adapters are attached then).
   Linear* FindLinear(const std::string& weight);
+  // The Hugging Face name of one of its Linears ("" for none of them).
+  std::string WeightName(const Linear* linear) const;
 
  private:
   Linear* AddLinear(const TensorStore& t, const std::string& weight, const std::string& bias);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "common/check.h"
 #include "ops/elementwise.h"
 #include "ops/gemm_packed.h"
@@ -70,44 +72,84 @@ DType Linear::dtype() const {
   }
 }
 
-bool Linear::UsesBf16Kernel() const {
-  return mode_ == ComputeMode::kBf16 && dtype() == DType::kBF16 && K_ % 2 == 0 &&
+namespace {
+bool IsPlainType(QuantType t) { return !IsBlockQuant(t); }
+
+// The packed bf16 kernel (vdpbf16ps): bf16 mode, bf16 weights, K even.
+bool PackedBf16Runs(QuantType t, ComputeMode mode, size_t K) {
+  return mode == ComputeMode::kBf16 && t == QuantType::kBF16 && K % 2 == 0 &&
          PackedGemmBf16Supported();
 }
 
-bool Linear::UsesF32Kernel() const {
-  // f32 mode, and f16 weights in bf16 mode: exact (rounding f16 to bf16 would drop 3 bits).
-  return (mode_ == ComputeMode::kF32 || dtype() == DType::kF16) && PackedGemmF32Supported();
+// The packed f32 kernel: f32 mode, and f16 weights in bf16 mode (exact: rounding f16 to
+// bf16 would drop 3 bits).
+bool PackedF32Runs(QuantType t, ComputeMode mode) {
+  return (mode == ComputeMode::kF32 || t == QuantType::kF16) && PackedGemmF32Supported();
 }
 
-bool Linear::UsesOnednn() const {
-  // bf16 mode (where the bf16 kernel cannot run): bf16 GEMM, f32 weights rounded once.
-  // f32 mode: only for f32 weights; widened bf16/f16 weights go through the Highway kernel
-  // so nothing is copied.
-  if (mode_ == ComputeMode::kBf16) return dtype() != DType::kF16;
-  return dtype() == DType::kF32;
+// oneDNN: bf16 mode where the bf16 kernel cannot run (f32 weights rounded once to bf16);
+// in f32 mode only f32 weights (widened bf16/f16 go through the Highway kernels, so
+// nothing is copied).
+bool OnednnRuns(QuantType t, ComputeMode mode) {
+  if (mode == ComputeMode::kBf16) return t != QuantType::kF16;
+  return t == QuantType::kF32;
+}
+}  // namespace
+
+LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K) {
+  if (M == 1) return LinearPath::kRows;
+  if (!IsPlainType(type))
+    return M < kMinPackedRows || !PackedGemmF32Supported() ? LinearPath::kRows : LinearPath::kQuantSlabs;
+  // AMX tiles (through oneDNN's kernels) beat the vdpbf16ps kernel wherever they exist.
+  if (M >= kMinOnednnRows && mode == ComputeMode::kBf16 && type == QuantType::kBF16 &&
+      OnednnAmxBf16Supported())
+    return LinearPath::kOnednn;
+  if (M >= kMinPackedRows && PackedBf16Runs(type, mode, K)) return LinearPath::kPackedBf16;
+  if (M >= kMinPackedRows && PackedF32Runs(type, mode)) return LinearPath::kPackedF32;
+  return M < kMinOnednnRows || !OnednnRuns(type, mode) ? LinearPath::kRows : LinearPath::kOnednn;
+}
+
+std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, Phase rows) {
+  const std::string_view t = QuantTypeName(type);
+  switch (path) {
+    case LinearPath::kRows: {
+      const std::string shape = M == 1 ? "GEMV" : fmt::format("{}-row GEMV", M);
+      if (IsPlainType(type)) return fmt::format("{} {}, f32 FMA", t, shape);
+      if (rows == Phase::kDecode && mode == ComputeMode::kBf16 && QuantInt8Supported(type))
+        return fmt::format("{} {}, int8 dot on 8-bit x", t, shape);
+      return fmt::format("{} {}, dequantized to f32 FMA", t, shape);
+    }
+    case LinearPath::kPackedBf16: return fmt::format("{} packed GEMM, bf16 dot", t);
+    case LinearPath::kPackedF32: return fmt::format("{} packed GEMM, f32 FMA", t);
+    case LinearPath::kQuantSlabs: return fmt::format("{} slabs dequantized, packed f32 GEMM", t);
+    case LinearPath::kOnednn:
+      return fmt::format("{} oneDNN {}{}", t, mode == ComputeMode::kBf16 ? "bf16" : "f32",
+                         mode == ComputeMode::kBf16 && OnednnAmxBf16Supported() ? " (AMX)" : "");
+  }
+  return "?";
+}
+
+LinearPath Linear::path(size_t M) const {
+  return ChooseLinearPath(w_.type, mode_, M, static_cast<size_t>(K_));
 }
 
 void Linear::Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                      size_t y_stride, Phase rows) {
-  if (RunsByRows(M)) {
-    thread_local std::vector<uint8_t> xq;
-    const RowsCall call = PrepareRows(x, x_stride, M, y, y_stride, rows, &xq);
-    pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { Rows(call, b, e); }, 4);
-    return;
+  switch (path(M)) {
+    case LinearPath::kRows: {
+      thread_local std::vector<uint8_t> xq;
+      const RowsCall call = PrepareRows(x, x_stride, M, y, y_stride, rows, &xq);
+      pool.ParallelFor(N_, 16, [&](size_t b, size_t e, int) { Rows(call, b, e); }, 4);
+      return;
+    }
+    case LinearPath::kQuantSlabs: return ForwardQuant(pool, x, x_stride, M, y, y_stride);
+    case LinearPath::kPackedBf16: return ForwardBf16(pool, x, x_stride, M, y, y_stride);
+    case LinearPath::kPackedF32: return ForwardF32(pool, x, x_stride, M, y, y_stride);
+    case LinearPath::kOnednn: return ForwardOnednn(pool, x, x_stride, M, y, y_stride);
   }
-  if (!IsPlain()) return ForwardQuant(pool, x, x_stride, M, y, y_stride);
-  if (M >= kMinPackedRows && UsesBf16Kernel()) return ForwardBf16(pool, x, x_stride, M, y, y_stride);
-  if (M >= kMinPackedRows && UsesF32Kernel()) return ForwardF32(pool, x, x_stride, M, y, y_stride);
-  ForwardOnednn(pool, x, x_stride, M, y, y_stride);
 }
 
-bool Linear::RunsByRows(size_t M) const {
-  if (M == 1) return true;
-  if (!IsPlain()) return M < kMinPackedRows || !PackedGemmF32Supported();
-  if (M >= kMinPackedRows && (UsesBf16Kernel() || UsesF32Kernel())) return false;
-  return M < kMinOnednnRows || !UsesOnednn();
-}
+bool Linear::RunsByRows(size_t M) const { return path(M) == LinearPath::kRows; }
 
 Linear::RowsCall Linear::PrepareRows(const float* x, size_t x_stride, size_t M, float* y,
                                      size_t y_stride, Phase rows, std::vector<uint8_t>* xq) const {

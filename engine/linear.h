@@ -1,8 +1,8 @@
 // Linear: one weight matrix of the model, y = x W^T (+ b), W [N, K] memory-mapped as stored.
 // Decode (M = 1) streams W through the Highway GEMV split over the thread pool. Prefill
 // (M >= 12) runs the packed AVX-512 kernels (ops/gemm_packed.h: x packed once, columns of
-// W split over the pool): bf16 mode with bf16 weights on vdpbf16ps, f32 mode (and f16
-// weights in either mode) exactly in f32. The rest: oneDNN (f32 weights rounded once to
+// W split over the pool): bf16 mode with bf16 weights on vdpbf16ps (or oneDNN's AMX
+// kernels where the CPU has tiles), f32 mode (and f16 weights in either mode) exactly in f32. The rest: oneDNN (f32 weights rounded once to
 // bf16 in bf16 mode; small M) or the Highway multi-row kernel (exact).
 //
 // Quantized weights (any QuantType of ops/quant_formats.h, e.g. from QuantizeForLoad in
@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/profiler.h"
@@ -43,6 +44,20 @@ struct OwnedWeight {
 // An f32 matrix [rows, cols] (values.size() == rows * cols) as an OwnedWeight.
 OwnedWeight OwnedF32(std::vector<float> values, size_t rows, size_t cols);
 
+// The kernel family a Forward of M rows runs: what Forward dispatches on and what
+// `oko bench` and `oko info` report per op (one decision, so the report cannot drift).
+enum class LinearPath : uint8_t {
+  kRows,        // Highway row kernels: the GEMV, or several rows per pass over W (small M)
+  kPackedBf16,  // x packed once, AVX512-BF16 dot on bf16 weights (ops/gemm_packed.h)
+  kPackedF32,   // x packed once, f32 FMA on weights widened in registers
+  kQuantSlabs,  // block-quantized W dequantized in slabs of 8 rows, packed f32 GEMM
+  kOnednn,      // oneDNN matmul per slice of W's rows (AMX tiles where the CPU has them)
+};
+// Pure on its arguments and this CPU's features.
+LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K);
+// "BF16 GEMV, f32 FMA", "Q4_K 4-row GEMV, int8 dot on 8-bit x", "BF16 packed GEMM, f32 FMA".
+std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, Phase rows);
+
 class Linear {
  public:
   // A safetensors weight used in place (F32, BF16, F16).
@@ -56,6 +71,8 @@ class Linear {
   int64_t N() const { return N_; }
   int64_t K() const { return K_; }
   QuantType format() const { return w_.type; }
+  ComputeMode mode() const { return mode_; }
+  LinearPath path(size_t M) const;
   const WeightView& weight() const { return w_; }
   size_t weight_bytes() const { return w_.nbytes; }
 
@@ -103,9 +120,6 @@ class Linear {
     std::unique_ptr<Linear> a;  // x A^T through the ordinary kernels
     std::vector<float> bt;      // B^T [rank, N]: the update is rank rows scaled and added
   };
-  bool UsesBf16Kernel() const;
-  bool UsesF32Kernel() const;
-  bool UsesOnednn() const;
   bool IsPlain() const { return !IsBlockQuant(w_.type); }
   DType dtype() const;  // of a plain weight
   WeightView w_;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/batch_decoder.h"
+#include "engine/kernel_paths.h"
 #include "engine/machine_limits.h"
 #include "tools/bench_util.h"
 #include "tools/command.h"
@@ -151,6 +152,14 @@ Status RunBench(const BenchOptions& o) {
   const double pp_gflops = pps.mean * MatMulFlopsPerToken(context->model().graph()) / 1e9;
   const Model& model = context->model();
   const double peak = model.compute() == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
+  const std::vector<WeightSite> sites = WeightSites(model.graph());
+  const size_t prefill_rows = static_cast<size_t>(std::min<int64_t>(o.prompt, options.max_batch));
+  std::vector<std::pair<std::string, std::vector<PathGroup>>> paths;
+  if (o.prompt > 0)
+    paths.emplace_back(fmt::format("prefill x{}", prefill_rows), DescribePaths(sites, prefill_rows, Phase::kPrefill));
+  if (o.generate > 0) paths.emplace_back("decode x1", DescribePaths(sites, 1, Phase::kDecode));
+  if (o.generate > 0 && o.parallel > 1)
+    paths.emplace_back(fmt::format("decode x{}", o.parallel), DescribePaths(sites, o.parallel, Phase::kDecode));
   if (o.json) {
     nlohmann::json j = {
         {"oko_version", "0.1"},
@@ -174,6 +183,7 @@ Status RunBench(const BenchOptions& o) {
         {"tg_limit_tok_s", tg_limit},
         {"tg_roofline", tg_limit > 0 ? tgs.mean / tg_limit : 0}};
     if (const auto& iv = context->interventions()) j["interventions"] = iv->descriptions();
+    for (const auto& [what, groups] : paths) j["paths"][what] = PathsToJson(groups);
     if (!m.parallel_tg.empty())
       j["parallel"] = {{"sequences", o.parallel}, {"tok_s", par.mean}, {"stddev", par.std},
                        {"speedup", tgs.mean > 0 ? par.mean / tgs.mean : 0},
@@ -187,6 +197,9 @@ Status RunBench(const BenchOptions& o) {
              model.quant().empty() ? "" : " --quant " + model.quant(), ComputeModeName(model.compute()),
              model.compute_reason(), o.engine.kv, options.ctx, o.repetitions, o.repetitions == 1 ? "" : "s",
              bytes / 1e6);
+  fmt::print("paths    on {}\n", limits.simd);
+  for (const auto& [what, groups] : paths) fmt::print("{}", FormatPaths(fmt::format("  {:<13}", what), groups));
+  fmt::print("\n");
   if (const auto& iv = context->interventions())
     fmt::print("interventions {}\n\n", fmt::join(iv->descriptions(), " "));
   // A llama-bench-style markdown table: fixed columns, one row per test.

@@ -6,7 +6,9 @@
 
 #include "common/limits.h"
 #include "common/mapped_file.h"
+#include "engine/kernel_paths.h"
 #include "engine/machine_limits.h"
+#include "engine/model.h"
 #include "engine/quant_plan.h"
 #include "loaders/chat_template.h"
 #include "loaders/model_dir.h"
@@ -141,6 +143,36 @@ Result<QuantSummary> SummarizeQuant(const ModelDir& m, const std::string& spec) 
   return q;
 }
 
+// How `oko run` would compute with this model here: the compute mode `auto` picks and the
+// kernel each matmul runs (with --quant: on the weights it would quantize to).
+struct ComputePlan {
+  std::string compute;  // "f32 (no bf16 dot on this CPU)"
+  std::vector<std::pair<std::string, std::vector<PathGroup>>> paths;
+};
+
+Result<ComputePlan> PlanCompute(const std::string& dir, const std::string& quant) {
+  EngineOptions options;
+  options.compute_auto = true;
+  OKO_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::Load(dir, options));
+  std::vector<WeightSite> sites = WeightSites(model->graph());
+  if (!quant.empty()) {
+    const ModelConfig& c = model->config();
+    OKO_ASSIGN_OR_RETURN(QuantPlan plan, ParseQuantPlan(quant, static_cast<int>(c.num_layers),
+                                                        c.tie_word_embeddings));
+    for (WeightSite& s : sites) {
+      const std::vector<int64_t> shape{static_cast<int64_t>(s.rows), static_cast<int64_t>(s.cols)};
+      if (std::optional<TensorQuant> q = PlanTensor(plan, s.weight, shape)) {
+        s.type = q->type;
+        s.mode = ComputeMode::kBf16;  // quantized weights' default: 8-bit activations
+      }
+    }
+  }
+  const size_t prefill = static_cast<size_t>(EngineOptions{}.max_batch);
+  return ComputePlan{fmt::format("{} ({})", ComputeModeName(model->compute()), model->compute_reason()),
+                     {{fmt::format("prefill x{}", prefill), DescribePaths(sites, prefill, Phase::kPrefill)},
+                      {"decode x1", DescribePaths(sites, 1, Phase::kDecode)}}};
+}
+
 Status RunInfo(const std::string& dir, bool json, const std::string& quant) {
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(dir));
   OKO_RETURN_IF_ERROR(CheckTokenizerFiles(m));
@@ -157,12 +189,20 @@ Status RunInfo(const std::string& dir, bool json, const std::string& quant) {
     if (!summary.ok()) return Status::Error("--quant: " + summary.status().message(), ExitCode::kUsage);
     q = std::move(*summary);
   }
+  const Result<ComputePlan> plan = PlanCompute(dir, quant);
   if (json) {
     nlohmann::ordered_json j = InfoJson(m, tensors);
     j["cpu"] = CpuIdentity();
     j["simd"] = SimdTargetName();
     j["bf16_compute"] = OnednnBf16Supported();
+    j["amx"] = OnednnAmxBf16Supported();
     if (q) j["quant"] = {{"type", q->spec}, {"bytes", q->bytes}, {"fallbacks", q->fallbacks}};
+    if (plan.ok()) {
+      j["compute"] = plan->compute;
+      for (const auto& [what, groups] : plan->paths) j["paths"][what] = PathsToJson(groups);
+    } else {
+      j["compute_error"] = plan.status().message();
+    }
     fmt::print("{}\n", j.dump(2));
     return {};
   }
@@ -197,7 +237,15 @@ Status RunInfo(const std::string& dir, bool json, const std::string& quant) {
     for (const std::string& note : q->fallbacks) fmt::print("  falls back: {}\n", note);
   }
   fmt::print("this cpu     {}, ops on {}, bf16 compute {}\n", CpuIdentity(), SimdTargetName(),
-             OnednnBf16Supported() ? "available" : "unavailable (no AVX-512)");
+             OnednnBf16Supported() ? OnednnAmxBf16Supported() ? "available (AMX)" : "available"
+                                   : "unavailable (no AVX-512)");
+  if (!plan.ok()) {
+    fmt::print("compute      unknown: {}\n", plan.status().message());
+    return {};
+  }
+  fmt::print("compute      auto: {}{}\n", plan->compute, q ? ", weights as --quant makes them" : "");
+  for (const auto& [what, groups] : plan->paths)
+    fmt::print("{}", FormatPaths(fmt::format("{:<15}", "  " + what + " "), groups));
   return {};
 }
 

@@ -1,0 +1,64 @@
+#include "engine/kernel_paths.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace oko {
+
+std::vector<WeightSite> WeightSites(const LayerGraph& g) {
+  std::vector<WeightSite> sites;
+  for (const Node& n : g.nodes()) {
+    if (n.linear == nullptr) continue;
+    const WeightView& w = n.linear->weight();
+    sites.push_back({n.site, n.layer, g.WeightName(n.linear), w.type, n.linear->mode(), w.rows, w.cols});
+  }
+  return sites;
+}
+
+std::vector<PathGroup> DescribePaths(std::span<const WeightSite> sites, size_t M, Phase phase) {
+  std::map<Site, int> layers_of;  // how many layers hold each op
+  for (const WeightSite& s : sites) ++layers_of[s.site];
+  struct Group {
+    std::string kernel;
+    std::vector<std::pair<Site, int>> ops;  // op, layers that run it here (first-seen order)
+  };
+  std::vector<Group> groups;
+  for (const WeightSite& s : sites) {
+    const LinearPath path = ChooseLinearPath(s.type, s.mode, M, s.cols);
+    const std::string kernel = LinearPathName(path, s.type, s.mode, M, phase);
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) { return x.kernel == kernel; });
+    if (g == groups.end()) g = groups.insert(groups.end(), Group{kernel, {}});
+    auto op = std::find_if(g->ops.begin(), g->ops.end(), [&](const auto& o) { return o.first == s.site; });
+    if (op == g->ops.end()) op = g->ops.insert(g->ops.end(), {s.site, 0});
+    ++op->second;
+  }
+  std::vector<PathGroup> out;
+  for (const Group& g : groups) {
+    PathGroup p{g.kernel, {}};
+    for (const auto& [site, n] : g.ops) {
+      const int all = layers_of[site];
+      p.ops.push_back(n == all ? std::string(SiteName(site))
+                               : fmt::format("{} ({} of {})", SiteName(site), n, all));
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+nlohmann::ordered_json PathsToJson(const std::vector<PathGroup>& groups) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const PathGroup& g : groups) j[g.kernel] = g.ops;
+  return j;
+}
+
+std::string FormatPaths(const std::string& label, const std::vector<PathGroup>& groups) {
+  std::string out;
+  for (const PathGroup& g : groups)
+    out += fmt::format("{:<{}}{}: {}\n", out.empty() ? label : "", label.size(), g.kernel,
+                       fmt::join(g.ops, ", "));
+  return out;
+}
+
+}  // namespace oko

@@ -1,0 +1,43 @@
+// Which kernel each weight matrix of a model runs, for the reports that must say it
+// (`oko bench`, `oko info`): figures from different machines or modes are never confused.
+// The kernel is Linear's own decision (ChooseLinearPath), not a second copy of it.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/graph.h"
+#include "engine/linear.h"
+
+namespace oko {
+
+// One weight matrix of the graph, as it will run.
+struct WeightSite {
+  Site site;
+  int64_t layer;       // -1 for lm_head
+  std::string weight;  // Hugging Face tensor name ("model.layers.0.mlp.up_proj.weight")
+  QuantType type;
+  ComputeMode mode;
+  size_t rows, cols;   // N, K
+};
+// Every matrix of the graph, in node order.
+std::vector<WeightSite> WeightSites(const LayerGraph& g);
+
+struct PathGroup {
+  std::string kernel;            // LinearPathName: "BF16 GEMV, f32 FMA"
+  std::vector<std::string> ops;  // "attn.q_proj", "mlp.down_proj (14 of 28)", "lm_head"
+};
+// The kernels a forward of M rows runs (kDecode: the next token of M sequences; kPrefill:
+// M positions of a prompt), one group per kernel in graph order; an op that runs
+// different kernels in different layers (a mixed quantization) is counted in each.
+std::vector<PathGroup> DescribePaths(std::span<const WeightSite> sites, size_t M, Phase phase);
+// {"kernel": [ops...], ...} in group order.
+nlohmann::ordered_json PathsToJson(const std::vector<PathGroup>& groups);
+// Lines "<kernel>: op, op, ...", the first after `label`, the rest indented to match.
+std::string FormatPaths(const std::string& label, const std::vector<PathGroup>& groups);
+
+}  // namespace oko

@@ -1,0 +1,64 @@
+// The kernel report of bench and info: which kernel each matmul runs, grouped.
+#include "engine/kernel_paths.h"
+
+#include <gtest/gtest.h>
+
+#include "ops/gemm_packed.h"
+#include "ops/quant_matmul.h"
+
+namespace oko {
+namespace {
+
+// A two-layer model's matrices: q and down per layer, lm_head; down in q6_k in layer 1
+// only (as q4_k_m gives some layers more bits).
+std::vector<WeightSite> MixedSites(QuantType base, ComputeMode mode) {
+  std::vector<WeightSite> sites;
+  for (int64_t l = 0; l < 2; ++l) {
+    sites.push_back({Site::kQProj, l, "q", base, mode, 1024, 1024});
+    sites.push_back({Site::kDownProj, l, "down", l == 1 ? QuantType::kQ6_K : base, mode, 1024, 3072});
+  }
+  sites.push_back({Site::kLmHead, -1, "lm_head.weight", QuantType::kQ6_K, mode, 151936, 1024});
+  return sites;
+}
+
+TEST(KernelPaths, PlainWeightsRunOneKernelPerPhase) {
+  std::vector<WeightSite> sites;
+  for (Site s : {Site::kQProj, Site::kUpProj, Site::kLmHead})
+    sites.push_back({s, s == Site::kLmHead ? -1 : 0, "w", QuantType::kBF16, ComputeMode::kF32, 64, 64});
+  const std::vector<PathGroup> decode = DescribePaths(sites, 1, Phase::kDecode);
+  ASSERT_EQ(decode.size(), 1u);
+  EXPECT_EQ(decode[0].kernel, "BF16 GEMV, f32 FMA");
+  EXPECT_EQ(decode[0].ops, (std::vector<std::string>{"attn.q_proj", "mlp.up_proj", "lm_head"}));
+  EXPECT_EQ(DescribePaths(sites, 4, Phase::kDecode)[0].kernel, "BF16 4-row GEMV, f32 FMA");
+  if (PackedGemmF32Supported()) {
+    EXPECT_EQ(DescribePaths(sites, 256, Phase::kPrefill)[0].kernel, "BF16 packed GEMM, f32 FMA");
+  }
+}
+
+TEST(KernelPaths, AMixedQuantizationCountsTheLayersOfEachKernel) {
+  if (!QuantInt8Supported(QuantType::kQ4_K) || !QuantInt8Supported(QuantType::kQ6_K))
+    GTEST_SKIP() << "no int8 kernels on this target";
+  const std::vector<WeightSite> sites = MixedSites(QuantType::kQ4_K, ComputeMode::kBf16);
+  const std::vector<PathGroup> decode = DescribePaths(sites, 1, Phase::kDecode);
+  ASSERT_EQ(decode.size(), 2u);
+  EXPECT_EQ(decode[0].kernel, "Q4_K GEMV, int8 dot on 8-bit x");
+  EXPECT_EQ(decode[0].ops, (std::vector<std::string>{"attn.q_proj", "mlp.down_proj (1 of 2)"}));
+  EXPECT_EQ(decode[1].kernel, "Q6_K GEMV, int8 dot on 8-bit x");
+  EXPECT_EQ(decode[1].ops, (std::vector<std::string>{"mlp.down_proj (1 of 2)", "lm_head"}));
+  // The exact mode dequantizes; prefill's large batches go through slabs.
+  EXPECT_EQ(DescribePaths(MixedSites(QuantType::kQ4_K, ComputeMode::kF32), 1, Phase::kDecode)[0].kernel,
+            "Q4_K GEMV, dequantized to f32 FMA");
+  if (PackedGemmF32Supported()) {
+    EXPECT_EQ(DescribePaths(sites, 256, Phase::kPrefill)[0].kernel,
+              "Q4_K slabs dequantized, packed f32 GEMM");
+  }
+}
+
+TEST(KernelPaths, FormatsOneLinePerKernelUnderALabel) {
+  const std::vector<PathGroup> groups{{"a", {"x", "y"}}, {"bb", {"z"}}};
+  EXPECT_EQ(FormatPaths("decode ", groups), "decode a: x, y\n       bb: z\n");
+  EXPECT_EQ(PathsToJson(groups).dump(), R"({"a":["x","y"],"bb":["z"]})");
+}
+
+}  // namespace
+}  // namespace oko
