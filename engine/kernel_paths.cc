@@ -27,7 +27,7 @@ std::vector<PathGroup> DescribePaths(std::span<const WeightSite> sites, size_t M
   std::vector<Group> groups;
   for (const WeightSite& s : sites) {
     const LinearPath path = ChooseLinearPath(s.type, s.mode, M, s.cols);
-    const std::string kernel = LinearPathName(path, s.type, s.mode, M, phase);
+    const std::string kernel = LinearPathName(path, s.type, s.mode, M, s.cols, phase);
     auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) { return x.kernel == kernel; });
     if (g == groups.end()) g = groups.insert(groups.end(), Group{kernel, {}});
     auto op = std::find_if(g->ops.begin(), g->ops.end(), [&](const auto& o) { return o.first == s.site; });

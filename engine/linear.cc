@@ -7,6 +7,7 @@
 
 #include "common/check.h"
 #include "ops/elementwise.h"
+#include "ops/gemm_bf16_rows.h"
 #include "ops/gemm_packed.h"
 #include "ops/quant_matmul.h"
 
@@ -94,10 +95,18 @@ bool OnednnRuns(QuantType t, ComputeMode mode) {
   if (mode == ComputeMode::kBf16) return t != QuantType::kF16;
   return t == QuantType::kF32;
 }
+
+// Decode of one or several sequences (M < kMinPackedRows) in the bf16 mode: the rows
+// kernel on bf16 dot products (ops/gemm_bf16_rows.h), x rounded to bf16 as the prefill's;
+// each row the same whatever M, so a sequence in a batch gets what it gets alone.
+bool UsesBf16Rows(QuantType type, ComputeMode mode, size_t M, size_t K) {
+  return mode == ComputeMode::kBf16 && type == QuantType::kBF16 && M >= 1 &&
+         M <= std::min(kBf16RowsMaxM, kMinPackedRows - 1) && K % 2 == 0 && Bf16RowsSupported();
+}
 }  // namespace
 
 LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K) {
-  if (M == 1) return LinearPath::kRows;
+  if (M == 1 || UsesBf16Rows(type, mode, M, K)) return LinearPath::kRows;
   if (!IsPlainType(type))
     return M < kMinPackedRows || !PackedGemmF32Supported() ? LinearPath::kRows : LinearPath::kQuantSlabs;
   // AMX tiles (through oneDNN's kernels) beat the vdpbf16ps kernel wherever they exist.
@@ -109,11 +118,13 @@ LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K
   return M < kMinOnednnRows || !OnednnRuns(type, mode) ? LinearPath::kRows : LinearPath::kOnednn;
 }
 
-std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, Phase rows) {
+std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, size_t K,
+                           Phase rows) {
   const std::string_view t = QuantTypeName(type);
   switch (path) {
     case LinearPath::kRows: {
       const std::string shape = M == 1 ? "GEMV" : fmt::format("{}-row GEMV", M);
+      if (UsesBf16Rows(type, mode, M, K)) return fmt::format("{} {}, bf16 dot", t, shape);
       if (IsPlainType(type)) return fmt::format("{} {}, f32 FMA", t, shape);
       if (rows == Phase::kDecode && mode == ComputeMode::kBf16 && QuantInt8Supported(type))
         return fmt::format("{} {}, int8 dot on 8-bit x", t, shape);
@@ -165,6 +176,12 @@ Linear::RowsCall Linear::PrepareRows(const float* x, size_t x_stride, size_t M, 
     for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(w_.type, x + m * x_stride, K_, xq->data() + m * bytes);
     call.xq = xq->data();
   }
+  if (UsesBf16Rows(w_.type, mode_, M, static_cast<size_t>(K_))) {
+    const size_t bytes = M * K_ * sizeof(uint16_t);
+    if (xq->size() < bytes) xq->resize(bytes);
+    RoundRowsToBf16(x, x_stride, M, K_, reinterpret_cast<uint16_t*>(xq->data()));
+    call.xq = xq->data();
+  }
   return call;
 }
 
@@ -175,6 +192,9 @@ void Linear::Rows(const RowsCall& c, size_t n0, size_t n1) const {
     args.xq = c.xq;
     return c.M == 1 ? GemvQuantRows(args, n0, n1) : GemmQuantRows(args, n0, n1);
   }
+  if (c.xq != nullptr)  // UsesBf16Rows: x rounded to bf16 by PrepareRows
+    return GemmBf16Rows(static_cast<const uint16_t*>(c.xq), c.M, K_, reinterpret_cast<const uint16_t*>(w_.data),
+                        bias, c.y, c.y_stride, n0, n1);
   const MatMulArgs args{c.x, c.x_stride, w_.data, dtype(), bias, c.y, c.y_stride, c.M,
                         static_cast<size_t>(K_), static_cast<size_t>(N_)};
   c.M == 1 ? GemvRows(args, n0, n1) : GemmRows(args, n0, n1);

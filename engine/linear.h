@@ -1,9 +1,12 @@
 // Linear: one weight matrix of the model, y = x W^T (+ b), W [N, K] memory-mapped as stored.
-// Decode (M = 1) streams W through the Highway GEMV split over the thread pool. Prefill
+// Decode (M = 1) streams W through the Highway GEMV split over the thread pool (bf16
+// weights in bf16 mode on AVX512-BF16: the bf16-dot rows kernel, as batches below). Prefill
 // (M >= 12) runs the packed AVX-512 kernels (ops/gemm_packed.h: x packed once, columns of
 // W split over the pool): bf16 mode with bf16 weights on vdpbf16ps (or oneDNN's AMX
 // kernels where the CPU has tiles), f32 mode (and f16 weights in either mode) exactly in f32. The rest: oneDNN (f32 weights rounded once to
-// bf16 in bf16 mode; small M) or the Highway multi-row kernel (exact).
+// bf16 in bf16 mode; small M) or the Highway multi-row kernel (exact). One to 11 rows in
+// bf16 mode on bf16 weights: the bf16-dot rows kernel (ops/gemm_bf16_rows.h, x rounded to
+// bf16 as prefill rounds it, each row the same whatever M).
 //
 // Quantized weights (any QuantType of ops/quant_formats.h, e.g. from QuantizeForLoad in
 // engine/quant_plan.h or mapped from a GGUF file): decode runs GemvQuantRows, in f32 mode
@@ -56,7 +59,8 @@ enum class LinearPath : uint8_t {
 // Pure on its arguments and this CPU's features.
 LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K);
 // "BF16 GEMV, f32 FMA", "Q4_K 4-row GEMV, int8 dot on 8-bit x", "BF16 packed GEMM, f32 FMA".
-std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, Phase rows);
+std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, size_t K,
+                           Phase rows);
 
 class Linear {
  public:
@@ -92,7 +96,7 @@ class Linear {
     float* y;
     size_t y_stride;
     QuantCompute compute = QuantCompute::kExact;
-    const void* xq = nullptr;
+    const void* xq = nullptr;  // quantized: x in 8-bit blocks (kInt8); bf16 weights: x in bf16
   };
   bool RunsByRows(size_t M) const;
   RowsCall PrepareRows(const float* x, size_t x_stride, size_t M, float* y, size_t y_stride,

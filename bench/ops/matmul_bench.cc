@@ -9,6 +9,7 @@
 #include "bench/ops/bench_util.h"
 #include "common/dtype.h"
 #include "engine/thread_pool.h"
+#include "ops/gemm_bf16_rows.h"
 #include "ops/matmul.h"
 
 namespace oko::bench {
@@ -75,6 +76,36 @@ void BM_Gemm_Bf16(benchmark::State& s) {
 BENCHMARK(BM_Gemm_Bf16)->ArgNames({"M", "K", "N"})->Args({2, kHidden06, kInter06})
     ->Args({3, kHidden06, kInter06})->Args({4, kHidden06, kInter06})->Args({6, kHidden06, kInter06})->Args({8, kHidden06, kInter06})->Args({16, kHidden06, kInter06})->Args({64, kHidden06, kInter06})->Args({8, kInter06, kHidden06})->Args({4, kInter06, kHidden06})
     ->UseRealTime();
+
+// The same shapes on the bf16-dot rows kernel of batched decode (x rounded to bf16 once).
+void BM_GemmBf16Rows(benchmark::State& s) {
+  if (!Bf16RowsSupported()) return s.SkipWithError("no AVX512-BF16");
+  const size_t M = s.range(0), K = s.range(1), N = s.range(2);
+  const bool cold = s.range(3) != 0;
+  const size_t w_bytes = N * K * 2;
+  std::vector<float> x(M * K, 0.5f), y(M * N);
+  std::vector<uint16_t> xb(M * K);
+  RoundRowsToBf16(x.data(), K, M, K, xb.data());
+  Arena& arena = Arena::Get();
+  size_t i = 0;
+  BestTime best;
+  for (auto _ : s) {
+    best.Start();
+    const auto* w = static_cast<const uint16_t*>(arena.Slice(w_bytes, cold ? i++ : 0));
+    GemmBf16Rows(xb.data(), M, K, w, nullptr, y.data(), N, 0, N);
+    benchmark::DoNotOptimize(y.data());
+    best.Stop();
+  }
+  SetThroughput(s, w_bytes + 2.0 * M * K + 4.0 * M * N, 2.0 * M * N * K, best);
+}
+void Bf16RowsArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"M", "K", "N", "cold"});
+  for (int64_t M : {2, 4, 8}) b->Args({M, kHidden06, kInter06, 1});
+  for (int64_t M : {4, 8}) b->Args({M, kInter06, kHidden06, 1});
+  b->Args({4, kHidden06, kVocab, 1});
+  for (int64_t M : {4, 8}) b->Args({M, kHidden06, 256, 0});  // 512 KiB of W: from L2
+}
+BENCHMARK(BM_GemmBf16Rows)->Apply(Bf16RowsArgs)->UseRealTime();
 
 // Bandwidth ceiling: sum of u64 over a different 24 MiB slice of the arena every iteration.
 void BM_Read_U64(benchmark::State& s) {

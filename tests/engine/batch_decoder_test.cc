@@ -10,6 +10,8 @@
 
 #include "engine/batch_decoder.h"
 #include "engine/generator.h"
+#include "ops/gemm_bf16_rows.h"
+#include "ops/gemm_onednn.h"
 #include "tests/test_util.h"
 
 namespace oko {
@@ -20,9 +22,11 @@ struct Shared {
   std::shared_ptr<ThreadPool> pool;
 };
 
-Shared Load(const std::string& name, int threads = 2, const std::string& quant = "") {
+Shared Load(const std::string& name, int threads = 2, const std::string& quant = "",
+            ComputeMode compute = ComputeMode::kF32) {
   EngineOptions o;
   o.quant = quant;
+  o.compute = compute;
   auto m = Model::Load(test::SharedPath("models/" + name), o);
   EXPECT_TRUE(m.ok()) << m.status().message();
   return {m.ok() ? *m : nullptr, std::make_shared<ThreadPool>(threads)};
@@ -47,8 +51,9 @@ int32_t Argmax(const float* x, int64_t n) { return static_cast<int32_t>(std::max
 // Sequences of different lengths (so different positions) decode `steps` greedy tokens
 // together; the same prompts decoded one by one in their own contexts must agree.
 void CheckBatchMatchesAlone(const std::string& name, std::vector<size_t> prompt_lengths, int steps,
-                            float rel_tol, const std::string& quant = "") {
-  const Shared s = Load(name, 2, quant);
+                            float rel_tol, const std::string& quant = "",
+                            ComputeMode compute = ComputeMode::kF32) {
+  const Shared s = Load(name, 2, quant, compute);
   const int64_t V = s.model->config().vocab_size;
   const size_t N = prompt_lengths.size();
   std::vector<std::unique_ptr<Context>> batch, alone;
@@ -96,6 +101,20 @@ TEST(BatchDecoder, StoriesEightSequencesMatchAlone) {
 TEST(BatchDecoder, QuantizedSequencesMatchAlone) {
   CheckBatchMatchesAlone("tiny-qwen3", {5, 1, 17, 9, 2, 6}, 5, 1e-5f, "q8_0");
   CheckBatchMatchesAlone("stories260k", {3, 12, 1}, 5, 1e-5f, "q4_k_m");
+}
+
+// The bf16 mode decodes one row and a batch's rows through the same bf16-dot kernel
+// (ops/gemm_bf16_rows.h), each row the same whatever the batch: exactly equal.
+TEST(BatchDecoder, Bf16ModeSequencesMatchAloneExactly) {
+  if (!OnednnBf16Supported() || !Bf16RowsSupported()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  const Shared s = Load("tiny-qwen3", 2, "", ComputeMode::kBf16);
+  const Linear* q = s.model->graph().nodes()[2].linear;  // layer 0's q_proj
+  ASSERT_NE(q, nullptr);
+  for (size_t M : {1, 4, 8})
+    EXPECT_NE(LinearPathName(q->path(M), q->format(), q->mode(), M, q->K(), Phase::kDecode).find("bf16 dot"),
+              std::string::npos) << "M=" << M;
+  CheckBatchMatchesAlone("tiny-qwen3", {5, 1, 17, 9}, 4, 0.0f, "", ComputeMode::kBf16);
+  CheckBatchMatchesAlone("tiny-qwen3", {3, 8, 2, 6, 1, 11, 4, 7}, 3, 0.0f, "", ComputeMode::kBf16);
 }
 
 TEST(BatchDecoder, TinyLlamaTwoSequencesMatchAlone) {
