@@ -77,19 +77,25 @@ double KlOfLogits(const std::vector<float>& p_logits, const std::vector<float>& 
 
 }  // namespace
 
-Result<LoraDrift> MeasureLoraDrift(Context& context, const std::vector<int32_t>& ids,
+Result<LoraDrift> MeasureLoraDrift(const Context& context, const std::vector<int32_t>& ids,
                                    const TraceFilter& filter, const TraceWriteOptions& write) {
   const std::vector<float> scales(context.lora_scales().begin(), context.lora_scales().end());
   if (scales.empty())
     return Errorf("drift needs LoRA adapters applied unmerged (--lora DIR without --lora-merge)");
   if (std::all_of(scales.begin(), scales.end(), [](float s) { return s == 0; }))
     return Errorf("drift: every adapter's scale is 0, so the two runs would be the same model");
-  Run adapted = RunOnce(context, ids, filter, write, "adapted");
-  for (size_t i = 0; i < scales.size(); ++i) context.set_lora_scale(i, 0.0f);
-  Run base = RunOnce(context, ids, filter, write, "base");
-  for (size_t i = 0; i < scales.size(); ++i) context.set_lora_scale(i, scales[i]);
-  // The cache as it was (a chat goes on from it), through the context's own trace sink.
-  context.Forward(ids, Logits::kNone, nullptr);
+  // A context of its own: rebuilding the conversation's cache afterwards would compute it
+  // grouped differently from how it grew (one prefill against prompt and decode steps),
+  // which in bf16 compute changes its values and so the next reply.
+  EngineOptions options = context.options();
+  if (options.window == 0 && options.sink == 0) options.ctx = std::max<int64_t>(1, static_cast<int64_t>(ids.size()));
+  OKO_ASSIGN_OR_RETURN(std::unique_ptr<Context> scratch,
+                       Context::Create(context.shared_model(), context.shared_pool(), options));
+  scratch->set_interventions(context.interventions());
+  for (size_t i = 0; i < scales.size(); ++i) scratch->set_lora_scale(i, scales[i]);
+  Run adapted = RunOnce(*scratch, ids, filter, write, "adapted");
+  for (size_t i = 0; i < scales.size(); ++i) scratch->set_lora_scale(i, 0.0f);
+  Run base = RunOnce(*scratch, ids, filter, write, "base");
 
   LoraDrift d;
   OKO_ASSIGN_OR_RETURN(d.attention, DiffTraces(adapted.trace, base.trace));

@@ -21,11 +21,11 @@ struct LoraDrift {
   std::vector<float> adapted_logits, base_logits;  // of the last position
 };
 
-// Runs `ids` from position 0 twice in `context` (which must hold unmerged adapters): with
-// its adapter scales, then with every scale 0. Afterwards the scales are restored and the
-// cache holds `ids` again (run a third time, through the context's own trace sink), so a
-// chat goes on from where it was. `write` names the model and tokens of the two traces.
-Result<LoraDrift> MeasureLoraDrift(Context& context, const std::vector<int32_t>& ids,
+// Runs `ids` from position 0 twice, with the adapter scales and interventions of `context`
+// (which must hold unmerged adapters) and then with every scale 0, in a context of its own
+// on the same weights and pool: `context` and its cache are left as they were, so a chat
+// goes on exactly from where it was. `write` names the model and tokens of the two traces.
+Result<LoraDrift> MeasureLoraDrift(const Context& context, const std::vector<int32_t>& ids,
                                    const TraceFilter& filter, const TraceWriteOptions& write);
 
 // The terminal report: the residual and next-token lines, the ranked table (`top` rows)
