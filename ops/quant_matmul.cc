@@ -207,11 +207,40 @@ HWY_INLINE void PrefetchAhead(const void* block, size_t bytes) {
 // row exactly what it gives alone.
 constexpr size_t kInt8Rows = 4;
 
+// AVX512-VNNI (the AVX3_DL target): vpdpbusd and vpdpwssd do in one instruction what
+// AVX2 does in two (vpmaddubsw + vpmaddwd, vpmaddwd + vpaddd). The integer sums are the
+// same (no i16 pair below saturates: each use says why), so every result is bit for bit
+// the AVX2 one. bench/ops quant_matmul_bench and `oko bench --parallel N` figures at the
+// kernels' users (docs/PERFORMANCE.md, Zen 4). Written as inline assembly in their EVEX
+// (AVX512-VNNI) encoding: Highway 1.0.3 compiles AVX3_DL for "avxvnni", so the compiler
+// emits the VEX (AVX-VNNI) encoding, which Zen 4 and Ice Lake lack (SIGILL), and the
+// target cannot gain avx512vnni for a function it inlines.
+#define OKO_VNNI (HWY_TARGET == HWY_AVX3_DL)
+
+// acc + the 8 int32 sums of 4 products of 32 unsigned bytes u and 32 signed bytes s.
+HWY_INLINE __m256i DotU8I8(__m256i acc, __m256i u, __m256i s) {
+#if OKO_VNNI
+  asm("%{evex%} vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u), [s] "v"(s));
+  return acc;
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// acc + the 8 int32 sums of 2 products of 16 int16 pairs a and b.
+HWY_INLINE __m256i AddPairProducts(__m256i acc, __m256i a, __m256i b) {
+#if OKO_VNNI
+  asm("%{evex%} vpdpwssd %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [b] "v"(b));
+  return acc;
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
 // 32 signed bytes times 32 signed bytes -> 8 int32 sums of 4 products. vpmaddubsw wants
 // one operand unsigned: |a| and b with a's sign (no i16 overflow: 2*128*127 < 2^15).
 HWY_INLINE __m256i DotI8(__m256i abs_a, __m256i a, __m256i b) {
-  const __m256i p16 = _mm256_maddubs_epi16(abs_a, _mm256_sign_epi8(b, a));
-  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+  return DotU8I8(_mm256_setzero_si256(), abs_a, _mm256_sign_epi8(b, a));
 }
 
 HWY_INLINE __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -351,7 +380,7 @@ HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x,
       if constexpr (T == QuantType::kQ5_0) {
         p = DotI8(abs_q, q, qx);
       } else {
-        p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, qx), _mm256_set1_epi16(1));
+        p = DotU8I8(_mm256_setzero_si256(), q, qx);  // q <= 31: no i16 pair saturates
         msum[m] += F16ToF32(w[i].m) * x[m].sums[i];
       }
       acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m].d[i]), _mm256_cvtepi32_ps(p), acc[m]);
@@ -437,8 +466,8 @@ HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const Blo
     for (size_t m = 0; m < kM; ++m) {
       const __m256i plo = _mm256_maddubs_epi16(lo, Load32(x[m][i].qs + 64 * p));
       const __m256i phi = _mm256_maddubs_epi16(hi, Load32(x[m][i].qs + 64 * p + 32));
-      acc_i[m] = _mm256_add_epi32(acc_i[m], _mm256_madd_epi16(plo, sc_lo));
-      acc_i[m] = _mm256_add_epi32(acc_i[m], _mm256_madd_epi16(phi, sc_hi));
+      acc_i[m] = AddPairProducts(acc_i[m], plo, sc_lo);
+      acc_i[m] = AddPairProducts(acc_i[m], phi, sc_hi);
     }
   }
   const float d = F16ToF32(w[i].d);
@@ -508,7 +537,7 @@ HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* 
       const __m256i s = _mm256_shuffle_epi8(half, Load32(kScalePairBroadcast[k]));
       for (size_t m = 0; m < kM; ++m) {
         const __m256i p = _mm256_maddubs_epi16(u[k], Load32(x[m][i].qs + 128 * h + 32 * k));
-        acc_i[m] = _mm256_add_epi32(acc_i[m], _mm256_madd_epi16(p, s));
+        acc_i[m] = AddPairProducts(acc_i[m], p, s);
       }
     }
   }
