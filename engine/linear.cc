@@ -103,6 +103,12 @@ bool UsesBf16Rows(QuantType type, ComputeMode mode, size_t M, size_t K) {
   return mode == ComputeMode::kBf16 && type == QuantType::kBF16 && M >= 1 &&
          M <= std::min(kBf16RowsMaxM, kMinPackedRows - 1) && K % 2 == 0 && Bf16RowsSupported();
 }
+
+// Prefill of quantized weights in the fast mode where the bf16 packed kernel runs: the
+// dequantized slabs and x rounded to bf16 (2x the f32 FMA rate on Zen 4).
+bool QuantSlabsBf16(ComputeMode mode, size_t K) {
+  return mode == ComputeMode::kBf16 && K % 2 == 0 && PackedGemmBf16Supported();
+}
 }  // namespace
 
 LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K) {
@@ -132,7 +138,9 @@ std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, si
     }
     case LinearPath::kPackedBf16: return fmt::format("{} packed GEMM, bf16 dot", t);
     case LinearPath::kPackedF32: return fmt::format("{} packed GEMM, f32 FMA", t);
-    case LinearPath::kQuantSlabs: return fmt::format("{} slabs dequantized, packed f32 GEMM", t);
+    case LinearPath::kQuantSlabs:
+      return QuantSlabsBf16(mode, K) ? fmt::format("{} slabs dequantized to bf16, packed GEMM, bf16 dot", t)
+                                     : fmt::format("{} slabs dequantized, packed f32 GEMM", t);
     case LinearPath::kOnednn:
       return fmt::format("{} oneDNN {}{}", t, mode == ComputeMode::kBf16 ? "bf16" : "f32",
                          mode == ComputeMode::kBf16 && OnednnAmxBf16Supported() ? " (AMX)" : "");
@@ -269,26 +277,38 @@ void Linear::ForwardF32(ThreadPool& pool, const float* x, size_t x_stride, size_
 
 // Quantized weights, M >= 12 (smaller M runs by rows): x packed once as in ForwardF32,
 // then each task dequantizes slabs of kSlabRows rows of W (exactly, ops/quant_matmul.h)
-// into a buffer of its thread and runs the exact packed f32 GEMM on them: the
-// dequantization (~1 op per weight) is amortized over the M rows.
+// into a buffer of its thread and runs a packed GEMM on them: the dequantization (~1 op
+// per weight) is amortized over the M rows. The exact mode runs the f32 kernel; the fast
+// mode on AVX512-BF16 rounds the slab and x to bf16 for the bf16 kernel (QuantSlabsBf16).
 void Linear::ForwardQuant(ThreadPool& pool, const float* x, size_t x_stride, size_t M, float* y,
                           size_t y_stride) {
   const float* bias = bias_.empty() ? nullptr : bias_.data();
-  constexpr size_t kSlabRows = 8;  // the packed kernel's tile width
+  constexpr size_t kSlabRows = 8;  // the packed kernels' tile width
+  const bool bf16 = QuantSlabsBf16(mode_, static_cast<size_t>(K_));
   thread_local std::vector<float> buffer;
-  if (buffer.size() < PackedF32Floats(M, K_)) buffer.resize(PackedF32Floats(M, K_));
+  const size_t floats = bf16 ? PackedBf16Words(M, K_) : PackedF32Floats(M, K_);  // 4-byte words
+  if (buffer.size() < floats) buffer.resize(floats);
   float* packed = buffer.data();
+  auto* packed_bf16 = reinterpret_cast<uint32_t*>(buffer.data());
   pool.ParallelFor(PackedBlocks(M), 1, [&](size_t b0, size_t b1, int) {
+    if (bf16) return PackBf16Rows(x, x_stride, M, K_, b0, b1, packed_bf16);
     PackF32Rows(x, x_stride, M, K_, b0, b1, packed);
   });
   pool.ParallelFor(N_, kSlabRows, [&](size_t n0, size_t n1, int) {
     thread_local std::vector<float> slab;
+    thread_local std::vector<uint16_t> slab_bf16;
     if (slab.size() < kSlabRows * K_) slab.resize(kSlabRows * K_);
+    if (bf16 && slab_bf16.size() < kSlabRows * K_) slab_bf16.resize(kSlabRows * K_);
     for (size_t s = n0; s < n1; s += kSlabRows) {
       const size_t rows = std::min(kSlabRows, n1 - s);
       DequantizeWeightRows(w_, s, s + rows, slab.data());
-      GemmF32Packed(packed, M, K_, slab.data(), DType::kF32, bias ? bias + s : nullptr, y + s,
-                    y_stride, 0, rows);
+      const float* b = bias ? bias + s : nullptr;
+      if (bf16) {
+        F32ToBf16Row(slab.data(), slab_bf16.data(), rows * K_);
+        GemmBf16Packed(packed_bf16, M, K_, slab_bf16.data(), b, y + s, y_stride, 0, rows);
+      } else {
+        GemmF32Packed(packed, M, K_, slab.data(), DType::kF32, b, y + s, y_stride, 0, rows);
+      }
     }
   }, 4);
 }

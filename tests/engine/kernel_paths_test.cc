@@ -50,6 +50,9 @@ TEST(KernelPaths, AMixedQuantizationCountsTheLayersOfEachKernel) {
             "Q4_K GEMV, dequantized to f32 FMA");
   if (PackedGemmF32Supported()) {
     EXPECT_EQ(DescribePaths(sites, 256, Phase::kPrefill)[0].kernel,
+              PackedGemmBf16Supported() ? "Q4_K slabs dequantized to bf16, packed GEMM, bf16 dot"
+                                        : "Q4_K slabs dequantized, packed f32 GEMM");
+    EXPECT_EQ(DescribePaths(MixedSites(QuantType::kQ4_K, ComputeMode::kF32), 256, Phase::kPrefill)[0].kernel,
               "Q4_K slabs dequantized, packed f32 GEMM");
   }
 }
