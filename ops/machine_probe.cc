@@ -34,7 +34,14 @@ uint64_t ReadBytesChecksumT(const uint8_t* p, size_t n) {
   for (size_t i = kReadStreams * part; i + N <= words; i += N) acc[0] = hn::Add(acc[0], hn::LoadU(d, w + i));
   auto sum = acc[0];
   for (size_t s = 1; s < kReadStreams; ++s) sum = hn::Add(sum, acc[s]);
-  return hn::GetLane(hn::SumOfLanes(d, sum));
+  // The lanes summed as uint32_t (wrapping, as the vector adds): Highway 1.0.3's
+  // SumOfLanes on AVX-512 adds them as signed int (_mm512_reduce_add_epi32), an overflow
+  // UBSan reports.
+  HWY_ALIGN uint32_t lanes[hn::MaxLanes(d)];
+  hn::Store(sum, d, lanes);
+  uint32_t total = 0;
+  for (size_t i = 0; i < N; ++i) total += lanes[i];
+  return total;
 }
 
 // Twelve independent accumulator chains hide the FMA latency. They start from distinct
