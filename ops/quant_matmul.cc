@@ -1,6 +1,7 @@
 #include "ops/quant_matmul.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -182,12 +183,18 @@ HWY_INLINE float RowDot(const uint8_t* HWY_RESTRICT row, const float* HWY_RESTRI
 #define OKO_QUANT_INT8 1
 // ---- int8 dot products (QuantCompute::kInt8), AVX2 intrinsics ----
 
-HWY_INLINE float HsumF(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+// The int8 kernels leave each dot product in the 8 lanes of a vector; Hsum4 sums 4 of
+// them at once (the lane sums of a, b, c, d), the same tree for each, so a row's result
+// does not depend on its neighbours. One vector at a time, the reductions were a quarter
+// of a Q4_K GEMV's time at K = 1024 (perf, Zen 4); 4 at once, the GEMV from cache went
+// 64 -> 77 GFLOP/s, Q6_K 67 -> 78 (bench/ops quant_matmul_bench, 1 thread).
+HWY_INLINE __m128 Hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
+
+// v with s added to its lane 0 (a term the kernel keeps as a scalar).
+HWY_INLINE __m256 AddToLane0(__m256 v, float s) { return _mm256_add_ps(v, _mm256_zextps128_ps256(_mm_set_ss(s))); }
 
 // The int8 kernels ask for the weight bytes kQuantPrefetchBytes ahead of each block (past
 // a row's end: the next row): the hardware prefetcher alone left one row's stream short
@@ -237,6 +244,36 @@ HWY_INLINE __m256i AddPairProducts(__m256i acc, __m256i a, __m256i b) {
 #endif
 }
 
+// The AVX-512 targets run the k-quant kernels on 512-bit vectors: a super-block's 256
+// values in four registers instead of eight, its scales and mins unpacked once. Every
+// sum is the same integer; the float sums per super-block add in another order than on
+// AVX2 (16 lanes, not 8). bench/ops quant_matmul_bench, Zen 4, 1 thread, from cache,
+// GFLOP/s: Q4_K GEMV 53 -> 63, Q6_K 57 -> 67, Q4_K 4 rows 107 -> 115.
+#define OKO_ZMM (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL)
+
+#if OKO_ZMM
+// acc + the 16 int32 sums of 2 products of 32 int16 pairs a and b.
+HWY_INLINE __m512i AddPairProducts(__m512i acc, __m512i a, __m512i b) {
+#if OKO_VNNI
+  asm("vpdpwssd %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [b] "v"(b));
+  return acc;
+#else
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+}
+
+HWY_INLINE __m512i Load64(const void* p) { return _mm512_loadu_si512(p); }
+
+#if OKO_VNNI
+// The 16 int32 sums of 4 products of 64 unsigned bytes u and 64 signed bytes s.
+HWY_INLINE __m512i DotU8I8(__m512i u, __m512i s) {
+  __m512i sums = _mm512_setzero_si512();
+  asm("vpdpbusd %[s], %[u], %[sums]" : [sums] "+v"(sums) : [u] "v"(u), [s] "v"(s));
+  return sums;
+}
+#endif
+#endif
+
 // 32 signed bytes times 32 signed bytes -> 8 int32 sums of 4 products. vpmaddubsw wants
 // one operand unsigned: |a| and b with a's sign (no i16 overflow: 2*128*127 < 2^15).
 HWY_INLINE __m256i DotI8(__m256i abs_a, __m256i a, __m256i b) {
@@ -274,7 +311,7 @@ HWY_INLINE void BlockQ8_0Dots(const BlockQ8_0& w, const ActQ8_0* x, size_t i, __
 
 template <size_t kM>
 HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb,
-                        float* out) {
+                        __m256* out) {
   __m256 acc0[kM], acc1[kM];  // even and odd blocks: two chains per row
   for (size_t m = 0; m < kM; ++m) acc0[m] = acc1[m] = _mm256_setzero_ps();
   size_t i = 0;
@@ -284,7 +321,7 @@ HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_
     BlockQ8_0Dots<kM>(w[i + 1], x, i + 1, acc1);
   }
   for (; i < nb; ++i) BlockQ8_0Dots<kM>(w[i], x, i, acc0);
-  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(_mm256_add_ps(acc0[m], acc1[m]));
+  for (size_t m = 0; m < kM; ++m) out[m] = _mm256_add_ps(acc0[m], acc1[m]);
 }
 
 // M = 1: kQ8Streams Q8_0 weight rows, a part of the range apart, at once, each x block
@@ -299,7 +336,7 @@ constexpr size_t kQ8Streams = 4;
 
 template <size_t kR>
 HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t step,
-                               const ActQ8_0& x, size_t nb, float* out) {
+                               const ActQ8_0& x, size_t nb, __m256* out) {
   const BlockQ8_0* HWY_RESTRICT w[kR];
   for (size_t r = 0; r < kR; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(base + (n + r * step) * row_bytes);
   __m256 acc[2][kR];
@@ -313,12 +350,12 @@ HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_byte
                                       _mm256_cvtepi32_ps(DotI8(abs_q, q, qx)), acc[i & 1][r]);
     }
   }
-  for (size_t r = 0; r < kR; ++r) out[r] = HsumF(_mm256_add_ps(acc[0][r], acc[1][r]));
+  for (size_t r = 0; r < kR; ++r) out[r] = _mm256_add_ps(acc[0][r], acc[1][r]);
 }
 
 template <size_t kM>
 HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb,
-                        float* out) {
+                        __m256* out) {
   __m256 acc[kM];
   for (size_t m = 0; m < kM; ++m) acc[m] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8);
@@ -334,7 +371,7 @@ HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_
       acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m].d[i]),
                                _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m].blocks[i].qs))), acc[m]);
   }
-  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]);
+  for (size_t m = 0; m < kM; ++m) out[m] = acc[m];
 }
 
 // Bit j of qh as byte j = 0x10 (the fifth bit of value j of a Q5_0/Q5_1 block), else 0.
@@ -355,7 +392,7 @@ HWY_INLINE __m256i FifthBits(const uint8_t* qh_bytes) {
 // per block (xs, as llama.cpp's Q8_1).
 template <QuantType T, size_t kM>
 HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x,
-                         size_t nb, float* out) {
+                         size_t nb, __m256* out) {
   using B = std::conditional_t<T == QuantType::kQ5_0, BlockQ5_0,
                                std::conditional_t<T == QuantType::kQ4_1, BlockQ4_1, BlockQ5_1>>;
   const B* w = reinterpret_cast<const B*>(row);
@@ -386,22 +423,187 @@ HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x,
       acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m].d[i]), _mm256_cvtepi32_ps(p), acc[m]);
     }
   }
-  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]) + msum[m];
+  for (size_t m = 0; m < kM; ++m) out[m] = AddToLane0(acc[m], msum[m]);
 }
 
 // The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K/Q5_K super-block at
-// once: ScaleMinK4 on 32-bit words (bytes 0-3: scales 0-3 in the low 6 bits, bytes 4-7:
-// mins 0-3, bytes 8-11: the low 4 bits of scales/mins 4-7, whose top 2 bits are the top
-// bits of bytes 0-3 / 4-7).
+// once from its 12 bytes of 32-bit words w0 w1 w2 (bytes 0-3 of w0: scales 0-3 in the low
+// 6 bits, of w1: mins 0-3; w2: the low 4 bits of scales 4-7 and, shifted 4, of mins 4-7,
+// whose top 2 bits are the top bits of w0's / w1's bytes): per word of the result,
+// [w0 & 0x3f, (w2 & 0x0f) | (w0 >> 6) << 4, w1 & 0x3f, (w2 >> 4 & 0x0f) | (w1 >> 6) << 4]
+// for each byte. Reads 16 bytes (the block's first 4 values follow its scales). In vector
+// registers (where it took 14 scalar operations and 4 inserts): Q4_K GEMV from cache
+// 80-81 -> 88 GFLOP/s, 8 rows 122 -> 125 (bench/ops quant_matmul_bench, Zen 4, 1 thread).
 HWY_INLINE __m128i ScalesMinsK4(const uint8_t* q) {
-  uint32_t w[3];
-  std::memcpy(w, q, 12);
-  const uint32_t s_lo = w[0] & 0x3f3f3f3fu, m_lo = w[1] & 0x3f3f3f3fu;
-  const uint32_t s_hi = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
-  const uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
-  return _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(s_hi),
-                       static_cast<int>(s_lo));
+  const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i low = _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+  const __m128i top = _mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+  return _mm_or_si128(_mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+                      _mm_and_si128(top, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
 }
+
+// Q4_K/Q5_K x Q8K: per super-block d*dx * sum_j sc_j (q_j . qx_j) - dmin*dx * sum_j m_j
+// sum(qx_j). The 4/5-bit values are unsigned: vpmaddubsw takes them directly; the 6-bit
+// scales multiply in vpmaddwd, so a super-block accumulates in int32
+// (max 8*63*2*31*127*2 < 2^31). The scales and mins stay in registers (unpacked through
+// memory and broadcast one by one, the kernel ran at 8.5-8.9 GB/s from cache on Zen 2).
+template <bool kQ5>
+using BlockQ45_K = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+
+#if OKO_ZMM
+// Word w of row k: the sub-block of the values a word holds in register k of a Q5_K
+// super-block (2k for words 0-15, 2k + 1 for 16-31), the bit of qh that holds their fifth
+// bits.
+alignas(64) static constexpr uint16_t kSubBlockOfWord[4][32] = {
+#define OKO_ROW(k) \
+  {2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     \
+   2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     \
+   2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, \
+   2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1}
+    OKO_ROW(0), OKO_ROW(1), OKO_ROW(2), OKO_ROW(3)
+#undef OKO_ROW
+};
+
+HWY_INLINE __m512i LoadWords(const uint16_t* p) { return _mm512_load_si512(p); }
+
+// The scaled sums of a super-block's 256 products: sum over words w of the 4 registers q
+// (unsigned values) of scale(w) * (q . x)(w), with x the super-block's 256 activations in
+// order and scale(w) the scale of the 16 or 32 values a word's bytes belong to. The
+// caller gathers the scales once per super-block into kScaleRegs registers (ScaleIndex).
+#if OKO_VNNI
+// vpdpbusd sums 4 products into an int32 that fits in 16 bits (4 * 63 * 127 < 2^15 for
+// the 6-bit Q6_K values and less for Q4_K/Q5_K), so two registers of sums pack into one
+// of int16 (vpackssdw, exact) for one vpdpwssd by the scales: 6 multiplies per
+// super-block and activation row where vpmaddubsw + vpdpwssd took 8 (the multiplies share
+// Zen 4's FMA pipes, one 512-bit op per cycle). Q4_K GEMV from cache 77 -> 82 GFLOP/s,
+// 8 rows 115-120 -> 125 (Zen 4, 1 thread).
+constexpr int kScaleRegs = 2;
+
+// Scale register r, word w: packed from q[2r] (words 0-3 of each 128-bit lane j) and
+// q[2r + 1] (words 4-7); the value of `scale_of(register, lane)`.
+template <class ScaleOf>
+constexpr std::array<std::array<uint16_t, 32>, kScaleRegs> ScaleIndex(ScaleOf scale_of) {
+  std::array<std::array<uint16_t, 32>, kScaleRegs> index{};
+  for (int r = 0; r < kScaleRegs; ++r)
+    for (int w = 0; w < 32; ++w) index[r][w] = static_cast<uint16_t>(scale_of(2 * r + (w % 8) / 4, w / 8));
+  return index;
+}
+
+HWY_INLINE __m512i ScaledSums(const __m512i* q, const int8_t* x, const __m512i* scales) {
+  __m512i t[4];
+  for (int k = 0; k < 4; ++k) t[k] = DotU8I8(q[k], Load64(x + 64 * k));
+  const __m512i sums = AddPairProducts(_mm512_setzero_si512(), _mm512_packs_epi32(t[0], t[1]), scales[0]);
+  return AddPairProducts(sums, _mm512_packs_epi32(t[2], t[3]), scales[1]);
+}
+#else
+constexpr int kScaleRegs = 4;
+
+// Scale register k, word w (the products of register k's bytes 2w and 2w + 1).
+template <class ScaleOf>
+constexpr std::array<std::array<uint16_t, 32>, kScaleRegs> ScaleIndex(ScaleOf scale_of) {
+  std::array<std::array<uint16_t, 32>, kScaleRegs> index{};
+  for (int k = 0; k < kScaleRegs; ++k)
+    for (int w = 0; w < 32; ++w) index[k][w] = static_cast<uint16_t>(scale_of(k, w / 8));
+  return index;
+}
+
+HWY_INLINE __m512i ScaledSums(const __m512i* q, const int8_t* x, const __m512i* scales) {
+  __m512i sums[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};  // two chains
+  for (int k = 0; k < 4; ++k)
+    sums[k & 1] = AddPairProducts(sums[k & 1], _mm512_maddubs_epi16(q[k], Load64(x + 64 * k)), scales[k]);
+  return _mm512_add_epi32(sums[0], sums[1]);
+}
+#endif
+
+// Register k of a Q4_K/Q5_K super-block holds sub-blocks 2k (128-bit lanes 0-1) and 2k + 1;
+// of a Q6_K super-block values 64k .. 64k + 63, lane j the scale group 4k + j.
+alignas(64) static constexpr auto kQ45ScaleIndex = ScaleIndex([](int k, int lane) { return 2 * k + lane / 2; });
+alignas(64) static constexpr auto kQ6ScaleIndex = ScaleIndex([](int k, int lane) { return 4 * k + lane; });
+
+HWY_INLINE __m256 Halves(__m512 v) { return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); }
+
+// Super-block i of one weight row times super-block i of kM activation rows: into acc[m]
+// (the scaled sums) and mins[m] (the dmin terms, subtracted at the end). Register k holds
+// sub-blocks 2k and 2k + 1 (the low and high nibbles of 32 bytes, regrouped by 128-bit
+// lanes), so it meets 64 consecutive activations.
+template <bool kQ5, size_t kM>
+HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const BlockQ8K* const* x, size_t i,
+                                __m512* acc, __m256* mins) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  PrefetchAhead(&w[i], sizeof(w[i]));
+  const __m128i scales_mins = ScalesMinsK4(w[i].scales);
+  const __m512i scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scales_mins));
+  const __m128i mins8 = _mm_srli_si128(scales_mins, 8);
+  const __m256i mins_twice = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // one per sum of 16
+  __m512i q[4], sc[kScaleRegs];
+  for (int r = 0; r < kScaleRegs; ++r) sc[r] = _mm512_permutexvar_epi16(LoadWords(kQ45ScaleIndex[r].data()), scales);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i bits = Load64(w[i].qs + 64 * h);
+    const __m512i lo = _mm512_and_si512(bits, m4);                         // sub-blocks 4h, 4h + 2
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(bits, 4), m4);  // 4h + 1, 4h + 3
+    q[2 * h] = _mm512_shuffle_i64x2(lo, hi, 0x44);
+    q[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, 0xEE);
+  }
+  if constexpr (kQ5) {  // bit j of qh[l] is bit 4 of value l of sub-block j
+    const __m512i qh = _mm512_broadcast_i64x4(Load32(w[i].qh));
+    for (int k = 0; k < 4; ++k) {
+      const __m512i fifth = _mm512_slli_epi16(_mm512_srlv_epi16(qh, LoadWords(kSubBlockOfWord[k])), 4);
+      q[k] = _mm512_ternarylogic_epi32(q[k], fifth, _mm512_set1_epi8(0x10), 0xF8);  // q | (fifth & 0x10)
+    }
+  }
+  const float d = F16ToF32(w[i].d), dmin = F16ToF32(w[i].dmin);
+  for (size_t m = 0; m < kM; ++m) {
+    const __m256i msums = _mm256_madd_epi16(mins_twice, Load32(x[m][i].sums));
+    mins[m] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * x[m][i].d), _mm256_cvtepi32_ps(msums), mins[m]);
+    const __m512i sums = ScaledSums(q, x[m][i].qs, sc);
+    acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(d * x[m][i].d), _mm512_cvtepi32_ps(sums), acc[m]);
+  }
+}
+
+// The shifts that bring the two high bits of each 32 values to bits 4-5 (see the AVX2
+// kernel's u[0..3]): values 0-31 and 32-63 of a 128-value half, then 64-95 and 96-127.
+alignas(64) static constexpr uint16_t kQ6HighLeft[32] = {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+                                                        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+alignas(64) static constexpr uint16_t kQ6HighRight[32] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                         2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+
+// Q6_K x Q8K as the AVX2 kernel below, register k holding values 64k .. 64k + 63.
+template <size_t kM>
+HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* const* x, size_t i,
+                               __m512* acc, __m256* offset) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  PrefetchAhead(&w[i], sizeof(w[i]));
+  const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
+  __m512i u[4], sc[kScaleRegs];
+  for (int h = 0; h < 2; ++h) {
+    const __m512i low = Load64(w[i].ql + 64 * h);
+    const __m512i qh = _mm512_broadcast_i64x4(Load32(w[i].qh + 32 * h));
+    const __m512i up_left = _mm512_sllv_epi16(qh, LoadWords(kQ6HighLeft));
+    const __m512i up_right = _mm512_srlv_epi16(qh, LoadWords(kQ6HighRight));
+    // (low & 0x0F) | (high & 0x30)
+    u[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(low, m4), up_left, m30, 0xF8);
+    u[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(low, 4), m4), up_right, m30, 0xF8);
+  }
+  for (int r = 0; r < kScaleRegs; ++r)
+    sc[r] = _mm512_permutexvar_epi16(LoadWords(kQ6ScaleIndex[r].data()), _mm512_castsi256_si512(scales));
+  const float d = F16ToF32(w[i].d);
+  for (size_t m = 0; m < kM; ++m) {
+    const __m256i osums = _mm256_madd_epi16(scales, Load32(x[m][i].sums));
+    offset[m] = _mm256_fmadd_ps(_mm256_set1_ps(32.0f * d * x[m][i].d), _mm256_cvtepi32_ps(osums), offset[m]);
+    const __m512i sums = ScaledSums(u, x[m][i].qs, sc);
+    acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(d * x[m][i].d), _mm512_cvtepi32_ps(sums), acc[m]);
+  }
+}
+
+// A k-quant row's running sums: the scaled products and the term subtracted at the end.
+using KAcc = __m512;
+using KExtra = __m256;
+HWY_INLINE __m256 FinishK(KAcc acc, KExtra extra) { return _mm256_sub_ps(Halves(acc), extra); }
+#else  // AVX2
+
+using KAcc = __m256;
+using KExtra = float;
+HWY_INLINE __m256 FinishK(KAcc acc, KExtra extra) { return AddToLane0(acc, -extra); }
 
 // vpshufb masks that broadcast 16-bit word j of each 128-bit lane to the whole lane.
 alignas(32) static constexpr uint8_t kWordBroadcast[8][32] = {
@@ -420,20 +622,13 @@ HWY_INLINE int HsumI32(__m128i v) {
   return _mm_cvtsi128_si32(v);
 }
 
-// Q4_K/Q5_K x Q8K: per super-block d*dx * sum_j sc_j (q_j . qx_j) - dmin*dx * sum_j m_j
-// sum(qx_j). The 4/5-bit values are unsigned: vpmaddubsw takes them directly; the 6-bit
-// scales multiply in vpmaddwd, so a super-block accumulates in int32
-// (max 8*63*2*31*127*2 < 2^31). The scales and mins stay in registers (unpacked through
-// memory and broadcast one by one, the kernel ran at 8.5-8.9 GB/s from cache on Zen 2).
-template <bool kQ5>
-using BlockQ45_K = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
-
 // Super-block i of one weight row times super-block i of kM activation rows: into acc[m]
 // (the scaled sums) and mins[m] (the dmin terms, subtracted at the end). The loop over the
-// super-blocks is outside (DotQ45_K): so split, GCC compiled it better (Zen 2, 1 thread,
+// super-blocks is outside (DotK): so split, GCC compiled it better (Zen 2, 1 thread,
 // DRAM-cold GEMV K=1024 N=3072: Q4_K 9.9-10.0 -> 12.0-12.2 GB/s; Q6_K's split the same
 // way 11.4-11.9 -> 14.6-14.9). Several weight rows at once, as Q8_0 reads them, gained
-// nothing more here: these kernels are bound by their arithmetic, not the memory.
+// nothing more on Zen 2, bound by the arithmetic; on Zen 4 with the 512-bit kernels they
+// did (DotKStreams).
 template <bool kQ5, size_t kM>
 HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const BlockQ8K* const* x, size_t i,
                                 __m256* acc, float* mins) {
@@ -475,19 +670,6 @@ HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const Blo
     acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m][i].d), _mm256_cvtepi32_ps(acc_i[m]), acc[m]);
 }
 
-template <bool kQ5, size_t kM>
-HWY_INLINE void DotQ45_K(const uint8_t* HWY_RESTRICT row, const BlockQ8K* const* x, size_t nb,
-                         float* out) {
-  const auto* w = reinterpret_cast<const BlockQ45_K<kQ5>*>(row);
-  __m256 acc[kM];
-  float mins[kM];
-  for (size_t m = 0; m < kM; ++m) {
-    acc[m] = _mm256_setzero_ps();
-    mins[m] = 0.0f;
-  }
-  for (size_t i = 0; i < nb; ++i) SuperBlockQ45_K<kQ5, kM>(w, x, i, acc, mins);
-  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]) - mins[m];
-}
 
 // vpshufb masks: word 2k of the low lane broadcast across it, word 2k + 1 of the high lane
 // across it.
@@ -545,31 +727,53 @@ HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* 
     acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(ddx[m]), _mm256_cvtepi32_ps(acc_i[m]), acc[m]);
 }
 
-template <size_t kM>
-HWY_INLINE void DotQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* const* x, size_t nb,
-                        float* out) {
-  __m256 acc[kM];
-  float offset[kM];
-  for (size_t m = 0; m < kM; ++m) {
-    acc[m] = _mm256_setzero_ps();
-    offset[m] = 0.0f;
+#endif  // OKO_ZMM
+
+// Super-block i of a k-quant weight row times super-block i of kM activation rows.
+template <QuantType T, size_t kM>
+HWY_INLINE void SuperBlockK(const uint8_t* HWY_RESTRICT row, const BlockQ8K* const* x, size_t i, KAcc* acc,
+                            KExtra* extra) {
+  if constexpr (T == QuantType::kQ6_K) {
+    SuperBlockQ6_K<kM>(reinterpret_cast<const BlockQ6_K*>(row), x, i, acc, extra);
+  } else {
+    constexpr bool kQ5 = T == QuantType::kQ5_K;
+    SuperBlockQ45_K<kQ5, kM>(reinterpret_cast<const BlockQ45_K<kQ5>*>(row), x, i, acc, extra);
   }
-  for (size_t i = 0; i < nb; ++i) SuperBlockQ6_K<kM>(w, x, i, acc, offset);
-  for (size_t m = 0; m < kM; ++m) out[m] = HsumF(acc[m]) - offset[m];
+}
+
+template <QuantType T, size_t kM>
+HWY_INLINE void DotK(const uint8_t* HWY_RESTRICT row, const BlockQ8K* const* x, size_t nb, __m256* out) {
+  KAcc acc[kM] = {};
+  KExtra extra[kM] = {};
+  for (size_t i = 0; i < nb; ++i) SuperBlockK<T, kM>(row, x, i, acc, extra);
+  for (size_t m = 0; m < kM; ++m) out[m] = FinishK(acc[m], extra[m]);
+}
+
+// M = 1: kKStreams k-quant weight rows, a part of the range apart, super-block by
+// super-block, as DotQ8_0Streams reads Q8_0 (each row sums exactly as DotK<T, 1>).
+// bench/ops quant_matmul_bench, Zen 4, 1 thread, DRAM-cold K=1024 N=3072, GB/s, one row
+// at a time -> 4 streams: Q4_K 20.4 -> 22.9, Q6_K 23.8 -> 29.6 (the machine reads 28).
+constexpr size_t kKStreams = 4;
+
+template <QuantType T>
+HWY_INLINE void DotKStreams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t step,
+                            const BlockQ8K* x, size_t nb, __m256* out) {
+  KAcc acc[kKStreams] = {};
+  KExtra extra[kKStreams] = {};
+  for (size_t i = 0; i < nb; ++i)
+    for (size_t r = 0; r < kKStreams; ++r)
+      SuperBlockK<T, 1>(base + (n + r * step) * row_bytes, &x, i, &acc[r], &extra[r]);
+  for (size_t r = 0; r < kKStreams; ++r) out[r] = FinishK(acc[r], extra[r]);
 }
 
 // One weight row times kM quantized activation rows (xq[m]: Int8ActivationBytes each).
 template <QuantType T, size_t kM>
 HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* const* xq, size_t K,
-                            float* out) {
+                            __m256* out) {
   if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
     const BlockQ8K* x[kM];
     for (size_t m = 0; m < kM; ++m) x[m] = reinterpret_cast<const BlockQ8K*>(xq[m]);
-    if constexpr (T == QuantType::kQ6_K) {
-      DotQ6_K<kM>(reinterpret_cast<const BlockQ6_K*>(row), x, K / 256, out);
-    } else {
-      DotQ45_K<T == QuantType::kQ5_K, kM>(row, x, K / 256, out);
-    }
+    DotK<T, kM>(row, x, K / 256, out);
   } else {
     ActQ8_0 x[kM];
     for (size_t m = 0; m < kM; ++m) x[m] = ActQ8_0Row(xq[m], K);
@@ -597,34 +801,64 @@ void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
     for (size_t m = 0; m < a.M; ++m) QuantizeInt8Activations(T, a.x + m * a.x_stride, K, xq_buf.data() + m * xb);
     xq = xq_buf.data();
   }
-  size_t n = n_begin;
-  if constexpr (T == QuantType::kQ8_0) {
-    if (a.M == 1) {
+  const auto store = [&](size_t m, size_t n, float dot) {
+    a.y[m * a.y_stride + n] = dot + (a.bias != nullptr ? a.bias[n] : 0.0f);
+  };
+  alignas(16) float dots[4];
+  if (a.M == 1) {
+    size_t n = n_begin;
+    if constexpr (T == QuantType::kQ8_0) {
+      static_assert(kQ8Streams == 4);
       const ActQ8_0 x = ActQ8_0Row(xq, K);
       const size_t part = (n_end - n_begin) / kQ8Streams;
       for (; n < n_begin + part; ++n) {
-        float out[kQ8Streams];
-        DotQ8_0Streams<kQ8Streams>(base, rb, n, part, x, K / 32, out);
-        for (size_t r = 0; r < kQ8Streams; ++r)
-          a.y[n + r * part] = out[r] + (a.bias != nullptr ? a.bias[n + r * part] : 0.0f);
+        __m256 v[kQ8Streams];
+        DotQ8_0Streams<kQ8Streams>(base, rb, n, part, x, K / 32, v);
+        _mm_store_ps(dots, Hsum4(v[0], v[1], v[2], v[3]));
+        for (size_t r = 0; r < kQ8Streams; ++r) store(0, n + r * part, dots[r]);
       }
       n = n_begin + kQ8Streams * part;
     }
+    if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
+      const auto* x = reinterpret_cast<const BlockQ8K*>(xq);
+      const size_t part = (n_end - n_begin) / kKStreams;
+      for (; n < n_begin + part; ++n) {
+        __m256 v[kKStreams];
+        DotKStreams<T>(base, rb, n, part, x, K / 256, v);
+        _mm_store_ps(dots, Hsum4(v[0], v[1], v[2], v[3]));
+        for (size_t r = 0; r < kKStreams; ++r) store(0, n + r * part, dots[r]);
+      }
+      n = n_begin + kKStreams * part;
+    }
+    for (; n + 4 <= n_end; n += 4) {
+      __m256 v[4];
+      for (size_t r = 0; r < 4; ++r) Int8RowDots<T, 1>(base + (n + r) * rb, &xq, K, &v[r]);
+      _mm_store_ps(dots, Hsum4(v[0], v[1], v[2], v[3]));
+      for (size_t r = 0; r < 4; ++r) store(0, n + r, dots[r]);
+    }
+    for (; n < n_end; ++n) {
+      __m256 v;
+      Int8RowDots<T, 1>(base + n * rb, &xq, K, &v);
+      store(0, n, _mm_cvtss_f32(Hsum4(v, v, v, v)));
+    }
+    return;
   }
-  for (; n < n_end; ++n) {
-    const float bias = a.bias != nullptr ? a.bias[n] : 0.0f;
+  static_assert(kInt8Rows == 4);
+  for (size_t n = n_begin; n < n_end; ++n) {
     for (size_t m0 = 0; m0 < a.M; m0 += kInt8Rows) {
       const size_t rows = std::min(kInt8Rows, a.M - m0);
       const uint8_t* x[kInt8Rows] = {};
       for (size_t m = 0; m < rows; ++m) x[m] = xq + (m0 + m) * xb;
-      float out[kInt8Rows];
+      __m256 v[kInt8Rows];
       switch (rows) {
-        case 1: Int8RowDots<T, 1>(base + n * rb, x, K, out); break;
-        case 2: Int8RowDots<T, 2>(base + n * rb, x, K, out); break;
-        case 3: Int8RowDots<T, 3>(base + n * rb, x, K, out); break;
-        default: Int8RowDots<T, 4>(base + n * rb, x, K, out); break;
+        case 1: Int8RowDots<T, 1>(base + n * rb, x, K, v); break;
+        case 2: Int8RowDots<T, 2>(base + n * rb, x, K, v); break;
+        case 3: Int8RowDots<T, 3>(base + n * rb, x, K, v); break;
+        default: Int8RowDots<T, 4>(base + n * rb, x, K, v); break;
       }
-      for (size_t m = 0; m < rows; ++m) a.y[(m0 + m) * a.y_stride + n] = out[m] + bias;
+      for (size_t m = rows; m < kInt8Rows; ++m) v[m] = v[0];
+      _mm_store_ps(dots, Hsum4(v[0], v[1], v[2], v[3]));
+      for (size_t m = 0; m < rows; ++m) store(m0 + m, n, dots[m]);
     }
   }
 }
