@@ -451,18 +451,19 @@ template <bool kQ5>
 using BlockQ45_K = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
 
 #if OKO_ZMM
-// Word w of row k: the sub-block of the values a word holds in register k of a Q5_K
-// super-block (2k for words 0-15, 2k + 1 for 16-31), the bit of qh that holds their fifth
-// bits.
-alignas(64) static constexpr uint16_t kSubBlockOfWord[4][32] = {
-#define OKO_ROW(k) \
-  {2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     \
-   2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     2 * k,     \
-   2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, \
-   2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1}
-    OKO_ROW(0), OKO_ROW(1), OKO_ROW(2), OKO_ROW(3)
-#undef OKO_ROW
-};
+// Register k of a Q4_K/Q5_K super-block: the low (k even) or high (k odd) nibbles of bytes
+// 64 (k / 2) .. 64 (k / 2) + 63, sub-blocks 4 (k / 2) + k % 2 (128-bit lanes 0-1) and
+// that + 2 (lanes 2-3), where the paired activations (PairSubBlocks) meet them.
+constexpr int Q45SubBlock(int k, int lane) { return 4 * (k / 2) + k % 2 + 2 * (lane / 2); }
+
+// Word w of row k: the sub-block of the values a word holds in register k, the bit of qh
+// that holds their Q5_K fifth bits.
+alignas(64) static constexpr auto kSubBlockOfWord = [] {
+  std::array<std::array<uint16_t, 32>, 4> index{};
+  for (int k = 0; k < 4; ++k)
+    for (int w = 0; w < 32; ++w) index[k][w] = static_cast<uint16_t>(Q45SubBlock(k, w / 8));
+  return index;
+}();
 
 HWY_INLINE __m512i LoadWords(const uint16_t* p) { return _mm512_load_si512(p); }
 
@@ -515,17 +516,17 @@ HWY_INLINE __m512i ScaledSums(const __m512i* q, const int8_t* x, const __m512i* 
 }
 #endif
 
-// Register k of a Q4_K/Q5_K super-block holds sub-blocks 2k (128-bit lanes 0-1) and 2k + 1;
-// of a Q6_K super-block values 64k .. 64k + 63, lane j the scale group 4k + j.
-alignas(64) static constexpr auto kQ45ScaleIndex = ScaleIndex([](int k, int lane) { return 2 * k + lane / 2; });
+// Register k of a Q6_K super-block holds values 64k .. 64k + 63, lane j the scale group
+// 4k + j.
+alignas(64) static constexpr auto kQ45ScaleIndex = ScaleIndex(Q45SubBlock);
 alignas(64) static constexpr auto kQ6ScaleIndex = ScaleIndex([](int k, int lane) { return 4 * k + lane; });
 
 HWY_INLINE __m256 Halves(__m512 v) { return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); }
 
 // Super-block i of one weight row times super-block i of kM activation rows: into acc[m]
 // (the scaled sums) and mins[m] (the dmin terms, subtracted at the end). Register k holds
-// sub-blocks 2k and 2k + 1 (the low and high nibbles of 32 bytes, regrouped by 128-bit
-// lanes), so it meets 64 consecutive activations.
+// sub-blocks Q45SubBlock(k, lane) and meets activations 64k .. 64k + 63 of the paired
+// order.
 template <bool kQ5, size_t kM>
 HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const BlockQ8K* const* x, size_t i,
                                 __m512* acc, __m256* mins) {
@@ -539,15 +540,13 @@ HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const Blo
   for (int r = 0; r < kScaleRegs; ++r) sc[r] = _mm512_permutexvar_epi16(LoadWords(kQ45ScaleIndex[r].data()), scales);
   for (int h = 0; h < 2; ++h) {
     const __m512i bits = Load64(w[i].qs + 64 * h);
-    const __m512i lo = _mm512_and_si512(bits, m4);                         // sub-blocks 4h, 4h + 2
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(bits, 4), m4);  // 4h + 1, 4h + 3
-    q[2 * h] = _mm512_shuffle_i64x2(lo, hi, 0x44);
-    q[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, 0xEE);
+    q[2 * h] = _mm512_and_si512(bits, m4);                              // sub-blocks 4h, 4h + 2
+    q[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(bits, 4), m4);  // 4h + 1, 4h + 3
   }
   if constexpr (kQ5) {  // bit j of qh[l] is bit 4 of value l of sub-block j
     const __m512i qh = _mm512_broadcast_i64x4(Load32(w[i].qh));
     for (int k = 0; k < 4; ++k) {
-      const __m512i fifth = _mm512_slli_epi16(_mm512_srlv_epi16(qh, LoadWords(kSubBlockOfWord[k])), 4);
+      const __m512i fifth = _mm512_slli_epi16(_mm512_srlv_epi16(qh, LoadWords(kSubBlockOfWord[k].data())), 4);
       q[k] = _mm512_ternarylogic_epi32(q[k], fifth, _mm512_set1_epi8(0x10), 0xF8);  // q | (fifth & 0x10)
     }
   }
@@ -659,8 +658,8 @@ HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const Blo
     const __m256i sc_lo = _mm256_shuffle_epi8(scales, Load32(kWordBroadcast[2 * p]));
     const __m256i sc_hi = _mm256_shuffle_epi8(scales, Load32(kWordBroadcast[2 * p + 1]));
     for (size_t m = 0; m < kM; ++m) {
-      const __m256i plo = _mm256_maddubs_epi16(lo, Load32(x[m][i].qs + 64 * p));
-      const __m256i phi = _mm256_maddubs_epi16(hi, Load32(x[m][i].qs + 64 * p + 32));
+      const __m256i plo = _mm256_maddubs_epi16(lo, Load32(x[m][i].qs + 32 * PairedPosition(2 * p)));
+      const __m256i phi = _mm256_maddubs_epi16(hi, Load32(x[m][i].qs + 32 * PairedPosition(2 * p + 1)));
       acc_i[m] = AddPairProducts(acc_i[m], plo, sc_lo);
       acc_i[m] = AddPairProducts(acc_i[m], phi, sc_hi);
     }
@@ -1033,7 +1032,13 @@ void QuantizeActivationsQ8KT(const float* HWY_RESTRICT x, size_t K, BlockQ8K* HW
 }
 
 void QuantizeInt8ActivationsT(QuantType type, const float* x, size_t K, void* out) {
-  if (QuantBlock(type) == 256) return QuantizeActivationsQ8KT(x, K, static_cast<BlockQ8K*>(out));
+  if (QuantBlock(type) == 256) {
+    auto* blocks = static_cast<BlockQ8K*>(out);
+    QuantizeActivationsQ8KT(x, K, blocks);
+    if (type == QuantType::kQ4_K || type == QuantType::kQ5_K)
+      for (size_t i = 0; i < K / 256; ++i) PairSubBlocks(blocks[i]);
+    return;
+  }
   auto* sums = static_cast<float*>(out);
   QuantizeActivationsQ8_0(x, K, sums, sums + K / 32, reinterpret_cast<BlockQ8_0*>(sums + 2 * K / 32));
 }
@@ -1075,6 +1080,13 @@ namespace oko {
 size_t Int8ActivationBytes(QuantType type, size_t K) {
   return QuantBlock(type) == 256 ? K / 256 * sizeof(BlockQ8K)
                                  : 2 * K / 32 * sizeof(float) + QuantRowBytes(QuantType::kQ8_0, K);
+}
+
+void PairSubBlocks(BlockQ8K& block) {
+  for (size_t j : {1, 5}) {
+    int8_t* a = block.qs + 32 * j;
+    std::swap_ranges(a, a + 32, block.qs + 32 * PairedPosition(j));
+  }
 }
 
 namespace {

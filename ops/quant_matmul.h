@@ -54,9 +54,19 @@ struct QuantMatMulArgs {
 };
 
 // The activations of the int8 kernels for weights of `type` (K values): Q8_0 blocks for
-// the 32-block formats, BlockQ8K for the k-quants.
+// the 32-block formats, BlockQ8K for the k-quants, for Q4_K/Q5_K paired (below).
 size_t Int8ActivationBytes(QuantType type, size_t K);
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out);
+
+// Q4_K/Q5_K activations hold each super-block's sub-blocks of 32 in the order 0 2 1 3 4 6
+// 5 7 (the sums of 16 stay in order): the low nibbles of 64 weight bytes are sub-blocks
+// 4h and 4h + 2, the high ones 4h + 1 and 4h + 3, so a 512-bit register of either meets
+// 64 consecutive activations. PairedPosition: where sub-block j is; PairSubBlocks
+// reorders a block (its own inverse).
+constexpr size_t PairedPosition(size_t sub_block) {
+  return (sub_block & 4) | ((sub_block & 1) << 1) | ((sub_block >> 1) & 1);
+}
+void PairSubBlocks(BlockQ8K& block);
 
 // Whether GemvQuantRows runs the int8 kernel for this format on the dispatched target.
 bool QuantInt8Supported(QuantType type);

@@ -118,13 +118,15 @@ TEST_P(QuantMatMulTest, Int8ActivationsMatchScalarReferences) {
   for (size_t j = 0; j < 32; ++j) x[64 + j] = 0.0f;
   // A block whose max is 127: every x / d is x itself, so k + 0.5 is an exact tie.
   for (size_t j = 0; j < 32; ++j) x[128 + j] = j == 0 ? 127.0f : (j % 2 ? 1.0f : -1.0f) * (0.5f + j);
-  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_K}) {
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K}) {
     std::vector<uint8_t> got(Int8ActivationBytes(type, K));
     QuantizeInt8Activations(type, x.data(), K, got.data());
-    if (type == QuantType::kQ4_K) {
+    if (QuantBlock(type) == 256) {
       std::vector<BlockQ8K> want(K / 256);
       QuantizeActivationsQ8K(x.data(), want.data(), K);
-      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << "Q8K";
+      if (type != QuantType::kQ6_K)
+        for (BlockQ8K& b : want) PairSubBlocks(b);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << "Q8K for " << QuantTypeName(type);
       continue;
     }
     std::vector<uint8_t> want(QuantRowBytes(QuantType::kQ8_0, K));
@@ -140,6 +142,18 @@ TEST_P(QuantMatMulTest, Int8ActivationsMatchScalarReferences) {
       EXPECT_EQ(sums[K / 32 + b], F16ToF32(blocks[b].d)) << b;
       EXPECT_EQ(sums[b], F16ToF32(blocks[b].d) * static_cast<float>(q)) << b;
     }
+  }
+}
+
+TEST(PairSubBlocks, PutsSubBlockJAtPairedPosition) {
+  BlockQ8K b{};
+  for (int v = 0; v < 256; ++v) b.qs[v] = static_cast<int8_t>(v / 32);
+  PairSubBlocks(b);
+  const int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+  for (int pos = 0; pos < 8; ++pos) {
+    EXPECT_EQ(b.qs[32 * pos], order[pos]);
+    EXPECT_EQ(b.qs[32 * pos + 31], order[pos]);
+    EXPECT_EQ(PairedPosition(static_cast<size_t>(order[pos])), static_cast<size_t>(pos));
   }
 }
 
