@@ -208,11 +208,16 @@ HWY_INLINE void PrefetchAhead(const void* block, size_t bytes) {
   for (size_t off = 0; off < bytes; off += 64) hwy::Prefetch(p + off);
 }
 
-// The int8 kernels take kM activation rows (1 in decode, up to kInt8Rows when several
+// The int8 kernels take kM activation rows (1 in decode, up to Int8Rows(T) when several
 // sequences decode together): each weight block is loaded and unpacked once for all of
 // them, and every row's sums run in the order they run for one row, so a batch gives each
-// row exactly what it gives alone.
-constexpr size_t kInt8Rows = 4;
+// row exactly what it gives alone. 8 rows for the k-quants, whose super-block takes many
+// operations to unpack; 4 for the 32-blocks, whose two accumulator chains per row spill
+// at 8. bench/ops quant_matmul_bench, Zen 4, 1 thread, 8 rows from cache, GFLOP/s, tiles
+// of 4 -> 8: Q4_K 131 -> 146, Q6_K 124 -> 140, Q8_0 97 -> 85.
+constexpr size_t Int8Rows(QuantType type) {
+  return type == QuantType::kQ4_K || type == QuantType::kQ5_K || type == QuantType::kQ6_K ? 8 : 4;
+}
 
 // AVX512-VNNI (the AVX3_DL target): vpdpbusd and vpdpwssd do in one instruction what
 // AVX2 does in two (vpmaddubsw + vpmaddwd, vpmaddwd + vpaddd). The integer sums are the
@@ -264,6 +269,9 @@ HWY_INLINE __m512i AddPairProducts(__m512i acc, __m512i a, __m512i b) {
 
 HWY_INLINE __m512i Load64(const void* p) { return _mm512_loadu_si512(p); }
 
+// The sum of v's two 256-bit halves.
+HWY_INLINE __m256 Halves(__m512 v) { return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); }
+
 #if OKO_VNNI
 // The 16 int32 sums of 4 products of 64 unsigned bytes u and 64 signed bytes s.
 HWY_INLINE __m512i DotU8I8(__m512i u, __m512i s) {
@@ -284,17 +292,111 @@ HWY_INLINE __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast
 
 // A row of activations quantized for the 32-block formats (QuantizeInt8Activations).
 struct ActQ8_0 {
-  const float* sums;  // d * sum(q) per block, for Q4_1/Q5_1's m term
-  const float* d;     // the blocks' f16 scales as f32: converted once, not per weight row
-  const BlockQ8_0* blocks;
+  const float* sums;       // d * sum(q) per block, for Q4_1/Q5_1's m term
+  const float* d;          // the blocks' f16 scales as f32: converted once, not per weight row
+  const int32_t* offsets;  // -128 * the sum of each 4 consecutive q, for the 512-bit Q8_0 kernel
+  const int8_t* qs;        // the values, block after block
 };
 
 // The parts of one row of K activations in Int8ActivationBytes's layout.
 HWY_INLINE ActQ8_0 ActQ8_0Row(const uint8_t* xq, size_t K) {
   const auto* sums = reinterpret_cast<const float*>(xq);
-  return {sums, sums + K / 32, reinterpret_cast<const BlockQ8_0*>(sums + 2 * K / 32)};
+  const auto* offsets = reinterpret_cast<const int32_t*>(sums + 2 * K / 32);
+  return {sums, sums + K / 32, offsets, reinterpret_cast<const int8_t*>(offsets + K / 4)};
 }
 
+#if OKO_VNNI
+// Q8_0 on 512-bit registers, two blocks in each. vpdpbusd wants one operand unsigned and
+// AVX-512 has no vpsignb (the AVX2 kernel's way), so the weights go in as w + 128 (the sign
+// bit flipped) and each lane's sum starts from -128 times its 4 activations' sum
+// (ActQ8_0::offsets, computed as they were quantized): the integer is exactly sum(w * x).
+// bench/ops quant_matmul_bench, Zen 4, 1 thread, from cache, GFLOP/s: N -> N for 4 and 8
+// rows.
+alignas(64) static constexpr int32_t kBlockOfLane[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+
+// [v[0] x 8, v[1] x 8]
+HWY_INLINE __m512 PairOfScales(const float* v) {
+  const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(v)));
+  return _mm512_permutexvar_ps(_mm512_load_si512(kBlockOfLane), _mm512_castps128_ps512(two));
+}
+
+// Blocks b and b + 1 (kWhole) or b alone (the last of an odd count) of a Q8_0 weight row
+// times the same blocks of kM activation rows, into acc.
+template <size_t kM, bool kWhole>
+HWY_INLINE void BlockPairQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_t b, __m512* acc) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  constexpr __mmask64 kBytes = kWhole ? ~__mmask64{0} : 0xFFFFFFFFu;
+  constexpr __mmask16 kLanes = kWhole ? 0xFFFF : 0x00FF;
+  __m512i q = _mm512_castsi256_si512(Load32(w[b].qs));
+  __m512 dw = _mm512_set1_ps(F16ToF32(w[b].d));
+  if constexpr (kWhole) {
+    q = _mm512_inserti64x4(q, Load32(w[b + 1].qs), 1);
+    dw = _mm512_mask_blend_ps(0xFF00, dw, _mm512_set1_ps(F16ToF32(w[b + 1].d)));
+  } else {
+    dw = _mm512_maskz_mov_ps(kLanes, dw);
+  }
+  const __m512i u = _mm512_xor_si512(q, flip);
+  for (size_t m = 0; m < kM; ++m) {
+    __m512i sums = _mm512_maskz_loadu_epi32(kLanes, x[m].offsets + 8 * b);
+    const __m512i qx = _mm512_maskz_loadu_epi8(kBytes, x[m].qs + 32 * b);
+    asm("vpdpbusd %[qx], %[u], %[sums]" : [sums] "+v"(sums) : [u] "v"(u), [qx] "v"(qx));
+    const __m512 dx = kWhole ? PairOfScales(x[m].d + b) : _mm512_set1_ps(x[m].d[b]);
+    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(sums), acc[m]);
+  }
+}
+
+template <size_t kM>
+HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb, __m256* out) {
+  __m512 acc0[kM], acc1[kM];  // even and odd pairs: two chains per row
+  for (size_t m = 0; m < kM; ++m) acc0[m] = acc1[m] = _mm512_setzero_ps();
+  size_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    PrefetchAhead(&w[b], 4 * sizeof(w[b]));
+    BlockPairQ8_0<kM, true>(w, x, b, acc0);
+    BlockPairQ8_0<kM, true>(w, x, b + 2, acc1);
+  }
+  if (b + 2 <= nb) {
+    BlockPairQ8_0<kM, true>(w, x, b, acc0);
+    b += 2;
+  }
+  if (b < nb) BlockPairQ8_0<kM, false>(w, x, b, acc1);
+  for (size_t m = 0; m < kM; ++m) out[m] = Halves(_mm512_add_ps(acc0[m], acc1[m]));
+}
+
+// M = 1: kQ8Streams Q8_0 weight rows, a part of the range apart, at once, each x block
+// loaded once for all of them: several memory streams, as the bf16 GEMV reads (one row
+// at a time left the memory idle between a thread's few misses). Each row sums exactly
+// as DotQ8_0<1> does (even and odd blocks apart), so batched and single decode agree.
+// bench/ops quant_matmul_bench, Zen 2, DRAM-cold K=1024 N=3072, GB/s, one row -> 2 -> 4
+// -> 6 streams, alternated: 1 thread 14.0-14.3 -> 16.5 -> 16.0-16.8 -> 16.2-17.1, 2 threads
+// 23.6-24.3 -> 25.7-26.4 -> 28.4-28.7 -> 25.9-27.8; 4 streams with the prefetch: 1 thread
+// 18.0-18.1 (from cache: 20.5).
+constexpr size_t kQ8Streams = 4;
+
+template <size_t kR>
+HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t step,
+                               const ActQ8_0& x, size_t nb, __m256* out) {
+  const BlockQ8_0* HWY_RESTRICT w[kR];
+  for (size_t r = 0; r < kR; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(base + (n + r * step) * row_bytes);
+  __m512 acc0[kR], acc1[kR];
+  for (size_t r = 0; r < kR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  size_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    for (size_t r = 0; r < kR; ++r) {
+      PrefetchAhead(&w[r][b], 4 * sizeof(BlockQ8_0));
+      BlockPairQ8_0<1, true>(w[r], &x, b, &acc0[r]);
+      BlockPairQ8_0<1, true>(w[r], &x, b + 2, &acc1[r]);
+    }
+  }
+  if (b + 2 <= nb) {
+    for (size_t r = 0; r < kR; ++r) BlockPairQ8_0<1, true>(w[r], &x, b, &acc0[r]);
+    b += 2;
+  }
+  if (b < nb)
+    for (size_t r = 0; r < kR; ++r) BlockPairQ8_0<1, false>(w[r], &x, b, &acc1[r]);
+  for (size_t r = 0; r < kR; ++r) out[r] = Halves(_mm512_add_ps(acc0[r], acc1[r]));
+}
+#else
 // Block i of a Q8_0 weight row times block i of each activation row, into acc. The
 // scale d * dx is a vector product (dx broadcast from memory); formed in a scalar and
 // broadcast, as DotQ8_0Streams does (the same rounding: results agree bit for bit), the
@@ -306,7 +408,7 @@ HWY_INLINE void BlockQ8_0Dots(const BlockQ8_0& w, const ActQ8_0* x, size_t i, __
   const __m256 d = _mm256_set1_ps(F16ToF32(w.d));
   for (size_t m = 0; m < kM; ++m)
     acc[m] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_broadcast_ss(&x[m].d[i])),
-                             _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m].blocks[i].qs))), acc[m]);
+                             _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m].qs + 32 * i))), acc[m]);
 }
 
 template <size_t kM>
@@ -323,6 +425,7 @@ HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_
   for (; i < nb; ++i) BlockQ8_0Dots<kM>(w[i], x, i, acc0);
   for (size_t m = 0; m < kM; ++m) out[m] = _mm256_add_ps(acc0[m], acc1[m]);
 }
+
 
 // M = 1: kQ8Streams Q8_0 weight rows, a part of the range apart, at once, each x block
 // loaded once for all of them: several memory streams, as the bf16 GEMV reads (one row
@@ -342,7 +445,7 @@ HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_byte
   __m256 acc[2][kR];
   for (size_t r = 0; r < kR; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
   for (size_t i = 0; i < nb; ++i) {
-    const __m256i qx = Load32(x.blocks[i].qs);
+    const __m256i qx = Load32(x.qs + 32 * i);
     for (size_t r = 0; r < kR; ++r) {
       if ((i & 1) == 0) PrefetchAhead(&w[r][i], 2 * sizeof(BlockQ8_0));
       const __m256i q = Load32(w[r][i].qs), abs_q = _mm256_sign_epi8(q, q);
@@ -352,6 +455,8 @@ HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_byte
   }
   for (size_t r = 0; r < kR; ++r) out[r] = _mm256_add_ps(acc[0][r], acc[1][r]);
 }
+
+#endif  // OKO_VNNI
 
 template <size_t kM>
 HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb,
@@ -369,7 +474,7 @@ HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_
     const float d = F16ToF32(w[i].d);
     for (size_t m = 0; m < kM; ++m)
       acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m].d[i]),
-                               _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m].blocks[i].qs))), acc[m]);
+                               _mm256_cvtepi32_ps(DotI8(abs_q, q, Load32(x[m].qs + 32 * i))), acc[m]);
   }
   for (size_t m = 0; m < kM; ++m) out[m] = acc[m];
 }
@@ -412,7 +517,7 @@ HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x,
     const __m256i abs_q = _mm256_sign_epi8(q, q);
     const float d = F16ToF32(w[i].d);
     for (size_t m = 0; m < kM; ++m) {
-      const __m256i qx = Load32(x[m].blocks[i].qs);
+      const __m256i qx = Load32(x[m].qs + 32 * i);
       __m256i p;
       if constexpr (T == QuantType::kQ5_0) {
         p = DotI8(abs_q, q, qx);
@@ -521,7 +626,6 @@ HWY_INLINE __m512i ScaledSums(const __m512i* q, const int8_t* x, const __m512i* 
 alignas(64) static constexpr auto kQ45ScaleIndex = ScaleIndex(Q45SubBlock);
 alignas(64) static constexpr auto kQ6ScaleIndex = ScaleIndex([](int k, int lane) { return 4 * k + lane; });
 
-HWY_INLINE __m256 Halves(__m512 v) { return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); }
 
 // Super-block i of one weight row times super-block i of kM activation rows: into acc[m]
 // (the scaled sums) and mins[m] (the dmin terms, subtracted at the end). Register k holds
@@ -786,8 +890,18 @@ HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* cons
   }
 }
 
+// Int8RowDots for a tile of 1 <= rows <= kM activation rows.
+template <QuantType T, size_t kM = Int8Rows(T)>
+HWY_INLINE void Int8TileDots(size_t rows, const uint8_t* HWY_RESTRICT row, const uint8_t* const* xq, size_t K,
+                             __m256* out) {
+  if constexpr (kM > 1) {
+    if (rows < kM) return Int8TileDots<T, kM - 1>(rows, row, xq, K, out);
+  }
+  Int8RowDots<T, kM>(row, xq, K, out);
+}
+
 // Rows [n_begin, n_end) of y for all M activation rows, each weight row read once and
-// multiplied with tiles of up to kInt8Rows activation rows. The activations: a.xq
+// multiplied with tiles of up to Int8Rows(T) activation rows. The activations: a.xq
 // (M rows quantized by the caller, once per call), or quantized here.
 template <QuantType T>
 void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
@@ -842,22 +956,20 @@ void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
     }
     return;
   }
-  static_assert(kInt8Rows == 4);
+  constexpr size_t kTile = Int8Rows(T);
+  static_assert(kTile % 4 == 0);
   for (size_t n = n_begin; n < n_end; ++n) {
-    for (size_t m0 = 0; m0 < a.M; m0 += kInt8Rows) {
-      const size_t rows = std::min(kInt8Rows, a.M - m0);
-      const uint8_t* x[kInt8Rows] = {};
+    for (size_t m0 = 0; m0 < a.M; m0 += kTile) {
+      const size_t rows = std::min(kTile, a.M - m0);
+      const uint8_t* x[kTile] = {};
       for (size_t m = 0; m < rows; ++m) x[m] = xq + (m0 + m) * xb;
-      __m256 v[kInt8Rows];
-      switch (rows) {
-        case 1: Int8RowDots<T, 1>(base + n * rb, x, K, v); break;
-        case 2: Int8RowDots<T, 2>(base + n * rb, x, K, v); break;
-        case 3: Int8RowDots<T, 3>(base + n * rb, x, K, v); break;
-        default: Int8RowDots<T, 4>(base + n * rb, x, K, v); break;
+      __m256 v[kTile];
+      Int8TileDots<T>(rows, base + n * rb, x, K, v);
+      for (size_t m = rows; m < kTile; ++m) v[m] = v[0];
+      for (size_t q = 0; q < rows; q += 4) {
+        _mm_store_ps(dots, Hsum4(v[q], v[q + 1], v[q + 2], v[q + 3]));
+        for (size_t m = q; m < std::min(rows, q + 4); ++m) store(m0 + m, n, dots[m - q]);
       }
-      for (size_t m = rows; m < kInt8Rows; ++m) v[m] = v[0];
-      _mm_store_ps(dots, Hsum4(v[0], v[1], v[2], v[3]));
-      for (size_t m = 0; m < rows; ++m) store(m0 + m, n, dots[m]);
     }
   }
 }
@@ -985,26 +1097,29 @@ HWY_INLINE float AbsMax(const float* HWY_RESTRICT x, size_t n) {
   return hn::GetLane(hn::MaxOfLanes(df, amax));
 }
 
-// As QuantizeRow(kQ8_0) (ggml's quantize_row_q8_0_ref: d = max|x|/127 stored as f16,
-// q = roundf(x / d)), plus each block's d as f32 and d * sum(q): the layout of
-// Int8ActivationBytes.
-void QuantizeActivationsQ8_0(const float* HWY_RESTRICT x, size_t K, float* HWY_RESTRICT sums,
-                             float* HWY_RESTRICT d, BlockQ8_0* HWY_RESTRICT blocks) {
+// As QuantizeRow(kQ8_0) (ggml's quantize_row_q8_0_ref: d = max|x|/127 rounded to f16,
+// q = roundf(x / d)), in the layout of Int8ActivationBytes: each block's d as f32,
+// d * sum(q), the offsets, the values.
+void QuantizeActivationsQ8_0(const float* HWY_RESTRICT x, size_t K, uint8_t* HWY_RESTRICT out) {
   const DF df;
   const DI di;
   const DI8 di8;
-  for (size_t b = 0; b < K / 32; ++b, x += 32) {
+  float* sums = reinterpret_cast<float*>(out);
+  float* d = sums + K / 32;
+  int32_t* offsets = reinterpret_cast<int32_t*>(d + K / 32);
+  int8_t* qs = reinterpret_cast<int8_t*>(offsets + K / 4);
+  for (size_t b = 0; b < K / 32; ++b, x += 32, qs += 32) {
     const float scale = AbsMax(x, 32) / 127.0f;
     const auto inv = hn::Set(df, scale != 0.0f ? 1.0f / scale : 0.0f);
     auto sum = hn::Zero(di);
     for (size_t j = 0; j < 32; j += hn::Lanes(df)) {
       const auto q = hn::ConvertTo(di, RoundHalfAway(hn::Mul(hn::LoadU(df, x + j), inv)));
       sum = hn::Add(sum, q);
-      hn::StoreU(hn::DemoteTo(di8, q), di8, blocks[b].qs + j);
+      hn::StoreU(hn::DemoteTo(di8, q), di8, qs + j);
     }
-    blocks[b].d = F32ToF16(scale);
-    d[b] = F16ToF32(blocks[b].d);
+    d[b] = F16ToF32(F32ToF16(scale));
     sums[b] = d[b] * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
+    for (size_t j = 0; j < 32; j += 4) *offsets++ = -128 * (qs[j] + qs[j + 1] + qs[j + 2] + qs[j + 3]);
   }
 }
 
@@ -1039,8 +1154,7 @@ void QuantizeInt8ActivationsT(QuantType type, const float* x, size_t K, void* ou
       for (size_t i = 0; i < K / 256; ++i) PairSubBlocks(blocks[i]);
     return;
   }
-  auto* sums = static_cast<float*>(out);
-  QuantizeActivationsQ8_0(x, K, sums, sums + K / 32, reinterpret_cast<BlockQ8_0*>(sums + 2 * K / 32));
+  QuantizeActivationsQ8_0(x, K, static_cast<uint8_t*>(out));
 }
 
 #define OKO_QUANT_SWITCH(type, FN, ...)                                  \
@@ -1079,7 +1193,7 @@ namespace oko {
 
 size_t Int8ActivationBytes(QuantType type, size_t K) {
   return QuantBlock(type) == 256 ? K / 256 * sizeof(BlockQ8K)
-                                 : 2 * K / 32 * sizeof(float) + QuantRowBytes(QuantType::kQ8_0, K);
+                                 : 2 * K / 32 * sizeof(float) + K / 4 * sizeof(int32_t) + K;
 }
 
 void PairSubBlocks(BlockQ8K& block) {
@@ -1106,8 +1220,6 @@ HWY_EXPORT(DequantizeWeightRowsT);
 HWY_EXPORT(QuantInt8SupportedT);
 HWY_EXPORT(QuantizeInt8ActivationsT);
 
-// 32-block formats: float sums[K/32] (d * sum(q) per block, for Q4_1/Q5_1's m term),
-// float d[K/32] (each block's f16 scale as f32), then the Q8_0 blocks.
 
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out) {
   OKO_CHECK(K % QuantBlock(type) == 0, "int8 activations: {} values, not a multiple of {}", K,

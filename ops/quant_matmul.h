@@ -53,8 +53,11 @@ struct QuantMatMulArgs {
   const void* xq = nullptr;
 };
 
-// The activations of the int8 kernels for weights of `type` (K values): Q8_0 blocks for
-// the 32-block formats, BlockQ8K for the k-quants, for Q4_K/Q5_K paired (below).
+// The activations of the int8 kernels for weights of `type` (K values). The 32-block
+// formats: Q8_0's rounding (per block of 32, d = max|x| / 127 rounded to f16, q =
+// round(x / d)) as float sums[K/32] (d * sum(q) per block), float d[K/32], int32
+// offsets[K/4] (-128 * the sum of each 4 consecutive q) and int8 q[K]. The k-quants:
+// BlockQ8K, for Q4_K/Q5_K paired (below).
 size_t Int8ActivationBytes(QuantType type, size_t K);
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out);
 

@@ -129,18 +129,25 @@ TEST_P(QuantMatMulTest, Int8ActivationsMatchScalarReferences) {
       EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << "Q8K for " << QuantTypeName(type);
       continue;
     }
-    std::vector<uint8_t> want(QuantRowBytes(QuantType::kQ8_0, K));
-    QuantizeRow(QuantType::kQ8_0, x.data(), want.data(), K);
+    std::vector<uint8_t> want_bytes(QuantRowBytes(QuantType::kQ8_0, K));
+    QuantizeRow(QuantType::kQ8_0, x.data(), want_bytes.data(), K);
+    const auto* want = reinterpret_cast<const BlockQ8_0*>(want_bytes.data());
+    ASSERT_EQ(got.size(), 2 * K / 32 * sizeof(float) + K / 4 * sizeof(int32_t) + K);
     const auto* sums = reinterpret_cast<const float*>(got.data());
-    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(sums + 2 * K / 32);
-    EXPECT_EQ(std::memcmp(blocks, want.data(), want.size()), 0) << "Q8_0 blocks";
-    EXPECT_EQ(blocks[4].qs[1], 2);   // 1.5 rounds away from zero
-    EXPECT_EQ(blocks[4].qs[2], -3);  // -2.5 too
+    const auto* offsets = reinterpret_cast<const int32_t*>(sums + 2 * K / 32);
+    const auto* qs = reinterpret_cast<const int8_t*>(offsets + K / 4);
+    EXPECT_EQ(qs[4 * 32 + 1], 2);   // 1.5 rounds away from zero
+    EXPECT_EQ(qs[4 * 32 + 2], -3);  // -2.5 too
     for (size_t b = 0; b < K / 32; ++b) {
+      EXPECT_EQ(std::memcmp(qs + 32 * b, want[b].qs, 32), 0) << "Q8_0 block " << b;
       int q = 0;
-      for (int j = 0; j < 32; ++j) q += blocks[b].qs[j];
-      EXPECT_EQ(sums[K / 32 + b], F16ToF32(blocks[b].d)) << b;
-      EXPECT_EQ(sums[b], F16ToF32(blocks[b].d) * static_cast<float>(q)) << b;
+      for (int j = 0; j < 32; ++j) q += want[b].qs[j];
+      EXPECT_EQ(sums[K / 32 + b], F16ToF32(want[b].d)) << b;
+      EXPECT_EQ(sums[b], F16ToF32(want[b].d) * static_cast<float>(q)) << b;
+      for (int j = 0; j < 32; j += 4) {
+        const int four = want[b].qs[j] + want[b].qs[j + 1] + want[b].qs[j + 2] + want[b].qs[j + 3];
+        EXPECT_EQ(offsets[8 * b + j / 4], -128 * four) << b;
+      }
     }
   }
 }
@@ -163,7 +170,10 @@ TEST(PairSubBlocks, PutsSubBlockJAtPairedPosition) {
 TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
   for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_1, QuantType::kQ5_0,
                          QuantType::kQ5_1, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K}) {
-    for (size_t K : {256, 512, 1024}) {
+    // Odd block counts (96, 288) take the 512-bit Q8_0 kernel's half-register tail.
+    const std::vector<size_t> ks = QuantBlock(type) == 32 ? std::vector<size_t>{96, 256, 288, 1024}
+                                                          : std::vector<size_t>{256, 512, 1024};
+    for (size_t K : ks) {
       const size_t N = 19;
       const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 2);
       Buffer<float> x = RandomFloats(K, static_cast<uint32_t>(K), 1);
@@ -212,6 +222,38 @@ TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
   }
 }
 
+// Each of M rows of a GemmQuantRows kInt8 call equals GemvQuantRows of that row alone.
+void ExpectGemmInt8RowsEqualGemvAlone(QuantType type, size_t K) {
+  const size_t N = 13, x_stride = K + 5, y_stride = N + 3;
+  const QWeights w(type, N, K, 11, 2);
+  Buffer<float> bias = RandomFloats(N, 5, 0);
+  for (size_t M : {2, 3, 4, 5, 9}) {
+    const std::string what = std::string(QuantTypeName(type)) + " K=" + std::to_string(K) + " M=" + std::to_string(M);
+    Buffer<float> x = RandomFloats(M * x_stride, static_cast<uint32_t>(M + 100), 1);
+    std::vector<float> y(M * y_stride, -7.0f), alone(N);
+    QuantMatMulArgs a{x.data(), x_stride, w.view, bias.data(), y.data(), y_stride, M,
+                      QuantCompute::kInt8};
+    GemmQuantRows(a, 0, 6);
+    GemmQuantRows(a, 6, N);
+    const size_t xb = Int8ActivationBytes(type, K);
+    std::vector<uint8_t> xq(M * xb);
+    for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(type, x.data() + m * x_stride, K, xq.data() + m * xb);
+    std::vector<float> y2(M * y_stride, -7.0f);
+    QuantMatMulArgs a2 = a;
+    a2.y = y2.data();
+    a2.xq = xq.data();
+    GemmQuantRows(a2, 0, N);
+    EXPECT_EQ(std::memcmp(y.data(), y2.data(), y.size() * 4), 0) << what << ": caller-quantized";
+    for (size_t m = 0; m < M; ++m) {
+      QuantMatMulArgs one{x.data() + m * x_stride, K, w.view, bias.data(), alone.data(), N, 1,
+                          QuantCompute::kInt8};
+      GemvQuantRows(one, 0, N);
+      EXPECT_EQ(std::memcmp(alone.data(), y.data() + m * y_stride, N * 4), 0) << what << " row " << m;
+      for (size_t n = N; n < y_stride; ++n) ASSERT_EQ(y[m * y_stride + n], -7.0f) << what << " padding";
+    }
+  }
+}
+
 // kInt8 over M rows (batched decode), on targets that run it: every row bit for bit what
 // GemvQuantRows gives it alone, with the activations quantized by the kernel or once by
 // the caller, strides respected and the padding between y rows untouched. (Elsewhere
@@ -220,33 +262,8 @@ TEST_P(QuantMatMulTest, GemmInt8RowsEqualGemvAlone) {
   for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_1, QuantType::kQ5_0,
                          QuantType::kQ5_1, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K}) {
     if (!QuantInt8Supported(type)) continue;
-    const size_t K = 512, N = 13, x_stride = K + 5, y_stride = N + 3;
-    const QWeights w(type, N, K, 11, 2);
-    Buffer<float> bias = RandomFloats(N, 5, 0);
-    for (size_t M : {2, 3, 4, 5, 9}) {
-      const std::string what = std::string(QuantTypeName(type)) + " M=" + std::to_string(M);
-      Buffer<float> x = RandomFloats(M * x_stride, static_cast<uint32_t>(M + 100), 1);
-      std::vector<float> y(M * y_stride, -7.0f), alone(N);
-      QuantMatMulArgs a{x.data(), x_stride, w.view, bias.data(), y.data(), y_stride, M,
-                        QuantCompute::kInt8};
-      GemmQuantRows(a, 0, 6);
-      GemmQuantRows(a, 6, N);
-      const size_t xb = Int8ActivationBytes(type, K);
-      std::vector<uint8_t> xq(M * xb);
-      for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(type, x.data() + m * x_stride, K, xq.data() + m * xb);
-      std::vector<float> y2(M * y_stride, -7.0f);
-      QuantMatMulArgs a2 = a;
-      a2.y = y2.data();
-      a2.xq = xq.data();
-      GemmQuantRows(a2, 0, N);
-      EXPECT_EQ(std::memcmp(y.data(), y2.data(), y.size() * 4), 0) << what << ": caller-quantized";
-      for (size_t m = 0; m < M; ++m) {
-        QuantMatMulArgs one{x.data() + m * x_stride, K, w.view, bias.data(), alone.data(), N, 1,
-                            QuantCompute::kInt8};
-        GemvQuantRows(one, 0, N);
-        EXPECT_EQ(std::memcmp(alone.data(), y.data() + m * y_stride, N * 4), 0) << what << " row " << m;
-        for (size_t n = N; n < y_stride; ++n) ASSERT_EQ(y[m * y_stride + n], -7.0f) << what << " padding";
-      }
+    for (size_t K : {size_t{512}, QuantBlock(type) == 32 ? size_t{288} : size_t{768}}) {
+      ExpectGemmInt8RowsEqualGemvAlone(type, K);
     }
   }
 }
