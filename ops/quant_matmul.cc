@@ -316,7 +316,7 @@ alignas(64) static constexpr int32_t kBlockOfLane[16] = {0, 0, 0, 0, 0, 0, 0, 0,
 
 // [v[0] x 8, v[1] x 8]
 HWY_INLINE __m512 PairOfScales(const float* v) {
-  const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(v)));
+  const __m128 two = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v)));  // 4-byte aligned
   return _mm512_permutexvar_ps(_mm512_load_si512(kBlockOfLane), _mm512_castps128_ps512(two));
 }
 

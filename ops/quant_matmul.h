@@ -12,8 +12,8 @@
 // rows dequantized 3 at a time into a buffer of the thread and multiplied with all M rows
 // in 3x3 register tiles (large prefills go through DequantizeWeightRows + the packed f32
 // GEMM instead, see engine/linear.cc); kInt8: each block unpacked once for tiles of 4
-// activation rows (batched decode), every row computed exactly as GemvQuantRows
-// computes it alone.
+// activation rows (8 for the k-quants; batched decode), every row computed exactly as
+// GemvQuantRows computes it alone.
 // K must be a multiple of the format's block, and of 32 for F32/BF16/F16 (Linear sends
 // those to ops/matmul, which takes any K). y rows outside [n_begin, n_end) are not
 // touched; y must not overlap x.
