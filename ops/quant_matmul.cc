@@ -212,12 +212,13 @@ HWY_INLINE void PrefetchAhead(const void* block, size_t bytes) {
 // sequences decode together): each weight block is loaded and unpacked once for all of
 // them, and every row's sums run in the order they run for one row, so a batch gives each
 // row exactly what it gives alone. 8 rows for the k-quants, whose super-block takes many
-// operations to unpack; 4 for the 32-blocks, whose two accumulator chains per row spill
-// at 8. bench/ops quant_matmul_bench, Zen 4, 1 thread, 8 rows from cache, GFLOP/s, tiles
-// of 4 -> 8: Q4_K 131 -> 146, Q6_K 124 -> 140, Q8_0 97 -> 85.
-constexpr size_t Int8Rows(QuantType type) {
-  return type == QuantType::kQ4_K || type == QuantType::kQ5_K || type == QuantType::kQ6_K ? 8 : 4;
+// operations to unpack; 4 for the 32-blocks (two accumulator chains per row: 32
+// registers at 8 rows). bench/ops quant_matmul_bench, Zen 4, 1 thread, 8 rows from cache, GFLOP/s, tiles
+// of 4 -> 8: Q4_K 131 -> 146, Q6_K 124 -> 140, Q8_0 96-97 -> 92-93.
+constexpr bool IsKQuant(QuantType type) {
+  return type == QuantType::kQ4_K || type == QuantType::kQ5_K || type == QuantType::kQ6_K;
 }
+constexpr size_t Int8Rows(QuantType type) { return IsKQuant(type) ? 8 : 4; }
 
 // AVX512-VNNI (the AVX3_DL target): vpdpbusd and vpdpwssd do in one instruction what
 // AVX2 does in two (vpmaddubsw + vpmaddwd, vpmaddwd + vpaddd). The integer sums are the
@@ -239,13 +240,19 @@ HWY_INLINE __m256i DotU8I8(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
-// acc + the 8 int32 sums of 2 products of 16 int16 pairs a and b.
-HWY_INLINE __m256i AddPairProducts(__m256i acc, __m256i a, __m256i b) {
+// acc + the int32 sums of 2 products of the int16 pairs of a and b (V: __m256i, or
+// __m512i on the AVX-512 targets).
+template <class V>
+HWY_INLINE V AddPairProducts(V acc, V a, V b) {
 #if OKO_VNNI
   asm("%{evex%} vpdpwssd %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [b] "v"(b));
   return acc;
 #else
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+  if constexpr (sizeof(V) == 64) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+  } else {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+  }
 #endif
 }
 
@@ -257,16 +264,6 @@ HWY_INLINE __m256i AddPairProducts(__m256i acc, __m256i a, __m256i b) {
 #define OKO_ZMM (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL)
 
 #if OKO_ZMM
-// acc + the 16 int32 sums of 2 products of 32 int16 pairs a and b.
-HWY_INLINE __m512i AddPairProducts(__m512i acc, __m512i a, __m512i b) {
-#if OKO_VNNI
-  asm("vpdpwssd %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [b] "v"(b));
-  return acc;
-#else
-  return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
-#endif
-}
-
 HWY_INLINE __m512i Load64(const void* p) { return _mm512_loadu_si512(p); }
 
 // The sum of v's two 256-bit halves.
@@ -304,6 +301,16 @@ HWY_INLINE ActQ8_0 ActQ8_0Row(const uint8_t* xq, size_t K) {
   const auto* offsets = reinterpret_cast<const int32_t*>(sums + 2 * K / 32);
   return {sums, sums + K / 32, offsets, reinterpret_cast<const int8_t*>(offsets + K / 4)};
 }
+
+// M = 1: kQ8Streams Q8_0 weight rows, a part of the range apart, at once, each x block
+// loaded once for all of them: several memory streams, as the bf16 GEMV reads (one row
+// at a time left the memory idle between a thread's few misses). Each row sums exactly
+// as DotQ8_0<1> does (even and odd blocks apart), so batched and single decode agree.
+// bench/ops quant_matmul_bench, Zen 2, DRAM-cold K=1024 N=3072, GB/s, one row -> 2 -> 4
+// -> 6 streams, alternated: 1 thread 14.0-14.3 -> 16.5 -> 16.0-16.8 -> 16.2-17.1, 2 threads
+// 23.6-24.3 -> 25.7-26.4 -> 28.4-28.7 -> 25.9-27.8; 4 streams with the prefetch: 1 thread
+// 18.0-18.1 (from cache: 20.5).
+constexpr size_t kQ8Streams = 4;
 
 #if OKO_VNNI
 // Q8_0 on 512-bit registers, two blocks in each. vpdpbusd wants one operand unsigned and
@@ -363,16 +370,6 @@ HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_
   for (size_t m = 0; m < kM; ++m) out[m] = Halves(_mm512_add_ps(acc0[m], acc1[m]));
 }
 
-// M = 1: kQ8Streams Q8_0 weight rows, a part of the range apart, at once, each x block
-// loaded once for all of them: several memory streams, as the bf16 GEMV reads (one row
-// at a time left the memory idle between a thread's few misses). Each row sums exactly
-// as DotQ8_0<1> does (even and odd blocks apart), so batched and single decode agree.
-// bench/ops quant_matmul_bench, Zen 2, DRAM-cold K=1024 N=3072, GB/s, one row -> 2 -> 4
-// -> 6 streams, alternated: 1 thread 14.0-14.3 -> 16.5 -> 16.0-16.8 -> 16.2-17.1, 2 threads
-// 23.6-24.3 -> 25.7-26.4 -> 28.4-28.7 -> 25.9-27.8; 4 streams with the prefetch: 1 thread
-// 18.0-18.1 (from cache: 20.5).
-constexpr size_t kQ8Streams = 4;
-
 template <size_t kR>
 HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t step,
                                const ActQ8_0& x, size_t nb, __m256* out) {
@@ -426,16 +423,6 @@ HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_
   for (size_t m = 0; m < kM; ++m) out[m] = _mm256_add_ps(acc0[m], acc1[m]);
 }
 
-
-// M = 1: kQ8Streams Q8_0 weight rows, a part of the range apart, at once, each x block
-// loaded once for all of them: several memory streams, as the bf16 GEMV reads (one row
-// at a time left the memory idle between a thread's few misses). Each row sums exactly
-// as DotQ8_0<1> does (even and odd blocks apart), so batched and single decode agree.
-// bench/ops quant_matmul_bench, Zen 2, DRAM-cold K=1024 N=3072, GB/s, one row -> 2 -> 4
-// -> 6 streams, alternated: 1 thread 14.0-14.3 -> 16.5 -> 16.0-16.8 -> 16.2-17.1, 2 threads
-// 23.6-24.3 -> 25.7-26.4 -> 28.4-28.7 -> 25.9-27.8; 4 streams with the prefetch: 1 thread
-// 18.0-18.1 (from cache: 20.5).
-constexpr size_t kQ8Streams = 4;
 
 template <size_t kR>
 HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t step,
@@ -873,7 +860,7 @@ HWY_INLINE void DotKStreams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, 
 template <QuantType T, size_t kM>
 HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* const* xq, size_t K,
                             __m256* out) {
-  if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
+  if constexpr (IsKQuant(T)) {
     const BlockQ8K* x[kM];
     for (size_t m = 0; m < kM; ++m) x[m] = reinterpret_cast<const BlockQ8K*>(xq[m]);
     DotK<T, kM>(row, x, K / 256, out);
@@ -887,6 +874,17 @@ HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* cons
     } else {
       DotQ5Q41<T, kM>(row, x, K / 32, out);
     }
+  }
+}
+
+// M = 1, Q8_0 and the k-quants: weight rows n + r * part (r < 4) times one activation row.
+template <QuantType T>
+HWY_INLINE void StreamDots(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t part,
+                           const uint8_t* xq, size_t K, __m256* out) {
+  if constexpr (T == QuantType::kQ8_0) {
+    DotQ8_0Streams<kQ8Streams>(base, row_bytes, n, part, ActQ8_0Row(xq, K), K / 32, out);
+  } else {
+    DotKStreams<T>(base, row_bytes, n, part, reinterpret_cast<const BlockQ8K*>(xq), K / 256, out);
   }
 }
 
@@ -920,28 +918,17 @@ void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   alignas(16) float dots[4];
   if (a.M == 1) {
     size_t n = n_begin;
-    if constexpr (T == QuantType::kQ8_0) {
-      static_assert(kQ8Streams == 4);
-      const ActQ8_0 x = ActQ8_0Row(xq, K);
-      const size_t part = (n_end - n_begin) / kQ8Streams;
+    if constexpr (T == QuantType::kQ8_0 || IsKQuant(T)) {
+      constexpr size_t kStreams = T == QuantType::kQ8_0 ? kQ8Streams : kKStreams;
+      static_assert(kStreams == 4);  // one Hsum4
+      const size_t part = (n_end - n_begin) / kStreams;
       for (; n < n_begin + part; ++n) {
-        __m256 v[kQ8Streams];
-        DotQ8_0Streams<kQ8Streams>(base, rb, n, part, x, K / 32, v);
+        __m256 v[kStreams];
+        StreamDots<T>(base, rb, n, part, xq, K, v);
         _mm_store_ps(dots, Hsum4(v[0], v[1], v[2], v[3]));
-        for (size_t r = 0; r < kQ8Streams; ++r) store(0, n + r * part, dots[r]);
+        for (size_t r = 0; r < kStreams; ++r) store(0, n + r * part, dots[r]);
       }
-      n = n_begin + kQ8Streams * part;
-    }
-    if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K || T == QuantType::kQ6_K) {
-      const auto* x = reinterpret_cast<const BlockQ8K*>(xq);
-      const size_t part = (n_end - n_begin) / kKStreams;
-      for (; n < n_begin + part; ++n) {
-        __m256 v[kKStreams];
-        DotKStreams<T>(base, rb, n, part, x, K / 256, v);
-        _mm_store_ps(dots, Hsum4(v[0], v[1], v[2], v[3]));
-        for (size_t r = 0; r < kKStreams; ++r) store(0, n + r * part, dots[r]);
-      }
-      n = n_begin + kKStreams * part;
+      n = n_begin + kStreams * part;
     }
     for (; n + 4 <= n_end; n += 4) {
       __m256 v[4];
