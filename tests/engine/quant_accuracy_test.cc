@@ -95,8 +95,9 @@ void CheckAgainstLlamaCpp(const std::string& spec, Source source = Source::kQuan
     // the quantized weights: the f32 floor).
     EXPECT_LE(kl_prefill, bar);
     // Decode rounds the activations to 8-bit blocks exactly as llama.cpp does (Q8_0 / Q8_K);
-    // the same positions decoded one at a time land at 0.87-1.18x llama.cpp's batched KL
-    // here (accumulation order), so within a quarter of it.
+    // the same positions decoded one at a time land at 0.74-1.19x llama.cpp's batched KL
+    // here (accumulation order; 0.66-1.18x before the 512-bit kernels of session 12), so
+    // within a quarter of it.
     EXPECT_LE(kl_decode, 1.25 * bar);
     EXPECT_LE(kl_exact, 1e-9);  // the f32 floor (README: KL ~1e-11)
   }
