@@ -612,7 +612,6 @@ HWY_INLINE __m512i ScaledSums(const __m512i* q, const int8_t* x, const __m512i* 
 alignas(64) static constexpr auto kQ45ScaleIndex = ScaleIndex(Q45SubBlock);
 alignas(64) static constexpr auto kQ6ScaleIndex = ScaleIndex([](int k, int lane) { return 4 * k + lane; });
 
-
 // Super-block i of one weight row times super-block i of kM activation rows: into acc[m]
 // (the scaled sums) and mins[m] (the dmin terms, subtracted at the end). Register k holds
 // sub-blocks Q45SubBlock(k, lane) and meets activations 64k .. 64k + 63 of the paired
@@ -758,7 +757,6 @@ HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const Blo
   for (size_t m = 0; m < kM; ++m)
     acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[m][i].d), _mm256_cvtepi32_ps(acc_i[m]), acc[m]);
 }
-
 
 // vpshufb masks: word 2k of the low lane broadcast across it, word 2k + 1 of the high lane
 // across it.
@@ -1205,7 +1203,6 @@ HWY_EXPORT(GemmQuantRowsT);
 HWY_EXPORT(DequantizeWeightRowsT);
 HWY_EXPORT(QuantInt8SupportedT);
 HWY_EXPORT(QuantizeInt8ActivationsT);
-
 
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out) {
   OKO_CHECK(K % QuantBlock(type) == 0, "int8 activations: {} values, not a multiple of {}", K,
