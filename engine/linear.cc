@@ -180,9 +180,9 @@ Linear::RowsCall Linear::PrepareRows(const float* x, size_t x_stride, size_t M, 
       QuantInt8Supported(w_.type)) {
     call.compute = QuantCompute::kInt8;
     const size_t bytes = Int8ActivationBytes(w_.type, K_);
-    if (xq->size() < M * bytes) xq->resize(M * bytes);
-    for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(w_.type, x + m * x_stride, K_, xq->data() + m * bytes);
-    call.xq = xq->data();
+    uint8_t* rows = Int8ActivationRows(*xq, w_.type, K_, M);
+    for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(w_.type, x + m * x_stride, K_, rows + m * bytes);
+    call.xq = rows;
   }
   if (UsesBf16Rows(w_.type, mode_, M, static_cast<size_t>(K_))) {
     const size_t bytes = M * K_ * sizeof(uint16_t);

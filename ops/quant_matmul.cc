@@ -617,14 +617,14 @@ alignas(64) static constexpr auto kQ6ScaleIndex = ScaleIndex([](int k, int lane)
 // sub-blocks Q45SubBlock(k, lane) and meets activations 64k .. 64k + 63 of the paired
 // order.
 template <bool kQ5, size_t kM>
-HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const BlockQ8K* const* x, size_t i,
+HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const ActQ8K* const* x, size_t i,
                                 __m512* acc, __m256* mins) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   PrefetchAhead(&w[i], sizeof(w[i]));
   const __m128i scales_mins = ScalesMinsK4(w[i].scales);
   const __m512i scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scales_mins));
-  const __m128i mins8 = _mm_srli_si128(scales_mins, 8);
-  const __m256i mins_twice = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // one per sum of 16
+  const __m256 dmins = _mm256_mul_ps(_mm256_set1_ps(F16ToF32(w[i].dmin)),
+                                     _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scales_mins, 8))));
   __m512i q[4], sc[kScaleRegs];
   for (int r = 0; r < kScaleRegs; ++r) sc[r] = _mm512_permutexvar_epi16(LoadWords(kQ45ScaleIndex[r].data()), scales);
   for (int h = 0; h < 2; ++h) {
@@ -639,10 +639,9 @@ HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const Blo
       q[k] = _mm512_ternarylogic_epi32(q[k], fifth, _mm512_set1_epi8(0x10), 0xF8);  // q | (fifth & 0x10)
     }
   }
-  const float d = F16ToF32(w[i].d), dmin = F16ToF32(w[i].dmin);
+  const float d = F16ToF32(w[i].d);
   for (size_t m = 0; m < kM; ++m) {
-    const __m256i msums = _mm256_madd_epi16(mins_twice, Load32(x[m][i].sums));
-    mins[m] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * x[m][i].d), _mm256_cvtepi32_ps(msums), mins[m]);
+    mins[m] = _mm256_fmadd_ps(dmins, _mm256_loadu_ps(x[m][i].dsums), mins[m]);
     const __m512i sums = ScaledSums(q, x[m][i].qs, sc);
     acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(d * x[m][i].d), _mm512_cvtepi32_ps(sums), acc[m]);
   }
@@ -657,11 +656,12 @@ alignas(64) static constexpr uint16_t kQ6HighRight[32] = {0, 0, 0, 0, 0, 0, 0, 0
 
 // Q6_K x Q8K as the AVX2 kernel below, register k holding values 64k .. 64k + 63.
 template <size_t kM>
-HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* const* x, size_t i,
-                               __m512* acc, __m256* offset) {
+HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const ActQ8K* const* x, size_t i,
+                               __m512* acc, __m512* offset) {
   const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   PrefetchAhead(&w[i], sizeof(w[i]));
-  const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
+  const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
+  const __m256i scales = _mm256_cvtepi8_epi16(scales8);
   __m512i u[4], sc[kScaleRegs];
   for (int h = 0; h < 2; ++h) {
     const __m512i low = Load64(w[i].ql + 64 * h);
@@ -675,23 +675,27 @@ HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* 
   for (int r = 0; r < kScaleRegs; ++r)
     sc[r] = _mm512_permutexvar_epi16(LoadWords(kQ6ScaleIndex[r].data()), _mm512_castsi256_si512(scales));
   const float d = F16ToF32(w[i].d);
+  const __m512 offsets = _mm512_mul_ps(_mm512_set1_ps(32.0f * d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(scales8)));
   for (size_t m = 0; m < kM; ++m) {
-    const __m256i osums = _mm256_madd_epi16(scales, Load32(x[m][i].sums));
-    offset[m] = _mm256_fmadd_ps(_mm256_set1_ps(32.0f * d * x[m][i].d), _mm256_cvtepi32_ps(osums), offset[m]);
+    offset[m] = _mm512_fmadd_ps(offsets, _mm512_loadu_ps(x[m][i].dsums), offset[m]);
     const __m512i sums = ScaledSums(u, x[m][i].qs, sc);
     acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(d * x[m][i].d), _mm512_cvtepi32_ps(sums), acc[m]);
   }
 }
 
 // A k-quant row's running sums: the scaled products and the term subtracted at the end.
+// (Q6_K's offsets per 16 values, the others' mins per 32.)
 using KAcc = __m512;
-using KExtra = __m256;
-HWY_INLINE __m256 FinishK(KAcc acc, KExtra extra) { return _mm256_sub_ps(Halves(acc), extra); }
+template <QuantType T>
+using KExtra = std::conditional_t<T == QuantType::kQ6_K, __m512, __m256>;
+HWY_INLINE __m256 FinishK(KAcc acc, __m512 extra) { return Halves(_mm512_sub_ps(acc, extra)); }
+HWY_INLINE __m256 FinishK(KAcc acc, __m256 extra) { return _mm256_sub_ps(Halves(acc), extra); }
 #else  // AVX2
 
 using KAcc = __m256;
+template <QuantType T>
 using KExtra = float;
-HWY_INLINE __m256 FinishK(KAcc acc, KExtra extra) { return AddToLane0(acc, -extra); }
+HWY_INLINE __m256 FinishK(KAcc acc, float extra) { return AddToLane0(acc, -extra); }
 
 // vpshufb masks that broadcast 16-bit word j of each 128-bit lane to the whole lane.
 alignas(32) static constexpr uint8_t kWordBroadcast[8][32] = {
@@ -718,7 +722,7 @@ HWY_INLINE int HsumI32(__m128i v) {
 // nothing more on Zen 2, bound by the arithmetic; on Zen 4 with the 512-bit kernels they
 // did (DotKStreams).
 template <bool kQ5, size_t kM>
-HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const BlockQ8K* const* x, size_t i,
+HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const ActQ8K* const* x, size_t i,
                                 __m256* acc, float* mins) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
   PrefetchAhead(&w[i], sizeof(w[i]));
@@ -775,7 +779,7 @@ alignas(32) static constexpr uint8_t kScalePairBroadcast[4][32] = {
 // Super-block i of one weight row times super-block i of kM activation rows: into acc[m]
 // and offset[m] (subtracted at the end).
 template <size_t kM>
-HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* const* x, size_t i,
+HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const ActQ8K* const* x, size_t i,
                                __m256* acc, float* offset) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   PrefetchAhead(&w[i], sizeof(w[i]));
@@ -818,8 +822,8 @@ HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8K* 
 
 // Super-block i of a k-quant weight row times super-block i of kM activation rows.
 template <QuantType T, size_t kM>
-HWY_INLINE void SuperBlockK(const uint8_t* HWY_RESTRICT row, const BlockQ8K* const* x, size_t i, KAcc* acc,
-                            KExtra* extra) {
+HWY_INLINE void SuperBlockK(const uint8_t* HWY_RESTRICT row, const ActQ8K* const* x, size_t i, KAcc* acc,
+                            KExtra<T>* extra) {
   if constexpr (T == QuantType::kQ6_K) {
     SuperBlockQ6_K<kM>(reinterpret_cast<const BlockQ6_K*>(row), x, i, acc, extra);
   } else {
@@ -829,9 +833,9 @@ HWY_INLINE void SuperBlockK(const uint8_t* HWY_RESTRICT row, const BlockQ8K* con
 }
 
 template <QuantType T, size_t kM>
-HWY_INLINE void DotK(const uint8_t* HWY_RESTRICT row, const BlockQ8K* const* x, size_t nb, __m256* out) {
+HWY_INLINE void DotK(const uint8_t* HWY_RESTRICT row, const ActQ8K* const* x, size_t nb, __m256* out) {
   KAcc acc[kM] = {};
-  KExtra extra[kM] = {};
+  KExtra<T> extra[kM] = {};
   for (size_t i = 0; i < nb; ++i) SuperBlockK<T, kM>(row, x, i, acc, extra);
   for (size_t m = 0; m < kM; ++m) out[m] = FinishK(acc[m], extra[m]);
 }
@@ -844,9 +848,9 @@ constexpr size_t kKStreams = 4;
 
 template <QuantType T>
 HWY_INLINE void DotKStreams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t step,
-                            const BlockQ8K* x, size_t nb, __m256* out) {
+                            const ActQ8K* x, size_t nb, __m256* out) {
   KAcc acc[kKStreams] = {};
-  KExtra extra[kKStreams] = {};
+  KExtra<T> extra[kKStreams] = {};
   for (size_t i = 0; i < nb; ++i)
     for (size_t r = 0; r < kKStreams; ++r)
       SuperBlockK<T, 1>(base + (n + r * step) * row_bytes, &x, i, &acc[r], &extra[r]);
@@ -858,8 +862,8 @@ template <QuantType T, size_t kM>
 HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* const* xq, size_t K,
                             __m256* out) {
   if constexpr (IsKQuant(T)) {
-    const BlockQ8K* x[kM];
-    for (size_t m = 0; m < kM; ++m) x[m] = reinterpret_cast<const BlockQ8K*>(xq[m]);
+    const ActQ8K* x[kM];
+    for (size_t m = 0; m < kM; ++m) x[m] = reinterpret_cast<const ActQ8K*>(xq[m]);
     DotK<T, kM>(row, x, K / 256, out);
   } else {
     ActQ8_0 x[kM];
@@ -881,7 +885,7 @@ HWY_INLINE void StreamDots(const uint8_t* HWY_RESTRICT base, size_t row_bytes, s
   if constexpr (T == QuantType::kQ8_0) {
     DotQ8_0Streams<kQ8Streams>(base, row_bytes, n, part, ActQ8_0Row(xq, K), K / 32, out);
   } else {
-    DotKStreams<T>(base, row_bytes, n, part, reinterpret_cast<const BlockQ8K*>(xq), K / 256, out);
+    DotKStreams<T>(base, row_bytes, n, part, reinterpret_cast<const ActQ8K*>(xq), K / 256, out);
   }
 }
 
@@ -905,9 +909,9 @@ void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   thread_local std::vector<uint8_t> xq_buf;
   const auto* xq = static_cast<const uint8_t*>(a.xq);
   if (xq == nullptr) {
-    if (xq_buf.size() < a.M * xb) xq_buf.resize(a.M * xb);
-    for (size_t m = 0; m < a.M; ++m) QuantizeInt8Activations(T, a.x + m * a.x_stride, K, xq_buf.data() + m * xb);
-    xq = xq_buf.data();
+    uint8_t* rows = Int8ActivationRows(xq_buf, T, K, a.M);
+    for (size_t m = 0; m < a.M; ++m) QuantizeInt8Activations(T, a.x + m * a.x_stride, K, rows + m * xb);
+    xq = rows;
   }
   const auto store = [&](size_t m, size_t n, float dot) {
     a.y[m * a.y_stride + n] = dot + (a.bias != nullptr ? a.bias[n] : 0.0f);
@@ -1108,7 +1112,7 @@ void QuantizeActivationsQ8_0(const float* HWY_RESTRICT x, size_t K, uint8_t* HWY
 }
 
 // As QuantizeActivationsQ8K (ties to even, clamped to [-127, 127]).
-void QuantizeActivationsQ8KT(const float* HWY_RESTRICT x, size_t K, BlockQ8K* HWY_RESTRICT out) {
+void QuantizeActivationsQ8KT(const float* HWY_RESTRICT x, size_t K, ActQ8K* HWY_RESTRICT out) {
   const DF df;
   const DI di;
   const DI8 di8;
@@ -1132,10 +1136,18 @@ void QuantizeActivationsQ8KT(const float* HWY_RESTRICT x, size_t K, BlockQ8K* HW
 
 void QuantizeInt8ActivationsT(QuantType type, const float* x, size_t K, void* out) {
   if (QuantBlock(type) == 256) {
-    auto* blocks = static_cast<BlockQ8K*>(out);
+    auto* blocks = static_cast<ActQ8K*>(out);
     QuantizeActivationsQ8KT(x, K, blocks);
-    if (type == QuantType::kQ4_K || type == QuantType::kQ5_K)
-      for (size_t i = 0; i < K / 256; ++i) PairSubBlocks(blocks[i]);
+    for (size_t i = 0; i < K / 256; ++i) {
+      ActQ8K& b = blocks[i];
+      if (type == QuantType::kQ6_K) {
+        for (size_t g = 0; g < 16; ++g) b.dsums[g] = b.d * static_cast<float>(b.sums[g]);
+      } else {
+        PairSubBlocks(b.qs);
+        for (size_t j = 0; j < 8; ++j) b.dsums[j] = b.d * static_cast<float>(b.sums[2 * j] + b.sums[2 * j + 1]);
+        std::fill(b.dsums + 8, b.dsums + 16, 0.0f);
+      }
+    }
     return;
   }
   QuantizeActivationsQ8_0(x, K, static_cast<uint8_t*>(out));
@@ -1176,15 +1188,20 @@ HWY_AFTER_NAMESPACE();
 namespace oko {
 
 size_t Int8ActivationBytes(QuantType type, size_t K) {
-  return QuantBlock(type) == 256 ? K / 256 * sizeof(BlockQ8K)
+  return QuantBlock(type) == 256 ? K / 256 * sizeof(ActQ8K)
                                  : 2 * K / 32 * sizeof(float) + K / 4 * sizeof(int32_t) + K;
 }
 
-void PairSubBlocks(BlockQ8K& block) {
-  for (size_t j : {1, 5}) {
-    int8_t* a = block.qs + 32 * j;
-    std::swap_ranges(a, a + 32, block.qs + 32 * PairedPosition(j));
-  }
+uint8_t* Int8ActivationRows(std::vector<uint8_t>& buf, QuantType type, size_t K, size_t rows) {
+  constexpr size_t kAlign = 64;
+  const size_t bytes = rows * Int8ActivationBytes(type, K) + kAlign - 1;
+  if (buf.size() < bytes) buf.resize(bytes);
+  const auto address = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + (kAlign - address % kAlign) % kAlign;
+}
+
+void PairSubBlocks(int8_t* qs) {
+  for (size_t j : {1, 5}) std::swap_ranges(qs + 32 * j, qs + 32 * j + 32, qs + 32 * PairedPosition(j));
 }
 
 namespace {

@@ -24,6 +24,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "ops/quant_formats.h"
 
@@ -57,19 +59,41 @@ struct QuantMatMulArgs {
 // formats: Q8_0's rounding (per block of 32, d = max|x| / 127 rounded to f16, q =
 // round(x / d)) as float sums[K/32] (d * sum(q) per block), float d[K/32], int32
 // offsets[K/4] (-128 * the sum of each 4 consecutive q) and int8 q[K]. The k-quants:
-// BlockQ8K, for Q4_K/Q5_K paired (below).
+// ActQ8K per 256 values (below). Rows of either are a multiple of 64 bytes; the kernels
+// take any address but run faster from a 64-byte boundary (Int8ActivationRows).
 size_t Int8ActivationBytes(QuantType type, size_t K);
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out);
+
+// The k-quants' activations per 256 values: BlockQ8K's q, d and sums of 16 (the q of
+// Q4_K/Q5_K paired, below), and in dsums, d times the sums the weights' terms outside the
+// products multiply: Q6_K's offsets the 16 sums of 16, Q4_K/Q5_K's mins 8 sums of 32 (then
+// zeros). So the 512-bit kernels take that term in one FMA per activation row and
+// super-block, f32 rounding of exact values (int32 madd, convert and FMA before; with the
+// alignment below, 8 rows from cache, Zen 4: Q4_K 146 -> 167 GFLOP/s, Q6_K 137 -> 155).
+// q first and the size a multiple of 64 bytes, so that in rows from a 64-byte boundary no
+// load of q splits a cache line.
+struct ActQ8K {
+  int8_t qs[256];
+  float dsums[16];
+  float d;
+  int16_t sums[16];
+  uint8_t padding[28];
+};
+static_assert(sizeof(ActQ8K) % 64 == 0);
+
+// `rows` rows of Int8ActivationBytes(type, K) in buf, from a 64-byte boundary: buf grown
+// if needed, the first row returned.
+uint8_t* Int8ActivationRows(std::vector<uint8_t>& buf, QuantType type, size_t K, size_t rows);
 
 // Q4_K/Q5_K activations hold each super-block's sub-blocks of 32 in the order 0 2 1 3 4 6
 // 5 7 (the sums of 16 stay in order): the low nibbles of 64 weight bytes are sub-blocks
 // 4h and 4h + 2, the high ones 4h + 1 and 4h + 3, so a 512-bit register of either meets
 // 64 consecutive activations. PairedPosition: where sub-block j is; PairSubBlocks
-// reorders a block (its own inverse).
+// reorders the 256 q of a super-block (its own inverse).
 constexpr size_t PairedPosition(size_t sub_block) {
   return (sub_block & 4) | ((sub_block & 1) << 1) | ((sub_block >> 1) & 1);
 }
-void PairSubBlocks(BlockQ8K& block);
+void PairSubBlocks(int8_t* qs);
 
 // Whether GemvQuantRows runs the int8 kernel for this format on the dispatched target.
 bool QuantInt8Supported(QuantType type);

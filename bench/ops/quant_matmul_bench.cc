@@ -21,7 +21,8 @@ void RunGemv(benchmark::State& s, QuantType type, QuantCompute compute = QuantCo
   const int threads = static_cast<int>(s.range(3));
   const size_t w_bytes = N * QuantRowBytes(type, K);
   std::vector<float> x(K, 0.5f), y(N);
-  std::vector<uint8_t> xq(Int8ActivationBytes(type, K));
+  std::vector<uint8_t> xq_buf;
+  uint8_t* xq = Int8ActivationRows(xq_buf, type, K, 1);
   ThreadPool pool(threads);
   Arena& arena = Arena::Get();
   QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes}, nullptr, y.data(), N, 1,
@@ -32,8 +33,8 @@ void RunGemv(benchmark::State& s, QuantType type, QuantCompute compute = QuantCo
     best.Start();
     a.w.data = static_cast<const std::byte*>(arena.Slice(w_bytes, cold ? i++ : 0));
     if (compute == QuantCompute::kInt8) {  // once per call, as Linear does
-      QuantizeInt8Activations(type, x.data(), K, xq.data());
-      a.xq = xq.data();
+      QuantizeInt8Activations(type, x.data(), K, xq);
+      a.xq = xq;
     }
     pool.ParallelFor(N, 16, [&](size_t b, size_t e, int) { GemvQuantRows(a, b, e); }, 4);
     benchmark::DoNotOptimize(y.data());
@@ -106,16 +107,17 @@ void RunGemmInt8(benchmark::State& s, QuantType type) {
   const bool cold = s.range(3) != 0;
   const size_t w_bytes = N * QuantRowBytes(type, K), xb = Int8ActivationBytes(type, K);
   std::vector<float> x(M * K, 0.5f), y(M * N);
-  std::vector<uint8_t> xq(M * xb);
+  std::vector<uint8_t> xq_buf;
+  uint8_t* xq = Int8ActivationRows(xq_buf, type, K, M);
   Arena& arena = Arena::Get();
   QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes}, nullptr, y.data(), N, M,
-                    QuantCompute::kInt8, xq.data()};
+                    QuantCompute::kInt8, xq};
   size_t i = 0;
   BestTime best;
   for (auto _ : s) {
     best.Start();
     a.w.data = static_cast<const std::byte*>(arena.Slice(w_bytes, cold ? i++ : 0));
-    for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(type, x.data() + m * K, K, xq.data() + m * xb);
+    for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(type, x.data() + m * K, K, xq + m * xb);
     GemmQuantRows(a, 0, N);
     benchmark::DoNotOptimize(y.data());
     best.Stop();

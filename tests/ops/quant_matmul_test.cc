@@ -124,9 +124,21 @@ TEST_P(QuantMatMulTest, Int8ActivationsMatchScalarReferences) {
     if (QuantBlock(type) == 256) {
       std::vector<BlockQ8K> want(K / 256);
       QuantizeActivationsQ8K(x.data(), want.data(), K);
-      if (type != QuantType::kQ6_K)
-        for (BlockQ8K& b : want) PairSubBlocks(b);
-      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << "Q8K for " << QuantTypeName(type);
+      ASSERT_EQ(got.size(), K / 256 * sizeof(ActQ8K));
+      for (size_t i = 0; i < K / 256; ++i) {
+        if (type != QuantType::kQ6_K) PairSubBlocks(want[i].qs);
+        const auto& a = reinterpret_cast<const ActQ8K*>(got.data())[i];
+        EXPECT_EQ(std::memcmp(a.qs, want[i].qs, 256), 0) << QuantTypeName(type) << " block " << i;
+        EXPECT_EQ(a.d, want[i].d) << QuantTypeName(type) << " block " << i;
+        for (size_t g = 0; g < 16; ++g) {
+          EXPECT_EQ(a.sums[g], want[i].sums[g]) << QuantTypeName(type) << " block " << i << " sum " << g;
+          // Q6_K: d * each sum of 16; Q4_K/Q5_K: d * each sum of 32, then zeros.
+          const int sum = type == QuantType::kQ6_K ? want[i].sums[g]
+                          : g < 8                  ? want[i].sums[2 * g] + want[i].sums[2 * g + 1]
+                                                   : 0;
+          EXPECT_EQ(a.dsums[g], want[i].d * static_cast<float>(sum)) << QuantTypeName(type) << " " << i << " " << g;
+        }
+      }
       continue;
     }
     std::vector<uint8_t> want_bytes(QuantRowBytes(QuantType::kQ8_0, K));
@@ -155,7 +167,7 @@ TEST_P(QuantMatMulTest, Int8ActivationsMatchScalarReferences) {
 TEST(PairSubBlocks, PutsSubBlockJAtPairedPosition) {
   BlockQ8K b{};
   for (int v = 0; v < 256; ++v) b.qs[v] = static_cast<int8_t>(v / 32);
-  PairSubBlocks(b);
+  PairSubBlocks(b.qs);
   const int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
   for (int pos = 0; pos < 8; ++pos) {
     EXPECT_EQ(b.qs[32 * pos], order[pos]);
