@@ -327,6 +327,14 @@ HWY_INLINE __m512 PairOfScales(const float* v) {
   return _mm512_permutexvar_ps(_mm512_load_si512(kBlockOfLane), _mm512_castps128_ps512(two));
 }
 
+// [f32(h0) x 8, f32(h1) x 8]: one conversion for two f16 scales (two and their
+// broadcasts and a blend before: 4 rows from cache 96-97 -> 102-103 GFLOP/s, the GEMV
+// 72 -> 73-75, Zen 4, 1 thread).
+HWY_INLINE __m512 PairOfScales(uint16_t h0, uint16_t h1) {
+  const __m128 two = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h0 | uint32_t{h1} << 16)));
+  return _mm512_permutexvar_ps(_mm512_load_si512(kBlockOfLane), _mm512_castps128_ps512(two));
+}
+
 // Blocks b and b + 1 (kWhole) or b alone (the last of an odd count) of a Q8_0 weight row
 // times the same blocks of kM activation rows, into acc.
 template <size_t kM, bool kWhole>
@@ -335,12 +343,12 @@ HWY_INLINE void BlockPairQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x,
   constexpr __mmask64 kBytes = kWhole ? ~__mmask64{0} : 0xFFFFFFFFu;
   constexpr __mmask16 kLanes = kWhole ? 0xFFFF : 0x00FF;
   __m512i q = _mm512_castsi256_si512(Load32(w[b].qs));
-  __m512 dw = _mm512_set1_ps(F16ToF32(w[b].d));
+  __m512 dw;
   if constexpr (kWhole) {
     q = _mm512_inserti64x4(q, Load32(w[b + 1].qs), 1);
-    dw = _mm512_mask_blend_ps(0xFF00, dw, _mm512_set1_ps(F16ToF32(w[b + 1].d)));
+    dw = PairOfScales(w[b].d, w[b + 1].d);
   } else {
-    dw = _mm512_maskz_mov_ps(kLanes, dw);
+    dw = _mm512_maskz_mov_ps(kLanes, _mm512_set1_ps(F16ToF32(w[b].d)));
   }
   const __m512i u = _mm512_xor_si512(q, flip);
   for (size_t m = 0; m < kM; ++m) {
