@@ -84,7 +84,7 @@ struct QuerySet {
 // reduction).
 template <size_t kQ, size_t kS, typename TKV>
 HWY_INLINE void ScoreTile(const QuerySet& qs, size_t i0, size_t D, float scale,
-                          const TKV* const* rows, size_t col, size_t count) {
+                          const TKV* const* rows, const size_t* cols, size_t count) {
   static_assert(kS == 4, "scores come in tiles of four slots");
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
@@ -111,7 +111,9 @@ HWY_INLINE void ScoreTile(const QuerySet& qs, size_t i0, size_t D, float scale,
     }
   }
   for (size_t i = 0; i < kQ; ++i) {
-    SumOfLanes4(df, acc[i], scale, qs.scores[i0 + i] + col, count);
+    float sums[kS];
+    SumOfLanes4(df, acc[i], scale, sums, count);
+    for (size_t s = 0; s < count; ++s) qs.scores[i0 + i][cols[s]] = sums[s];
   }
 }
 
@@ -119,14 +121,14 @@ HWY_INLINE void ScoreTile(const QuerySet& qs, size_t i0, size_t D, float scale,
 // streaming: each output row is loaded and stored per tile, each V row read once.
 template <size_t kQ, size_t kS, typename TKV>
 HWY_INLINE void AccumulateTile(const QuerySet& qs, size_t i0, size_t D, const TKV* const* rows,
-                               size_t col) {
+                               const size_t* cols) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
   float* HWY_RESTRICT out[kQ];
   hn::Vec<decltype(df)> p[kQ][kS];
   for (size_t i = 0; i < kQ; ++i) {
     out[i] = qs.out[i0 + i];
-    for (size_t s = 0; s < kS; ++s) p[i][s] = hn::Set(df, qs.scores[i0 + i][col + s]);
+    for (size_t s = 0; s < kS; ++s) p[i][s] = hn::Set(df, qs.scores[i0 + i][cols[s]]);
   }
   size_t d = 0;
   for (; d + N <= D; d += N) {
@@ -154,53 +156,26 @@ HWY_INLINE void AccumulateTile(const QuerySet& qs, size_t i0, size_t D, const TK
 // (count: the valid slots of a score tile.)
 template <bool kScores, size_t kS, typename TKV>
 HWY_INLINE void ForQueryGroups(const QuerySet& qs, size_t D, float scale, const TKV* const* rows,
-                               size_t col, size_t count) {
+                               const size_t* cols, size_t count) {
   size_t i = 0;
   for (; i + kMaxQueries <= qs.count; i += kMaxQueries) {
-    if constexpr (kScores) ScoreTile<kMaxQueries, kS>(qs, i, D, scale, rows, col, count);
-    else AccumulateTile<kMaxQueries, kS>(qs, i, D, rows, col);
+    if constexpr (kScores) ScoreTile<kMaxQueries, kS>(qs, i, D, scale, rows, cols, count);
+    else AccumulateTile<kMaxQueries, kS>(qs, i, D, rows, cols);
   }
   switch (qs.count - i) {
     case 3:
-      if constexpr (kScores) ScoreTile<3, kS>(qs, i, D, scale, rows, col, count);
-      else AccumulateTile<3, kS>(qs, i, D, rows, col);
+      if constexpr (kScores) ScoreTile<3, kS>(qs, i, D, scale, rows, cols, count);
+      else AccumulateTile<3, kS>(qs, i, D, rows, cols);
       break;
     case 2:
-      if constexpr (kScores) ScoreTile<2, kS>(qs, i, D, scale, rows, col, count);
-      else AccumulateTile<2, kS>(qs, i, D, rows, col);
+      if constexpr (kScores) ScoreTile<2, kS>(qs, i, D, scale, rows, cols, count);
+      else AccumulateTile<2, kS>(qs, i, D, rows, cols);
       break;
     case 1:
-      if constexpr (kScores) ScoreTile<1, kS>(qs, i, D, scale, rows, col, count);
-      else AccumulateTile<1, kS>(qs, i, D, rows, col);
+      if constexpr (kScores) ScoreTile<1, kS>(qs, i, D, scale, rows, cols, count);
+      else AccumulateTile<1, kS>(qs, i, D, rows, cols);
       break;
     default: break;
-  }
-}
-
-// One pass over the slots of all spans: scores from K (kScores) or output from V.
-template <bool kScores, typename TKV>
-HWY_INLINE void SlotPass(const QuerySet& qs, const SlotSpan* spans, size_t num_spans,
-                         const TKV* base, size_t kv_stride, size_t D, float scale) {
-  size_t col = 0;
-  for (size_t sp = 0; sp < num_spans; ++sp) {
-    const size_t end = spans[sp].end;
-    for (size_t j = spans[sp].begin; j < end; j += kSlotBlock) {
-      const size_t count = std::min(kSlotBlock, end - j);
-      const TKV* rows[kSlotBlock];
-      for (size_t s = 0; s < count; ++s) {
-        rows[s] = base + (j + s) * kv_stride;
-        if (j + s + kPrefetchSlots < end) PrefetchRow(rows[s] + kPrefetchSlots * kv_stride, D);
-      }
-      if constexpr (kScores) {
-        for (size_t s = count; s < kSlotBlock; ++s) rows[s] = rows[0];  // computed, not stored
-        ForQueryGroups<true, kSlotBlock>(qs, D, scale, rows, col, count);
-      } else if (count == kSlotBlock) {
-        ForQueryGroups<false, kSlotBlock>(qs, D, scale, rows, col, count);
-      } else {
-        for (size_t s = 0; s < count; ++s) ForQueryGroups<false, 1>(qs, D, scale, rows + s, col + s, 1);
-      }
-      col += count;
-    }
   }
 }
 
@@ -209,6 +184,76 @@ size_t TotalSlots(const SlotSpan* spans, size_t num_spans) {
   for (size_t s = 0; s < num_spans; ++s) total += spans[s].end - spans[s].begin;
   return total;
 }
+
+// The slots of the spans in column order, from column `col` on.
+class SlotCursor {
+ public:
+  // col < the spans' total.
+  SlotCursor(const SlotSpan* spans, size_t col) : spans_(spans) {
+    while (col >= spans_[sp_].end - spans_[sp_].begin) {
+      col -= spans_[sp_].end - spans_[sp_].begin;
+      ++sp_;
+    }
+    slot_ = spans_[sp_].begin + col;
+  }
+  // The next column's slot, and whether the slot kPrefetchSlots further is in its span.
+  size_t Next(bool* ahead_in_span) {
+    while (slot_ == spans_[sp_].end) slot_ = spans_[++sp_].begin;
+    *ahead_in_span = slot_ + kPrefetchSlots < spans_[sp_].end;
+    return slot_++;
+  }
+
+ private:
+  const SlotSpan* spans_;
+  size_t sp_ = 0, slot_ = 0;
+};
+
+// One pass over the slots of all spans: scores from K (kScores) or output from V. The
+// columns split into kSlotBlock parts read side by side, a tile taking one slot of each:
+// kSlotBlock memory streams where one (a head's K or V is one contiguous run) left the
+// memory idle between a core's few misses, as the GEMV's streams found (matmul.h).
+// bench/ops attention_bench, ctx 4096 from DRAM, head-major, 1 thread, Zen 4, GB/s mean
+// (best): f32 21.6 (23.8) -> 23.2 (25.8), f16 19.1 (21.5) -> 21.1 (22.9); `oko profile -t 1
+// -p 4096 -n 16 --kv f16` (bf16 Qwen3-0.6B shape), attention 433-435 -> 393-415 ms. f16
+// stays below f32's GB/s from cache too (25-28 vs 48-51 at ctx 512): its widening, not
+// the memory, sets its pace.
+template <bool kScores, typename TKV>
+HWY_INLINE void SlotPass(const QuerySet& qs, const SlotSpan* spans, size_t num_spans,
+                         const TKV* base, size_t kv_stride, size_t D, float scale) {
+  const size_t total = TotalSlots(spans, num_spans), part = total / kSlotBlock;
+  const auto row_of = [&](SlotCursor& cursor) {
+    bool ahead;
+    const TKV* row = base + cursor.Next(&ahead) * kv_stride;
+    if (ahead) PrefetchRow(row + kPrefetchSlots * kv_stride, D);
+    return row;
+  };
+  if (part > 0) {
+    SlotCursor streams[kSlotBlock] = {{spans, 0}, {spans, part}, {spans, 2 * part}, {spans, 3 * part}};
+    static_assert(kSlotBlock == 4);
+    for (size_t t = 0; t < part; ++t) {
+      const TKV* rows[kSlotBlock];
+      size_t cols[kSlotBlock];
+      for (size_t s = 0; s < kSlotBlock; ++s) {
+        rows[s] = row_of(streams[s]);
+        cols[s] = s * part + t;
+      }
+      ForQueryGroups<kScores, kSlotBlock>(qs, D, scale, rows, cols, kSlotBlock);
+    }
+  }
+  if (kSlotBlock * part == total) return;
+  SlotCursor rest(spans, kSlotBlock * part);
+  for (size_t col = kSlotBlock * part; col < total; ++col) {
+    const TKV* rows[kSlotBlock];
+    rows[0] = row_of(rest);
+    if constexpr (kScores) {
+      for (size_t s = 1; s < kSlotBlock; ++s) rows[s] = rows[0];  // computed, not stored
+      ForQueryGroups<true, kSlotBlock>(qs, D, scale, rows, &col, 1);
+    } else {
+      ForQueryGroups<false, 1>(qs, D, scale, rows, &col, 1);
+    }
+  }
+}
+
 
 void ZeroRows(const QuerySet& qs, size_t D) {
   for (size_t i = 0; i < qs.count; ++i) std::fill(qs.out[i], qs.out[i] + D, 0.0f);

@@ -25,7 +25,7 @@ void RunAttention(benchmark::State& s, DType kv_dtype) {
   const size_t kv_stride = head_major ? D : kKvHeads06 * D;
   const size_t head_offset = head_major ? ctx * D : D;  // elements between KV heads
   const size_t elem = DTypeSize(kv_dtype);
-  const size_t cache_bytes = ctx * kv_stride * elem;  // one layer's K (or V), all heads
+  const size_t cache_bytes = ctx * kKvHeads06 * D * elem;  // one layer's K (or V), all heads
   std::vector<float> q(G * D, 0.05f), probs(G * ctx), out(G * D);
   const SlotSpan span{0, ctx};
   Arena& arena = Arena::Get();
