@@ -185,7 +185,7 @@ Linear::RowsCall Linear::PrepareRows(const float* x, size_t x_stride, size_t M, 
     call.xq = rows;
   }
   if (UsesBf16Rows(w_.type, mode_, M, static_cast<size_t>(K_))) {
-    const size_t bytes = Bf16RowsElements(M, K_) * sizeof(uint16_t);
+    const size_t bytes = M * K_ * sizeof(uint16_t);
     if (xq->size() < bytes) xq->resize(bytes);
     RoundRowsToBf16(x, x_stride, M, K_, reinterpret_cast<uint16_t*>(xq->data()));
     call.xq = xq->data();

@@ -35,28 +35,15 @@ OKO_AVX512_BF16 inline float SumOfLanes(__m512 v) {
   return _mm_cvtss_f32(_mm_add_ss(s4, _mm_movehdup_ps(s4)));
 }
 
-// One step of kR weight rows (32 values from k; the `live` ones of the tail of K when not
-// kFull, zeros past it) times the kM rows' step xs. The loops over r and m are unrolled
-// so that the accumulators are registers: GCC (-O3) left them on the stack, a store per
-// multiply-add (perf annotate), x8 111 -> 153 tok/s once unrolled.
-template <size_t kM, size_t kR, bool kFull>
-OKO_AVX512_BF16 __attribute__((always_inline)) inline void Step(const uint16_t* xs, const uint16_t* const* wr,
-                                                                size_t k, __mmask32 live, __m512 (&acc)[kR][kM]) {
-  __m512bh vw[kR];
-#pragma GCC unroll 4
-  for (size_t r = 0; r < kR; ++r) {
-    if constexpr (kM > 1) _mm_prefetch(reinterpret_cast<const char*>(wr[r] + k) + kPrefetchBytes, _MM_HINT_T1);
-    vw[r] = kFull ? (__m512bh)_mm512_loadu_si512(wr[r] + k) : (__m512bh)_mm512_maskz_loadu_epi16(live, wr[r] + k);
-  }
-#pragma GCC unroll 11
-  for (size_t m = 0; m < kM; ++m) {
-    const __m512bh vx = (__m512bh)_mm512_loadu_si512(xs + m * kStep);
-#pragma GCC unroll 4
-    for (size_t r = 0; r < kR; ++r) acc[r][m] = _mm512_dpbf16_ps(acc[r][m], vx, vw[r]);
-  }
+// 32 bf16 values at p, or the `live` ones of the tail of K (zeros past it).
+OKO_AVX512_BF16 inline __m512bh LoadStep(const uint16_t* p, bool full, __mmask32 live) {
+  return full ? (__m512bh)_mm512_loadu_si512(p) : (__m512bh)_mm512_maskz_loadu_epi16(live, p);
 }
 
-// Weight rows n, n + step, ... (kR of them) times the kM rows of xb, the tail of K last.
+// Weight rows n, n + step, ... (kR of them) times the kM rows of xb; the tail of K in the
+// same loop, by masked loads. The loops over r and m are
+// unrolled so that the accumulators are registers: GCC (-O3) left them on the stack, a
+// store per multiply-add (perf annotate), x8 111 -> 153 tok/s once unrolled.
 template <size_t kM, size_t kR>
 OKO_AVX512_BF16 void Block(const uint16_t* xb, size_t K, const uint16_t* w, const float* bias,
                            float* y, size_t y_stride, size_t n, size_t step) {
@@ -68,10 +55,23 @@ OKO_AVX512_BF16 void Block(const uint16_t* xb, size_t K, const uint16_t* w, cons
   for (size_t r = 0; r < kR; ++r)
 #pragma GCC unroll 11
     for (size_t m = 0; m < kM; ++m) acc[r][m] = _mm512_setzero_ps();
-  size_t k = 0;
-  const uint16_t* xs = xb;
-  for (; k + kStep <= K; k += kStep, xs += kM * kStep) Step<kM, kR, true>(xs, wr, k, 0, acc);
-  if (k < K) Step<kM, kR, false>(xs, wr, k, _cvtu32_mask32((1u << (K - k)) - 1), acc);
+  for (size_t k = 0; k < K; k += kStep) {
+    const uint64_t left = K - k;
+    const bool full = left >= kStep;
+    const __mmask32 live = _cvtu32_mask32(full ? ~0u : static_cast<uint32_t>((uint64_t{1} << left) - 1));
+    __m512bh vw[kR];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < kR; ++r) {
+      if constexpr (kM > 1) _mm_prefetch(reinterpret_cast<const char*>(wr[r] + k) + kPrefetchBytes, _MM_HINT_T1);
+      vw[r] = LoadStep(wr[r] + k, full, live);
+    }
+#pragma GCC unroll 11
+    for (size_t m = 0; m < kM; ++m) {
+      const __m512bh vx = LoadStep(xb + m * K + k, full, live);
+#pragma GCC unroll 4
+      for (size_t r = 0; r < kR; ++r) acc[r][m] = _mm512_dpbf16_ps(acc[r][m], vx, vw[r]);
+    }
+  }
 #pragma GCC unroll 4
   for (size_t r = 0; r < kR; ++r) {
     const float b = bias != nullptr ? bias[n + r * step] : 0.0f;
@@ -100,18 +100,13 @@ void Dispatch(std::index_sequence<kMs...>, size_t M, const uint16_t* xb, size_t 
   kByM[M - 1](xb, K, w, bias, y, y_stride, n_begin, n_end);
 }
 
-// Row m of x into its place in each step of xb (M rows a step), the tail zero-padded.
-OKO_AVX512_BF16 void RoundRow(const float* x, size_t K, size_t m, size_t M, uint16_t* xb) {
-  uint16_t* out = xb + m * kStep;
+OKO_AVX512_BF16 void RoundRow(const float* x, size_t K, uint16_t* xb) {
   size_t k = 0;
-  for (; k + kStep <= K; k += kStep, out += M * kStep)
-    _mm512_storeu_si512(out, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k)));
-  if (k < K) {
-    const size_t left = K - k;
-    const __mmask16 lo = _cvtu32_mask16((1u << std::min<size_t>(16, left)) - 1);
-    const __mmask16 hi = _cvtu32_mask16(left > 16 ? (1u << (left - 16)) - 1 : 0);
-    const __m512 a = _mm512_maskz_loadu_ps(lo, x + k), b = _mm512_maskz_loadu_ps(hi, x + k + 16);
-    _mm512_storeu_si512(out, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+  for (; k + 32 <= K; k += 32)
+    _mm512_storeu_si512(xb + k, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k)));
+  for (; k < K; k += 16) {
+    const __mmask16 live = _cvtu32_mask16((1u << std::min<size_t>(16, K - k)) - 1);
+    _mm256_mask_storeu_epi16(xb + k, live, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(live, x + k)));
   }
 }
 
@@ -119,11 +114,9 @@ OKO_AVX512_BF16 void RoundRow(const float* x, size_t K, size_t m, size_t M, uint
 
 bool Bf16RowsSupported() { return __builtin_cpu_supports("avx512bf16"); }
 
-size_t Bf16RowsElements(size_t M, size_t K) { return M * ((K + kStep - 1) / kStep * kStep); }
-
 void RoundRowsToBf16(const float* x, size_t x_stride, size_t M, size_t K, uint16_t* xb) {
   OKO_CHECK(Bf16RowsSupported() && K % 2 == 0, "bf16 rows: K={} (needs AVX512-BF16, K even)", K);
-  for (size_t m = 0; m < M; ++m) RoundRow(x + m * x_stride, K, m, M, xb);
+  for (size_t m = 0; m < M; ++m) RoundRow(x + m * x_stride, K, xb + m * K);
 }
 
 void GemmBf16Rows(const uint16_t* xb, size_t M, size_t K, const uint16_t* w, const float* bias,

@@ -30,17 +30,10 @@ inline constexpr size_t kBf16RowsMaxM = 11;
 // Whether this CPU runs it (AVX512-BF16).
 bool Bf16RowsSupported();
 
-// x [M, K] f32 (row stride x_stride) -> xb bf16, RNE (K even), in steps of 32 values of
-// all M rows: value k of row m at xb[(k / 32) * M * 32 + m * 32 + k % 32], the last step
-// zero-padded (Bf16RowsElements values). So a step of every row is one block addressed
-// from one pointer: with M row pointers (and the weights') GCC ran out of registers and
-// spilled in the inner loop (bench/ops matmul_bench, 1 thread, M = 8, K = 1024, N = 3072,
-// Zen 4: from DRAM 182 -> 188 GFLOP/s, from cache 198 -> 200, of the 235 the bf16 dot
-// peaks at).
-size_t Bf16RowsElements(size_t M, size_t K);
+// x [M, K] f32 (row stride x_stride) -> xb [M, K] bf16, RNE (K even).
 void RoundRowsToBf16(const float* x, size_t x_stride, size_t M, size_t K, uint16_t* xb);
 
-// y[m, n] for m < M, n in [n_begin, n_end); xb from RoundRowsToBf16.
+// y[m, n] for m < M, n in [n_begin, n_end); xb from RoundRowsToBf16 (row stride K).
 void GemmBf16Rows(const uint16_t* xb, size_t M, size_t K, const uint16_t* w, const float* bias,
                   float* y, size_t y_stride, size_t n_begin, size_t n_end);
 

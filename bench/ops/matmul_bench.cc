@@ -84,7 +84,7 @@ void BM_GemmBf16Rows(benchmark::State& s) {
   const bool cold = s.range(3) != 0;
   const size_t w_bytes = N * K * 2;
   std::vector<float> x(M * K, 0.5f), y(M * N);
-  std::vector<uint16_t> xb(Bf16RowsElements(M, K));
+  std::vector<uint16_t> xb(M * K);
   RoundRowsToBf16(x.data(), K, M, K, xb.data());
   Arena& arena = Arena::Get();
   size_t i = 0;
