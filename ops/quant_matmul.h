@@ -59,8 +59,8 @@ struct QuantMatMulArgs {
 // formats: Q8_0's rounding (per block of 32, d = max|x| / 127 rounded to f16, q =
 // round(x / d)) as float sums[K/32] (d * sum(q) per block), float d[K/32], int32
 // offsets[K/4] (-128 * the sum of each 4 consecutive q) and int8 q[K]. The k-quants:
-// ActQ8K per 256 values (below). Rows of either are a multiple of 64 bytes; the kernels
-// take any address but run faster from a 64-byte boundary (Int8ActivationRows).
+// ActQ8K per 256 values (below), whose rows are a multiple of 64 bytes. The kernels take
+// any address but the k-quants' run faster from a 64-byte boundary (Int8ActivationRows).
 size_t Int8ActivationBytes(QuantType type, size_t K);
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out);
 
@@ -69,7 +69,7 @@ void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out
 // products multiply: Q6_K's offsets the 16 sums of 16, Q4_K/Q5_K's mins 8 sums of 32 (then
 // zeros). So the 512-bit kernels take that term in one FMA per activation row and
 // super-block, f32 rounding of exact values (int32 madd, convert and FMA before; with the
-// alignment below, 8 rows from cache, Zen 4: Q4_K 146 -> 167 GFLOP/s, Q6_K 137 -> 155).
+// alignment below, 8 rows from cache, Zen 4: Q4_K 146 -> 169 GFLOP/s, Q6_K 137 -> 155).
 // q first and the size a multiple of 64 bytes, so that in rows from a 64-byte boundary no
 // load of q splits a cache line.
 struct ActQ8K {
