@@ -239,7 +239,7 @@ void ExpectGemmInt8RowsEqualGemvAlone(QuantType type, size_t K) {
   const size_t N = 13, x_stride = K + 5, y_stride = N + 3;
   const QWeights w(type, N, K, 11, 2);
   Buffer<float> bias = RandomFloats(N, 5, 0);
-  for (size_t M : {2, 3, 4, 5, 9}) {
+  for (size_t M : {2, 3, 4, 5, 8, 9, 16}) {
     const std::string what = std::string(QuantTypeName(type)) + " K=" + std::to_string(K) + " M=" + std::to_string(M);
     Buffer<float> x = RandomFloats(M * x_stride, static_cast<uint32_t>(M + 100), 1);
     std::vector<float> y(M * y_stride, -7.0f), alone(N);
