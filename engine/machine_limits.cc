@@ -160,6 +160,36 @@ std::string MachineLimits::ProbeNote() const {
   return note;
 }
 
+size_t LastLevelCacheBytes() {
+  size_t best = 0;
+  int best_level = 0;
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/", index);
+    std::ifstream level_in(dir + "level"), size_in(dir + "size");
+    int level = 0;
+    std::string size;  // "32768K"
+    if (!(level_in >> level) || !(size_in >> size) || size.empty()) continue;
+    const size_t unit = size.back() == 'K' ? 1024 : size.back() == 'M' ? 1024 * 1024 : 1;
+    const size_t bytes = std::strtoull(size.c_str(), nullptr, 10) * unit;
+    if (level > best_level || (level == best_level && bytes > best)) best_level = level, best = bytes;
+  }
+  return best;
+}
+
+bool DecodeBeatsReadProbe(const MachineLimits& m, double bytes_per_token, double tok_s, size_t llc_bytes) {
+  constexpr double kMargin = 1.05;  // the KV bytes per token are an average; timing noise
+  if (llc_bytes == 0 || bytes_per_token <= 2.0 * static_cast<double>(llc_bytes) || m.read_gbs <= 0) return false;
+  return bytes_per_token * tok_s / 1e9 > kMargin * m.read_gbs;
+}
+
+std::string RemeasureIfDecodeBeatsProbe(ThreadPool& pool, double bytes_per_token, double tok_s,
+                                        MachineLimits* limits) {
+  if (!DecodeBeatsReadProbe(*limits, bytes_per_token, tok_s, LastLevelCacheBytes())) return "";
+  const double cached = limits->read_gbs;
+  *limits = LoadOrMeasureMachine(pool, /*remeasure=*/true);
+  return fmt::format("decode read {:.1f} GB/s, more than the cached {:.1f}", bytes_per_token * tok_s / 1e9, cached);
+}
+
 MachineLimits MeasureMachine(ThreadPool& pool) {
   MachineLimits m;
   m.cpu = CpuIdentity();

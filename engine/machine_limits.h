@@ -46,6 +46,23 @@ MachineLimits LoadOrMeasureMachine(ThreadPool& pool, bool remeasure);
 std::optional<MachineLimits> CachedMachineLimits(ThreadPool& pool);
 // "AMD EPYC (family 23, model 49)": the model name alone does not tell Zen 2 from Zen 4.
 std::string CpuIdentity();
+
+// The size of cpu0's last-level cache in bytes (sysfs); 0 when the system does not say.
+size_t LastLevelCacheBytes();
+
+// Whether a decode that read `bytes_per_token` at `tok_s` proves m.read_gbs too low: bytes
+// that cannot stay in the caches (more than twice the last-level cache, llc_bytes; never
+// when that is unknown, 0) streamed over 5% faster than the probe says the memory reads.
+// The CPU-share check cannot see it: a neighbour busy with the memory, not the cores,
+// slowed the probe (seen on Zen 4: 33 GB/s cached, 57 measured again, decode "at 118% of
+// the limit"). The caller measures again.
+bool DecodeBeatsReadProbe(const MachineLimits& m, double bytes_per_token, double tok_s, size_t llc_bytes);
+
+// *limits measured again (and cached) where a decode on `pool` proved them too low
+// (DecodeBeatsReadProbe with this machine's cache): "decode read 41.2 GB/s, more than the
+// cached 33.0", or "" where they stand.
+std::string RemeasureIfDecodeBeatsProbe(ThreadPool& pool, double bytes_per_token, double tok_s,
+                                        MachineLimits* limits);
 // Measured once per CPU (about 0.1 s) and cached beside the machine limits.
 ComputeRates LoadOrMeasureComputeRates();
 

@@ -43,11 +43,12 @@ double Seconds(const std::function<void()>& fn) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void PrintMachine(const MachineLimits& m, bool measured_now) {
+// why_now: why the probe ran in this command ("" where the cached figures were used).
+void PrintMachine(const MachineLimits& m, const std::string& why_now) {
   fmt::print("machine  {} | {} | {} thread{} | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s\n",
              m.cpu, m.simd, m.threads, m.threads == 1 ? "" : "s", m.read_gbs, m.f32_gflops, m.bf16_gflops);
   fmt::print("probe    {} ({})\n", m.ProbeNote(),
-             measured_now ? "now" : "cached in ~/.cache/oko/machine.json; --machine re-measures");
+             why_now.empty() ? "cached in ~/.cache/oko/machine.json; --machine re-measures" : why_now);
 }
 
 struct Measured {
@@ -129,7 +130,7 @@ Status RunBench(const BenchOptions& o) {
   if (o.engine.model_dir.empty()) {
     if (!o.machine) return Status::Error("give -m DIR (or --machine)", ExitCode::kUsage);
     ThreadPool pool(options.threads > 0 ? options.threads : std::thread::hardware_concurrency());
-    PrintMachine(LoadOrMeasureMachine(pool, /*remeasure=*/true), true);
+    PrintMachine(LoadOrMeasureMachine(pool, /*remeasure=*/true), "now");
     return {};
   }
   if (o.prompt == 0 && o.generate == 0) return Status::Error("-p 0 and -n 0: nothing to measure", ExitCode::kUsage);
@@ -137,7 +138,8 @@ Status RunBench(const BenchOptions& o) {
   const std::string ctx_what = fmt::format("-p {} -d {} -n {}", o.prompt, o.depth, o.generate);
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, ctx_what));
   OKO_RETURN_IF_ERROR(o.interventions.ApplyTo(*context));
-  const MachineLimits limits = LoadOrMeasureMachine(context->pool(), o.machine);
+  MachineLimits limits = LoadOrMeasureMachine(context->pool(), o.machine);
+  std::string probe_why = o.machine ? "now" : "";
   Measured m;
   MeasureOneSequence(o, *context, m);
   if (o.parallel > 1 && o.generate > 0) OKO_RETURN_IF_ERROR(MeasureParallel(o, *context, options, m));
@@ -146,6 +148,10 @@ Status RunBench(const BenchOptions& o) {
   const double bytes = WeightBytesPerToken(context->model().graph());
   const double kv_bytes = 2.0 * context->config().num_layers * context->config().kv_dim() *
                           DTypeSize(options.kv_dtype) * (o.depth + o.generate / 2.0);
+  if (!o.machine) {
+    const std::string why = RemeasureIfDecodeBeatsProbe(context->pool(), bytes + kv_bytes, tgs.mean, &limits);
+    if (!why.empty()) probe_why = "now: " + why;
+  }
   const double tg_limit = limits.read_gbs * 1e9 / (bytes + kv_bytes);
   // N sequences per step: the weights once, every sequence's KV.
   const double par_limit = o.parallel * limits.read_gbs * 1e9 / (bytes + o.parallel * kv_bytes);
@@ -166,7 +172,7 @@ Status RunBench(const BenchOptions& o) {
         {"model", o.engine.model_dir},
         {"cpu", limits.cpu},
         {"simd", limits.simd},
-        {"probe", {{"measured_at", limits.measured_at}, {"cpu_share", limits.cpu_share}}},
+        {"probe", {{"measured_at", limits.measured_at}, {"cpu_share", limits.cpu_share}, {"why_now", probe_why}}},
         {"threads", context->options().threads},
         {"kv", o.engine.kv},
         {"ctx", options.ctx},
@@ -191,7 +197,7 @@ Status RunBench(const BenchOptions& o) {
     fmt::print("{}\n", j.dump(2));
     return {};
   }
-  PrintMachine(limits, o.machine);
+  PrintMachine(limits, probe_why);
   fmt::print("model    {} | {}{} | compute {} ({}) | kv {} | ctx {} | {} repetition{} | weights {:.1f} MB read per token\n\n",
              o.engine.model_dir, ArchName(context->config().arch),
              model.quant().empty() ? "" : " --quant " + model.quant(), ComputeModeName(model.compute()),

@@ -38,7 +38,7 @@ Status RunProfile(const ProfileOptions& o) {
   options.ctx = o.engine.ctx_given() ? o.engine.ctx : needed;
   const std::string ctx_what = fmt::format("-p {} -n {}", o.prompt, o.generate);
   OKO_ASSIGN_OR_RETURN(auto context, OpenContext(o.engine.model_dir, options, ctx_what));
-  const MachineLimits limits = LoadOrMeasureMachine(context->pool(), false);
+  MachineLimits limits = LoadOrMeasureMachine(context->pool(), false);
   const int64_t V = context->config().vocab_size;
   const auto prompt = SyntheticIds(std::max<int64_t>(o.prompt, 1), V);
   const auto decode = SyntheticIds(o.generate, V, 2);
@@ -55,6 +55,12 @@ Status RunProfile(const ProfileOptions& o) {
   const double profiled = Decode(*context, decode);
   context->set_profiler(nullptr);
 
+  // The KV cache left out: the weights alone prove too low a probe.
+  const std::string probe_why =
+      o.generate > 0 && plain > 0
+          ? RemeasureIfDecodeBeatsProbe(context->pool(), WeightBytesPerToken(context->model().graph()),
+                                        o.generate / plain, &limits)
+          : "";
   const double peak = context->model().compute() == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   const PhaseProfile pre = SummarizeProfile(profiler, context->model().graph(), Phase::kPrefill,
                                             static_cast<int64_t>(prompt.size()), limits, peak);
@@ -67,7 +73,8 @@ Status RunProfile(const ProfileOptions& o) {
                         {"machine", {{"cpu", limits.cpu}, {"simd", limits.simd},
                                      {"read_gbs", limits.read_gbs}, {"f32_gflops", limits.f32_gflops},
                                      {"bf16_gflops", limits.bf16_gflops},
-                                     {"measured_at", limits.measured_at}, {"cpu_share", limits.cpu_share}}},
+                                     {"measured_at", limits.measured_at}, {"cpu_share", limits.cpu_share},
+                                     {"why_now", probe_why}}},
                         {"compute", ComputeModeName(context->model().compute())},
                         {"compute_reason", context->model().compute_reason()},
                         {"prefill", ProfileToJson(pre)},
@@ -79,7 +86,7 @@ Status RunProfile(const ProfileOptions& o) {
   const int threads = context->options().threads;
   fmt::print("machine: {} ({}), read {:.1f} GB/s, f32 {:.0f} GFLOP/s, bf16 {:.0f} GFLOP/s ({} thread{}; {})\n",
              limits.cpu, limits.simd, limits.read_gbs, limits.f32_gflops, limits.bf16_gflops, threads,
-             threads == 1 ? "" : "s", limits.ProbeNote());
+             threads == 1 ? "" : "s", limits.ProbeNote() + (probe_why.empty() ? "" : ", now: " + probe_why));
   fmt::print("compute: {} ({})\n", ComputeModeName(context->model().compute()),
              context->model().compute_reason());
   fmt::print("{}", FormatProfile(pre));
