@@ -57,6 +57,7 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
   b->Args({kHidden06, kInter06, 0, 1});  // from cache: the kernel's own speed
   b->Args({kInter06, kHidden06, 1, 1});  // 0.6B down
   b->Args({kHidden06, kInter06, 1, 2});
+  b->Args({kHidden06, kVocab, 1, 1});  // 0.6B lm_head (Q6_K in Q4_K_M files), DRAM
 }
 // The int8 kernels (activations rounded to 8 bits per block, as llama.cpp).
 void BM_GemvQuantInt8_Q8_0(benchmark::State& s) { RunGemv(s, QuantType::kQ8_0, QuantCompute::kInt8); }
