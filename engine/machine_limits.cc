@@ -177,7 +177,9 @@ size_t LastLevelCacheBytes() {
 }
 
 bool DecodeBeatsReadProbe(const MachineLimits& m, double bytes_per_token, double tok_s, size_t llc_bytes) {
-  constexpr double kMargin = 1.05;  // the KV bytes per token are an average; timing noise
+  // The KV bytes per token are an average, timings are noisy, and a prefetching decode
+  // streams a little faster than the probe reads (bf16, Zen 4, 1 thread: 101-105% of it).
+  constexpr double kMargin = 1.10;
   if (llc_bytes == 0 || bytes_per_token <= 2.0 * static_cast<double>(llc_bytes) || m.read_gbs <= 0) return false;
   return bytes_per_token * tok_s / 1e9 > kMargin * m.read_gbs;
 }

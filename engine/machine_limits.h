@@ -52,7 +52,7 @@ size_t LastLevelCacheBytes();
 
 // Whether a decode that read `bytes_per_token` at `tok_s` proves m.read_gbs too low: bytes
 // that cannot stay in the caches (more than twice the last-level cache, llc_bytes; never
-// when that is unknown, 0) streamed over 5% faster than the probe says the memory reads.
+// when that is unknown, 0) streamed over 10% faster than the probe says the memory reads.
 // The CPU-share check cannot see it: a neighbour busy with the memory, not the cores,
 // slowed the probe (seen on Zen 4: 33 GB/s cached, 57 measured again, decode "at 118% of
 // the limit"). The caller measures again.

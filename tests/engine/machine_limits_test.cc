@@ -21,10 +21,12 @@ MachineLimits Reading(double read_gbs) {
 }
 
 TEST(DecodeBeatsReadProbe, OnlyWeightsTheCachesCannotHoldAndOnlyPastTheMargin) {
-  // 600 MB per token at 60 tok/s: 36 GB/s read, beyond 30 GB/s plus 5%.
+  // 600 MB per token at 60 tok/s: 36 GB/s read, beyond 30 GB/s plus 10%.
   EXPECT_TRUE(DecodeBeatsReadProbe(Reading(30), 600e6, 60, kLlc));
-  // 31.2 GB/s: within 5% of 30 (the KV bytes are an average, the timings noisy).
-  EXPECT_FALSE(DecodeBeatsReadProbe(Reading(30), 600e6, 52, kLlc));
+  // 32.4 GB/s: within 10% of 30 (the KV bytes are an average, the timings noisy, and the
+  // probe reads a little below what a prefetching decode streams: bf16 on Zen 4, 1 thread,
+  // 101-105% of it).
+  EXPECT_FALSE(DecodeBeatsReadProbe(Reading(30), 600e6, 54, kLlc));
   // 60 MB fits in twice the cache: decode may read from it faster than the memory.
   EXPECT_FALSE(DecodeBeatsReadProbe(Reading(30), 60e6, 5000, kLlc));
   // No cache size known, or no figure: nothing is proved.
