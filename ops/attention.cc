@@ -196,11 +196,16 @@ class SlotCursor {
     }
     slot_ = spans_[sp_].begin + col;
   }
-  // The next column's slot, and whether the slot kPrefetchSlots further is in its span.
-  size_t Next(bool* ahead_in_span) {
+  // The next column's slot.
+  size_t Next() {
     while (slot_ == spans_[sp_].end) slot_ = spans_[++sp_].begin;
-    *ahead_in_span = slot_ + kPrefetchSlots < spans_[sp_].end;
     return slot_++;
+  }
+  // The same, and whether the slot kPrefetchSlots further is in its span.
+  size_t Next(bool* ahead_in_span) {
+    const size_t slot = Next();
+    *ahead_in_span = slot + kPrefetchSlots < spans_[sp_].end;
+    return slot;
   }
 
  private:
@@ -316,16 +321,8 @@ static_assert(HWY_LANES(float) <= kQueryPad, "AttentionBlockScratch pads queries
 template <typename TKV>
 void GatherRows(const SlotSpan* spans, const TKV* base, size_t kv_stride, size_t col0, size_t n,
                 const TKV** rows) {
-  size_t sp = 0, skip = col0;
-  while (skip >= spans[sp].end - spans[sp].begin) {
-    skip -= spans[sp].end - spans[sp].begin;
-    ++sp;
-  }
-  size_t slot = spans[sp].begin + skip;
-  for (size_t c = 0; c < n; ++c) {
-    while (slot == spans[sp].end) slot = spans[++sp].begin;
-    rows[c] = base + slot++ * kv_stride;
-  }
+  SlotCursor cursor(spans, col0);
+  for (size_t c = 0; c < n; ++c) rows[c] = base + cursor.Next() * kv_stride;
 }
 
 // st[c][q0 + ...] = scale * k[c] · q for kC key columns and kQV vectors of queries.
