@@ -196,15 +196,28 @@ HWY_INLINE __m128 Hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
 // v with s added to its lane 0 (a term the kernel keeps as a scalar).
 HWY_INLINE __m256 AddToLane0(__m256 v, float s) { return _mm256_add_ps(v, _mm256_zextps128_ps256(_mm_set_ss(s))); }
 
-// The int8 kernels ask for the weight bytes kQuantPrefetchBytes ahead of each block (past
-// a row's end: the next row): the hardware prefetcher alone left one row's stream short
-// of the memory's speed. bench/ops quant_matmul_bench, Zen 2, 1 thread, DRAM-cold GEMV,
-// GB/s, none -> 512 -> 1024 -> 2048 bytes ahead, alternated: Q8_0 9.8-10.0 -> 12.9-13.4 ->
-// 13.0-13.6 -> 13.2-13.6, Q4_K 8.7-9.2 -> 10.1-11.6 -> 10.4-11.6 -> 10.3-11.5, Q6_K
-// 8.8-9.0 -> 12.1-12.9 -> 12.5-13.0 -> 12.4-13.2.
-constexpr size_t kQuantPrefetchBytes = 1024;
+// The int8 kernels ask for the weight bytes QuantPrefetchBytes(kM) ahead of each block
+// (past a row's end: the next row): the hardware prefetcher alone left one row's stream
+// short of the memory's speed. bench/ops quant_matmul_bench, Zen 2, 1 thread, DRAM-cold
+// GEMV, GB/s, none -> 512 -> 1024 -> 2048 bytes ahead, alternated: Q8_0 9.8-10.0 ->
+// 12.9-13.4 -> 13.0-13.6 -> 13.2-13.6, Q4_K 8.7-9.2 -> 10.1-11.6 -> 10.4-11.6 ->
+// 10.3-11.5, Q6_K 8.8-9.0 -> 12.1-12.9 -> 12.5-13.0 -> 12.4-13.2.
+// On the 512-bit targets the one-row kernels (decode's GEMV streams) go through a block
+// in half the time and want the lines closer: Zen 4, 1 thread, DRAM-cold GEMV, GB/s,
+// median of 3-6 rounds each beside a bf16 GEMV reading 27.7-29.0, 1024 -> 256 bytes
+// ahead: K=1024 N=3072 Q4_K 19.9 -> 24.2, Q6_K 21.6 -> 25.1, Q8_0 21.8 -> 26.2; K=3072
+// N=1024 Q4_K 20.7 -> 25.7, Q6_K 22.5 -> 26.3, Q8_0 20.7 -> 26.7; N=151936 (lm_head) Q6_K
+// 24.5 -> 28.0 (none: 23.6, 25.1, 26.6 at K=1024; 128 to 384 within 5% of 256; 2048 and
+// 4096 below 1024). The batched kernels (4 and 8 rows) stay at 1024: at 256 they read
+// 4-14% slower.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr size_t QuantPrefetchBytes(size_t rows) { return rows == 1 ? 256 : 1024; }
+#else
+constexpr size_t QuantPrefetchBytes(size_t) { return 1024; }
+#endif
+template <size_t kM>
 HWY_INLINE void PrefetchAhead(const void* block, size_t bytes) {
-  const char* p = static_cast<const char*>(block) + kQuantPrefetchBytes;
+  const char* p = static_cast<const char*>(block) + QuantPrefetchBytes(kM);
   for (size_t off = 0; off < bytes; off += 64) hwy::Prefetch(p + off);
 }
 
@@ -366,7 +379,7 @@ HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_
   for (size_t m = 0; m < kM; ++m) acc0[m] = acc1[m] = _mm512_setzero_ps();
   size_t b = 0;
   for (; b + 4 <= nb; b += 4) {
-    PrefetchAhead(&w[b], 4 * sizeof(w[b]));
+    PrefetchAhead<kM>(&w[b], 4 * sizeof(w[b]));
     BlockPairQ8_0<kM, true>(w, x, b, acc0);
     BlockPairQ8_0<kM, true>(w, x, b + 2, acc1);
   }
@@ -388,7 +401,7 @@ HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_byte
   size_t b = 0;
   for (; b + 4 <= nb; b += 4) {
     for (size_t r = 0; r < kR; ++r) {
-      PrefetchAhead(&w[r][b], 4 * sizeof(BlockQ8_0));
+      PrefetchAhead<1>(&w[r][b], 4 * sizeof(BlockQ8_0));
       BlockPairQ8_0<1, true>(w[r], &x, b, &acc0[r]);
       BlockPairQ8_0<1, true>(w[r], &x, b + 2, &acc1[r]);
     }
@@ -423,7 +436,7 @@ HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_
   for (size_t m = 0; m < kM; ++m) acc0[m] = acc1[m] = _mm256_setzero_ps();
   size_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    PrefetchAhead(&w[i], 2 * sizeof(w[i]));
+    PrefetchAhead<kM>(&w[i], 2 * sizeof(w[i]));
     BlockQ8_0Dots<kM>(w[i], x, i, acc0);
     BlockQ8_0Dots<kM>(w[i + 1], x, i + 1, acc1);
   }
@@ -441,7 +454,7 @@ HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_byte
   for (size_t i = 0; i < nb; ++i) {
     const __m256i qx = Load32(x.qs + 32 * i);
     for (size_t r = 0; r < kR; ++r) {
-      if ((i & 1) == 0) PrefetchAhead(&w[r][i], 2 * sizeof(BlockQ8_0));
+      if ((i & 1) == 0) PrefetchAhead<1>(&w[r][i], 2 * sizeof(BlockQ8_0));
       const __m256i q = Load32(w[r][i].qs), abs_q = _mm256_sign_epi8(q, q);
       acc[i & 1][r] = _mm256_fmadd_ps(_mm256_set1_ps(F16ToF32(w[r][i].d) * x.d[i]),
                                       _mm256_cvtepi32_ps(DotI8(abs_q, q, qx)), acc[i & 1][r]);
@@ -459,7 +472,7 @@ HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_
   for (size_t m = 0; m < kM; ++m) acc[m] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8);
   for (size_t i = 0; i < nb; ++i) {
-    PrefetchAhead(&w[i], sizeof(w[i]));
+    PrefetchAhead<kM>(&w[i], sizeof(w[i]));
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
     // Low nibbles are values 0..15 of the block, high nibbles 16..31.
     __m256i q = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
@@ -503,7 +516,7 @@ HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x,
   }
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   for (size_t i = 0; i < nb; ++i) {
-    PrefetchAhead(&w[i], sizeof(w[i]));
+    PrefetchAhead<kM>(&w[i], sizeof(w[i]));
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
     __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
     if constexpr (T != QuantType::kQ4_1) q = _mm256_or_si256(q, FifthBits(w[i].qh));
@@ -628,7 +641,7 @@ template <bool kQ5, size_t kM>
 HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const ActQ8K* const* x, size_t i,
                                 __m512* acc, __m256* mins) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  PrefetchAhead(&w[i], sizeof(w[i]));
+  PrefetchAhead<kM>(&w[i], sizeof(w[i]));
   const __m128i scales_mins = ScalesMinsK4(w[i].scales);
   const __m512i scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scales_mins));
   // Both f16 scales in one conversion (two before: the GEMV K=1024 N=3072, 1 thread, Zen 4,
@@ -672,7 +685,7 @@ template <size_t kM>
 HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const ActQ8K* const* x, size_t i,
                                __m512* acc, __m512* offset) {
   const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-  PrefetchAhead(&w[i], sizeof(w[i]));
+  PrefetchAhead<kM>(&w[i], sizeof(w[i]));
   const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
   const __m256i scales = _mm256_cvtepi8_epi16(scales8);
   __m512i u[4], sc[kScaleRegs];
@@ -738,7 +751,7 @@ template <bool kQ5, size_t kM>
 HWY_INLINE void SuperBlockQ45_K(const BlockQ45_K<kQ5>* HWY_RESTRICT w, const ActQ8K* const* x, size_t i,
                                 __m256* acc, float* mins) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
-  PrefetchAhead(&w[i], sizeof(w[i]));
+  PrefetchAhead<kM>(&w[i], sizeof(w[i]));
   const __m128i scales_mins = ScalesMinsK4(w[i].scales);
   const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
   const __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(scales_mins, 8));
@@ -795,7 +808,7 @@ template <size_t kM>
 HWY_INLINE void SuperBlockQ6_K(const BlockQ6_K* HWY_RESTRICT w, const ActQ8K* const* x, size_t i,
                                __m256* acc, float* offset) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-  PrefetchAhead(&w[i], sizeof(w[i]));
+  PrefetchAhead<kM>(&w[i], sizeof(w[i]));
   const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
   float ddx[kM];
   __m256i acc_i[kM];
