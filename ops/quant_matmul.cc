@@ -318,7 +318,8 @@ HWY_INLINE ActQ8_0 ActQ8_0Row(const uint8_t* xq, size_t K) {
 // M = 1: kQ8Streams Q8_0 weight rows, a part of the range apart, at once, each x block
 // loaded once for all of them: several memory streams, as the bf16 GEMV reads (one row
 // at a time left the memory idle between a thread's few misses). Each row sums exactly
-// as DotQ8_0<1> does (even and odd blocks apart), so batched and single decode agree.
+// as the one-row kernel does (even and odd blocks apart), so batched and single decode
+// agree.
 // bench/ops quant_matmul_bench, Zen 2, DRAM-cold K=1024 N=3072, GB/s, one row -> 2 -> 4
 // -> 6 streams, alternated: 1 thread 14.0-14.3 -> 16.5 -> 16.0-16.8 -> 16.2-17.1, 2 threads
 // 23.6-24.3 -> 25.7-26.4 -> 28.4-28.7 -> 25.9-27.8; 4 streams with the prefetch: 1 thread
@@ -348,70 +349,121 @@ HWY_INLINE __m512 PairOfScales(uint16_t h0, uint16_t h1) {
   return _mm512_permutexvar_ps(_mm512_load_si512(kBlockOfLane), _mm512_castps128_ps512(two));
 }
 
-// Blocks b and b + 1 (kWhole) or b alone (the last of an odd count) of a Q8_0 weight row
-// times the same blocks of kM activation rows, into acc.
-template <size_t kM, bool kWhole>
-HWY_INLINE void BlockPairQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_t b, __m512* acc) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  constexpr __mmask64 kBytes = kWhole ? ~__mmask64{0} : 0xFFFFFFFFu;
-  constexpr __mmask16 kLanes = kWhole ? 0xFFFF : 0x00FF;
-  __m512i q = _mm512_castsi256_si512(Load32(w[b].qs));
-  __m512 dw;
-  if constexpr (kWhole) {
-    q = _mm512_inserti64x4(q, Load32(w[b + 1].qs), 1);
-    dw = PairOfScales(w[b].d, w[b + 1].d);
-  } else {
-    dw = _mm512_maskz_mov_ps(kLanes, _mm512_set1_ps(F16ToF32(w[b].d)));
-  }
-  const __m512i u = _mm512_xor_si512(q, flip);
-  for (size_t m = 0; m < kM; ++m) {
-    __m512i sums = _mm512_maskz_loadu_epi32(kLanes, x[m].offsets + 8 * b);
-    const __m512i qx = _mm512_maskz_loadu_epi8(kBytes, x[m].qs + 32 * b);
-    asm("vpdpbusd %[qx], %[u], %[sums]" : [sums] "+v"(sums) : [u] "v"(u), [qx] "v"(qx));
-    const __m512 dx = kWhole ? PairOfScales(x[m].d + b) : _mm512_set1_ps(x[m].d[b]);
-    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(sums), acc[m]);
+// The 32-blocks on these registers: Q8_0, and Q4_0, whose 4-bit values q go in unsigned
+// as they are stored (w = q - 8): each lane's sum starts from -8 times its 4 activations'
+// sum, offsets / 16 (exact: the offsets are multiples of 128). Row by row on 256-bit
+// registers, Q4_0 streamed 13.8 GB/s from DRAM where Q8_0's pairs and streams read 26
+// (Zen 4, 1 thread, K=1024 N=3072; in pairs and streams: 17.4), and decoded slower than
+// llama.cpp (`oko bench -t 1 -p 0 -n 64`, Qwen3-0.6B shape in Q4_0: 40.7 vs 44.2 tok/s;
+// with RowsPair below 54.6-55.3 vs 48.1-49.9).
+template <QuantType T>
+using Block32 = std::conditional_t<T == QuantType::kQ8_0, BlockQ8_0, BlockQ4_0>;
+
+// A pair of blocks: b and b + 1 (kWhole), or b alone (the last of an odd count; the
+// upper 8 lanes then hold zeros).
+template <bool kWhole>
+constexpr __mmask16 kPairLanes = kWhole ? 0xFFFF : 0x00FF;
+
+// The weights of a pair as unsigned bytes, values 0-31 of block b, then of b + 1.
+template <QuantType T, bool kWhole>
+HWY_INLINE __m512i WeightPair(const Block32<T>* HWY_RESTRICT w, size_t b) {
+  if constexpr (T == QuantType::kQ8_0) {
+    __m512i q = _mm512_castsi256_si512(Load32(w[b].qs));
+    if constexpr (kWhole) q = _mm512_inserti64x4(q, Load32(w[b + 1].qs), 1);
+    return _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));
+  } else {  // 128-bit lanes [b's low nibbles (values 0-15), b's high (16-31), b + 1's ...]
+    const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
+    const __m128i r1 = kWhole ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b + 1].qs)) : r0;
+    const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(r0, r0)), _mm256_set_m128i(r1, r1), 1);
+    return _mm512_and_si512(_mm512_mask_srli_epi16(raw, 0xFF00FF00u, raw, 4), _mm512_set1_epi8(0x0F));
   }
 }
 
-template <size_t kM>
-HWY_INLINE void DotQ8_0(const BlockQ8_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb, __m256* out) {
+template <QuantType T, bool kWhole>
+HWY_INLINE __m512 WeightPairScales(const Block32<T>* HWY_RESTRICT w, size_t b) {
+  if constexpr (kWhole) return PairOfScales(w[b].d, w[b + 1].d);
+  return _mm512_maskz_mov_ps(kPairLanes<kWhole>, _mm512_set1_ps(F16ToF32(w[b].d)));
+}
+
+// An activation row's side of a pair: the lanes' starting sums, the values, the scales.
+struct ActPair {
+  __m512i sums, qx;
+  __m512 dx;
+};
+
+template <QuantType T, bool kWhole>
+HWY_INLINE ActPair ActivationPair(const ActQ8_0& x, size_t b) {
+  constexpr __mmask64 kBytes = kWhole ? ~__mmask64{0} : 0xFFFFFFFFu;
+  __m512i sums = _mm512_maskz_loadu_epi32(kPairLanes<kWhole>, x.offsets + 8 * b);
+  if constexpr (T == QuantType::kQ4_0) sums = _mm512_srai_epi32(sums, 4);
+  return {sums, _mm512_maskz_loadu_epi8(kBytes, x.qs + 32 * b),
+          kWhole ? PairOfScales(x.d + b) : _mm512_set1_ps(x.d[b])};
+}
+
+HWY_INLINE __m512 AccumulatePair(__m512 acc, __m512i u, __m512 dw, const ActPair& x) {
+  __m512i sums = x.sums;
+  asm("vpdpbusd %[qx], %[u], %[sums]" : [sums] "+v"(sums) : [u] "v"(u), [qx] "v"(x.qx));
+  return _mm512_fmadd_ps(_mm512_mul_ps(dw, x.dx), _mm512_cvtepi32_ps(sums), acc);
+}
+
+// A pair of blocks of a Q8_0 / Q4_0 weight row times the same blocks of kM activation
+// rows, into acc.
+template <QuantType T, size_t kM, bool kWhole>
+HWY_INLINE void BlockPair(const Block32<T>* HWY_RESTRICT w, const ActQ8_0* x, size_t b, __m512* acc) {
+  const __m512i u = WeightPair<T, kWhole>(w, b);
+  const __m512 dw = WeightPairScales<T, kWhole>(w, b);
+  for (size_t m = 0; m < kM; ++m) acc[m] = AccumulatePair(acc[m], u, dw, ActivationPair<T, kWhole>(x[m], b));
+}
+
+// A pair of blocks of kR weight rows times one activation row, whose side is loaded once
+// for all of them (as BlockPair<T, 1> for each row: the same sums). bench/ops
+// quant_matmul_bench, Zen 4, 1 thread, K=1024 N=3072, GB/s, per row -> once: from cache
+// Q8_0 37.0 -> 44.3, Q4_0 19.1 -> 20.0; from DRAM Q8_0 27.0 -> 28.8 (a bf16 GEMV beside
+// it: 28.4), Q4_0 17.5 -> 18.7.
+template <QuantType T, size_t kR, bool kWhole>
+HWY_INLINE void RowsPair(const Block32<T>* HWY_RESTRICT const* w, const ActQ8_0& x, size_t b, __m512* acc) {
+  const ActPair xp = ActivationPair<T, kWhole>(x, b);
+  for (size_t r = 0; r < kR; ++r)
+    acc[r] = AccumulatePair(acc[r], WeightPair<T, kWhole>(w[r], b), WeightPairScales<T, kWhole>(w[r], b), xp);
+}
+
+template <QuantType T, size_t kM>
+HWY_INLINE void DotPairs(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x, size_t nb, __m256* out) {
+  const auto* w = reinterpret_cast<const Block32<T>*>(row);
   __m512 acc0[kM], acc1[kM];  // even and odd pairs: two chains per row
   for (size_t m = 0; m < kM; ++m) acc0[m] = acc1[m] = _mm512_setzero_ps();
   size_t b = 0;
   for (; b + 4 <= nb; b += 4) {
     PrefetchAhead<kM>(&w[b], 4 * sizeof(w[b]));
-    BlockPairQ8_0<kM, true>(w, x, b, acc0);
-    BlockPairQ8_0<kM, true>(w, x, b + 2, acc1);
+    BlockPair<T, kM, true>(w, x, b, acc0);
+    BlockPair<T, kM, true>(w, x, b + 2, acc1);
   }
   if (b + 2 <= nb) {
-    BlockPairQ8_0<kM, true>(w, x, b, acc0);
+    BlockPair<T, kM, true>(w, x, b, acc0);
     b += 2;
   }
-  if (b < nb) BlockPairQ8_0<kM, false>(w, x, b, acc1);
+  if (b < nb) BlockPair<T, kM, false>(w, x, b, acc1);
   for (size_t m = 0; m < kM; ++m) out[m] = Halves(_mm512_add_ps(acc0[m], acc1[m]));
 }
 
-template <size_t kR>
-HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t step,
+template <QuantType T, size_t kR>
+HWY_INLINE void DotPairStreams(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t step,
                                const ActQ8_0& x, size_t nb, __m256* out) {
-  const BlockQ8_0* HWY_RESTRICT w[kR];
-  for (size_t r = 0; r < kR; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(base + (n + r * step) * row_bytes);
+  const Block32<T>* HWY_RESTRICT w[kR];
+  for (size_t r = 0; r < kR; ++r) w[r] = reinterpret_cast<const Block32<T>*>(base + (n + r * step) * row_bytes);
   __m512 acc0[kR], acc1[kR];
   for (size_t r = 0; r < kR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   size_t b = 0;
   for (; b + 4 <= nb; b += 4) {
-    for (size_t r = 0; r < kR; ++r) {
-      PrefetchAhead<1>(&w[r][b], 4 * sizeof(BlockQ8_0));
-      BlockPairQ8_0<1, true>(w[r], &x, b, &acc0[r]);
-      BlockPairQ8_0<1, true>(w[r], &x, b + 2, &acc1[r]);
-    }
+    for (size_t r = 0; r < kR; ++r) PrefetchAhead<1>(&w[r][b], 4 * sizeof(w[r][b]));
+    RowsPair<T, kR, true>(w, x, b, acc0);
+    RowsPair<T, kR, true>(w, x, b + 2, acc1);
   }
   if (b + 2 <= nb) {
-    for (size_t r = 0; r < kR; ++r) BlockPairQ8_0<1, true>(w[r], &x, b, &acc0[r]);
+    RowsPair<T, kR, true>(w, x, b, acc0);
     b += 2;
   }
-  if (b < nb)
-    for (size_t r = 0; r < kR; ++r) BlockPairQ8_0<1, false>(w[r], &x, b, &acc1[r]);
+  if (b < nb) RowsPair<T, kR, false>(w, x, b, acc1);
   for (size_t r = 0; r < kR; ++r) out[r] = Halves(_mm512_add_ps(acc0[r], acc1[r]));
 }
 #else
@@ -463,7 +515,6 @@ HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_byte
   for (size_t r = 0; r < kR; ++r) out[r] = _mm256_add_ps(acc[0][r], acc[1][r]);
 }
 
-#endif  // OKO_VNNI
 
 template <size_t kM>
 HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb,
@@ -485,6 +536,7 @@ HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_
   }
   for (size_t m = 0; m < kM; ++m) out[m] = acc[m];
 }
+#endif  // OKO_VNNI
 
 // Bit j of qh as byte j = 0x10 (the fifth bit of value j of a Q5_0/Q5_1 block), else 0.
 HWY_INLINE __m256i FifthBits(const uint8_t* qh_bytes) {
@@ -894,24 +946,38 @@ HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* cons
   } else {
     ActQ8_0 x[kM];
     for (size_t m = 0; m < kM; ++m) x[m] = ActQ8_0Row(xq[m], K);
-    if constexpr (T == QuantType::kQ8_0) {
-      DotQ8_0<kM>(reinterpret_cast<const BlockQ8_0*>(row), x, K / 32, out);
-    } else if constexpr (T == QuantType::kQ4_0) {
-      DotQ4_0<kM>(reinterpret_cast<const BlockQ4_0*>(row), x, K / 32, out);
+    if constexpr (T == QuantType::kQ8_0 || T == QuantType::kQ4_0) {
+#if OKO_VNNI
+      DotPairs<T, kM>(row, x, K / 32, out);
+#else
+      if constexpr (T == QuantType::kQ8_0) DotQ8_0<kM>(reinterpret_cast<const BlockQ8_0*>(row), x, K / 32, out);
+      if constexpr (T == QuantType::kQ4_0) DotQ4_0<kM>(reinterpret_cast<const BlockQ4_0*>(row), x, K / 32, out);
+#endif
     } else {
       DotQ5Q41<T, kM>(row, x, K / 32, out);
     }
   }
 }
 
-// M = 1, Q8_0 and the k-quants: weight rows n + r * part (r < 4) times one activation row.
+// The formats whose one-row kernel reads kQ8Streams / kKStreams rows at once (StreamDots):
+// Q4_0 only where its blocks go in pairs (the others' row by row stayed bound by their
+// arithmetic).
+constexpr bool HasStreams(QuantType type) {
+  return type == QuantType::kQ8_0 || IsKQuant(type) || (OKO_VNNI && type == QuantType::kQ4_0);
+}
+
+// M = 1: weight rows n + r * part (r < 4) times one activation row.
 template <QuantType T>
 HWY_INLINE void StreamDots(const uint8_t* HWY_RESTRICT base, size_t row_bytes, size_t n, size_t part,
                            const uint8_t* xq, size_t K, __m256* out) {
-  if constexpr (T == QuantType::kQ8_0) {
-    DotQ8_0Streams<kQ8Streams>(base, row_bytes, n, part, ActQ8_0Row(xq, K), K / 32, out);
-  } else {
+  if constexpr (IsKQuant(T)) {
     DotKStreams<T>(base, row_bytes, n, part, reinterpret_cast<const ActQ8K*>(xq), K / 256, out);
+  } else {
+#if OKO_VNNI
+    DotPairStreams<T, kQ8Streams>(base, row_bytes, n, part, ActQ8_0Row(xq, K), K / 32, out);
+#else
+    DotQ8_0Streams<kQ8Streams>(base, row_bytes, n, part, ActQ8_0Row(xq, K), K / 32, out);
+#endif
   }
 }
 
@@ -945,8 +1011,8 @@ void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   alignas(16) float dots[4];
   if (a.M == 1) {
     size_t n = n_begin;
-    if constexpr (T == QuantType::kQ8_0 || IsKQuant(T)) {
-      constexpr size_t kStreams = T == QuantType::kQ8_0 ? kQ8Streams : kKStreams;
+    if constexpr (HasStreams(T)) {
+      constexpr size_t kStreams = IsKQuant(T) ? kKStreams : kQ8Streams;
       static_assert(kStreams == 4);  // one Hsum4
       const size_t part = (n_end - n_begin) / kStreams;
       for (; n < n_begin + part; ++n) {
