@@ -349,15 +349,25 @@ HWY_INLINE __m512 PairOfScales(uint16_t h0, uint16_t h1) {
   return _mm512_permutexvar_ps(_mm512_load_si512(kBlockOfLane), _mm512_castps128_ps512(two));
 }
 
-// The 32-blocks on these registers: Q8_0, and Q4_0, whose 4-bit values q go in unsigned
-// as they are stored (w = q - 8): each lane's sum starts from -8 times its 4 activations'
-// sum, offsets / 16 (exact: the offsets are multiples of 128). Row by row on 256-bit
-// registers, Q4_0 streamed 13.8 GB/s from DRAM where Q8_0's pairs and streams read 26
-// (Zen 4, 1 thread, K=1024 N=3072; in pairs and streams: 17.4), and decoded slower than
-// llama.cpp (`oko bench -t 1 -p 0 -n 64`, Qwen3-0.6B shape in Q4_0: 40.7 vs 44.2 tok/s;
-// with RowsPair below 54.6-55.3 vs 48.1-49.9).
+// Every 32-block format on these registers, in pairs of blocks. The 4- and 5-bit values
+// q go in unsigned as they are stored: Q4_0 (w = q - 8) and Q5_0 (w = q - 16) start each
+// lane's sum from -8 or -16 times its 4 activations' sum, offsets / 16 or / 8 (exact: the
+// offsets are multiples of 128); Q4_1 / Q5_1 (w = q * d + m) add m * dx * sum(qx) per
+// block as the 256-bit kernel does (a scalar in block order, into lane 0 at the end). Row
+// by row on 256-bit registers, Q4_0 streamed 13.8 GB/s from DRAM where Q8_0's pairs and
+// streams read 26 (Zen 4, 1 thread, K=1024 N=3072; in pairs and streams: 17.4), and
+// decoded slower than llama.cpp (`oko bench -t 1 -p 0 -n 64`, Qwen3-0.6B shape in Q4_0:
+// 40.7 vs 44.2 tok/s; with RowsPair below 54.6-55.3 vs 48.1-49.9). In pairs, Q5_0 from
+// DRAM 12.7 -> 18.4 GB/s; decode Q5_0 30-34 -> 45-46 tok/s, Q5_1 31 -> 34-38, Q4_1 39 ->
+// 41-42 (their scalar min terms), llama.cpp 27-29, 25-27 and 31.
 template <QuantType T>
-using Block32 = std::conditional_t<T == QuantType::kQ8_0, BlockQ8_0, BlockQ4_0>;
+using Block32 = std::conditional_t<
+    T == QuantType::kQ8_0, BlockQ8_0,
+    std::conditional_t<T == QuantType::kQ4_0, BlockQ4_0,
+                       std::conditional_t<T == QuantType::kQ4_1, BlockQ4_1,
+                                          std::conditional_t<T == QuantType::kQ5_0, BlockQ5_0, BlockQ5_1>>>>;
+constexpr bool HasMin(QuantType t) { return t == QuantType::kQ4_1 || t == QuantType::kQ5_1; }
+constexpr bool HasFifthBit(QuantType t) { return t == QuantType::kQ5_0 || t == QuantType::kQ5_1; }
 
 // A pair of blocks: b and b + 1 (kWhole), or b alone (the last of an odd count; the
 // upper 8 lanes then hold zeros).
@@ -375,7 +385,14 @@ HWY_INLINE __m512i WeightPair(const Block32<T>* HWY_RESTRICT w, size_t b) {
     const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
     const __m128i r1 = kWhole ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b + 1].qs)) : r0;
     const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(r0, r0)), _mm256_set_m128i(r1, r1), 1);
-    return _mm512_and_si512(_mm512_mask_srli_epi16(raw, 0xFF00FF00u, raw, 4), _mm512_set1_epi8(0x0F));
+    __m512i u = _mm512_and_si512(_mm512_mask_srli_epi16(raw, 0xFF00FF00u, raw, 4), _mm512_set1_epi8(0x0F));
+    if constexpr (HasFifthBit(T)) {  // bit v of qh: the fifth bit of value v
+      uint32_t h0, h1 = 0;
+      std::memcpy(&h0, w[b].qh, 4);
+      if constexpr (kWhole) std::memcpy(&h1, w[b + 1].qh, 4);
+      u = _mm512_mask_add_epi8(u, _cvtu64_mask64(h0 | uint64_t{h1} << 32), u, _mm512_set1_epi8(16));
+    }
+    return u;
   }
 }
 
@@ -394,8 +411,10 @@ struct ActPair {
 template <QuantType T, bool kWhole>
 HWY_INLINE ActPair ActivationPair(const ActQ8_0& x, size_t b) {
   constexpr __mmask64 kBytes = kWhole ? ~__mmask64{0} : 0xFFFFFFFFu;
-  __m512i sums = _mm512_maskz_loadu_epi32(kPairLanes<kWhole>, x.offsets + 8 * b);
+  __m512i sums = _mm512_setzero_si512();
+  if constexpr (!HasMin(T)) sums = _mm512_maskz_loadu_epi32(kPairLanes<kWhole>, x.offsets + 8 * b);
   if constexpr (T == QuantType::kQ4_0) sums = _mm512_srai_epi32(sums, 4);
+  if constexpr (T == QuantType::kQ5_0) sums = _mm512_srai_epi32(sums, 3);
   return {sums, _mm512_maskz_loadu_epi8(kBytes, x.qs + 32 * b),
           kWhole ? PairOfScales(x.d + b) : _mm512_set1_ps(x.d[b])};
 }
@@ -406,13 +425,26 @@ HWY_INLINE __m512 AccumulatePair(__m512 acc, __m512i u, __m512 dw, const ActPair
   return _mm512_fmadd_ps(_mm512_mul_ps(dw, x.dx), _mm512_cvtepi32_ps(sums), acc);
 }
 
-// A pair of blocks of a Q8_0 / Q4_0 weight row times the same blocks of kM activation
-// rows, into acc.
+// Q4_1 / Q5_1: min += m * dx * sum(qx) for the pair's blocks, in block order.
+template <QuantType T, bool kWhole>
+HWY_INLINE __m128 AddMins(__m128 min, const Block32<T>* HWY_RESTRICT w, const ActQ8_0& x, size_t b) {
+  if constexpr (HasMin(T)) {
+    min = _mm_fmadd_ss(_mm_set_ss(F16ToF32(w[b].m)), _mm_set_ss(x.sums[b]), min);
+    if constexpr (kWhole) min = _mm_fmadd_ss(_mm_set_ss(F16ToF32(w[b + 1].m)), _mm_set_ss(x.sums[b + 1]), min);
+  }
+  return min;
+}
+
+// A pair of blocks of one weight row times the same blocks of kM activation rows, into
+// acc and min.
 template <QuantType T, size_t kM, bool kWhole>
-HWY_INLINE void BlockPair(const Block32<T>* HWY_RESTRICT w, const ActQ8_0* x, size_t b, __m512* acc) {
+HWY_INLINE void BlockPair(const Block32<T>* HWY_RESTRICT w, const ActQ8_0* x, size_t b, __m512* acc, __m128* min) {
   const __m512i u = WeightPair<T, kWhole>(w, b);
   const __m512 dw = WeightPairScales<T, kWhole>(w, b);
-  for (size_t m = 0; m < kM; ++m) acc[m] = AccumulatePair(acc[m], u, dw, ActivationPair<T, kWhole>(x[m], b));
+  for (size_t m = 0; m < kM; ++m) {
+    acc[m] = AccumulatePair(acc[m], u, dw, ActivationPair<T, kWhole>(x[m], b));
+    min[m] = AddMins<T, kWhole>(min[m], w, x[m], b);
+  }
 }
 
 // A pair of blocks of kR weight rows times one activation row, whose side is loaded once
@@ -421,29 +453,45 @@ HWY_INLINE void BlockPair(const Block32<T>* HWY_RESTRICT w, const ActQ8_0* x, si
 // Q8_0 37.0 -> 44.3, Q4_0 19.1 -> 20.0; from DRAM Q8_0 27.0 -> 28.8 (a bf16 GEMV beside
 // it: 28.4), Q4_0 17.5 -> 18.7.
 template <QuantType T, size_t kR, bool kWhole>
-HWY_INLINE void RowsPair(const Block32<T>* HWY_RESTRICT const* w, const ActQ8_0& x, size_t b, __m512* acc) {
+HWY_INLINE void RowsPair(const Block32<T>* HWY_RESTRICT const* w, const ActQ8_0& x, size_t b, __m512* acc,
+                         __m128* min) {
   const ActPair xp = ActivationPair<T, kWhole>(x, b);
-  for (size_t r = 0; r < kR; ++r)
+  for (size_t r = 0; r < kR; ++r) {
     acc[r] = AccumulatePair(acc[r], WeightPair<T, kWhole>(w[r], b), WeightPairScales<T, kWhole>(w[r], b), xp);
+    min[r] = AddMins<T, kWhole>(min[r], w[r], x, b);
+  }
+}
+
+// The kN rows' dot products from their pair chains and min terms.
+template <QuantType T, size_t kN>
+HWY_INLINE void FinishPairs(const __m512* acc0, const __m512* acc1, const __m128* min, __m256* out) {
+  for (size_t r = 0; r < kN; ++r) {
+    out[r] = Halves(_mm512_add_ps(acc0[r], acc1[r]));
+    if constexpr (HasMin(T)) out[r] = AddToLane0(out[r], _mm_cvtss_f32(min[r]));
+  }
 }
 
 template <QuantType T, size_t kM>
 HWY_INLINE void DotPairs(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x, size_t nb, __m256* out) {
   const auto* w = reinterpret_cast<const Block32<T>*>(row);
   __m512 acc0[kM], acc1[kM];  // even and odd pairs: two chains per row
-  for (size_t m = 0; m < kM; ++m) acc0[m] = acc1[m] = _mm512_setzero_ps();
+  __m128 min[kM];
+  for (size_t m = 0; m < kM; ++m) {
+    acc0[m] = acc1[m] = _mm512_setzero_ps();
+    min[m] = _mm_setzero_ps();
+  }
   size_t b = 0;
   for (; b + 4 <= nb; b += 4) {
     PrefetchAhead<kM>(&w[b], 4 * sizeof(w[b]));
-    BlockPair<T, kM, true>(w, x, b, acc0);
-    BlockPair<T, kM, true>(w, x, b + 2, acc1);
+    BlockPair<T, kM, true>(w, x, b, acc0, min);
+    BlockPair<T, kM, true>(w, x, b + 2, acc1, min);
   }
   if (b + 2 <= nb) {
-    BlockPair<T, kM, true>(w, x, b, acc0);
+    BlockPair<T, kM, true>(w, x, b, acc0, min);
     b += 2;
   }
-  if (b < nb) BlockPair<T, kM, false>(w, x, b, acc1);
-  for (size_t m = 0; m < kM; ++m) out[m] = Halves(_mm512_add_ps(acc0[m], acc1[m]));
+  if (b < nb) BlockPair<T, kM, false>(w, x, b, acc1, min);
+  FinishPairs<T, kM>(acc0, acc1, min, out);
 }
 
 template <QuantType T, size_t kR>
@@ -452,19 +500,23 @@ HWY_INLINE void DotPairStreams(const uint8_t* HWY_RESTRICT base, size_t row_byte
   const Block32<T>* HWY_RESTRICT w[kR];
   for (size_t r = 0; r < kR; ++r) w[r] = reinterpret_cast<const Block32<T>*>(base + (n + r * step) * row_bytes);
   __m512 acc0[kR], acc1[kR];
-  for (size_t r = 0; r < kR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  __m128 min[kR];
+  for (size_t r = 0; r < kR; ++r) {
+    acc0[r] = acc1[r] = _mm512_setzero_ps();
+    min[r] = _mm_setzero_ps();
+  }
   size_t b = 0;
   for (; b + 4 <= nb; b += 4) {
     for (size_t r = 0; r < kR; ++r) PrefetchAhead<1>(&w[r][b], 4 * sizeof(w[r][b]));
-    RowsPair<T, kR, true>(w, x, b, acc0);
-    RowsPair<T, kR, true>(w, x, b + 2, acc1);
+    RowsPair<T, kR, true>(w, x, b, acc0, min);
+    RowsPair<T, kR, true>(w, x, b + 2, acc1, min);
   }
   if (b + 2 <= nb) {
-    RowsPair<T, kR, true>(w, x, b, acc0);
+    RowsPair<T, kR, true>(w, x, b, acc0, min);
     b += 2;
   }
-  if (b < nb) RowsPair<T, kR, false>(w, x, b, acc1);
-  for (size_t r = 0; r < kR; ++r) out[r] = Halves(_mm512_add_ps(acc0[r], acc1[r]));
+  if (b < nb) RowsPair<T, kR, false>(w, x, b, acc1, min);
+  FinishPairs<T, kR>(acc0, acc1, min, out);
 }
 #else
 // Block i of a Q8_0 weight row times block i of each activation row, into acc. The
@@ -536,7 +588,6 @@ HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_
   }
   for (size_t m = 0; m < kM; ++m) out[m] = acc[m];
 }
-#endif  // OKO_VNNI
 
 // Bit j of qh as byte j = 0x10 (the fifth bit of value j of a Q5_0/Q5_1 block), else 0.
 HWY_INLINE __m256i FifthBits(const uint8_t* qh_bytes) {
@@ -589,6 +640,7 @@ HWY_INLINE void DotQ5Q41(const uint8_t* HWY_RESTRICT row, const ActQ8_0* x,
   }
   for (size_t m = 0; m < kM; ++m) out[m] = AddToLane0(acc[m], msum[m]);
 }
+#endif  // OKO_VNNI
 
 // The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K/Q5_K super-block at
 // once from its 12 bytes of 32-bit words w0 w1 w2 (bytes 0-3 of w0: scales 0-3 in the low
@@ -946,24 +998,25 @@ HWY_INLINE void Int8RowDots(const uint8_t* HWY_RESTRICT row, const uint8_t* cons
   } else {
     ActQ8_0 x[kM];
     for (size_t m = 0; m < kM; ++m) x[m] = ActQ8_0Row(xq[m], K);
-    if constexpr (T == QuantType::kQ8_0 || T == QuantType::kQ4_0) {
 #if OKO_VNNI
-      DotPairs<T, kM>(row, x, K / 32, out);
+    DotPairs<T, kM>(row, x, K / 32, out);
 #else
-      if constexpr (T == QuantType::kQ8_0) DotQ8_0<kM>(reinterpret_cast<const BlockQ8_0*>(row), x, K / 32, out);
-      if constexpr (T == QuantType::kQ4_0) DotQ4_0<kM>(reinterpret_cast<const BlockQ4_0*>(row), x, K / 32, out);
-#endif
+    if constexpr (T == QuantType::kQ8_0) {
+      DotQ8_0<kM>(reinterpret_cast<const BlockQ8_0*>(row), x, K / 32, out);
+    } else if constexpr (T == QuantType::kQ4_0) {
+      DotQ4_0<kM>(reinterpret_cast<const BlockQ4_0*>(row), x, K / 32, out);
     } else {
       DotQ5Q41<T, kM>(row, x, K / 32, out);
     }
+#endif
   }
 }
 
 // The formats whose one-row kernel reads kQ8Streams / kKStreams rows at once (StreamDots):
-// Q4_0 only where its blocks go in pairs (the others' row by row stayed bound by their
-// arithmetic).
+// the other 32-blocks only where they go in pairs (row by row on AVX2 they stayed bound
+// by their arithmetic).
 constexpr bool HasStreams(QuantType type) {
-  return type == QuantType::kQ8_0 || IsKQuant(type) || (OKO_VNNI && type == QuantType::kQ4_0);
+  return type == QuantType::kQ8_0 || IsKQuant(type) || OKO_VNNI;
 }
 
 // M = 1: weight rows n + r * part (r < 4) times one activation row.
