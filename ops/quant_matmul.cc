@@ -567,7 +567,6 @@ HWY_INLINE void DotQ8_0Streams(const uint8_t* HWY_RESTRICT base, size_t row_byte
   for (size_t r = 0; r < kR; ++r) out[r] = _mm256_add_ps(acc[0][r], acc[1][r]);
 }
 
-
 template <size_t kM>
 HWY_INLINE void DotQ4_0(const BlockQ4_0* HWY_RESTRICT w, const ActQ8_0* x, size_t nb,
                         __m256* out) {
