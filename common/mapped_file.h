@@ -36,6 +36,13 @@ class MappedFile {
 // were converted at load (--quant) and are not read again. Best effort.
 void ReleaseMappedPages(const void* p, size_t n);
 
+// `bytes` of memory for weights streamed at every token, 64-byte aligned, or nullptr when
+// memory runs out. Large ones are 2 MiB aligned and advised to huge pages, as mapped
+// weight files are (MappedFile::Open): with the kernel's transparent huge pages in
+// `madvise` mode, weights copied at load on 4 KiB pages decoded slower than the same
+// bytes mapped.
+std::shared_ptr<std::byte> AllocateWeightBytes(size_t bytes);
+
 // Drops a file just written (and synced) from the page cache, so that its first mapping
 // reads it in huge folios (see MappedFile::Open) instead of keeping the small ones the
 // writes made. Best effort: nothing happens where the kernel does not support it.

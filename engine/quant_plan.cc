@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "common/mapped_file.h"
+
 namespace oko {
 
 namespace {
@@ -110,10 +112,9 @@ Result<OwnedWeight> ConvertWeight(const WeightView& src, QuantType type, const s
                   name, cols, QuantTypeName(type), QuantBlock(type));
   }
   const size_t rb = QuantRowBytes(type, cols), bytes = rows * rb;
-  void* mem = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-  if (mem == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, bytes);
-  std::shared_ptr<void> storage(mem, std::free);
-  auto* dst = static_cast<uint8_t*>(mem);
+  std::shared_ptr<std::byte> storage = AllocateWeightBytes(bytes + 64);
+  if (storage == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, bytes);
+  auto* dst = reinterpret_cast<uint8_t*>(storage.get());
   const auto* in = reinterpret_cast<const uint8_t*>(src.data);
   const size_t src_rb = src.row_bytes();
   auto work = [&](size_t r0, size_t r1, int) {
@@ -126,7 +127,7 @@ Result<OwnedWeight> ConvertWeight(const WeightView& src, QuantType type, const s
   if (pool != nullptr) pool->ParallelFor(rows, 1, work, 4);
   else work(0, rows, 0);
   OwnedWeight w;
-  w.view = WeightView{type, static_cast<const std::byte*>(mem), rows, cols, bytes};
+  w.view = WeightView{type, storage.get(), rows, cols, bytes};
   w.storage = std::move(storage);
   return w;
 }
