@@ -5,6 +5,7 @@
 
 #include "common/check.h"
 #include "ops/elementwise.h"
+#include "ops/quant_matmul.h"
 
 namespace oko {
 
@@ -66,7 +67,9 @@ void LayerGraph::SetEmbeddings(const TensorStore& t) {
 }
 
 void LayerGraph::EmbedRow(int32_t id, float* dst) const {
-  const std::byte* row = embed_.data + static_cast<size_t>(id) * embed_.row_bytes();
+  const auto n = static_cast<size_t>(id);
+  if (embed_.interleave > 1) return DequantizeWeightRows(embed_, n, n + 1, dst);  // tied, interleaved
+  const std::byte* row = embed_.data + n * embed_.row_bytes();
   const size_t H = embed_.cols;
   switch (embed_.type) {  // the stored dtypes through the vectorized converters
     case QuantType::kBF16: return Bf16ToF32Row(reinterpret_cast<const uint16_t*>(row), dst, H);

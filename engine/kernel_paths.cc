@@ -12,7 +12,7 @@ std::vector<WeightSite> WeightSites(const LayerGraph& g) {
   for (const Node& n : g.nodes()) {
     if (n.linear == nullptr) continue;
     const WeightView& w = n.linear->weight();
-    sites.push_back({n.site, n.layer, g.WeightName(n.linear), w.type, n.linear->mode(), w.rows, w.cols});
+    sites.push_back({n.site, n.layer, g.WeightName(n.linear), w.type, n.linear->mode(), w.rows, w.cols, w.interleave});
   }
   return sites;
 }
@@ -27,7 +27,7 @@ std::vector<PathGroup> DescribePaths(std::span<const WeightSite> sites, size_t M
   std::vector<Group> groups;
   for (const WeightSite& s : sites) {
     const LinearPath path = ChooseLinearPath(s.type, s.mode, M, s.cols);
-    const std::string kernel = LinearPathName(path, s.type, s.mode, M, s.cols, phase);
+    const std::string kernel = LinearPathName(path, s.type, s.mode, M, s.cols, phase, s.interleave);
     auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) { return x.kernel == kernel; });
     if (g == groups.end()) g = groups.insert(groups.end(), Group{kernel, {}});
     auto op = std::find_if(g->ops.begin(), g->ops.end(), [&](const auto& o) { return o.first == s.site; });

@@ -23,6 +23,7 @@ struct WeightSite {
   QuantType type;
   ComputeMode mode;
   size_t rows, cols;   // N, K
+  size_t interleave = 1;  // WeightView::interleave
 };
 // Every matrix of the graph, in node order.
 std::vector<WeightSite> WeightSites(const LayerGraph& g);

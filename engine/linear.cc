@@ -125,15 +125,17 @@ LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K
 }
 
 std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, size_t K,
-                           Phase rows) {
+                           Phase rows, size_t interleave) {
   const std::string_view t = QuantTypeName(type);
   switch (path) {
     case LinearPath::kRows: {
       const std::string shape = M == 1 ? "GEMV" : fmt::format("{}-row GEMV", M);
       if (UsesBf16Rows(type, mode, M, K)) return fmt::format("{} {}, bf16 dot", t, shape);
       if (IsPlainType(type)) return fmt::format("{} {}, f32 FMA", t, shape);
-      if (rows == Phase::kDecode && mode == ComputeMode::kBf16 && QuantInt8Supported(type))
-        return fmt::format("{} {}, int8 dot on 8-bit x", t, shape);
+      if (rows == Phase::kDecode && mode == ComputeMode::kBf16 && QuantInt8Supported(type)) {
+        const std::string layout = interleave > 1 ? fmt::format(", {} rows interleaved", interleave) : "";
+        return fmt::format("{} {}, int8 dot on 8-bit x{}", t, shape, layout);
+      }
       return fmt::format("{} {}, dequantized to f32 FMA", t, shape);
     }
     case LinearPath::kPackedBf16: return fmt::format("{} packed GEMM, bf16 dot", t);

@@ -59,9 +59,10 @@ enum class LinearPath : uint8_t {
 };
 // Pure on its arguments and this CPU's features.
 LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K);
-// "BF16 GEMV, f32 FMA", "Q4_K 4-row GEMV, int8 dot on 8-bit x", "BF16 packed GEMM, f32 FMA".
+// "BF16 GEMV, f32 FMA", "Q4_K 4-row GEMV, int8 dot on 8-bit x", "BF16 packed GEMM, f32 FMA";
+// interleave: the weight's WeightView::interleave ("..., 16 rows interleaved").
 std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, size_t K,
-                           Phase rows);
+                           Phase rows, size_t interleave);
 
 class Linear {
  public:

@@ -54,10 +54,9 @@ Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
 template <typename SourceRow>
 Result<OwnedWeight> CopyRows(const WeightView& w, SourceRow source_row, const std::string& name) {
   const size_t rb = w.row_bytes();
-  void* mem = std::aligned_alloc(64, (w.nbytes + 63) / 64 * 64);
-  if (mem == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, w.nbytes);
-  std::shared_ptr<void> storage(mem, std::free);
-  auto* dst = static_cast<std::byte*>(mem);
+  std::shared_ptr<std::byte> storage = AllocateWeightBytes(w.nbytes);
+  if (storage == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, w.nbytes);
+  std::byte* dst = storage.get();
   for (size_t r = 0; r < w.rows; ++r) std::memcpy(dst + r * rb, w.data + source_row(r) * rb, rb);
   OwnedWeight out{w, std::move(storage)};
   out.view.data = dst;
@@ -87,6 +86,36 @@ Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
     }
   }
   return weights;
+}
+
+// The weights whose format this CPU's int8 kernels read fastest with rows interleaved
+// (QuantInterleaveRows: Q4_K on AVX512-VNNI), copied into that layout, all in one block
+// of huge pages (AllocateWeightBytes; the matrices are 1-2 MiB each, too small for huge
+// pages of their own). The bytes they came from leave memory (a mapped file's pages are
+// given back), so the resident size stays that of the format. Only where the kernels run
+// on 8-bit activations: the exact f32 path would copy the rows back a group at a time.
+Status InterleaveForKernels(QuantizedWeights& weights, const ModelDir& m) {
+  std::vector<std::pair<OwnedWeight*, size_t>> todo;  // weight, rows per group
+  size_t total = 0;
+  for (auto& [name, w] : weights) {
+    const size_t group = QuantInterleaveRows(w.view.type);
+    if (!CanInterleave(w.view, group)) continue;
+    todo.emplace_back(&w, group);
+    total += (w.view.nbytes + 63) / 64 * 64;
+  }
+  if (todo.empty()) return {};
+  const std::shared_ptr<std::byte> block = AllocateWeightBytes(total);
+  if (block == nullptr) return RuntimeErrorf("out of memory ({} bytes for the interleaved weights)", total);
+  size_t offset = 0;
+  for (auto [w, group] : todo) {
+    const WeightView from = w->view;
+    const bool mapped = m.gguf != nullptr && !w->storage.owner_before(m.gguf) && !m.gguf.owner_before(w->storage);
+    w->view = InterleaveRows(from, group, block.get() + offset);
+    w->storage = std::shared_ptr<const void>(block, block.get() + offset);  // frees a --quant copy
+    offset += (from.nbytes + 63) / 64 * 64;
+    if (mapped) ReleaseMappedPages(from.data, from.nbytes);
+  }
+  return {};
 }
 
 }  // namespace
@@ -128,6 +157,7 @@ Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
     ThreadPool pool(LoadingThreads(options));
     q.weights = MergeLora(adapters, options.lora, m, pool);
   }
+  if (!exact) OKO_RETURN_IF_ERROR(InterleaveForKernels(q.weights, m));
   auto model = std::shared_ptr<Model>(new Model(std::move(m), compute, std::move(q.weights),
                                                 exact ? ComputeMode::kF32 : ComputeMode::kBf16));
   model->quant_ = options.quant;

@@ -594,4 +594,49 @@ void QuantizeRow(QuantType type, const float* src, void* dst, size_t cols) {
   }
 }
 
+bool CanInterleave(const WeightView& w, size_t group) {
+  return IsBlockQuant(w.type) && w.interleave == 1 && group > 1 && w.rows % group == 0;
+}
+
+namespace {
+// Visits the pieces of w's row-major rows [n_begin, n_end) with their offsets in the
+// interleaved layout of `group` rows: fn(row-major offset, interleaved offset, bytes).
+// A block's whole dwords, then (blocks of 4k + 2 bytes) its last two bytes, those of the
+// group's rows after its dwords.
+template <typename Fn>
+void ForEachPiece(const WeightView& w, size_t group, size_t n_begin, size_t n_end, Fn fn) {
+  const size_t rb = w.row_bytes(), bb = Info(w.type).block_bytes, dwords = bb / 4;
+  for (size_t r = n_begin; r < n_end; ++r) {
+    const size_t lane = r % group;
+    for (size_t i = 0; i < rb / bb; ++i) {
+      const size_t from = r * rb + i * bb, to = r / group * group * rb + i * group * bb;
+      for (size_t k = 0; k < dwords; ++k) fn(from + 4 * k, to + (k * group + lane) * 4, 4);
+      if (bb % 4 != 0) fn(from + 4 * dwords, to + dwords * group * 4 + lane * 2, 2);
+    }
+  }
+}
+}  // namespace
+
+WeightView InterleaveRows(const WeightView& w, size_t group, std::byte* out) {
+  OKO_CHECK(CanInterleave(w, group), "{} weight [{}, {}] cannot be interleaved in groups of {}",
+            QuantTypeName(w.type), w.rows, w.cols, group);
+  ForEachPiece(w, group, 0, w.rows, [&](size_t from, size_t to, size_t n) { std::memcpy(out + to, w.data + from, n); });
+  WeightView v = w;
+  v.data = out;
+  v.interleave = group;
+  return v;
+}
+
+void CopyRowMajorRows(const WeightView& w, size_t n_begin, size_t n_end, std::byte* out) {
+  OKO_CHECK(n_begin <= n_end && n_end <= w.rows, "rows [{}, {}) outside {}", n_begin, n_end, w.rows);
+  const size_t rb = w.row_bytes();
+  if (w.interleave == 1) {
+    if (n_end > n_begin) std::memcpy(out, w.data + n_begin * rb, (n_end - n_begin) * rb);
+    return;
+  }
+  const size_t skip = n_begin * rb;
+  ForEachPiece(w, w.interleave, n_begin, n_end,
+               [&](size_t to, size_t from, size_t n) { std::memcpy(out + to - skip, w.data + from, n); });
+}
+
 }  // namespace oko

@@ -104,16 +104,34 @@ void QuantizeRow(QuantType type, const float* src, void* dst, size_t cols);
 struct BlockQ8K { float d; int16_t sums[16]; int8_t qs[256]; };
 void QuantizeActivationsQ8K(const float* x, BlockQ8K* out, size_t cols);  // cols % 256 == 0
 
-// A weight matrix [rows, cols] row-major in one format: what Linear and the kernels take.
-// Rows are QuantRowBytes(type, cols) bytes apart. Does not own the bytes. data must be
-// 2-byte aligned, as every block size is even and blocks start with an f16 scale (GGUF's
-// 32-byte tensor alignment and oko's 64-byte owned weights both give it).
+// A weight matrix [rows, cols] in one format: what Linear and the kernels take. Does not
+// own the bytes. data must be 2-byte aligned, as every block size is even and blocks
+// start with an f16 scale (GGUF's 32-byte tensor alignment and oko's 64-byte owned weights
+// both give it).
+// interleave == 1: row-major, rows QuantRowBytes(type, cols) bytes apart, as GGUF stores
+// them. interleave == G (> 1, InterleaveRows): the same bytes transposed dword by dword
+// within groups of G rows, for kernels that compute G rows per register (lane r = row r):
+// block i of the group's rows holds the dword k of its G blocks in turn, so the 64-byte
+// line k of that block (G = 16) is dword k of rows 0..15; blocks of 4k + 2 bytes (Q6_K's
+// ends in its f16 d) then hold the last two bytes of the G blocks. A pure permutation of
+// the bytes: nbytes stays rows * row_bytes().
 struct WeightView {
   QuantType type = QuantType::kF32;
   const std::byte* data = nullptr;
   size_t rows = 0, cols = 0;
   size_t nbytes = 0;  // rows * row_bytes()
+  size_t interleave = 1;
   size_t row_bytes() const { return QuantRowBytes(type, cols); }
 };
+
+// Whether InterleaveRows can put w in groups of `group` rows: a block format, rows a
+// multiple of the group, row-major now.
+bool CanInterleave(const WeightView& w, size_t group);
+// w (row-major) in groups of `group` rows into out (w.nbytes bytes); returns the view of
+// out. CanInterleave(w, group) must hold.
+WeightView InterleaveRows(const WeightView& w, size_t group, std::byte* out);
+// Rows [n_begin, n_end) of w in the row-major GGUF layout, row_bytes() each, into out
+// (any layout of w).
+void CopyRowMajorRows(const WeightView& w, size_t n_begin, size_t n_end, std::byte* out);
 
 }  // namespace oko

@@ -1033,6 +1033,275 @@ HWY_INLINE void StreamDots(const uint8_t* HWY_RESTRICT base, size_t row_bytes, s
   }
 }
 
+#if OKO_VNNI
+// ---- Q4_K and Q6_K with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
+// One 512-bit register holds 4 values of each of 16 weight rows (lane r = row r), so an
+// activation row's dword, broadcast, meets 16 rows in one vpdpbusd, a sub-block's scale
+// is one vpmulld for 16 rows, and the 16 results are stored without a reduction. All
+// sums per super-block are exact integers, then one convert and FMA per activation row
+// for the 16 rows. Every activation row runs the same instructions whatever the number
+// of rows, so a row of a batch equals the row alone, bit for bit.
+// Q4_K: a super-block of a group is 36 lines of 64 bytes, line k the dword k of the 16
+// rows' blocks: line 0 (d, dmin), lines 1-3 the 12 bytes of 6-bit scales and mins, lines
+// 4-35 the 128 bytes of 4-bit values (line 4 + c: qs bytes 4c..4c+3; their low nibbles
+// are values 64p + l of sub-block 2p, the high ones 64p + 32 + l of sub-block 2p + 1,
+// with p = c / 8, l = 4 (c % 8)). Per activation row and super-block: 64 vpdpbusd, 8
+// vpmulld, 4 vpdpwssd for the mins.
+// bench/ops quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, GFLOP/s, row-major ->
+// interleaved, one run: from cache GEMV Q4_K 103 -> 154, Q6_K 78 -> 93; 4 rows Q4_K 122
+// -> 327, Q6_K 113 -> 225; 8 rows Q4_K 161 -> 325, Q6_K 140 -> 240. From DRAM the GEMVs
+// read as before (21-23 GB/s, the neighbour moving both); decode of Qwen3-0.6B Q4_K_M
+// went from 48-61 to 54-67 tok/s (docs/PERFORMANCE.md).
+constexpr size_t kGroupRows = 16;
+constexpr bool HasGroupKernel(QuantType type) { return type == QuantType::kQ4_K || type == QuantType::kQ6_K; }
+// The bytes of one super-block of a group's 16 rows: 2304 for Q4_K, 3360 for Q6_K.
+constexpr size_t GroupBlockBytes(QuantType type) {
+  return kGroupRows * (type == QuantType::kQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ6_K));
+}
+
+// acc + the 16 int32 sums of 4 products of 64 unsigned bytes u with the 4 signed bytes at
+// x, broadcast (EVEX embedded broadcast: no register for x).
+HWY_INLINE __m512i DotU8Broadcast(__m512i acc, __m512i u, const int32_t* x) {
+  asm("vpdpbusd %[x]%{1to16%}, %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u), [x] "m"(*x));
+  return acc;
+}
+// acc + the 16 int32 sums of the products of the int16 pairs of a with the pair at x.
+HWY_INLINE __m512i DotI16Broadcast(__m512i acc, __m512i a, const int32_t* x) {
+  asm("vpdpwssd %[x]%{1to16%}, %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [x] "m"(*x));
+  return acc;
+}
+
+// A group super-block's scales (sub-block j's as an int32 per row) and mins (the pairs
+// of sub-blocks 2p, 2p + 1 as int16 per row), unpacked from the 12 bytes of each row as
+// ScaleMinK4 reads them, and d, dmin per row.
+struct Q4KGroupScales {
+  __m512i scale[8], min_pairs[4];
+  __m512 d, dmin;
+};
+
+// A vpshufb control that puts byte `low` of every dword in its low byte, byte `high` (or
+// none: kNoByte) in its third, zeros elsewhere (vpshufb indexes the bytes of a 128-bit
+// lane, whose dword d starts at byte 4d).
+constexpr uint32_t kNoByte = 0x80;
+HWY_INLINE __m512i DwordBytes(uint32_t low, uint32_t high) {
+  uint32_t c[4];
+  for (uint32_t d = 0; d < 4; ++d)
+    c[d] = 0x80008000u | (low + 4 * d) | (high == kNoByte ? kNoByte : high + 4 * d) << 16;
+  return _mm512_broadcast_i32x4(_mm_setr_epi32(static_cast<int>(c[0]), static_cast<int>(c[1]),
+                                               static_cast<int>(c[2]), static_cast<int>(c[3])));
+}
+
+HWY_INLINE Q4KGroupScales UnpackGroupRows(const uint8_t* HWY_RESTRICT b) {
+  const __m512i a = Load64(b + 64), m = Load64(b + 128), c = Load64(b + 192);
+  const __m512i low6 = _mm512_set1_epi8(0x3F), low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
+  const __m512i sc03 = _mm512_and_si512(a, low6), mn03 = _mm512_and_si512(m, low6);
+  // Scales and mins 4-7: their low 4 bits in c's nibbles, their top 2 bits in the top 2
+  // bits of a's (scales) and m's (mins) bytes.
+  const __m512i sc47 = _mm512_or_si512(_mm512_and_si512(c, low4), _mm512_and_si512(_mm512_srli_epi32(a, 2), top2));
+  const __m512i mn47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 4), low4),
+                                       _mm512_and_si512(_mm512_srli_epi32(m, 2), top2));
+  Q4KGroupScales s;
+  for (uint32_t j = 0; j < 4; ++j) {  // byte j of each row, zero-extended
+    const __m512i byte_j = DwordBytes(j, kNoByte);
+    s.scale[j] = _mm512_shuffle_epi8(sc03, byte_j);
+    s.scale[j + 4] = _mm512_shuffle_epi8(sc47, byte_j);
+  }
+  for (uint32_t p = 0; p < 2; ++p) {  // bytes 2p and 2p + 1 of each row as two int16
+    const __m512i pair = DwordBytes(2 * p, 2 * p + 1);
+    s.min_pairs[p] = _mm512_shuffle_epi8(mn03, pair);
+    s.min_pairs[p + 2] = _mm512_shuffle_epi8(mn47, pair);
+  }
+  const __m512i dd = Load64(b);
+  s.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+  s.dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+  return s;
+}
+
+// acc[m] += the 16 rows of one group super-block b times activation row x[m][i], m < kM.
+template <size_t kM>
+HWY_INLINE void Q4KGroupSuperBlock(const uint8_t* HWY_RESTRICT b, const ActQ8K* const* x, size_t i,
+                                   __m512* acc) {
+  const Q4KGroupScales s = UnpackGroupRows(b);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m512i total[kM];
+  for (size_t m = 0; m < kM; ++m) total[m] = _mm512_setzero_si512();
+  for (size_t p = 0; p < 4; ++p) {
+    __m512i lo[kM], hi[kM];
+    for (size_t m = 0; m < kM; ++m) lo[m] = hi[m] = _mm512_setzero_si512();
+    for (size_t t = 0; t < 8; ++t) {
+      const size_t c = 8 * p + t;
+      const __m512i q = Load64(b + 64 * (4 + c));
+      const __m512i q_lo = _mm512_and_si512(q, low4), q_hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+      // The activations hold sub-blocks in the paired order (PairedPosition): sub-block
+      // 2p's values 32p..32p+31 of the 128 low nibbles, 2p + 1's the same of the high ones.
+      const size_t lo_dword = c < 16 ? c : c + 16;
+      for (size_t m = 0; m < kM; ++m) {
+        const auto* xd = reinterpret_cast<const int32_t*>(x[m][i].qs);
+        lo[m] = DotU8Broadcast(lo[m], q_lo, xd + lo_dword);
+        hi[m] = DotU8Broadcast(hi[m], q_hi, xd + lo_dword + 16);
+      }
+    }
+    for (size_t m = 0; m < kM; ++m) {
+      total[m] = _mm512_add_epi32(total[m], _mm512_mullo_epi32(lo[m], s.scale[2 * p]));
+      total[m] = _mm512_add_epi32(total[m], _mm512_mullo_epi32(hi[m], s.scale[2 * p + 1]));
+    }
+  }
+  for (size_t m = 0; m < kM; ++m) {
+    const auto* sums = reinterpret_cast<const int32_t*>(x[m][i].sums32);
+    __m512i mins = _mm512_setzero_si512();
+    for (size_t p = 0; p < 4; ++p) mins = DotI16Broadcast(mins, s.min_pairs[p], sums + p);
+    const __m512 dx = _mm512_set1_ps(x[m][i].d);
+    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(s.d, dx), _mm512_cvtepi32_ps(total[m]), acc[m]);
+    acc[m] = _mm512_fnmadd_ps(_mm512_mul_ps(s.dmin, dx), _mm512_cvtepi32_ps(mins), acc[m]);
+  }
+}
+
+// Q6_K: a super-block of the group is 32 lines of ql (line c: ql bytes 4c..4c+3 of the
+// 16 rows), 16 of qh, 4 of the int8 scales, then the 16 rows' f16 d. Value kind k of half
+// n (values 128n + 32k + l, l < 32; scale 8n + 2k + l / 16) takes its low 4 bits from ql
+// byte 64n + 32 (k & 1) + l (the low nibble for k < 2, the high one for k >= 2), its top
+// 2 from bits 2k, 2k + 1 of qh byte 32n + l. The values stay unsigned (0..63) in the
+// products; the -32 comes once per super-block from the activations' sums of 16: sum
+// (q - 32) x = sum q x - 32 sum x, exact integers. Per activation row and super-block: 64
+// vpdpbusd, 16 vpmulld, 8 vpdpwssd for the offsets.
+// The scales are read where they are used, after the values they scale: read first,
+// their line (the 49th of 53) waited for memory at every super-block (decode 40 -> 65
+// tok/s, lm_head 41% -> 105% of the cached read limit in `oko profile`).
+HWY_INLINE __m512i Q6KScaleLine(const uint8_t* HWY_RESTRICT b, uint32_t line) { return Load64(b + 64 * (48 + line)); }
+
+// Scale s of every row as int32 (sign-extended from its byte).
+HWY_INLINE __m512i Q6KScale(const uint8_t* HWY_RESTRICT b, uint32_t index) {
+  uint32_t c[4];
+  for (uint32_t d = 0; d < 4; ++d) c[d] = 0x00808080u | (4 * d + index % 4) << 24;
+  const __m512i top = _mm512_shuffle_epi8(Q6KScaleLine(b, index / 4), _mm512_broadcast_i32x4(_mm_setr_epi32(
+      static_cast<int>(c[0]), static_cast<int>(c[1]), static_cast<int>(c[2]), static_cast<int>(c[3]))));
+  return _mm512_srai_epi32(top, 24);
+}
+
+// Scales 2h and 2h + 1 of every row as an int16 pair (sign-extended from their bytes).
+HWY_INLINE __m512i Q6KScalePair(const uint8_t* HWY_RESTRICT b, uint32_t h) {
+  uint32_t c[4];
+  const uint32_t o = 2 * (h % 2);
+  for (uint32_t d = 0; d < 4; ++d) c[d] = 0x00800080u | (4 * d + o) << 8 | (4 * d + o + 1) << 24;
+  const __m512i high = _mm512_shuffle_epi8(Q6KScaleLine(b, h / 2), _mm512_broadcast_i32x4(_mm_setr_epi32(
+      static_cast<int>(c[0]), static_cast<int>(c[1]), static_cast<int>(c[2]), static_cast<int>(c[3]))));
+  return _mm512_srai_epi16(high, 8);
+}
+
+// The 64 6-bit values of value kind k (0..3) of one chunk: 4 of each of the 16 rows.
+template <int kKind>
+HWY_INLINE __m512i Q6KValues(__m512i ql, __m512i qh) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
+  const __m512i low = kKind < 2 ? _mm512_and_si512(ql, low4) : _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4);
+  __m512i high;
+  if constexpr (kKind % 2 == 0) high = kKind == 0 ? _mm512_slli_epi16(qh, 4) : qh;
+  if constexpr (kKind == 1) high = _mm512_slli_epi16(qh, 2);
+  if constexpr (kKind == 3) high = _mm512_srli_epi16(qh, 2);
+  return _mm512_or_si512(low, _mm512_and_si512(high, top2));
+}
+
+// total[m] += the scaled sums of value kinds kA and kA + 2 (both from the same ql byte's
+// two nibbles) of half n, scale half is, for kM activation rows.
+template <size_t kM, int kA>
+HWY_INLINE void Q6KKinds(const uint8_t* HWY_RESTRICT b, const ActQ8K* const* x, size_t i,
+                         size_t n, size_t is, __m512i* total) {
+  __m512i lo[kM], hi[kM];
+  for (size_t m = 0; m < kM; ++m) lo[m] = hi[m] = _mm512_setzero_si512();
+  for (size_t c4 = 0; c4 < 4; ++c4) {
+    const size_t t = 4 * is + c4;
+    const __m512i ql = Load64(b + 64 * (16 * n + 8 * kA + t)), qh = Load64(b + 64 * (32 + 8 * n + t));
+    const __m512i va = Q6KValues<kA>(ql, qh), vb = Q6KValues<kA + 2>(ql, qh);
+    for (size_t m = 0; m < kM; ++m) {
+      const auto* xd = reinterpret_cast<const int32_t*>(x[m][i].qs) + 32 * n + t;
+      lo[m] = DotU8Broadcast(lo[m], va, xd + 8 * kA);
+      hi[m] = DotU8Broadcast(hi[m], vb, xd + 8 * (kA + 2));
+    }
+  }
+  const __m512i sa = Q6KScale(b, static_cast<uint32_t>(8 * n + is + 2 * kA));
+  const __m512i sb = Q6KScale(b, static_cast<uint32_t>(8 * n + is + 2 * (kA + 2)));
+  for (size_t m = 0; m < kM; ++m) {
+    total[m] = _mm512_add_epi32(total[m], _mm512_mullo_epi32(lo[m], sa));
+    total[m] = _mm512_add_epi32(total[m], _mm512_mullo_epi32(hi[m], sb));
+  }
+}
+
+template <size_t kM>
+HWY_INLINE void Q6KGroupSuperBlock(const uint8_t* HWY_RESTRICT b, const ActQ8K* const* x, size_t i, __m512* acc) {
+  __m512i total[kM];
+  for (size_t m = 0; m < kM; ++m) total[m] = _mm512_setzero_si512();
+  for (size_t n = 0; n < 2; ++n) {
+    for (size_t is = 0; is < 2; ++is) {
+      Q6KKinds<kM, 0>(b, x, i, n, is, total);
+      Q6KKinds<kM, 1>(b, x, i, n, is, total);
+    }
+  }
+  __m512i pairs[8];
+  for (uint32_t h = 0; h < 8; ++h) pairs[h] = Q6KScalePair(b, h);
+  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 64 * 52)));
+  for (size_t m = 0; m < kM; ++m) {
+    const auto* sums = reinterpret_cast<const int32_t*>(x[m][i].sums);
+    __m512i offsets = _mm512_setzero_si512();
+    for (uint32_t h = 0; h < 8; ++h) offsets = DotI16Broadcast(offsets, pairs[h], sums + h);
+    const __m512i exact = _mm512_sub_epi32(total[m], _mm512_slli_epi32(offsets, 5));
+    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[m][i].d)), _mm512_cvtepi32_ps(exact), acc[m]);
+  }
+}
+
+// The group kernels ask for every line of a super-block 256 bytes ahead, whatever the
+// number of activation rows. `oko bench -m` Qwen3-0.6B Q4_K_M `-t 1`, Zen 4, tok/s, one
+// sequence / 8 sequences, alternated over 3-4 rounds, bytes ahead: none 35-37 / 118-124,
+// 128 61-66 / 121-150, 256 59-67 / 127-149, 512 47-52 / 104-148, 1024 42-53 / 92-129.
+constexpr size_t kGroupPrefetchBytes = 256;
+
+// out[m][r] = row r of the group at `group` times activation row x[m], m < kM.
+template <QuantType T, size_t kM>
+HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const ActQ8K* const* x, size_t nb, __m512* out) {
+  for (size_t m = 0; m < kM; ++m) out[m] = _mm512_setzero_ps();
+  for (size_t i = 0; i < nb; ++i) {
+    const uint8_t* b = group + i * GroupBlockBytes(T);
+    for (size_t line = 0; line < GroupBlockBytes(T); line += 64) hwy::Prefetch(b + kGroupPrefetchBytes + line);
+    if constexpr (T == QuantType::kQ4_K) {
+      Q4KGroupSuperBlock<kM>(b, x, i, out);
+    } else {
+      Q6KGroupSuperBlock<kM>(b, x, i, out);
+    }
+  }
+}
+
+template <QuantType T, size_t kM = 8>
+HWY_INLINE void GroupTile(size_t rows, const uint8_t* HWY_RESTRICT group, const ActQ8K* const* x, size_t nb,
+                          __m512* out) {
+  if constexpr (kM > 1) {
+    if (rows < kM) return GroupTile<T, kM - 1>(rows, group, x, nb, out);
+  }
+  GroupDots<T, kM>(group, x, nb, out);
+}
+
+// Rows [n_begin, n_end) of y for every activation row (xq: a.M rows of xb bytes), the
+// weights in groups of 16 rows, tiles of up to 8 activation rows per pass over a group.
+template <QuantType T>
+void GemmInterleaved(const QuantMatMulArgs& a, const uint8_t* xq, size_t xb, size_t n_begin, size_t n_end) {
+  const size_t nb = a.w.cols / 256;
+  const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
+  constexpr size_t kTile = 8;
+  for (size_t g = n_begin / kGroupRows * kGroupRows; g < n_end; g += kGroupRows) {
+    const uint8_t* group = base + g / kGroupRows * nb * GroupBlockBytes(T);
+    const size_t lo = std::max(g, n_begin) - g, hi = std::min(g + kGroupRows, n_end) - g;
+    const __mmask16 keep = static_cast<__mmask16>((1u << hi) - (1u << lo));
+    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(keep, a.bias + g) : _mm512_setzero_ps();
+    for (size_t m0 = 0; m0 < a.M; m0 += kTile) {
+      const size_t rows = std::min(kTile, a.M - m0);
+      const ActQ8K* x[kTile] = {};
+      for (size_t m = 0; m < rows; ++m) x[m] = reinterpret_cast<const ActQ8K*>(xq + (m0 + m) * xb);
+      __m512 dots[kTile];
+      GroupTile<T>(rows, group, x, nb, dots);
+      for (size_t m = 0; m < rows; ++m)
+        _mm512_mask_storeu_ps(a.y + (m0 + m) * a.y_stride + g, keep, _mm512_add_ps(dots[m], bias));
+    }
+  }
+}
+#endif  // OKO_VNNI
+
 // Int8RowDots for a tile of 1 <= rows <= kM activation rows.
 template <QuantType T, size_t kM = Int8Rows(T)>
 HWY_INLINE void Int8TileDots(size_t rows, const uint8_t* HWY_RESTRICT row, const uint8_t* const* xq, size_t K,
@@ -1057,6 +1326,11 @@ void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
     for (size_t m = 0; m < a.M; ++m) QuantizeInt8Activations(T, a.x + m * a.x_stride, K, rows + m * xb);
     xq = rows;
   }
+#if OKO_VNNI
+  if constexpr (HasGroupKernel(T)) {
+    if (a.w.interleave == kGroupRows) return GemmInterleaved<T>(a, xq, xb, n_begin, n_end);
+  }
+#endif
   const auto store = [&](size_t m, size_t n, float dot) {
     a.y[m * a.y_stride + n] = dot + (a.bias != nullptr ? a.bias[n] : 0.0f);
   };
@@ -1131,8 +1405,48 @@ HWY_INLINE bool RanInt8(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) 
   return false;
 }
 
+// Whether the kernel of this call reads the interleaved layout of a.w itself.
+template <QuantType T>
+bool ReadsInterleaved(const QuantMatMulArgs& a) {
+#if OKO_VNNI
+  return HasGroupKernel(T) && a.compute == QuantCompute::kInt8 && a.w.interleave == kGroupRows;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
+// w's rows [n_begin, n_end), interleaved, one group at a time as row-major rows in a
+// buffer of the thread: fn(row-major view of rows [n0, n1), n0).
+template <typename Fn>
+void ByRowMajorGroups(const WeightView& w, size_t n_begin, size_t n_end, Fn fn) {
+  thread_local std::vector<std::byte> rows;
+  const size_t group = w.interleave, rb = w.row_bytes();
+  if (rows.size() < group * rb) rows.resize(group * rb);
+  for (size_t n0 = n_begin; n0 < n_end;) {
+    const size_t n1 = std::min(n_end, (n0 / group + 1) * group);
+    CopyRowMajorRows(w, n0, n1, rows.data());
+    fn(WeightView{w.type, rows.data(), n1 - n0, w.cols, (n1 - n0) * rb}, n0);
+    n0 = n1;
+  }
+}
+
+// Interleaved weights where the kernel reads row-major rows: `kernel` on each group's
+// rows copied back.
+template <typename Kernel>
+void OnRowMajorRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end, Kernel kernel) {
+  ByRowMajorGroups(a.w, n_begin, n_end, [&](const WeightView& rows, size_t n0) {
+    QuantMatMulArgs b = a;
+    b.w = rows;
+    b.y = a.y + n0;
+    b.bias = a.bias != nullptr ? a.bias + n0 : nullptr;
+    kernel(b, 0, rows.rows);
+  });
+}
+
 template <QuantType T>
 void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  if (a.w.interleave > 1 && !ReadsInterleaved<T>(a)) return OnRowMajorRows(a, n_begin, n_end, GemvTyped<T>);
   if (RanInt8<T>(a, n_begin, n_end)) return;
   const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
   const size_t rb = a.w.row_bytes(), K = a.w.cols;
@@ -1144,6 +1458,11 @@ void GemvTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
 
 template <QuantType T>
 void DequantRowsTyped(const WeightView& w, size_t n_begin, size_t n_end, float* out) {
+  if (w.interleave > 1) {
+    return ByRowMajorGroups(w, n_begin, n_end, [&](const WeightView& rows, size_t n0) {
+      DequantRowsTyped<T>(rows, 0, rows.rows, out + (n0 - n_begin) * w.cols);
+    });
+  }
   const auto* base = reinterpret_cast<const uint8_t*>(w.data);
   const size_t rb = w.row_bytes(), K = w.cols;
   HWY_ALIGN float buf[kChunk];
@@ -1195,6 +1514,7 @@ HWY_INLINE void TilesOverM(const QuantMatMulArgs& a, const float* HWY_RESTRICT w
 // thread, then multiplied with every activation row in 3x3 tiles.
 template <QuantType T>
 void GemmTyped(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
+  if (a.w.interleave > 1 && !ReadsInterleaved<T>(a)) return OnRowMajorRows(a, n_begin, n_end, GemmTyped<T>);
   if (RanInt8<T>(a, n_begin, n_end)) return;
   if (a.M == 1) return GemvTyped<T>(a, n_begin, n_end);
   constexpr size_t kRows = 3;
@@ -1288,13 +1608,24 @@ void QuantizeInt8ActivationsT(QuantType type, const float* x, size_t K, void* ou
         for (size_t g = 0; g < 16; ++g) b.dsums[g] = b.d * static_cast<float>(b.sums[g]);
       } else {
         PairSubBlocks(b.qs);
-        for (size_t j = 0; j < 8; ++j) b.dsums[j] = b.d * static_cast<float>(b.sums[2 * j] + b.sums[2 * j + 1]);
+        for (size_t j = 0; j < 8; ++j) {
+          b.sums32[j] = static_cast<int16_t>(b.sums[2 * j] + b.sums[2 * j + 1]);
+          b.dsums[j] = b.d * static_cast<float>(b.sums32[j]);
+        }
         std::fill(b.dsums + 8, b.dsums + 16, 0.0f);
       }
     }
     return;
   }
   QuantizeActivationsQ8_0(x, K, static_cast<uint8_t*>(out));
+}
+
+size_t QuantInterleaveRowsT(QuantType type) {
+#if OKO_VNNI
+  if (HasGroupKernel(type)) return kGroupRows;
+#endif
+  (void)type;
+  return 1;
 }
 
 #define OKO_QUANT_SWITCH(type, FN, ...)                                  \
@@ -1356,6 +1687,9 @@ void CheckWeight(const WeightView& w, size_t n_begin, size_t n_end) {
             QuantTypeName(w.type), w.rows, w.cols, w.nbytes, w.rows * w.row_bytes());
   OKO_CHECK(n_begin <= n_end && n_end <= w.rows, "rows [{}, {}) outside N={}", n_begin, n_end,
             w.rows);
+  OKO_CHECK(w.interleave == 1 || (w.rows % w.interleave == 0 && IsBlockQuant(w.type)),
+            "{} weight [{}, {}] interleaved in groups of {}", QuantTypeName(w.type), w.rows, w.cols,
+            w.interleave);
 }
 }  // namespace
 
@@ -1363,6 +1697,7 @@ HWY_EXPORT(GemvQuantRowsT);
 HWY_EXPORT(GemmQuantRowsT);
 HWY_EXPORT(DequantizeWeightRowsT);
 HWY_EXPORT(QuantInt8SupportedT);
+HWY_EXPORT(QuantInterleaveRowsT);
 HWY_EXPORT(QuantizeInt8ActivationsT);
 
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out) {
@@ -1372,6 +1707,7 @@ void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out
 }
 
 bool QuantInt8Supported(QuantType type) { return HWY_DYNAMIC_DISPATCH(QuantInt8SupportedT)(type); }
+size_t QuantInterleaveRows(QuantType type) { return HWY_DYNAMIC_DISPATCH(QuantInterleaveRowsT)(type); }
 
 void GemvQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
   CheckWeight(a.w, n_begin, n_end);

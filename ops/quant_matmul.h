@@ -77,7 +77,8 @@ struct ActQ8K {
   float dsums[16];
   float d;
   int16_t sums[16];
-  uint8_t padding[28];
+  int16_t sums32[8];  // Q4_K/Q5_K: the sums of each sub-block of 32, in sub-block order
+  uint8_t padding[12];
 };
 static_assert(sizeof(ActQ8K) % 64 == 0);
 
@@ -97,6 +98,14 @@ void PairSubBlocks(int8_t* qs);
 
 // Whether GemvQuantRows runs the int8 kernel for this format on the dispatched target.
 bool QuantInt8Supported(QuantType type);
+
+// The rows per group of the interleaved layout (WeightView::interleave) that this
+// target's int8 kernel reads for `type`, or 1 where it reads row-major rows only: 16 for
+// Q4_K on AVX512-VNNI (16 rows per register, lane r = row r: each activation row's dot
+// products with 16 weight rows in 64 vpdpbusd per super-block and no reduction). Every
+// kernel takes both layouts (interleaved weights elsewhere are copied back to row-major
+// rows a group at a time); rows of a batch equal the row alone in either.
+size_t QuantInterleaveRows(QuantType type);
 
 void GemvQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end);
 void GemmQuantRows(const QuantMatMulArgs& a, size_t n_begin, size_t n_end);

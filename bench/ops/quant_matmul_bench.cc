@@ -3,7 +3,9 @@
 // bytes, not f32); compare with BM_Read_U64 (plain load loop, same arena, same run) and
 // `oko bench --machine`. cold:1 reads a different weight copy each iteration from a 1 GiB
 // arena (DRAM: the decode case), cold:0 one copy (cache). The arena holds f16 1.0 bit
-// patterns, so scales are finite: speed does not depend on the values.
+// patterns, so scales are finite: speed does not depend on the values. The int8 kernels
+// read the weights in the layout the model gives them on this CPU (QuantInterleaveRows;
+// the *_RowMajor cases: row-major).
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -15,7 +17,11 @@
 namespace oko::bench {
 namespace {
 
-void RunGemv(benchmark::State& s, QuantType type, QuantCompute compute = QuantCompute::kExact) {
+// The layout of the weights the int8 kernels get from the model on this CPU.
+size_t ModelLayout(QuantType type) { return QuantInterleaveRows(type); }
+
+void RunGemv(benchmark::State& s, QuantType type, QuantCompute compute = QuantCompute::kExact,
+             size_t interleave = 1) {
   const size_t K = s.range(0), N = s.range(1);
   const bool cold = s.range(2) != 0;
   const int threads = static_cast<int>(s.range(3));
@@ -25,8 +31,8 @@ void RunGemv(benchmark::State& s, QuantType type, QuantCompute compute = QuantCo
   uint8_t* xq = Int8ActivationRows(xq_buf, type, K, 1);
   ThreadPool pool(threads);
   Arena& arena = Arena::Get();
-  QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes}, nullptr, y.data(), N, 1,
-                    compute};
+  QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes, interleave}, nullptr, y.data(), N,
+                    1, compute};
   size_t i = 0;
   BestTime best;
   for (auto _ : s) {
@@ -62,16 +68,24 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 // The int8 kernels (activations rounded to 8 bits per block, as llama.cpp).
 void BM_GemvQuantInt8_Q8_0(benchmark::State& s) { RunGemv(s, QuantType::kQ8_0, QuantCompute::kInt8); }
 void BM_GemvQuantInt8_Q4_0(benchmark::State& s) { RunGemv(s, QuantType::kQ4_0, QuantCompute::kInt8); }
-void BM_GemvQuantInt8_Q4_K(benchmark::State& s) { RunGemv(s, QuantType::kQ4_K, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q4_K(benchmark::State& s) {
+  RunGemv(s, QuantType::kQ4_K, QuantCompute::kInt8, ModelLayout(QuantType::kQ4_K));
+}
+void BM_GemvQuantInt8_Q4_K_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ4_K, QuantCompute::kInt8); }
 BENCHMARK(BM_GemvQuantInt8_Q8_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_0)->Apply(GemvArgs)->UseRealTime();
-void BM_GemvQuantInt8_Q6_K(benchmark::State& s) { RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q6_K(benchmark::State& s) {
+  RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8, ModelLayout(QuantType::kQ6_K));
+}
+void BM_GemvQuantInt8_Q6_K_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8); }
 void BM_GemvQuantInt8_Q5_0(benchmark::State& s) { RunGemv(s, QuantType::kQ5_0, QuantCompute::kInt8); }
 BENCHMARK(BM_GemvQuantInt8_Q5_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_K)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q4_K_RowMajor)->Apply(GemvArgs)->UseRealTime();
 void BM_GemvQuantInt8_Q5_K(benchmark::State& s) { RunGemv(s, QuantType::kQ5_K, QuantCompute::kInt8); }
 BENCHMARK(BM_GemvQuantInt8_Q5_K)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q6_K)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q6_K_RowMajor)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q8_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q4_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q5_0)->Apply(GemvArgs)->UseRealTime();
@@ -103,7 +117,7 @@ BENCHMARK(BM_GemmQuant_Q4_K)->ArgNames({"M", "K", "N"})->Args({4, kHidden06, kIn
 
 // Batched decode: M activation rows quantized to 8 bits (once per call, as Linear does)
 // times the weights, one thread, each weight row read once for all M rows.
-void RunGemmInt8(benchmark::State& s, QuantType type) {
+void RunGemmInt8(benchmark::State& s, QuantType type, size_t interleave) {
   const size_t M = s.range(0), K = s.range(1), N = s.range(2);
   const bool cold = s.range(3) != 0;
   const size_t w_bytes = N * QuantRowBytes(type, K), xb = Int8ActivationBytes(type, K);
@@ -111,7 +125,7 @@ void RunGemmInt8(benchmark::State& s, QuantType type) {
   std::vector<uint8_t> xq_buf;
   uint8_t* xq = Int8ActivationRows(xq_buf, type, K, M);
   Arena& arena = Arena::Get();
-  QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes}, nullptr, y.data(), N, M,
+  QuantMatMulArgs a{x.data(), K, WeightView{type, nullptr, N, K, w_bytes, interleave}, nullptr, y.data(), N, M,
                     QuantCompute::kInt8, xq};
   size_t i = 0;
   BestTime best;
@@ -129,12 +143,16 @@ void GemmInt8Args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"M", "K", "N", "cold"});
   for (int64_t M : {4, 8}) b->Args({M, kHidden06, kInter06, 1})->Args({M, kHidden06, kInter06, 0});
 }
-void BM_GemmQuantInt8_Q8_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0); }
-void BM_GemmQuantInt8_Q4_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K); }
-void BM_GemmQuantInt8_Q6_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K); }
+void BM_GemmQuantInt8_Q8_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0, ModelLayout(QuantType::kQ8_0)); }
+void BM_GemmQuantInt8_Q4_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, ModelLayout(QuantType::kQ4_K)); }
+void BM_GemmQuantInt8_Q4_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, 1); }
+void BM_GemmQuantInt8_Q6_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K, ModelLayout(QuantType::kQ6_K)); }
+void BM_GemmQuantInt8_Q6_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K, 1); }
 BENCHMARK(BM_GemmQuantInt8_Q8_0)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_K)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q4_K_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q6_K)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q6_K_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 
 // Quantizing at load (QuantizeRow: ggml's reference quantizers, scalar), per thread: the
 // k-quants search 16-21 grids per 32 values (Q6_K 19 per 16). items/s = values/s.

@@ -122,7 +122,7 @@ TEST(BatchDecoder, Bf16ModeSequencesMatchAloneExactly) {
   const Linear* q = s.model->graph().nodes()[2].linear;  // layer 0's q_proj
   ASSERT_NE(q, nullptr);
   for (size_t M : {1, 4, 8})
-    EXPECT_NE(LinearPathName(q->path(M), q->format(), q->mode(), M, q->K(), Phase::kDecode).find("bf16 dot"),
+    EXPECT_NE(LinearPathName(q->path(M), q->format(), q->mode(), M, q->K(), Phase::kDecode, 1).find("bf16 dot"),
               std::string::npos) << "M=" << M;
   CheckBatchMatchesAlone("tiny-qwen3", {5, 1, 17, 9}, 4, 0.0f, "", ComputeMode::kBf16);
   CheckBatchMatchesAlone("tiny-qwen3", {3, 8, 2, 6, 1, 11, 4, 7}, 3, 0.0f, "", ComputeMode::kBf16);

@@ -45,6 +45,12 @@ TEST(KernelPaths, AMixedQuantizationCountsTheLayersOfEachKernel) {
   EXPECT_EQ(decode[0].ops, (std::vector<std::string>{"attn.q_proj", "mlp.down_proj (1 of 2)"}));
   EXPECT_EQ(decode[1].kernel, "Q6_K GEMV, int8 dot on 8-bit x");
   EXPECT_EQ(decode[1].ops, (std::vector<std::string>{"mlp.down_proj (1 of 2)", "lm_head"}));
+  // Q4_K in the interleaved layout (QuantInterleaveRows) says so.
+  std::vector<WeightSite> interleaved = sites;
+  for (WeightSite& s : interleaved) s.interleave = s.type == QuantType::kQ4_K ? 16 : 1;
+  EXPECT_EQ(DescribePaths(interleaved, 4, Phase::kDecode)[0].kernel,
+            "Q4_K 4-row GEMV, int8 dot on 8-bit x, 16 rows interleaved");
+  EXPECT_EQ(DescribePaths(interleaved, 4, Phase::kDecode)[1].kernel, "Q6_K 4-row GEMV, int8 dot on 8-bit x");
   // The exact mode dequantizes; prefill's large batches go through slabs.
   EXPECT_EQ(DescribePaths(MixedSites(QuantType::kQ4_K, ComputeMode::kF32), 1, Phase::kDecode)[0].kernel,
             "Q4_K GEMV, dequantized to f32 FMA");

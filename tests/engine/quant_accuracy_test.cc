@@ -18,6 +18,7 @@
 
 #include "common/npy.h"
 #include "engine/context.h"
+#include "engine/kernel_paths.h"
 #include "tests/test_util.h"
 
 namespace oko {
@@ -62,12 +63,23 @@ std::unique_ptr<Context> Load(const std::string& spec, Source source, bool exact
   return c.ok() ? std::move(c).value() : nullptr;
 }
 
+// The fast mode holds its weights in the layout this CPU's int8 kernels read
+// (QuantInterleaveRows; so the KL below covers those kernels), the exact mode row-major.
+void ExpectKernelLayouts(const Context& fast, const Context& exact) {
+  for (const WeightSite& s : WeightSites(fast.model().graph())) {
+    const size_t group = QuantInterleaveRows(s.type);
+    EXPECT_EQ(s.interleave, s.rows % group == 0 ? group : 1) << s.weight;
+  }
+  for (const WeightSite& s : WeightSites(exact.model().graph())) EXPECT_EQ(s.interleave, 1u) << s.weight;
+}
+
 void CheckAgainstLlamaCpp(const std::string& spec, Source source = Source::kQuantAtLoad) {
   const std::string golden = test::SharedPath("golden/gguf/small-llama-256-" + spec);
   std::ifstream in(golden + "/metrics.json");
   const auto metrics = nlohmann::json::parse(in);
   auto fast = Load(spec, source, false), exact = Load(spec, source, true);
   ASSERT_TRUE(fast && exact);
+  ExpectKernelLayouts(*fast, *exact);
   const size_t V = fast->config().vocab_size;
   for (const auto& prompt : metrics["prompts"]) {
     const std::string name = prompt["name"];

@@ -17,9 +17,11 @@ using test::RandomFloats;
 
 // A random [N, K] weight in `type` (made by QuantizeRow), at an offset that is 2-byte but
 // not vector aligned (blocks begin with an f16 scale: ops/quant_formats.h), and its exact
-// values (DequantizeRow, the reference).
+// values (DequantizeRow, the reference); with interleave > 1, view is the weight in
+// groups of that many rows (InterleaveRows, from the same offset) and row_major the rows.
 struct QWeights {
-  QWeights(QuantType type, size_t N, size_t K, uint32_t seed, size_t offset) : values(N * K) {
+  QWeights(QuantType type, size_t N, size_t K, uint32_t seed, size_t offset, size_t interleave = 1)
+      : values(N * K) {
     const size_t rb = QuantRowBytes(type, K);
     bytes.resize(N * rb + offset + 1);
     uint8_t* start = bytes.data() + offset;
@@ -28,12 +30,20 @@ struct QWeights {
       QuantizeRow(type, src.data() + n * K, start + n * rb, K);
       DequantizeRow(type, start + n * rb, values.data() + n * K, K);
     }
-    view = WeightView{type, reinterpret_cast<const std::byte*>(start), N, K, N * rb};
+    row_major = view = WeightView{type, reinterpret_cast<const std::byte*>(start), N, K, N * rb};
+    if (interleave > 1) {
+      interleaved.resize(N * rb + offset + 1);
+      view = InterleaveRows(row_major, interleave, reinterpret_cast<std::byte*>(interleaved.data() + offset));
+    }
   }
   std::vector<float> values;
-  std::vector<uint8_t> bytes;
-  WeightView view;
+  std::vector<uint8_t> bytes, interleaved;
+  WeightView view, row_major;
 };
+
+// The formats InterleaveRows takes: every block format.
+constexpr QuantType kInterleavable[] = {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_1, QuantType::kQ5_0,
+                                        QuantType::kQ5_1, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K};
 
 std::vector<QuantType> AllTypes() {
   std::vector<QuantType> t;
@@ -62,9 +72,9 @@ TEST_P(QuantMatMulTest, DequantizeMatchesReferenceBitForBit) {
   }
 }
 
-void RunCase(QuantType type, size_t M, size_t K, size_t N, bool bias_on, bool gemv) {
+void RunCase(QuantType type, size_t M, size_t K, size_t N, bool bias_on, bool gemv, size_t interleave = 1) {
   const uint32_t seed = static_cast<uint32_t>(K * 131 + N * 7 + M);
-  const QWeights w(type, N, K, seed, 2 * (1 + K % 3));
+  const QWeights w(type, N, K, seed, 2 * (1 + K % 3), interleave);
   const size_t x_stride = K + 3, y_stride = N + 5;
   Buffer<float> x = RandomFloats(M * x_stride, seed + 1, 3);
   Buffer<float> bias = RandomFloats(N, seed + 2, 1);
@@ -78,7 +88,8 @@ void RunCase(QuantType type, size_t M, size_t K, size_t N, bool bias_on, bool ge
     else GemmQuantRows(a, b, e);
   }
   const std::string what = std::string(QuantTypeName(type)) + " M=" + std::to_string(M) +
-                           " K=" + std::to_string(K) + " N=" + std::to_string(N);
+                           " K=" + std::to_string(K) + " N=" + std::to_string(N) +
+                           " interleave=" + std::to_string(interleave);
   for (size_t m = 0; m < M; ++m) {
     std::vector<double> want, tol;
     for (size_t n = 0; n < N; ++n) {
@@ -107,6 +118,31 @@ TEST_P(QuantMatMulTest, GemmMatchesReference) {
   for (QuantType type : AllTypes())
     for (size_t K : Ks(type))
       for (size_t M : {1, 2, 3, 4, 5, 9}) RunCase(type, M, K, 7, M % 2 == 0, false);
+}
+
+// The interleaved layout is a permutation of the row-major bytes: any range of rows
+// comes back as it was, and every kernel reads it (the int8 ones below).
+TEST_P(QuantMatMulTest, InterleavedRowsComeBackAndMultiplyExactly) {
+  for (QuantType type : kInterleavable) {
+    const size_t N = 48, K = 512, rb = QuantRowBytes(type, K);
+    const QWeights w(type, N, K, 21, 2, 16);
+    ASSERT_EQ(w.view.interleave, 16u);
+    ASSERT_NE(std::memcmp(w.view.data, w.row_major.data, N * rb), 0) << QuantTypeName(type);
+    for (auto [b, e] : {std::pair{0, 48}, std::pair{5, 21}, std::pair{16, 32}, std::pair{47, 48}}) {
+      std::vector<std::byte> back(static_cast<size_t>(e - b) * rb);
+      CopyRowMajorRows(w.view, b, e, back.data());
+      EXPECT_EQ(std::memcmp(back.data(), w.row_major.data + b * rb, back.size()), 0)
+          << QuantTypeName(type) << " rows " << b << ".." << e;
+      std::vector<float> got(static_cast<size_t>(e - b) * K);
+      DequantizeWeightRows(w.view, b, e, got.data());
+      EXPECT_EQ(std::memcmp(got.data(), w.values.data() + b * K, got.size() * 4), 0) << QuantTypeName(type);
+    }
+    for (size_t M : {1, 3}) RunCase(type, M, K, 32, true, M == 1, 16);
+  }
+  EXPECT_FALSE(CanInterleave(QWeights(QuantType::kBF16, 16, 64, 1, 2).view, 16));  // no blocks
+  EXPECT_FALSE(CanInterleave(QWeights(QuantType::kQ4_K, 24, 256, 1, 2).view, 16));  // 24 rows
+  EXPECT_FALSE(CanInterleave(QWeights(QuantType::kQ4_K, 32, 256, 1, 2, 16).view, 16));  // already
+  EXPECT_TRUE(CanInterleave(QWeights(QuantType::kQ4_K, 32, 256, 1, 2).view, 16));
 }
 
 // The vectorized activation quantizers give exactly the scalar references' bytes:
@@ -179,65 +215,70 @@ TEST(PairSubBlocks, PutsSubBlockJAtPairedPosition) {
 // kInt8: against the f64 product of the dequantized weights with the activations as the
 // kernel rounds them (Q8_0 blocks of 32, or BlockQ8K), on targets that run it; exact
 // elsewhere. Also checks the int8 result stays near the exact one (8-bit activations).
+void ExpectInt8MatchesRoundedActivations(QuantType type, size_t K, size_t N, size_t interleave) {
+  const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 2, interleave);
+  Buffer<float> x = RandomFloats(K, static_cast<uint32_t>(K), 1);
+  Buffer<float> bias = RandomFloats(N, 3, 0);
+  std::vector<float> xr(K);
+  const bool int8 = QuantInt8Supported(type);
+  if (int8 && QuantBlock(type) == 256) {
+    std::vector<BlockQ8K> xq(K / 256);
+    QuantizeActivationsQ8K(x.data(), xq.data(), K);
+    for (size_t k = 0; k < K; ++k) xr[k] = xq[k / 256].qs[k % 256] * xq[k / 256].d;
+  } else if (int8) {
+    std::vector<uint8_t> xq(QuantRowBytes(QuantType::kQ8_0, K));
+    QuantizeRow(QuantType::kQ8_0, x.data(), xq.data(), K);
+    DequantizeRow(QuantType::kQ8_0, xq.data(), xr.data(), K);
+  } else {
+    xr = x.ToVector();
+  }
+  std::vector<float> y(N, -1.0f);
+  QuantMatMulArgs a{x.data(), K, w.view, bias.data(), y.data(), N, 1, QuantCompute::kInt8};
+  GemvQuantRows(a, 0, 7);
+  GemvQuantRows(a, 7, N);
+  // Activations quantized once by the caller: the same result.
+  std::vector<uint8_t> xq(Int8ActivationBytes(type, K));
+  QuantizeInt8Activations(type, x.data(), K, xq.data());
+  std::vector<float> y2(N, -2.0f);
+  QuantMatMulArgs a2 = a;
+  a2.y = y2.data();
+  a2.xq = xq.data();
+  GemvQuantRows(a2, 0, N);
+  EXPECT_EQ(std::memcmp(y.data(), y2.data(), N * 4), 0) << QuantTypeName(type);
+  std::vector<double> want, tol;
+  for (size_t n = 0; n < N; ++n) {
+    double s = bias[n], mag = 0, exact = bias[n];
+    for (size_t k = 0; k < K; ++k) {
+      s += double(w.values[n * K + k]) * xr[k];
+      exact += double(w.values[n * K + k]) * x[k];
+      mag += std::fabs(double(w.values[n * K + k]) * xr[k]);
+    }
+    want.push_back(s);
+    tol.push_back(1e-5 * mag + 1e-6);
+    EXPECT_NEAR(y[n], exact, 0.02 * mag + 1e-6) << "8-bit activations too far from exact";
+  }
+  test::ExpectWithin(y.data(), want, tol,
+                     std::string(QuantTypeName(type)) + " int8 K=" + std::to_string(K) +
+                         " interleave=" + std::to_string(interleave));
+}
+
 TEST_P(QuantMatMulTest, GemvInt8MatchesRoundedActivations) {
   for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ4_1, QuantType::kQ5_0,
                          QuantType::kQ5_1, QuantType::kQ4_K, QuantType::kQ5_K, QuantType::kQ6_K}) {
     // Odd block counts (96, 288) take the 512-bit Q8_0 kernel's half-register tail.
     const std::vector<size_t> ks = QuantBlock(type) == 32 ? std::vector<size_t>{96, 256, 288, 1024}
                                                           : std::vector<size_t>{256, 512, 1024};
-    for (size_t K : ks) {
-      const size_t N = 19;
-      const QWeights w(type, N, K, static_cast<uint32_t>(K + 7), 2);
-      Buffer<float> x = RandomFloats(K, static_cast<uint32_t>(K), 1);
-      Buffer<float> bias = RandomFloats(N, 3, 0);
-      std::vector<float> xr(K);
-      const bool int8 = QuantInt8Supported(type);
-      if (int8 && QuantBlock(type) == 256) {
-        std::vector<BlockQ8K> xq(K / 256);
-        QuantizeActivationsQ8K(x.data(), xq.data(), K);
-        for (size_t k = 0; k < K; ++k) xr[k] = xq[k / 256].qs[k % 256] * xq[k / 256].d;
-      } else if (int8) {
-        std::vector<uint8_t> xq(QuantRowBytes(QuantType::kQ8_0, K));
-        QuantizeRow(QuantType::kQ8_0, x.data(), xq.data(), K);
-        DequantizeRow(QuantType::kQ8_0, xq.data(), xr.data(), K);
-      } else {
-        xr = x.ToVector();
-      }
-      std::vector<float> y(N, -1.0f);
-      QuantMatMulArgs a{x.data(), K, w.view, bias.data(), y.data(), N, 1, QuantCompute::kInt8};
-      GemvQuantRows(a, 0, 7);
-      GemvQuantRows(a, 7, N);
-      // Activations quantized once by the caller: the same result.
-      std::vector<uint8_t> xq(Int8ActivationBytes(type, K));
-      QuantizeInt8Activations(type, x.data(), K, xq.data());
-      std::vector<float> y2(N, -2.0f);
-      QuantMatMulArgs a2 = a;
-      a2.y = y2.data();
-      a2.xq = xq.data();
-      GemvQuantRows(a2, 0, N);
-      EXPECT_EQ(std::memcmp(y.data(), y2.data(), N * 4), 0) << QuantTypeName(type);
-      std::vector<double> want, tol;
-      for (size_t n = 0; n < N; ++n) {
-        double s = bias[n], mag = 0, exact = bias[n];
-        for (size_t k = 0; k < K; ++k) {
-          s += double(w.values[n * K + k]) * xr[k];
-          exact += double(w.values[n * K + k]) * x[k];
-          mag += std::fabs(double(w.values[n * K + k]) * xr[k]);
-        }
-        want.push_back(s);
-        tol.push_back(1e-5 * mag + 1e-6);
-        EXPECT_NEAR(y[n], exact, 0.02 * mag + 1e-6) << "8-bit activations too far from exact";
-      }
-      test::ExpectWithin(y.data(), want, tol,
-                         std::string(QuantTypeName(type)) + " int8 K=" + std::to_string(K));
-    }
+    for (size_t K : ks) ExpectInt8MatchesRoundedActivations(type, K, 19, 1);
   }
+  // 48 rows in groups of 16, the first call's range ending inside a group.
+  for (QuantType type : kInterleavable)
+    for (size_t K : {256, 1024}) ExpectInt8MatchesRoundedActivations(type, K, 48, 16);
 }
 
 // Each of M rows of a GemmQuantRows kInt8 call equals GemvQuantRows of that row alone.
-void ExpectGemmInt8RowsEqualGemvAlone(QuantType type, size_t K) {
-  const size_t N = 13, x_stride = K + 5, y_stride = N + 3;
-  const QWeights w(type, N, K, 11, 2);
+void ExpectGemmInt8RowsEqualGemvAlone(QuantType type, size_t K, size_t interleave = 1) {
+  const size_t N = interleave > 1 ? 32 : 13, x_stride = K + 5, y_stride = N + 3;
+  const QWeights w(type, N, K, 11, 2, interleave);
   Buffer<float> bias = RandomFloats(N, 5, 0);
   for (size_t M : {2, 3, 4, 5, 8, 9, 16}) {
     const std::string what = std::string(QuantTypeName(type)) + " K=" + std::to_string(K) + " M=" + std::to_string(M);
@@ -278,6 +319,8 @@ TEST_P(QuantMatMulTest, GemmInt8RowsEqualGemvAlone) {
       ExpectGemmInt8RowsEqualGemvAlone(type, K);
     }
   }
+  for (QuantType type : kInterleavable)
+    if (QuantInt8Supported(type)) ExpectGemmInt8RowsEqualGemvAlone(type, 768, 16);
 }
 
 OKO_INSTANTIATE_ON_ALL_TARGETS(QuantMatMulTest);
