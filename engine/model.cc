@@ -94,27 +94,29 @@ Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
 // pages of their own). The bytes they came from leave memory (a mapped file's pages are
 // given back), so the resident size stays that of the format. Only where the kernels run
 // on 8-bit activations: the exact f32 path would copy the rows back a group at a time.
-Status InterleaveForKernels(QuantizedWeights& weights, const ModelDir& m) {
+Status InterleaveForKernels(QuantizedWeights& weights, const ModelDir& m, ThreadPool& pool) {
   std::vector<std::pair<OwnedWeight*, size_t>> todo;  // weight, rows per group
-  size_t total = 0;
   for (auto& [name, w] : weights) {
     const size_t group = QuantInterleaveRows(w.view.type);
-    if (!CanInterleave(w.view, group)) continue;
-    todo.emplace_back(&w, group);
-    total += (w.view.nbytes + 63) / 64 * 64;
+    if (CanInterleave(w.view, group)) todo.emplace_back(&w, group);
   }
   if (todo.empty()) return {};
+  size_t total = 0;
+  for (auto [w, group] : todo) total += (w->view.nbytes + 63) / 64 * 64;
   const std::shared_ptr<std::byte> block = AllocateWeightBytes(total);
   if (block == nullptr) return RuntimeErrorf("out of memory ({} bytes for the interleaved weights)", total);
-  size_t offset = 0;
-  for (auto [w, group] : todo) {
-    const WeightView from = w->view;
-    const bool mapped = m.gguf != nullptr && !w->storage.owner_before(m.gguf) && !m.gguf.owner_before(w->storage);
-    w->view = InterleaveRows(from, group, block.get() + offset);
-    w->storage = std::shared_ptr<const void>(block, block.get() + offset);  // frees a --quant copy
-    offset += (from.nbytes + 63) / 64 * 64;
-    if (mapped) ReleaseMappedPages(from.data, from.nbytes);
-  }
+  std::vector<size_t> offsets(todo.size() + 1, 0);
+  for (size_t i = 0; i < todo.size(); ++i) offsets[i + 1] = offsets[i] + (todo[i].first->view.nbytes + 63) / 64 * 64;
+  pool.ParallelFor(todo.size(), 1, [&](size_t i0, size_t i1, int) {
+    for (size_t i = i0; i < i1; ++i) {
+      auto [w, group] = todo[i];
+      const WeightView from = w->view;
+      const bool mapped = m.gguf != nullptr && !w->storage.owner_before(m.gguf) && !m.gguf.owner_before(w->storage);
+      w->view = InterleaveRows(from, group, block.get() + offsets[i]);
+      w->storage = std::shared_ptr<const void>(block, block.get() + offsets[i]);  // frees a --quant copy
+      if (mapped) ReleaseMappedPages(from.data, from.nbytes);
+    }
+  }, 4);
   return {};
 }
 
@@ -157,7 +159,10 @@ Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
     ThreadPool pool(LoadingThreads(options));
     q.weights = MergeLora(adapters, options.lora, m, pool);
   }
-  if (!exact) OKO_RETURN_IF_ERROR(InterleaveForKernels(q.weights, m));
+  if (!exact) {
+    ThreadPool pool(LoadingThreads(options));
+    OKO_RETURN_IF_ERROR(InterleaveForKernels(q.weights, m, pool));
+  }
   auto model = std::shared_ptr<Model>(new Model(std::move(m), compute, std::move(q.weights),
                                                 exact ? ComputeMode::kF32 : ComputeMode::kBf16));
   model->quant_ = options.quant;
