@@ -595,7 +595,7 @@ void QuantizeRow(QuantType type, const float* src, void* dst, size_t cols) {
 }
 
 bool CanInterleave(const WeightView& w, size_t group) {
-  return IsBlockQuant(w.type) && w.interleave == 1 && group > 1 && w.rows % group == 0;
+  return IsBlockQuant(w.type) && w.interleave == 1 && group > 1 && w.rows > 0 && w.rows % group == 0;
 }
 
 namespace {

@@ -125,7 +125,7 @@ struct WeightView {
 };
 
 // Whether InterleaveRows can put w in groups of `group` rows: a block format, rows a
-// multiple of the group, row-major now.
+// (non-zero) multiple of the group, row-major now.
 bool CanInterleave(const WeightView& w, size_t group);
 // w (row-major) in groups of `group` rows into out (w.nbytes bytes); returns the view of
 // out. CanInterleave(w, group) must hold.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -1033,6 +1034,16 @@ HWY_INLINE void StreamDots(const uint8_t* HWY_RESTRICT base, size_t row_bytes, s
   }
 }
 
+// fn(std::integral_constant<size_t, rows>()) for 1 <= rows <= kMax: a tile's number of
+// activation rows as the compile-time constant the kernels take.
+template <size_t kMax, typename Fn>
+HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
+  if constexpr (kMax > 1) {
+    if (rows < kMax) return WithRows<kMax - 1>(rows, fn);
+  }
+  fn(std::integral_constant<size_t, kMax>());
+}
+
 #if OKO_VNNI
 // ---- Q4_K and Q6_K with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
 // One 512-bit register holds 4 values of each of 16 weight rows (lane r = row r), so an
@@ -1268,15 +1279,6 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const ActQ8K* const
   }
 }
 
-template <QuantType T, size_t kM = 8>
-HWY_INLINE void GroupTile(size_t rows, const uint8_t* HWY_RESTRICT group, const ActQ8K* const* x, size_t nb,
-                          __m512* out) {
-  if constexpr (kM > 1) {
-    if (rows < kM) return GroupTile<T, kM - 1>(rows, group, x, nb, out);
-  }
-  GroupDots<T, kM>(group, x, nb, out);
-}
-
 // Rows [n_begin, n_end) of y for every activation row (xq: a.M rows of xb bytes), the
 // weights in groups of 16 rows, tiles of up to 8 activation rows per pass over a group.
 template <QuantType T>
@@ -1294,23 +1296,13 @@ void GemmInterleaved(const QuantMatMulArgs& a, const uint8_t* xq, size_t xb, siz
       const ActQ8K* x[kTile] = {};
       for (size_t m = 0; m < rows; ++m) x[m] = reinterpret_cast<const ActQ8K*>(xq + (m0 + m) * xb);
       __m512 dots[kTile];
-      GroupTile<T>(rows, group, x, nb, dots);
+      WithRows<kTile>(rows, [&](auto m) { GroupDots<T, decltype(m)::value>(group, x, nb, dots); });
       for (size_t m = 0; m < rows; ++m)
         _mm512_mask_storeu_ps(a.y + (m0 + m) * a.y_stride + g, keep, _mm512_add_ps(dots[m], bias));
     }
   }
 }
 #endif  // OKO_VNNI
-
-// Int8RowDots for a tile of 1 <= rows <= kM activation rows.
-template <QuantType T, size_t kM = Int8Rows(T)>
-HWY_INLINE void Int8TileDots(size_t rows, const uint8_t* HWY_RESTRICT row, const uint8_t* const* xq, size_t K,
-                             __m256* out) {
-  if constexpr (kM > 1) {
-    if (rows < kM) return Int8TileDots<T, kM - 1>(rows, row, xq, K, out);
-  }
-  Int8RowDots<T, kM>(row, xq, K, out);
-}
 
 // Rows [n_begin, n_end) of y for all M activation rows, each weight row read once and
 // multiplied with tiles of up to Int8Rows(T) activation rows. The activations: a.xq
@@ -1370,7 +1362,7 @@ void GemmInt8Typed(const QuantMatMulArgs& a, size_t n_begin, size_t n_end) {
       const uint8_t* x[kTile] = {};
       for (size_t m = 0; m < rows; ++m) x[m] = xq + (m0 + m) * xb;
       __m256 v[kTile];
-      Int8TileDots<T>(rows, base + n * rb, x, K, v);
+      WithRows<kTile>(rows, [&](auto m) { Int8RowDots<T, decltype(m)::value>(base + n * rb, x, K, v); });
       for (size_t m = rows; m < kTile; ++m) v[m] = v[0];
       for (size_t q = 0; q < rows; q += 4) {
         _mm_store_ps(dots, Hsum4(v[q], v[q + 1], v[q + 2], v[q + 3]));
