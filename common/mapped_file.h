@@ -32,8 +32,9 @@ class MappedFile {
 };
 
 // Gives back the pages of [p, p + n) of a read-only file mapping that lie wholly inside it
-// (their contents stay readable: a later access reads them in again). For weights that
-// were converted at load (--quant) and are not read again. Best effort.
+// (their contents stay readable: a later access reads them in again), and maps them in
+// small pages from now on. For weights that were converted or repacked at load and are
+// not read again. Best effort.
 void ReleaseMappedPages(const void* p, size_t n);
 
 // `bytes` of memory for weights streamed at every token, 64-byte aligned, or nullptr when

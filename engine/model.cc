@@ -89,9 +89,9 @@ Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
 }
 
 // The weights whose format this CPU's int8 kernels read fastest with rows interleaved
-// (QuantInterleaveRows: Q4_K on AVX512-VNNI), copied into that layout, all in one block
-// of huge pages (AllocateWeightBytes; the matrices are 1-2 MiB each, too small for huge
-// pages of their own). The bytes they came from leave memory (a mapped file's pages are
+// (QuantInterleaveRows: Q4_K and Q6_K on AVX512-VNNI), copied into that layout over the
+// pool, all in one block of huge pages (AllocateWeightBytes; a 0.6B model's matrices are
+// 1-2 MiB each, too small for huge pages of their own). The bytes they came from leave memory (a mapped file's pages are
 // given back), so the resident size stays that of the format. Only where the kernels run
 // on 8-bit activations: the exact f32 path would copy the rows back a group at a time.
 Status InterleaveForKernels(QuantizedWeights& weights, const ModelDir& m, ThreadPool& pool) {

@@ -1102,7 +1102,7 @@ HWY_INLINE __m512i DwordBytes(uint32_t low, uint32_t high) {
                                                static_cast<int>(c[2]), static_cast<int>(c[3])));
 }
 
-HWY_INLINE Q4KGroupScales UnpackGroupRows(const uint8_t* HWY_RESTRICT b) {
+HWY_INLINE Q4KGroupScales UnpackQ4KScales(const uint8_t* HWY_RESTRICT b) {
   const __m512i a = Load64(b + 64), m = Load64(b + 128), c = Load64(b + 192);
   const __m512i low6 = _mm512_set1_epi8(0x3F), low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
   const __m512i sc03 = _mm512_and_si512(a, low6), mn03 = _mm512_and_si512(m, low6);
@@ -1132,7 +1132,7 @@ HWY_INLINE Q4KGroupScales UnpackGroupRows(const uint8_t* HWY_RESTRICT b) {
 template <size_t kM>
 HWY_INLINE void Q4KGroupSuperBlock(const uint8_t* HWY_RESTRICT b, const ActQ8K* const* x, size_t i,
                                    __m512* acc) {
-  const Q4KGroupScales s = UnpackGroupRows(b);
+  const Q4KGroupScales s = UnpackQ4KScales(b);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   __m512i total[kM];
   for (size_t m = 0; m < kM; ++m) total[m] = _mm512_setzero_si512();
