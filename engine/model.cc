@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "common/check.h"
@@ -88,6 +89,23 @@ Result<QuantizedWeights> GgufWeights(const ModelDir& m) {
   return weights;
 }
 
+// The dtype the model's matrices are stored in (layer 0's up_proj), which `auto` compute
+// decides on. A GGUF file's quantized matrices count as f32: the choice keeps their prefill
+// exact, as for --quant of an f32 folder.
+DType StoredMatrixDType(const ModelDir& m) {
+  const std::string name = LayerTensor(0, LayerWeight::kUpProj);
+  if (m.gguf == nullptr) {
+    const TensorView* w = m.tensors.Find(name);
+    return w != nullptr ? w->dtype : DType::kF32;
+  }
+  const auto it = m.gguf_tensors.find(name);
+  const std::optional<QuantType> type =
+      it != m.gguf_tensors.end() ? QuantTypeFromGgml(it->second->ggml_type) : std::nullopt;
+  if (type == QuantType::kBF16) return DType::kBF16;
+  if (type == QuantType::kF16) return DType::kF16;
+  return DType::kF32;
+}
+
 // The weights whose format this CPU's int8 kernels read fastest with rows interleaved
 // (QuantInterleaveRows: Q4_K and Q6_K on AVX512-VNNI), copied into that layout over the
 // pool, all in one block of huge pages (AllocateWeightBytes; a 0.6B model's matrices are
@@ -127,8 +145,7 @@ Result<std::shared_ptr<const Model>> Model::Load(const std::string& dir,
   OKO_ASSIGN_OR_RETURN(ModelDir m, OpenModelDir(dir));
   ComputeChoice compute{options.compute, "asked for"};
   if (options.compute_auto) {
-    const TensorView* w = m.tensors.Find(LayerTensor(0, LayerWeight::kUpProj));
-    const DType weights = w != nullptr ? w->dtype : DType::kF32;
+    const DType weights = StoredMatrixDType(m);
     const bool bf16_possible = weights == DType::kBF16 && OnednnBf16Supported();
     // The probe (0.1 s, once per CPU) only where bf16 could be chosen.
     compute = ChooseCompute(bf16_possible ? LoadOrMeasureComputeRates() : ComputeRates{},

@@ -114,9 +114,24 @@ TEST(GgufExport, LogitsEqualQuantAtLoad) {
 TEST(GgufExport, PlainTypesRunAsTheFolder) {
   const std::string file = Export(Model("small-llama-256"), "f32", "small-llama-256-f32");
   EXPECT_TRUE(AllLogits(file, "", true, kLlamaIds) == AllLogits(Model("small-llama-256"), "", true, kLlamaIds));
-  auto f = Open(Export(Model("tiny-qwen3"), "bf16", "tiny-qwen3-bf16"));
+  const std::string bf16 = Export(Model("tiny-qwen3"), "bf16", "tiny-qwen3-bf16");
+  auto f = Open(bf16);
   ASSERT_TRUE(f);
   for (const GgufTensor& t : f->tensors()) EXPECT_EQ(t.ggml_type, t.ne.size() == 2 ? 30u : 0u) << t.name;
+  // `auto` decides on the matrices' dtype, found in the file as in the folder (it took a
+  // bf16 file for f32 weights: f32 compute where the folder ran the bf16 dot).
+  EngineOptions o;
+  o.ctx = 64;
+  o.compute_auto = true;
+  auto of_file = LoadContext(bf16, o), of_folder = LoadContext(Model("tiny-qwen3"), o);
+  ASSERT_TRUE(of_file.ok() && of_folder.ok());
+  EXPECT_EQ((*of_file)->model().compute(), (*of_folder)->model().compute());
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(kQwenIds[i % kQwenIds.size()]);  // past the small-batch kernels
+  std::vector<float> from_file, from_folder;
+  (*of_file)->Forward(ids, Logits::kAll, &from_file);
+  (*of_folder)->Forward(ids, Logits::kAll, &from_folder);
+  EXPECT_TRUE(from_file == from_folder);
 }
 
 TEST(GgufExport, AGgufSourceQuantizesAsItsFolder) {
