@@ -1045,7 +1045,7 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 }
 
 #if OKO_VNNI
-// ---- Q4_K and Q6_K with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
+// ---- Q4_K, Q6_K and Q8_0 with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
 // One 512-bit register holds 4 values of each of 16 weight rows (lane r = row r), so an
 // activation row's dword, broadcast, meets 16 rows in one vpdpbusd, a sub-block's scale
 // is one vpmulld for 16 rows, and the 16 results are stored without a reduction. All
@@ -1064,10 +1064,15 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 // read as before (21-23 GB/s, the neighbour moving both); decode of Qwen3-0.6B Q4_K_M
 // went from 48-61 to 54-67 tok/s (docs/PERFORMANCE.md).
 constexpr size_t kGroupRows = 16;
-constexpr bool HasGroupKernel(QuantType type) { return type == QuantType::kQ4_K || type == QuantType::kQ6_K; }
-// The bytes of one super-block of a group's 16 rows: 2304 for Q4_K, 3360 for Q6_K.
+constexpr bool HasGroupKernel(QuantType type) {
+  return type == QuantType::kQ4_K || type == QuantType::kQ6_K || type == QuantType::kQ8_0;
+}
+// The bytes of one (super-)block of a group's 16 rows: 2304 for Q4_K, 3360 for Q6_K, 544
+// for Q8_0.
 constexpr size_t GroupBlockBytes(QuantType type) {
-  return kGroupRows * (type == QuantType::kQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ6_K));
+  return kGroupRows * (type == QuantType::kQ4_K   ? sizeof(BlockQ4_K)
+                       : type == QuantType::kQ6_K ? sizeof(BlockQ6_K)
+                                                  : sizeof(BlockQ8_0));
 }
 
 // acc + the 16 int32 sums of 4 products of 64 unsigned bytes u with the 4 signed bytes at
@@ -1258,24 +1263,106 @@ HWY_INLINE void Q6KGroupSuperBlock(const uint8_t* HWY_RESTRICT b, const ActQ8K* 
   }
 }
 
+// Q8_0: a group block is 8 lines and 32 bytes. Blocks are 34 bytes (4k + 2), so line k
+// holds bytes 4k..4k+3 of the 16 rows' blocks: line 0 each row's f16 d and values 0, 1,
+// line k values 4k - 2..4k + 1; the last 32 bytes the rows' values 30, 31. The weights go
+// in as w + 128 (unsigned, the sign bit flipped; d's bytes zeroed), so each line meets
+// the activation dword that starts 2 bytes early (values 4k - 2..4k + 1, of which line 0
+// multiplies only 0, 1), the last one values 28..31 with the weights moved to bytes 2, 3;
+// the sum starts from -128 times the block's 32 activations (ActQ8_0Group): exactly
+// sum(w * x). Per block and activation row: 9 vpdpbusd, a convert, a multiply and an FMA
+// for 16 rows, where the row-major kernel pays a convert, multiply and FMA per row and pair
+// of blocks. bench/ops quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, from cache
+// GFLOP/s, row-major -> interleaved: GEMV 87 -> 167, 4 rows 103 -> 297, 8 rows 104 -> 304.
+// Decode of Qwen3-0.6B Q8_0 (tok/s, alternated with the row-major build): 1 thread
+// 40.4-42.0 -> 43.3-45.0, 2 threads 45.3-50.1 -> 51.5-61.3; 8 sequences on 2 threads 128
+// -> 231 (docs/PERFORMANCE.md). More prefetch distance (1088, 2176 bytes) did not help.
+struct ActQ8_0Group {
+  const int8_t* qs;
+  const float* d;
+  const int32_t* block_offsets;  // -128 * the sum of each block's values
+};
+
+// acc + the 16 int32 sums of 4 products of 64 unsigned bytes u with the 4 signed bytes at
+// p (any alignment), broadcast.
+struct Bytes4 {
+  uint8_t b[4];
+};
+HWY_INLINE __m512i DotU8BroadcastAt(__m512i acc, __m512i u, const int8_t* p) {
+  asm("vpdpbusd %[x]%{1to16%}, %[u], %[acc]"
+      : [acc] "+v"(acc)
+      : [u] "v"(u), [x] "m"(*reinterpret_cast<const Bytes4*>(p)));
+  return acc;
+}
+
+template <size_t kM>
+HWY_INLINE void Q8_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i line0 = Load64(b);
+  const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(line0));
+  __m512i w[9];
+  // (line0 & values) ^ flip of the values: d's bytes zero, values 0, 1 + 128.
+  w[0] = _mm512_ternarylogic_epi32(line0, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)),
+                                   _mm512_set1_epi32(static_cast<int>(0x80800000u)), 0x6A);
+  for (size_t k = 1; k < 8; ++k) w[k] = _mm512_xor_si512(Load64(b + 64 * k), flip);
+  const __m512i tail = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 512)));
+  w[8] = _mm512_xor_si512(_mm512_slli_epi32(tail, 16), _mm512_set1_epi32(static_cast<int>(0x80800000u)));
+  for (size_t m = 0; m < kM; ++m) {
+    const int8_t* q = x[m].qs + 32 * i;
+    __m512i sum = _mm512_set1_epi32(x[m].block_offsets[i]);
+    for (size_t k = 0; k < 8; ++k) sum = DotU8BroadcastAt(sum, w[k], q + 4 * k - 2);
+    sum = DotU8BroadcastAt(sum, w[8], q + 28);
+    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[m].d[i])), _mm512_cvtepi32_ps(sum), acc[m]);
+  }
+}
+
 // The group kernels ask for every line of a super-block 256 bytes ahead, whatever the
 // number of activation rows. `oko bench -m` Qwen3-0.6B Q4_K_M `-t 1`, Zen 4, tok/s, one
 // sequence / 8 sequences, alternated over 3-4 rounds, bytes ahead: none 35-37 / 118-124,
 // 128 61-66 / 121-150, 256 59-67 / 127-149, 512 47-52 / 104-148, 1024 42-53 / 92-129.
 constexpr size_t kGroupPrefetchBytes = 256;
 
+// An activation row as a group kernel of format T reads it.
+template <QuantType T>
+using GroupAct = std::conditional_t<T == QuantType::kQ8_0, ActQ8_0Group, const ActQ8K*>;
+
 // out[m][r] = row r of the group at `group` times activation row x[m], m < kM.
 template <QuantType T, size_t kM>
-HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const ActQ8K* const* x, size_t nb, __m512* out) {
+HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* x, size_t nb, __m512* out) {
   for (size_t m = 0; m < kM; ++m) out[m] = _mm512_setzero_ps();
   for (size_t i = 0; i < nb; ++i) {
     const uint8_t* b = group + i * GroupBlockBytes(T);
     for (size_t line = 0; line < GroupBlockBytes(T); line += 64) hwy::Prefetch(b + kGroupPrefetchBytes + line);
     if constexpr (T == QuantType::kQ4_K) {
       Q4KGroupSuperBlock<kM>(b, x, i, out);
-    } else {
+    } else if constexpr (T == QuantType::kQ6_K) {
       Q6KGroupSuperBlock<kM>(b, x, i, out);
+    } else {
+      Q8_0GroupBlock<kM>(b, x, i, out);
     }
+  }
+}
+
+// The a.M activation rows at xq (xb bytes each) as the group kernel of T reads them; Q8_0's
+// block sums go to `block_offsets` (nb per row).
+template <QuantType T>
+void GroupActivations(const uint8_t* xq, size_t xb, size_t M, size_t K, std::vector<GroupAct<T>>& acts,
+                      std::vector<int32_t>& block_offsets) {
+  acts.resize(M);
+  if constexpr (T == QuantType::kQ8_0) {
+    const size_t nb = K / 32;
+    block_offsets.resize(M * nb);
+    for (size_t m = 0; m < M; ++m) {
+      const ActQ8_0 row = ActQ8_0Row(xq + m * xb, K);
+      int32_t* sums = block_offsets.data() + m * nb;
+      for (size_t i = 0; i < nb; ++i) {
+        sums[i] = 0;
+        for (size_t j = 0; j < 8; ++j) sums[i] += row.offsets[8 * i + j];
+      }
+      acts[m] = {row.qs, row.d, sums};
+    }
+  } else {
+    for (size_t m = 0; m < M; ++m) acts[m] = reinterpret_cast<const ActQ8K*>(xq + m * xb);
   }
 }
 
@@ -1283,8 +1370,11 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const ActQ8K* const
 // weights in groups of 16 rows, tiles of up to 8 activation rows per pass over a group.
 template <QuantType T>
 void GemmInterleaved(const QuantMatMulArgs& a, const uint8_t* xq, size_t xb, size_t n_begin, size_t n_end) {
-  const size_t nb = a.w.cols / 256;
+  const size_t nb = a.w.cols / QuantBlock(T);
   const auto* base = reinterpret_cast<const uint8_t*>(a.w.data);
+  thread_local std::vector<GroupAct<T>> acts;
+  thread_local std::vector<int32_t> block_offsets;
+  GroupActivations<T>(xq, xb, a.M, a.w.cols, acts, block_offsets);
   constexpr size_t kTile = 8;
   for (size_t g = n_begin / kGroupRows * kGroupRows; g < n_end; g += kGroupRows) {
     const uint8_t* group = base + g / kGroupRows * nb * GroupBlockBytes(T);
@@ -1293,8 +1383,7 @@ void GemmInterleaved(const QuantMatMulArgs& a, const uint8_t* xq, size_t xb, siz
     const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(keep, a.bias + g) : _mm512_setzero_ps();
     for (size_t m0 = 0; m0 < a.M; m0 += kTile) {
       const size_t rows = std::min(kTile, a.M - m0);
-      const ActQ8K* x[kTile] = {};
-      for (size_t m = 0; m < rows; ++m) x[m] = reinterpret_cast<const ActQ8K*>(xq + (m0 + m) * xb);
+      const GroupAct<T>* x = acts.data() + m0;
       __m512 dots[kTile];
       WithRows<kTile>(rows, [&](auto m) { GroupDots<T, decltype(m)::value>(group, x, nb, dots); });
       for (size_t m = 0; m < rows; ++m)

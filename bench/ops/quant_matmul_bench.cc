@@ -66,13 +66,17 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
   b->Args({kHidden06, kVocab, 1, 1});  // 0.6B lm_head (Q6_K in Q4_K_M files), DRAM
 }
 // The int8 kernels (activations rounded to 8 bits per block, as llama.cpp).
-void BM_GemvQuantInt8_Q8_0(benchmark::State& s) { RunGemv(s, QuantType::kQ8_0, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q8_0(benchmark::State& s) {
+  RunGemv(s, QuantType::kQ8_0, QuantCompute::kInt8, ModelLayout(QuantType::kQ8_0));
+}
+void BM_GemvQuantInt8_Q8_0_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ8_0, QuantCompute::kInt8); }
 void BM_GemvQuantInt8_Q4_0(benchmark::State& s) { RunGemv(s, QuantType::kQ4_0, QuantCompute::kInt8); }
 void BM_GemvQuantInt8_Q4_K(benchmark::State& s) {
   RunGemv(s, QuantType::kQ4_K, QuantCompute::kInt8, ModelLayout(QuantType::kQ4_K));
 }
 void BM_GemvQuantInt8_Q4_K_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ4_K, QuantCompute::kInt8); }
 BENCHMARK(BM_GemvQuantInt8_Q8_0)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q8_0_RowMajor)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_0)->Apply(GemvArgs)->UseRealTime();
 void BM_GemvQuantInt8_Q6_K(benchmark::State& s) {
   RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8, ModelLayout(QuantType::kQ6_K));
@@ -144,11 +148,13 @@ void GemmInt8Args(benchmark::internal::Benchmark* b) {
   for (int64_t M : {4, 8}) b->Args({M, kHidden06, kInter06, 1})->Args({M, kHidden06, kInter06, 0});
 }
 void BM_GemmQuantInt8_Q8_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0, ModelLayout(QuantType::kQ8_0)); }
+void BM_GemmQuantInt8_Q8_0_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0, 1); }
 void BM_GemmQuantInt8_Q4_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, ModelLayout(QuantType::kQ4_K)); }
 void BM_GemmQuantInt8_Q4_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, 1); }
 void BM_GemmQuantInt8_Q6_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K, ModelLayout(QuantType::kQ6_K)); }
 void BM_GemmQuantInt8_Q6_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K, 1); }
 BENCHMARK(BM_GemmQuantInt8_Q8_0)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q8_0_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_K)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_K_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q6_K)->Apply(GemmInt8Args)->UseRealTime();
