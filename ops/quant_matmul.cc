@@ -1316,11 +1316,36 @@ HWY_INLINE void Q8_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group
   }
 }
 
-// The group kernels ask for every line of a super-block 256 bytes ahead, whatever the
-// number of activation rows. `oko bench -m` Qwen3-0.6B Q4_K_M `-t 1`, Zen 4, tok/s, one
-// sequence / 8 sequences, alternated over 3-4 rounds, bytes ahead: none 35-37 / 118-124,
-// 128 61-66 / 121-150, 256 59-67 / 127-149, 512 47-52 / 104-148, 1024 42-53 / 92-129.
+// How far ahead a group kernel asks for its weights depends on how long it spends on a
+// block. One activation row reads as fast as memory allows and the hardware prefetcher
+// keeps up; lines 256 bytes ahead into L1 help it. `oko bench -m` Qwen3-0.6B Q4_K_M `-t 1`,
+// Zen 4, tok/s, one sequence / 8 sequences, alternated over 3-4 rounds, bytes ahead: none
+// 35-37 / 118-124, 128 61-66 / 121-150, 256 59-67 / 127-149, 512 47-52 / 104-148, 1024
+// 42-53 / 92-129.
 constexpr size_t kGroupPrefetchBytes = 256;
+// A tile of 4-8 rows spends 4-8 times longer per block, memory sits idle, and lines a few
+// blocks ahead were not asked for yet: each line then waited on memory. Such tiles ask for
+// the lines 512 columns ahead (2 super-blocks, 16 Q8_0 blocks) into L2 (hint T1; T0 at
+// the same distance was slower than none). quant_matmul_bench from DRAM, 1 thread, K =
+// 1024 N = 3072, GFLOP/s median of 5, 256 bytes (T0) -> 512 columns (T1): 8 rows Q4_K 229
+// -> 302, Q6_K 151 -> 222, Q8_0 151 -> 277 (from cache: 318, 253, 291); 4 rows Q4_K 265
+// -> 277, Q8_0 168 -> 207, Q6_K 203 -> 193; 2 rows lost (Q4_K 185 -> 158) and one row lost
+// more (Q8_0 57 -> 38), so they keep the near distance. Batches of Qwen3-0.6B, tok/s, 1 / 2
+// threads: Q4_K_M x8 144 -> 193 / 237 -> 316, Q8_0 x8 108 -> 197 / 206 -> 303.
+constexpr size_t kTiledPrefetchRows = 4;
+constexpr size_t kTiledPrefetchColumns = 512;
+
+template <QuantType T, size_t kM>
+HWY_INLINE void PrefetchAhead(const uint8_t* block) {
+  constexpr size_t kBytes = GroupBlockBytes(T);
+  if constexpr (kM >= kTiledPrefetchRows) {
+    constexpr size_t kAhead = kBytes * kTiledPrefetchColumns / (T == QuantType::kQ8_0 ? 32 : 256);
+    for (size_t line = 0; line < kBytes; line += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(block + kAhead + line), _MM_HINT_T1);
+  } else {
+    for (size_t line = 0; line < kBytes; line += 64) hwy::Prefetch(block + kGroupPrefetchBytes + line);
+  }
+}
 
 // An activation row as a group kernel of format T reads it.
 template <QuantType T>
@@ -1332,7 +1357,7 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* 
   for (size_t m = 0; m < kM; ++m) out[m] = _mm512_setzero_ps();
   for (size_t i = 0; i < nb; ++i) {
     const uint8_t* b = group + i * GroupBlockBytes(T);
-    for (size_t line = 0; line < GroupBlockBytes(T); line += 64) hwy::Prefetch(b + kGroupPrefetchBytes + line);
+    PrefetchAhead<T, kM>(b);
     if constexpr (T == QuantType::kQ4_K) {
       Q4KGroupSuperBlock<kM>(b, x, i, out);
     } else if constexpr (T == QuantType::kQ6_K) {
