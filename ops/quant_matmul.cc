@@ -1045,7 +1045,7 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 }
 
 #if OKO_VNNI
-// ---- Q4_K, Q6_K and Q8_0 with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
+// ---- Q4_K, Q6_K, Q8_0 and Q4_0 with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
 // One 512-bit register holds 4 values of each of 16 weight rows (lane r = row r), so an
 // activation row's dword, broadcast, meets 16 rows in one vpdpbusd, a sub-block's scale
 // is one vpmulld for 16 rows, and the 16 results are stored without a reduction. All
@@ -1065,15 +1065,19 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 // went from 48-61 to 54-67 tok/s (docs/PERFORMANCE.md).
 constexpr size_t kGroupRows = 16;
 constexpr bool HasGroupKernel(QuantType type) {
-  return type == QuantType::kQ4_K || type == QuantType::kQ6_K || type == QuantType::kQ8_0;
+  return type == QuantType::kQ4_K || type == QuantType::kQ6_K || type == QuantType::kQ8_0 ||
+         type == QuantType::kQ4_0;
 }
 // The bytes of one (super-)block of a group's 16 rows: 2304 for Q4_K, 3360 for Q6_K, 544
-// for Q8_0.
+// for Q8_0, 288 for Q4_0.
 constexpr size_t GroupBlockBytes(QuantType type) {
   return kGroupRows * (type == QuantType::kQ4_K   ? sizeof(BlockQ4_K)
                        : type == QuantType::kQ6_K ? sizeof(BlockQ6_K)
+                       : type == QuantType::kQ4_0 ? sizeof(BlockQ4_0)
                                                   : sizeof(BlockQ8_0));
 }
+// The values in one (super-)block of a row.
+constexpr size_t GroupBlockValues(QuantType type) { return type == QuantType::kQ4_K || type == QuantType::kQ6_K ? 256 : 32; }
 
 // acc + the 16 int32 sums of 4 products of 64 unsigned bytes u with the 4 signed bytes at
 // x, broadcast (EVEX embedded broadcast: no register for x).
@@ -1280,7 +1284,7 @@ HWY_INLINE void Q6KGroupSuperBlock(const uint8_t* HWY_RESTRICT b, const ActQ8K* 
 struct ActQ8_0Group {
   const int8_t* qs;
   const float* d;
-  const int32_t* block_offsets;  // -128 * the sum of each block's values
+  const int32_t* block_offsets;  // -128 (Q8_0) or -8 (Q4_0) times the sum of each block's values
 };
 
 // acc + the 16 int32 sums of 4 products of 64 unsigned bytes u with the 4 signed bytes at
@@ -1316,6 +1320,50 @@ HWY_INLINE void Q8_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group
   }
 }
 
+// Q4_0: a group block is 4 lines and 32 bytes. Blocks are 18 bytes (4k + 2), laid out as
+// Q8_0's: line 0 holds each row's f16 d and qs bytes 0, 1, line k qs bytes 4k - 2..4k + 1,
+// the last 32 bytes qs 14, 15. The low nibble of qs byte j is value j, the high one value
+// j + 16 (0..15, standing for q - 8), so each line gives two registers, low and high
+// nibbles, that meet the activation dwords 2 bytes early (as Q8_0's), the high ones 16
+// values on; the tail's bytes move to bytes 2, 3 and meet values 12..15 and 28..31. The
+// sum starts from -8 times the block's activations (ActQ8_0Group): exactly sum((q - 8) x).
+// Per block and activation row: 10 vpdpbusd, a convert, a multiply and an FMA for 16 rows.
+// bench/ops quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, GFLOP/s, row-major ->
+// interleaved: GEMV from cache 67 -> 166, from DRAM 66 -> 97 (19 -> 28 GB/s: the row-major
+// kernel's reductions were the limit); 8 rows 85 -> 272 from cache, 79 -> 253 from DRAM.
+// Qwen3-0.6B Q4_0, tok/s, alternated: decode 1 thread 55.0-55.6 -> 71.1-74.0, 2 threads
+// 73.9-78.1 -> 77.3-79.9; 8 sequences 1 thread 83-84 -> 180-181, 2 threads 143-147 ->
+// 275-315; pp512 1 thread 174-181 -> 170-174 (the prefill copies groups back to rows).
+template <size_t kM>
+HWY_INLINE void Q4_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), values23 = _mm512_set1_epi32(0x0F0F0000);
+  const __m512i line0 = Load64(b);
+  const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(line0));
+  const __m512i tail = _mm512_slli_epi32(
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 256))), 16);
+  __m512i lo[5], hi[5];
+  lo[0] = _mm512_and_si512(line0, values23);  // d's bytes zero
+  hi[0] = _mm512_and_si512(_mm512_srli_epi16(line0, 4), values23);
+  for (size_t k = 1; k < 4; ++k) {
+    const __m512i line = Load64(b + 64 * k);
+    lo[k] = _mm512_and_si512(line, low4);
+    hi[k] = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
+  }
+  lo[4] = _mm512_and_si512(tail, values23);
+  hi[4] = _mm512_and_si512(_mm512_srli_epi16(tail, 4), values23);
+  for (size_t m = 0; m < kM; ++m) {
+    const int8_t* q = x[m].qs + 32 * i;
+    __m512i sum = _mm512_set1_epi32(x[m].block_offsets[i]);
+    for (size_t k = 0; k < 4; ++k) {
+      sum = DotU8BroadcastAt(sum, lo[k], q + 4 * k - 2);
+      sum = DotU8BroadcastAt(sum, hi[k], q + 16 + 4 * k - 2);
+    }
+    sum = DotU8BroadcastAt(sum, lo[4], q + 12);
+    sum = DotU8BroadcastAt(sum, hi[4], q + 28);
+    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[m].d[i])), _mm512_cvtepi32_ps(sum), acc[m]);
+  }
+}
+
 // How far ahead a group kernel asks for its weights depends on how long it spends on a
 // block. One activation row reads as fast as memory allows and the hardware prefetcher
 // keeps up; lines 256 bytes ahead into L1 help it. `oko bench -m` Qwen3-0.6B Q4_K_M `-t 1`,
@@ -1325,7 +1373,7 @@ HWY_INLINE void Q8_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group
 constexpr size_t kGroupPrefetchBytes = 256;
 // A tile of 4-8 rows spends 4-8 times longer per block, memory sits idle, and lines a few
 // blocks ahead were not asked for yet: each line then waited on memory. Such tiles ask for
-// the lines 512 columns ahead (2 super-blocks, 16 Q8_0 blocks) into L2 (hint T1; T0 at
+// the lines 512 columns ahead (2 super-blocks, 16 blocks of 32) into L2 (hint T1; T0 at
 // the same distance was slower than none). quant_matmul_bench from DRAM, 1 thread, K =
 // 1024 N = 3072, GFLOP/s median of 5, 256 bytes (T0) -> 512 columns (T1): 8 rows Q4_K 229
 // -> 302, Q6_K 151 -> 222, Q8_0 151 -> 277 (from cache: 318, 253, 291); 4 rows Q4_K 265
@@ -1339,7 +1387,7 @@ template <QuantType T, size_t kM>
 HWY_INLINE void PrefetchAhead(const uint8_t* block) {
   constexpr size_t kBytes = GroupBlockBytes(T);
   if constexpr (kM >= kTiledPrefetchRows) {
-    constexpr size_t kAhead = kBytes * kTiledPrefetchColumns / (T == QuantType::kQ8_0 ? 32 : 256);
+    constexpr size_t kAhead = kBytes * kTiledPrefetchColumns / GroupBlockValues(T);
     for (size_t line = 0; line < kBytes; line += 64)
       _mm_prefetch(reinterpret_cast<const char*>(block + kAhead + line), _MM_HINT_T1);
   } else {
@@ -1349,7 +1397,7 @@ HWY_INLINE void PrefetchAhead(const uint8_t* block) {
 
 // An activation row as a group kernel of format T reads it.
 template <QuantType T>
-using GroupAct = std::conditional_t<T == QuantType::kQ8_0, ActQ8_0Group, const ActQ8K*>;
+using GroupAct = std::conditional_t<GroupBlockValues(T) == 32, ActQ8_0Group, const ActQ8K*>;
 
 // out[m][r] = row r of the group at `group` times activation row x[m], m < kM.
 template <QuantType T, size_t kM>
@@ -1362,19 +1410,22 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* 
       Q4KGroupSuperBlock<kM>(b, x, i, out);
     } else if constexpr (T == QuantType::kQ6_K) {
       Q6KGroupSuperBlock<kM>(b, x, i, out);
+    } else if constexpr (T == QuantType::kQ4_0) {
+      Q4_0GroupBlock<kM>(b, x, i, out);
     } else {
       Q8_0GroupBlock<kM>(b, x, i, out);
     }
   }
 }
 
-// The a.M activation rows at xq (xb bytes each) as the group kernel of T reads them; Q8_0's
-// block sums go to `block_offsets` (nb per row).
+// The a.M activation rows at xq (xb bytes each) as the group kernel of T reads them; the
+// 32-blocks' offsets go to `block_offsets` (nb per row): -128 (Q8_0) or -8 (Q4_0) times
+// each block's sum.
 template <QuantType T>
 void GroupActivations(const uint8_t* xq, size_t xb, size_t M, size_t K, std::vector<GroupAct<T>>& acts,
                       std::vector<int32_t>& block_offsets) {
   acts.resize(M);
-  if constexpr (T == QuantType::kQ8_0) {
+  if constexpr (GroupBlockValues(T) == 32) {
     const size_t nb = K / 32;
     block_offsets.resize(M * nb);
     for (size_t m = 0; m < M; ++m) {
@@ -1383,6 +1434,7 @@ void GroupActivations(const uint8_t* xq, size_t xb, size_t M, size_t K, std::vec
       for (size_t i = 0; i < nb; ++i) {
         sums[i] = 0;
         for (size_t j = 0; j < 8; ++j) sums[i] += row.offsets[8 * i + j];
+        if constexpr (T == QuantType::kQ4_0) sums[i] /= 16;  // exact: a multiple of 128
       }
       acts[m] = {row.qs, row.d, sums};
     }

@@ -70,7 +70,10 @@ void BM_GemvQuantInt8_Q8_0(benchmark::State& s) {
   RunGemv(s, QuantType::kQ8_0, QuantCompute::kInt8, ModelLayout(QuantType::kQ8_0));
 }
 void BM_GemvQuantInt8_Q8_0_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ8_0, QuantCompute::kInt8); }
-void BM_GemvQuantInt8_Q4_0(benchmark::State& s) { RunGemv(s, QuantType::kQ4_0, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q4_0(benchmark::State& s) {
+  RunGemv(s, QuantType::kQ4_0, QuantCompute::kInt8, ModelLayout(QuantType::kQ4_0));
+}
+void BM_GemvQuantInt8_Q4_0_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ4_0, QuantCompute::kInt8); }
 void BM_GemvQuantInt8_Q4_K(benchmark::State& s) {
   RunGemv(s, QuantType::kQ4_K, QuantCompute::kInt8, ModelLayout(QuantType::kQ4_K));
 }
@@ -78,6 +81,7 @@ void BM_GemvQuantInt8_Q4_K_RowMajor(benchmark::State& s) { RunGemv(s, QuantType:
 BENCHMARK(BM_GemvQuantInt8_Q8_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q8_0_RowMajor)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_0)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q4_0_RowMajor)->Apply(GemvArgs)->UseRealTime();
 void BM_GemvQuantInt8_Q6_K(benchmark::State& s) {
   RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8, ModelLayout(QuantType::kQ6_K));
 }
@@ -149,12 +153,16 @@ void GemmInt8Args(benchmark::internal::Benchmark* b) {
 }
 void BM_GemmQuantInt8_Q8_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0, ModelLayout(QuantType::kQ8_0)); }
 void BM_GemmQuantInt8_Q8_0_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0, 1); }
+void BM_GemmQuantInt8_Q4_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_0, ModelLayout(QuantType::kQ4_0)); }
+void BM_GemmQuantInt8_Q4_0_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_0, 1); }
 void BM_GemmQuantInt8_Q4_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, ModelLayout(QuantType::kQ4_K)); }
 void BM_GemmQuantInt8_Q4_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, 1); }
 void BM_GemmQuantInt8_Q6_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K, ModelLayout(QuantType::kQ6_K)); }
 void BM_GemmQuantInt8_Q6_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K, 1); }
 BENCHMARK(BM_GemmQuantInt8_Q8_0)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q8_0_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q4_0)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q4_0_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_K)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_K_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q6_K)->Apply(GemmInt8Args)->UseRealTime();
