@@ -90,8 +90,12 @@ void BM_GemvQuantInt8_Q5_0(benchmark::State& s) { RunGemv(s, QuantType::kQ5_0, Q
 BENCHMARK(BM_GemvQuantInt8_Q5_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_K)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_K_RowMajor)->Apply(GemvArgs)->UseRealTime();
-void BM_GemvQuantInt8_Q5_K(benchmark::State& s) { RunGemv(s, QuantType::kQ5_K, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q5_K(benchmark::State& s) {
+  RunGemv(s, QuantType::kQ5_K, QuantCompute::kInt8, ModelLayout(QuantType::kQ5_K));
+}
+void BM_GemvQuantInt8_Q5_K_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ5_K, QuantCompute::kInt8); }
 BENCHMARK(BM_GemvQuantInt8_Q5_K)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q5_K_RowMajor)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q6_K)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q6_K_RowMajor)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuant_Q8_0)->Apply(GemvArgs)->UseRealTime();
@@ -156,6 +160,8 @@ void BM_GemmQuantInt8_Q8_0_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantT
 void BM_GemmQuantInt8_Q4_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_0, ModelLayout(QuantType::kQ4_0)); }
 void BM_GemmQuantInt8_Q4_0_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_0, 1); }
 void BM_GemmQuantInt8_Q4_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, ModelLayout(QuantType::kQ4_K)); }
+void BM_GemmQuantInt8_Q5_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ5_K, ModelLayout(QuantType::kQ5_K)); }
+void BM_GemmQuantInt8_Q5_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ5_K, 1); }
 void BM_GemmQuantInt8_Q4_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, 1); }
 void BM_GemmQuantInt8_Q6_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K, ModelLayout(QuantType::kQ6_K)); }
 void BM_GemmQuantInt8_Q6_K_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ6_K, 1); }
@@ -164,6 +170,8 @@ BENCHMARK(BM_GemmQuantInt8_Q8_0_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_0)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_0_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_K)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q5_K)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q5_K_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_K_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q6_K)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q6_K_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
