@@ -1389,14 +1389,15 @@ HWY_INLINE void Q4_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group
 // 42-53 / 92-129.
 constexpr size_t kGroupPrefetchBytes = 256;
 // A tile of 4-8 rows spends 4-8 times longer per block, memory sits idle, and lines a few
-// blocks ahead were not asked for yet: each line then waited on memory. Such tiles ask for
-// the lines 512 columns ahead (2 super-blocks, 16 blocks of 32) into L2 (hint T1; T0 at
-// the same distance was slower than none). quant_matmul_bench from DRAM, 1 thread, K =
-// 1024 N = 3072, GFLOP/s median of 5, 256 bytes (T0) -> 512 columns (T1): 8 rows Q4_K 229
-// -> 302, Q6_K 151 -> 222, Q8_0 151 -> 277 (from cache: 318, 253, 291); 4 rows Q4_K 265
-// -> 277, Q8_0 168 -> 207, Q6_K 203 -> 193; 2 rows lost (Q4_K 185 -> 158) and one row lost
-// more (Q8_0 57 -> 38), so they keep the near distance. Batches of Qwen3-0.6B, tok/s, 1 / 2
-// threads: Q4_K_M x8 144 -> 193 / 237 -> 316, Q8_0 x8 108 -> 197 / 206 -> 303.
+// blocks ahead were not asked for yet: each line then waited on memory. Such tiles ask
+// for the lines 512 columns ahead (2 super-blocks, 16 blocks of 32) into L2 (hint T1; T0
+// one block ahead gave 8 rows of Q4_K 213, T1 there 285). quant_matmul_bench from DRAM, 1
+// thread, K = 1024 N = 3072, GFLOP/s median of 5, 256 bytes (T0) -> 512 columns (T1): 8
+// rows Q4_K 229 -> 302, Q6_K 151 -> 222, Q8_0 151 -> 277 (from cache: 318, 253, 291); 4
+// rows Q4_K 265 -> 277, Q8_0 168 -> 207, Q6_K 203 -> 193; 2 rows lost (Q4_K 185 -> 158)
+// and one row lost more (Q8_0 57 -> 38), so they keep the near distance. Batches of
+// Qwen3-0.6B, tok/s, 1 / 2 threads: Q4_K_M x8 144 -> 193 / 237 -> 316, Q8_0 x8 108 -> 197
+// / 206 -> 303.
 constexpr size_t kTiledPrefetchRows = 4;
 constexpr size_t kTiledPrefetchColumns = 512;
 
