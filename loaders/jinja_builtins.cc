@@ -381,16 +381,6 @@ Value Range(const CallArgs& a) {
   return Value::MakeList(std::move(items));
 }
 
-Dict KeywordDict(const CallArgs& a, std::string_view fn) {
-  Dict d;
-  for (const Value& p : a.positional) {
-    if (!p.is_dict()) throw TemplateError(fmt::format("{}() takes a mapping or keyword arguments", fn));
-    for (const auto& [k, v] : p.as_dict().entries) d.Set(k, v);
-  }
-  for (const auto& [k, v] : a.keyword) d.Set(k, v);
-  return d;
-}
-
 Value StrftimeNow(const CallArgs& a) {
   const std::string format = StringArg(a, 0, "format");
   const std::time_t now = std::time(nullptr);
@@ -404,9 +394,6 @@ Value StrftimeNow(const CallArgs& a) {
 const std::unordered_map<std::string_view, Value>& Globals() {
   static const std::unordered_map<std::string_view, Value> kGlobals = {
       {"range", Value::MakeFunction("range", Range)},
-      {"namespace", Value::MakeFunction("namespace", [](const CallArgs& a) {
-         return Value::MakeNamespace(KeywordDict(a, "namespace"));
-       })},
       {"dict", Value::MakeFunction("dict", [](const CallArgs& a) { return Value::MakeDict(KeywordDict(a, "dict")); })},
       {"raise_exception", Value::MakeFunction("raise_exception", [](const CallArgs& a) -> Value {
          throw TemplateError("template raised an exception: " + ToStr(a.Get(0, "message", Value::Str(""))));
@@ -417,6 +404,16 @@ const std::unordered_map<std::string_view, Value>& Globals() {
 }
 
 }  // namespace
+
+Dict KeywordDict(const CallArgs& a, std::string_view fn) {
+  Dict d;
+  for (const Value& p : a.positional) {
+    if (!p.is_dict()) throw TemplateError(fmt::format("{}() takes a mapping or keyword arguments", fn));
+    for (const auto& [k, v] : p.as_dict().entries) d.Set(k, v);
+  }
+  for (const auto& [k, v] : a.keyword) d.Set(k, v);
+  return d;
+}
 
 bool IsKnownFilter(std::string_view name) { return Filters().count(name) != 0; }
 bool IsKnownTest(std::string_view name) { return Tests().count(name) != 0; }

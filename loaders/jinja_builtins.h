@@ -18,7 +18,11 @@ bool ApplyTest(std::string_view name, const Value& v, const CallArgs& args);
 // obj.name(args) for the str and dict methods templates use; false when `obj` has no
 // method `name`.
 bool CallMethod(const Value& obj, std::string_view name, const CallArgs& args, Value* out);
-// namespace, range, dict, raise_exception, strftime_now; Undefined for any other name.
+// range, dict, raise_exception, strftime_now; Undefined for any other name. (namespace()
+// is the evaluator's: the render owns the namespaces.)
 Value FindGlobal(std::string_view name);
+// The keyword arguments of dict() and namespace(), after any mappings passed positionally;
+// `fn` names the function in the error for any other positional argument.
+Dict KeywordDict(const CallArgs& a, std::string_view fn);
 
 }  // namespace oko::jinja

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <unordered_map>
 
 #include "loaders/jinja_builtins.h"
@@ -19,7 +20,7 @@ constexpr int kMaxCallDepth = 32;
 class Evaluator {
  public:
   Evaluator(const Dict& variables, const RenderLimits& limits)
-      : variables_(variables), limits_(limits) {}
+      : variables_(variables), limits_(limits), namespace_function_(MakeNamespaceFunction()) {}
 
   std::string Run(const Body& body) {
     std::string out;
@@ -157,6 +158,13 @@ class Evaluator {
     ns.namespace_attrs().Set(s.attr, std::move(v));
   }
 
+  // namespace(): its attributes live in namespaces_, as long as the render.
+  Value MakeNamespaceFunction() {
+    return Value::MakeFunction("namespace", [this](const CallArgs& args) {
+      return Value::MakeNamespace(&namespaces_.emplace_back(KeywordDict(args, "namespace")));
+    });
+  }
+
   // A macro is a function over this evaluator, which outlives every value of the render.
   // It closes over the scopes where it is defined: frames [0, closure_end), which stay
   // on the stack for as long as the macro can be called.
@@ -213,6 +221,7 @@ class Evaluator {
       if (found != frames_[i].end()) return found->second;
     }
     if (const Value* v = variables_.Find(name)) return *v;
+    if (name == "namespace") return namespace_function_;
     return FindGlobal(name);
   }
 
@@ -343,6 +352,9 @@ class Evaluator {
 
   const Dict& variables_;
   const RenderLimits limits_;
+  // Every namespace() of the render (a deque: they stay where they are).
+  std::deque<Dict> namespaces_;
+  const Value namespace_function_;
   std::vector<Frame> frames_;
   // Per active macro call: the frames it closes over, [0, closure_end), and its own,
   // [base, end).

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,8 +12,9 @@
 namespace oko::jinja {
 namespace {
 
+// `depth`: the lists and dicts around `j`.
 Value FromJsonAt(const nlohmann::ordered_json& j, int depth) {
-  if (depth > kMaxValueDepth)
+  if (j.is_structured() && depth >= kMaxValueDepth)
     throw TemplateError(fmt::format("input nests deeper than {} levels", kMaxValueDepth));
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null: return Value::None();
@@ -143,11 +145,19 @@ std::string ReprString(std::string_view s) {
   return out;
 }
 
-std::string ReprItems(const List& list) {
+// Repr's walk: how deep it is, and the namespaces it is inside of (a cycle ends there).
+struct ReprWalk {
+  int depth = 0;
+  std::vector<const Dict*> open_namespaces;
+};
+
+std::string ReprAt(const Value& v, ReprWalk& walk);
+
+std::string ReprItems(const List& list, ReprWalk& walk) {
   std::string out(1, list.is_tuple ? '(' : '[');
   for (size_t i = 0; i < list.items.size(); ++i) {
     if (i > 0) out += ", ";
-    out += Repr(list.items[i]);
+    out += ReprAt(list.items[i], walk);
     CheckStringSize(out.size());
   }
   if (list.is_tuple && list.items.size() == 1) out += ",";
@@ -155,14 +165,54 @@ std::string ReprItems(const List& list) {
   return out;
 }
 
-std::string ReprDict(const Dict& d) {
+std::string ReprDict(const Dict& d, ReprWalk& walk) {
   std::string out = "{";
   for (size_t i = 0; i < d.entries.size(); ++i) {
     if (i > 0) out += ", ";
-    out += ReprString(d.entries[i].first) + ": " + Repr(d.entries[i].second);
+    out += ReprString(d.entries[i].first) + ": " + ReprAt(d.entries[i].second, walk);
     CheckStringSize(out.size());
   }
   return out + "}";
+}
+
+std::string ReprNamespace(const Dict& attrs, ReprWalk& walk) {
+  auto& open = walk.open_namespaces;
+  if (std::find(open.begin(), open.end(), &attrs) != open.end()) return "<Namespace {...}>";
+  open.push_back(&attrs);
+  std::string out = "<Namespace " + ReprDict(attrs, walk) + ">";
+  open.pop_back();
+  return out;
+}
+
+std::string ReprAt(const Value& v, ReprWalk& walk) {
+  if (v.is_undefined()) return "Undefined";
+  if (v.is_none()) return "None";
+  if (v.is_bool()) return v.as_bool() ? "True" : "False";
+  if (v.is_int()) return std::to_string(v.as_int());
+  if (v.is_float()) return FormatFloat(v.as_float());
+  if (v.is_string()) return ReprString(v.as_string());
+  if (v.is_function()) return "<function " + v.as_function().name + ">";
+  if (++walk.depth > kMaxPrintDepth)
+    throw TemplateError(fmt::format("value nests deeper than {} levels to print", kMaxPrintDepth));
+  std::string out = v.is_list() ? ReprItems(v.as_list(), walk)
+                    : v.is_dict() ? ReprDict(v.as_dict(), walk)
+                                  : ReprNamespace(v.namespace_attrs(), walk);
+  --walk.depth;
+  return out;
+}
+
+// Lists and dicts nested in `v`, itself included; a namespace is a leaf (it owns nothing).
+int Nesting(const Value& v) {
+  if (v.is_list()) return v.as_list().nesting;
+  if (v.is_dict()) return v.as_dict().nesting;
+  return 0;
+}
+
+int NestingOfContainer(int deepest_item) {
+  const int nesting = deepest_item + 1;
+  if (nesting > kMaxValueDepth)
+    throw TemplateError(fmt::format("lists and dicts nest deeper than {} levels", kMaxValueDepth));
+  return nesting;
 }
 
 bool EqualLists(const List& a, const List& b) {
@@ -207,19 +257,23 @@ const Value& CallArgs::Get(size_t index, std::string_view name, const Value& fal
 }
 
 Value Value::MakeList(std::vector<Value> items, bool is_tuple) {
+  int deepest = 0;
+  for (const Value& item : items) deepest = std::max(deepest, Nesting(item));
   auto list = std::make_shared<List>();
   list->items = std::move(items);
   list->is_tuple = is_tuple;
+  list->nesting = NestingOfContainer(deepest);
   return Value(Storage(std::shared_ptr<const List>(std::move(list))));
 }
 
 Value Value::MakeDict(Dict dict) {
+  int deepest = 0;
+  for (const auto& [key, item] : dict.entries) deepest = std::max(deepest, Nesting(item));
+  dict.nesting = NestingOfContainer(deepest);
   return Value(Storage(std::shared_ptr<const Dict>(std::make_shared<Dict>(std::move(dict)))));
 }
 
-Value Value::MakeNamespace(Dict attrs) {
-  return Value(Storage(Namespace{std::make_shared<Dict>(std::move(attrs))}));
-}
+Value Value::MakeNamespace(Dict* attrs) { return Value(Storage(Namespace{attrs})); }
 
 Value Value::MakeFunction(std::string name, std::function<Value(const CallArgs&)> call) {
   return Value(Storage(std::shared_ptr<const Function>(
@@ -285,16 +339,8 @@ std::string ToStr(const Value& v) {
 }
 
 std::string Repr(const Value& v) {
-  if (v.is_undefined()) return "Undefined";
-  if (v.is_none()) return "None";
-  if (v.is_bool()) return v.as_bool() ? "True" : "False";
-  if (v.is_int()) return std::to_string(v.as_int());
-  if (v.is_float()) return FormatFloat(v.as_float());
-  if (v.is_string()) return ReprString(v.as_string());
-  if (v.is_list()) return ReprItems(v.as_list());
-  if (v.is_dict()) return ReprDict(v.as_dict());
-  if (v.is_namespace()) return "<Namespace " + ReprDict(v.namespace_attrs()) + ">";
-  return "<function " + v.as_function().name + ">";
+  ReprWalk walk;
+  return ReprAt(v, walk);
 }
 
 std::string FormatFloat(double d) {

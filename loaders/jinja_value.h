@@ -42,16 +42,23 @@ class TemplateError : public std::exception {
 
 // No single string a template builds may exceed this (the output has its own limit).
 inline constexpr size_t kMaxStringBytes = size_t{16} << 20;
-// Deepest nesting of lists/dicts accepted from JSON input.
+// Deepest nesting of lists/dicts in any value, from JSON input or built by a template
+// (`{% set ns.x = [ns.x] %}` in a loop would otherwise nest until printing or freeing it
+// overflowed the stack).
 inline constexpr int kMaxValueDepth = 256;
+// Deepest a value prints, counting the namespaces it reaches (they may refer to each
+// other: chains of any length). jinja2 stops with a RecursionError near 1000 too.
+inline constexpr int kMaxPrintDepth = 1000;
 
 class Value;
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;  // only changes how it prints: (1, 2) vs [1, 2]
+  int nesting = 1;        // lists and dicts nested here, this one included (Value::MakeList)
 };
 struct Dict {
   std::vector<std::pair<std::string, Value>> entries;  // insertion order, as Python's dict
+  int nesting = 1;  // as List's, set by Value::MakeDict (a namespace's attributes: unused)
   const Value* Find(std::string_view key) const;
   void Set(const std::string& key, Value value);
 };
@@ -72,9 +79,12 @@ struct Undefined {
   std::string hint;
 };
 struct NoneType {};
-// jinja2's namespace(): the one mutable object (`{% set ns.x = ... %}`).
+// jinja2's namespace(): the one mutable object (`{% set ns.x = ... %}`). Its attributes
+// belong to the render that created it (RenderTemplate), not to the values that refer to
+// it, so namespaces may refer to each other, even in a cycle as jinja2 allows, without
+// owning each other: nothing leaks, and a value counts a namespace as a leaf.
 struct Namespace {
-  std::shared_ptr<Dict> attrs;
+  Dict* attrs;
 };
 
 class Value {
@@ -92,10 +102,12 @@ class Value {
 
   static Value MakeUndefined(std::string hint) { return Value(Storage(Undefined{std::move(hint)})); }
   static Value None() { return Value(Storage(NoneType{})); }
+  // Throw TemplateError when the result would nest deeper than kMaxValueDepth.
   static Value MakeList(std::vector<Value> items, bool is_tuple = false);
   static Value MakeDict(Dict dict);
   static Value MakeFunction(std::string name, std::function<Value(const CallArgs&)> call);
-  static Value MakeNamespace(Dict attrs);
+  // `attrs` must outlive every copy of the value (the render owns it).
+  static Value MakeNamespace(Dict* attrs);
 
   bool is_undefined() const { return std::holds_alternative<Undefined>(v_); }
   bool is_none() const { return std::holds_alternative<NoneType>(v_); }
@@ -141,7 +153,9 @@ Value FromJson(const nlohmann::ordered_json& j);
 
 bool Truthy(const Value& v);
 bool Equal(const Value& a, const Value& b);
-// Python's str() and repr(); Undefined prints as "" (jinja2's default Undefined).
+// Python's str() and repr(); Undefined prints as "" (jinja2's default Undefined). A
+// namespace met again inside itself prints its attributes as {...}, as Python's dict
+// repr does; deeper than kMaxPrintDepth is a TemplateError.
 std::string ToStr(const Value& v);
 std::string Repr(const Value& v);
 // Python's repr(float): the shortest string that round-trips, "1.0", "1e+16".

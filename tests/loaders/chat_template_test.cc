@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -299,6 +300,29 @@ TEST(JinjaLimits, DeepNestingIsAnErrorNotACrash) {
   for (int i = 0; i < 1000; ++i) blocks += "{% if true %}";
   EXPECT_NE(Render(blocks).find("nesting deeper than"), std::string::npos);
   EXPECT_NE(Render("{{ " + std::string(100000, '-') + "1 }}").find("nesting deeper than"), std::string::npos);
+}
+
+// Expected outputs from jinja2 3.1 (ImmutableSandboxedEnvironment, as transformers renders).
+TEST(JinjaStatements, NamespacesMayReferToEachOther) {
+  EXPECT_EQ(Render("{% set ns = namespace(n=0) %}{% set ns.n = ns %}{{ ns.n }}|{{ [ns] }}"),
+            "<Namespace {'n': <Namespace {...}>}>|[<Namespace {'n': <Namespace {...}>}>]");
+  EXPECT_EQ(Render("{% set a = namespace() %}{% set b = namespace(a=a) %}{% set a.b = [b, {'k': a}] %}"
+                   "{{ a }}|{{ b }}|{{ a.b[0].a.b[1].k == a }}"),
+            "<Namespace {'b': [<Namespace {'a': <Namespace {...}>}>, {'k': <Namespace {...}>}]}>|"
+            "<Namespace {'a': <Namespace {'b': [<Namespace {...}>, {'k': <Namespace {...}>}]}>}>|True");
+}
+
+TEST(JinjaLimits, ValuesBuiltInLoopsNestNoDeeperThanTheLimit) {
+  const std::string nest = "{% set ns = namespace(x=0) %}{% for i in range(N) %}{% set ns.x = [ns.x] %}{% endfor %}";
+  const auto nested = [&](int n) { return std::regex_replace(nest, std::regex("N"), std::to_string(n)); };
+  EXPECT_EQ(Render(nested(255) + "{{ ns.x|string|length }}"), "511");
+  EXPECT_EQ(Render(nested(100000) + "{{ ns.x }}"), "ERROR: t:1:72: lists and dicts nest deeper than 256 levels");
+  // A chain of namespaces is not owned (no limit on building it) but prints only so deep.
+  const std::string chain =
+      "{% set ns = namespace(all=[]) %}{% for i in range(5000) %}{% set ns.all = ns.all + [namespace(i=i)] %}{% endfor %}"
+      "{% for n in ns.all %}{% if not loop.last %}{% set n.next = ns.all[loop.index] %}{% endif %}{% endfor %}";
+  EXPECT_EQ(Render(chain + "{{ ns.all[4998] }}"), "<Namespace {'i': 4998, 'next': <Namespace {'i': 4999}>}>");
+  EXPECT_NE(Render(chain + "{{ ns.all[0] }}").find("nests deeper than 1000 levels to print"), std::string::npos);
 }
 
 TEST(JinjaLimits, EndlessLoopsAreBounded) {
