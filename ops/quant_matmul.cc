@@ -1045,7 +1045,7 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 }
 
 #if OKO_VNNI
-// ---- Q4_K, Q5_K, Q6_K, Q8_0 and Q4_0 with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
+// ---- Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 and Q4_1 with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
 // One 512-bit register holds 4 values of each of 16 weight rows (lane r = row r), so an
 // activation row's dword, broadcast, meets 16 rows in one vpdpbusd, a sub-block's scale
 // is one vpmulld for 16 rows, and the 16 results are stored without a reduction. All
@@ -1066,15 +1066,16 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 constexpr size_t kGroupRows = 16;
 constexpr bool HasGroupKernel(QuantType type) {
   return type == QuantType::kQ4_K || type == QuantType::kQ6_K || type == QuantType::kQ8_0 ||
-         type == QuantType::kQ4_0 || type == QuantType::kQ5_K;
+         type == QuantType::kQ4_0 || type == QuantType::kQ5_K || type == QuantType::kQ4_1;
 }
 // The bytes of one (super-)block of a group's 16 rows: 2304 for Q4_K, 2816 for Q5_K, 3360
-// for Q6_K, 544 for Q8_0, 288 for Q4_0.
+// for Q6_K, 544 for Q8_0, 288 for Q4_0, 320 for Q4_1.
 constexpr size_t GroupBlockBytes(QuantType type) {
   return kGroupRows * (type == QuantType::kQ4_K   ? sizeof(BlockQ4_K)
                        : type == QuantType::kQ5_K ? sizeof(BlockQ5_K)
                        : type == QuantType::kQ6_K ? sizeof(BlockQ6_K)
                        : type == QuantType::kQ4_0 ? sizeof(BlockQ4_0)
+                       : type == QuantType::kQ4_1 ? sizeof(BlockQ4_1)
                                                   : sizeof(BlockQ8_0));
 }
 // The values in one (super-)block of a row.
@@ -1302,6 +1303,7 @@ struct ActQ8_0Group {
   const int8_t* qs;
   const float* d;
   const int32_t* block_offsets;  // -128 (Q8_0) or -8 (Q4_0) times the sum of each block's values
+  const float* sums;             // d times the sum of each block's values (Q4_1's m term)
 };
 
 // acc + the 16 int32 sums of 4 products of 64 unsigned bytes u with the 4 signed bytes at
@@ -1381,6 +1383,40 @@ HWY_INLINE void Q4_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group
   }
 }
 
+// Q4_1: a group block is 5 lines, no tail. Blocks are 20 bytes, 5 whole dwords: line 0
+// holds each row's f16 d and f16 m, line k (1-4) its qs bytes 4k - 4..4k - 1, whose low
+// nibbles are values 4k - 4..4k - 1 and high ones values 16 on (q in 0..15 standing for
+// d q + m). The nibbles meet the activation dwords in place (8 vpdpbusd); m meets d times
+// the sum of the block's activations (ActQ8_0Group::sums): exactly sum((d q + m) x).
+// bench/ops quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, GFLOP/s (median of 3),
+// row-major -> interleaved: GEMV from cache 52 -> 192, from DRAM 51 -> 100; 4 rows 75 ->
+// 272, 8 rows 74 -> 299 (from DRAM). Qwen3-0.6B Q4_1, `oko bench -t 1`, tok/s, alternated:
+// decode 43-44 -> 64-67, 8 sequences 72 -> 186-195; pp512 175-179 -> 171-172 (the prefill
+// copies groups back to rows).
+template <size_t kM>
+HWY_INLINE void Q4_1GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i line0 = Load64(b);
+  const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(line0));
+  const __m512 mins = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(line0, 16)));
+  __m512i lo[4], hi[4];
+  for (size_t k = 0; k < 4; ++k) {
+    const __m512i line = Load64(b + 64 * (k + 1));
+    lo[k] = _mm512_and_si512(line, low4);
+    hi[k] = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
+  }
+  for (size_t m = 0; m < kM; ++m) {
+    const int8_t* q = x[m].qs + 32 * i;
+    __m512i sum = _mm512_setzero_si512();
+    for (size_t k = 0; k < 4; ++k) {
+      sum = DotU8BroadcastAt(sum, lo[k], q + 4 * k);
+      sum = DotU8BroadcastAt(sum, hi[k], q + 16 + 4 * k);
+    }
+    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[m].d[i])), _mm512_cvtepi32_ps(sum), acc[m]);
+    acc[m] = _mm512_fmadd_ps(mins, _mm512_set1_ps(x[m].sums[i]), acc[m]);
+  }
+}
+
 // How far ahead a group kernel asks for its weights depends on how long it spends on a
 // block. One activation row reads as fast as memory allows and the hardware prefetcher
 // keeps up; lines 256 bytes ahead into L1 help it. `oko bench -m` Qwen3-0.6B Q4_K_M `-t 1`,
@@ -1430,6 +1466,8 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* 
       Q6KGroupSuperBlock<kM>(b, x, i, out);
     } else if constexpr (T == QuantType::kQ4_0) {
       Q4_0GroupBlock<kM>(b, x, i, out);
+    } else if constexpr (T == QuantType::kQ4_1) {
+      Q4_1GroupBlock<kM>(b, x, i, out);
     } else {
       Q8_0GroupBlock<kM>(b, x, i, out);
     }
@@ -1438,7 +1476,7 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* 
 
 // The a.M activation rows at xq (xb bytes each) as the group kernel of T reads them; the
 // 32-blocks' offsets go to `block_offsets` (nb per row): -128 (Q8_0) or -8 (Q4_0) times
-// each block's sum.
+// each block's sum (Q4_1 has none: its values are unsigned).
 template <QuantType T>
 void GroupActivations(const uint8_t* xq, size_t xb, size_t M, size_t K, std::vector<GroupAct<T>>& acts,
                       std::vector<int32_t>& block_offsets) {
@@ -1449,12 +1487,12 @@ void GroupActivations(const uint8_t* xq, size_t xb, size_t M, size_t K, std::vec
     for (size_t m = 0; m < M; ++m) {
       const ActQ8_0 row = ActQ8_0Row(xq + m * xb, K);
       int32_t* sums = block_offsets.data() + m * nb;
-      for (size_t i = 0; i < nb; ++i) {
+      for (size_t i = 0; T != QuantType::kQ4_1 && i < nb; ++i) {
         sums[i] = 0;
         for (size_t j = 0; j < 8; ++j) sums[i] += row.offsets[8 * i + j];
         if constexpr (T == QuantType::kQ4_0) sums[i] /= 16;  // exact: a multiple of 128
       }
-      acts[m] = {row.qs, row.d, sums};
+      acts[m] = {row.qs, row.d, sums, row.sums};
     }
   } else {
     for (size_t m = 0; m < M; ++m) acts[m] = reinterpret_cast<const ActQ8K*>(xq + m * xb);
