@@ -1045,7 +1045,7 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 }
 
 #if OKO_VNNI
-// ---- Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 and Q4_1 with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
+// ---- Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q4_1 and Q5_1 with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
 // One 512-bit register holds 4 values of each of 16 weight rows (lane r = row r), so an
 // activation row's dword, broadcast, meets 16 rows in one vpdpbusd, a sub-block's scale
 // is one vpmulld for 16 rows, and the 16 results are stored without a reduction. All
@@ -1066,16 +1066,18 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 constexpr size_t kGroupRows = 16;
 constexpr bool HasGroupKernel(QuantType type) {
   return type == QuantType::kQ4_K || type == QuantType::kQ6_K || type == QuantType::kQ8_0 ||
-         type == QuantType::kQ4_0 || type == QuantType::kQ5_K || type == QuantType::kQ4_1;
+         type == QuantType::kQ4_0 || type == QuantType::kQ5_K || type == QuantType::kQ4_1 ||
+         type == QuantType::kQ5_1;
 }
 // The bytes of one (super-)block of a group's 16 rows: 2304 for Q4_K, 2816 for Q5_K, 3360
-// for Q6_K, 544 for Q8_0, 288 for Q4_0, 320 for Q4_1.
+// for Q6_K, 544 for Q8_0, 288 for Q4_0, 320 for Q4_1, 384 for Q5_1.
 constexpr size_t GroupBlockBytes(QuantType type) {
   return kGroupRows * (type == QuantType::kQ4_K   ? sizeof(BlockQ4_K)
                        : type == QuantType::kQ5_K ? sizeof(BlockQ5_K)
                        : type == QuantType::kQ6_K ? sizeof(BlockQ6_K)
                        : type == QuantType::kQ4_0 ? sizeof(BlockQ4_0)
                        : type == QuantType::kQ4_1 ? sizeof(BlockQ4_1)
+                       : type == QuantType::kQ5_1 ? sizeof(BlockQ5_1)
                                                   : sizeof(BlockQ8_0));
 }
 // The values in one (super-)block of a row.
@@ -1303,7 +1305,7 @@ struct ActQ8_0Group {
   const int8_t* qs;
   const float* d;
   const int32_t* block_offsets;  // -128 (Q8_0) or -8 (Q4_0) times the sum of each block's values
-  const float* sums;             // d times the sum of each block's values (Q4_1's m term)
+  const float* sums;             // d times the sum of each block's values (Q4_1/Q5_1's m term)
 };
 
 // acc + the 16 int32 sums of 4 products of 64 unsigned bytes u with the 4 signed bytes at
@@ -1388,23 +1390,46 @@ HWY_INLINE void Q4_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group
 // nibbles are values 4k - 4..4k - 1 and high ones values 16 on (q in 0..15 standing for
 // d q + m). The nibbles meet the activation dwords in place (8 vpdpbusd); m meets d times
 // the sum of the block's activations (ActQ8_0Group::sums): exactly sum((d q + m) x).
+// Q5_1 (24 bytes, 6 lines): the same with line 1 each row's qh dword (bit j: the fifth bit
+// of value j), added to the nibbles by a vpshufbitqmb and a masked vpaddb per register.
 // bench/ops quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, GFLOP/s (median of 3),
-// row-major -> interleaved: GEMV from cache 52 -> 192, from DRAM 51 -> 100; 4 rows 75 ->
-// 272, 8 rows 74 -> 299 (from DRAM). Qwen3-0.6B Q4_1, `oko bench -t 1`, tok/s, alternated:
-// decode 43-44 -> 64-67, 8 sequences 72 -> 186-195; pp512 175-179 -> 171-172 (the prefill
-// copies groups back to rows).
-template <size_t kM>
-HWY_INLINE void Q4_1GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
+// row-major -> interleaved: Q4_1 GEMV from cache 52 -> 192, from DRAM 51 -> 100; 4 rows 75
+// -> 272, 8 rows 74 -> 299 (from DRAM). Qwen3-0.6B Q4_1, `oko bench -t 1`, tok/s,
+// alternated: decode 43-44 -> 64-67, 8 sequences 72 -> 186-195; pp512 175-179 -> 171-172
+// (the prefill copies groups back to rows). Q5_1, medians of 3 (the neighbour busy): GEMV
+// from cache 45 -> 116, from DRAM 34 -> 65, 8 rows 70 -> 247; Qwen3-0.6B Q5_1 1 thread:
+// decode 33-38 -> 51.4-51.5, 8 sequences 60-64 -> 165-171, pp512 177-180 -> 164-172.
+//
+// A Q4_1 / Q5_1 line of qs bytes 4k..4k + 3 (kQ5: and the group block's qh line) as low
+// and high nibbles, values 4k..4k + 3 and 16 on of each row, with their fifth bits (kQ5).
+template <bool kQ5>
+HWY_INLINE void SplitNibbles(__m512i line, __m512i qh, size_t k, __m512i* lo, __m512i* hi) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
+  *lo = _mm512_and_si512(line, low4);
+  *hi = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
+  if constexpr (kQ5) {
+    // A qword holds two rows' bytes and qh dwords: vpshufbitqmb gives each byte the qh bit
+    // its control byte names, bits first..first + 3 of the low dword, then of the high one.
+    const auto select = [](uint64_t first) {
+      uint64_t c = 0;
+      for (uint64_t p = 0; p < 4; ++p) c |= (first + p) << (8 * p) | (first + 32 + p) << (8 * (p + 4));
+      return _mm512_set1_epi64(static_cast<long long>(c));
+    };
+    const __m512i fifth = _mm512_set1_epi8(0x10);
+    *lo = _mm512_mask_add_epi8(*lo, _mm512_bitshuffle_epi64_mask(qh, select(4 * k)), *lo, fifth);
+    *hi = _mm512_mask_add_epi8(*hi, _mm512_bitshuffle_epi64_mask(qh, select(16 + 4 * k)), *hi, fifth);
+  }
+}
+
+template <size_t kM, bool kQ5>
+HWY_INLINE void Q41Q51GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
   const __m512i line0 = Load64(b);
   const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(line0));
   const __m512 mins = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(line0, 16)));
+  constexpr size_t kFirstQs = kQ5 ? 2 : 1;  // the line of qs bytes 0..3
+  const __m512i qh = kQ5 ? Load64(b + 64) : _mm512_setzero_si512();
   __m512i lo[4], hi[4];
-  for (size_t k = 0; k < 4; ++k) {
-    const __m512i line = Load64(b + 64 * (k + 1));
-    lo[k] = _mm512_and_si512(line, low4);
-    hi[k] = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
-  }
+  for (size_t k = 0; k < 4; ++k) SplitNibbles<kQ5>(Load64(b + 64 * (kFirstQs + k)), qh, k, &lo[k], &hi[k]);
   for (size_t m = 0; m < kM; ++m) {
     const int8_t* q = x[m].qs + 32 * i;
     __m512i sum = _mm512_setzero_si512();
@@ -1466,8 +1491,8 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* 
       Q6KGroupSuperBlock<kM>(b, x, i, out);
     } else if constexpr (T == QuantType::kQ4_0) {
       Q4_0GroupBlock<kM>(b, x, i, out);
-    } else if constexpr (T == QuantType::kQ4_1) {
-      Q4_1GroupBlock<kM>(b, x, i, out);
+    } else if constexpr (T == QuantType::kQ4_1 || T == QuantType::kQ5_1) {
+      Q41Q51GroupBlock<kM, T == QuantType::kQ5_1>(b, x, i, out);
     } else {
       Q8_0GroupBlock<kM>(b, x, i, out);
     }
@@ -1476,7 +1501,7 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* 
 
 // The a.M activation rows at xq (xb bytes each) as the group kernel of T reads them; the
 // 32-blocks' offsets go to `block_offsets` (nb per row): -128 (Q8_0) or -8 (Q4_0) times
-// each block's sum (Q4_1 has none: its values are unsigned).
+// each block's sum (Q4_1 and Q5_1 have none: their values are unsigned).
 template <QuantType T>
 void GroupActivations(const uint8_t* xq, size_t xb, size_t M, size_t K, std::vector<GroupAct<T>>& acts,
                       std::vector<int32_t>& block_offsets) {
@@ -1487,7 +1512,8 @@ void GroupActivations(const uint8_t* xq, size_t xb, size_t M, size_t K, std::vec
     for (size_t m = 0; m < M; ++m) {
       const ActQ8_0 row = ActQ8_0Row(xq + m * xb, K);
       int32_t* sums = block_offsets.data() + m * nb;
-      for (size_t i = 0; T != QuantType::kQ4_1 && i < nb; ++i) {
+      constexpr bool kUnsigned = T == QuantType::kQ4_1 || T == QuantType::kQ5_1;
+      for (size_t i = 0; !kUnsigned && i < nb; ++i) {
         sums[i] = 0;
         for (size_t j = 0; j < 8; ++j) sums[i] += row.offsets[8 * i + j];
         if constexpr (T == QuantType::kQ4_0) sums[i] /= 16;  // exact: a multiple of 128
