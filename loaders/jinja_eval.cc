@@ -16,6 +16,9 @@ enum class Flow { kNormal, kBreak, kContinue };
 
 // Macro calls nested deeper than this (recursion included) are an error.
 constexpr int kMaxCallDepth = 32;
+// namespace() calls per render: each lives until the render ends (a few dozen bytes), so
+// the step budget alone would allow a GB of them.
+constexpr size_t kMaxNamespaces = size_t{1} << 20;
 
 class Evaluator {
  public:
@@ -161,6 +164,8 @@ class Evaluator {
   // namespace(): its attributes live in namespaces_, as long as the render.
   Value MakeNamespaceFunction() {
     return Value::MakeFunction("namespace", [this](const CallArgs& args) {
+      if (namespaces_.size() >= kMaxNamespaces)
+        throw TemplateError(fmt::format("more than {} namespace() calls in one render", kMaxNamespaces));
       return Value::MakeNamespace(&namespaces_.emplace_back(KeywordDict(args, "namespace")));
     });
   }

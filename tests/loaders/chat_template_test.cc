@@ -323,6 +323,10 @@ TEST(JinjaLimits, ValuesBuiltInLoopsNestNoDeeperThanTheLimit) {
       "{% for n in ns.all %}{% if not loop.last %}{% set n.next = ns.all[loop.index] %}{% endif %}{% endfor %}";
   EXPECT_EQ(Render(chain + "{{ ns.all[4998] }}"), "<Namespace {'i': 4998, 'next': <Namespace {'i': 4999}>}>");
   EXPECT_NE(Render(chain + "{{ ns.all[0] }}").find("nests deeper than 1000 levels to print"), std::string::npos);
+  // Namespaces live until the render ends, so their number is bounded too.
+  EXPECT_NE(Render("{% for i in range(1000000) %}{% set n = namespace() %}{% set n = namespace() %}{% endfor %}")
+                .find("more than 1048576 namespace() calls in one render"),
+            std::string::npos);
 }
 
 TEST(JinjaLimits, EndlessLoopsAreBounded) {
