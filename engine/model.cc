@@ -107,7 +107,7 @@ DType StoredMatrixDType(const ModelDir& m) {
 }
 
 // The weights whose format this CPU's int8 kernels read fastest with rows interleaved
-// (QuantInterleaveRows: Q4_K, Q6_K and Q8_0 on AVX512-VNNI), copied into that layout over the
+// (QuantInterleaveRows: every block format on AVX512-VNNI), copied into that layout over the
 // pool, all in one block of huge pages (AllocateWeightBytes; a 0.6B model's matrices are
 // 1-2 MiB each, too small for huge pages of their own). The bytes they came from leave memory (a mapped file's pages are
 // given back), so the resident size stays that of the format. Only where the kernels run

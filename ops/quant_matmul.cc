@@ -1045,7 +1045,7 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 }
 
 #if OKO_VNNI
-// ---- Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q4_1 and Q5_1 with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
+// ---- Every block format (Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) with 16 weight rows interleaved (QuantInterleaveRows, WeightView::interleave) ----
 // One 512-bit register holds 4 values of each of 16 weight rows (lane r = row r), so an
 // activation row's dword, broadcast, meets 16 rows in one vpdpbusd, a sub-block's scale
 // is one vpmulld for 16 rows, and the 16 results are stored without a reduction. All
@@ -1064,19 +1064,18 @@ HWY_INLINE void WithRows(size_t rows, const Fn& fn) {
 // read as before (21-23 GB/s, the neighbour moving both); decode of Qwen3-0.6B Q4_K_M
 // went from 48-61 to 54-67 tok/s (docs/PERFORMANCE.md).
 constexpr size_t kGroupRows = 16;
-constexpr bool HasGroupKernel(QuantType type) {
-  return type == QuantType::kQ4_K || type == QuantType::kQ6_K || type == QuantType::kQ8_0 ||
-         type == QuantType::kQ4_0 || type == QuantType::kQ5_K || type == QuantType::kQ4_1 ||
-         type == QuantType::kQ5_1;
+constexpr bool HasGroupKernel(QuantType type) {  // every block format
+  return type != QuantType::kF32 && type != QuantType::kF16 && type != QuantType::kBF16;
 }
 // The bytes of one (super-)block of a group's 16 rows: 2304 for Q4_K, 2816 for Q5_K, 3360
-// for Q6_K, 544 for Q8_0, 288 for Q4_0, 320 for Q4_1, 384 for Q5_1.
+// for Q6_K, 544 for Q8_0, 288 for Q4_0, 320 for Q4_1, 352 for Q5_0, 384 for Q5_1.
 constexpr size_t GroupBlockBytes(QuantType type) {
   return kGroupRows * (type == QuantType::kQ4_K   ? sizeof(BlockQ4_K)
                        : type == QuantType::kQ5_K ? sizeof(BlockQ5_K)
                        : type == QuantType::kQ6_K ? sizeof(BlockQ6_K)
                        : type == QuantType::kQ4_0 ? sizeof(BlockQ4_0)
                        : type == QuantType::kQ4_1 ? sizeof(BlockQ4_1)
+                       : type == QuantType::kQ5_0 ? sizeof(BlockQ5_0)
                        : type == QuantType::kQ5_1 ? sizeof(BlockQ5_1)
                                                   : sizeof(BlockQ8_0));
 }
@@ -1304,7 +1303,7 @@ HWY_INLINE void Q6KGroupSuperBlock(const uint8_t* HWY_RESTRICT b, const ActQ8K* 
 struct ActQ8_0Group {
   const int8_t* qs;
   const float* d;
-  const int32_t* block_offsets;  // -128 (Q8_0) or -8 (Q4_0) times the sum of each block's values
+  const int32_t* block_offsets;  // -128 (Q8_0), -8 (Q4_0) or -16 (Q5_0) times the sum of each block's values
   const float* sums;             // d times the sum of each block's values (Q4_1/Q5_1's m term)
 };
 
@@ -1355,23 +1354,57 @@ HWY_INLINE void Q8_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group
 // Qwen3-0.6B Q4_0, tok/s, alternated: decode 1 thread 55.0-55.6 -> 71.1-74.0, 2 threads
 // 73.9-78.1 -> 77.3-79.9; 8 sequences 1 thread 83-84 -> 180-181, 2 threads 143-147 ->
 // 275-315; pp512 1 thread 174-181 -> 170-174 (the prefill copies groups back to rows).
-template <size_t kM>
-HWY_INLINE void Q4_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
+// Q5_0 (22 bytes: d, the qh dword, qs; 5 lines and 32 bytes): line 0 holds d and qh's low
+// half, line 1 qh's high half and qs bytes 0, 1, so the values sit as Q4_0's one line on;
+// the fifth bits come from qh put together from lines 0 and 1 (a vpshrdd) as Q5_1's do,
+// and the sum starts from -16 times the block's activations. quant_matmul_bench (medians
+// of 3), row-major -> interleaved: GEMV from cache 58 -> 118, from DRAM 54 -> 78; 8 rows 84
+// -> 242. Qwen3-0.6B Q5_0, tok/s, alternated: decode 1 thread 40.7-41.9 -> 59.4-60.2
+// (96-98% of the limit), 2 threads 70-78 -> 92-94; 8 sequences 1 thread 75-76 -> 167-168,
+// 2 threads 132-142 -> 238-239; pp512 1 thread 179-182 -> 176-177.
+//
+// nibbles + 16 in the bytes (of `keep`) whose fifth bit is set: byte p of each row's dword
+// holds value first + p, whose fifth bit is bit first + p of the row's qh dword. A qword
+// holds two rows' bytes and qh dwords, and vpshufbitqmb gives each byte the bit of its
+// qword that its control byte names.
+HWY_INLINE __m512i AddFifthBits(__m512i nibbles, __m512i qh, int first, __mmask64 keep = ~__mmask64{0}) {
+  uint64_t select = 0;
+  for (int p = 0; p < 4; ++p) {
+    const auto bit = static_cast<uint64_t>((first + p) & 31);
+    select |= bit << (8 * p) | (bit + 32) << (8 * (p + 4));
+  }
+  const __mmask64 set = keep & _mm512_bitshuffle_epi64_mask(qh, _mm512_set1_epi64(static_cast<long long>(select)));
+  return _mm512_mask_add_epi8(nibbles, set, nibbles, _mm512_set1_epi8(0x10));
+}
+
+template <size_t kM, bool kQ5>
+HWY_INLINE void Q40Q50GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
   const __m512i low4 = _mm512_set1_epi8(0x0F), values23 = _mm512_set1_epi32(0x0F0F0000);
-  const __m512i line0 = Load64(b);
+  constexpr size_t kFirstQs = kQ5 ? 1 : 0;  // the line of qs bytes 0, 1 (in its bytes 2, 3)
+  const __m512i line0 = Load64(b), first = kQ5 ? Load64(b + 64) : line0;
   const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(line0));
   const __m512i tail = _mm512_slli_epi32(
-      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 256))), 16);
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 64 * (kFirstQs + 4)))), 16);
   __m512i lo[5], hi[5];
-  lo[0] = _mm512_and_si512(line0, values23);  // d's bytes zero
-  hi[0] = _mm512_and_si512(_mm512_srli_epi16(line0, 4), values23);
+  lo[0] = _mm512_and_si512(first, values23);  // d's (Q5_0: qh's) bytes zero
+  hi[0] = _mm512_and_si512(_mm512_srli_epi16(first, 4), values23);
   for (size_t k = 1; k < 4; ++k) {
-    const __m512i line = Load64(b + 64 * k);
+    const __m512i line = Load64(b + 64 * (kFirstQs + k));
     lo[k] = _mm512_and_si512(line, low4);
     hi[k] = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
   }
   lo[4] = _mm512_and_si512(tail, values23);
   hi[4] = _mm512_and_si512(_mm512_srli_epi16(tail, 4), values23);
+  if constexpr (kQ5) {
+    const __m512i qh = _mm512_shrdi_epi32(line0, first, 16);
+    const __mmask64 bytes23 = 0xCCCCCCCCCCCCCCCCull;  // registers 0 and 4 hold values in bytes 2, 3 only
+    for (int k = 0; k < 5; ++k) {
+      const int value = k < 4 ? 4 * k - 2 : 12;  // the value in byte 0
+      const __mmask64 keep = k == 0 || k == 4 ? bytes23 : ~__mmask64{0};
+      lo[k] = AddFifthBits(lo[k], qh, value, keep);
+      hi[k] = AddFifthBits(hi[k], qh, value + 16, keep);
+    }
+  }
   for (size_t m = 0; m < kM; ++m) {
     const int8_t* q = x[m].qs + 32 * i;
     __m512i sum = _mm512_set1_epi32(x[m].block_offsets[i]);
@@ -1408,16 +1441,8 @@ HWY_INLINE void SplitNibbles(__m512i line, __m512i qh, size_t k, __m512i* lo, __
   *lo = _mm512_and_si512(line, low4);
   *hi = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
   if constexpr (kQ5) {
-    // A qword holds two rows' bytes and qh dwords: vpshufbitqmb gives each byte the qh bit
-    // its control byte names, bits first..first + 3 of the low dword, then of the high one.
-    const auto select = [](uint64_t first) {
-      uint64_t c = 0;
-      for (uint64_t p = 0; p < 4; ++p) c |= (first + p) << (8 * p) | (first + 32 + p) << (8 * (p + 4));
-      return _mm512_set1_epi64(static_cast<long long>(c));
-    };
-    const __m512i fifth = _mm512_set1_epi8(0x10);
-    *lo = _mm512_mask_add_epi8(*lo, _mm512_bitshuffle_epi64_mask(qh, select(4 * k)), *lo, fifth);
-    *hi = _mm512_mask_add_epi8(*hi, _mm512_bitshuffle_epi64_mask(qh, select(16 + 4 * k)), *hi, fifth);
+    *lo = AddFifthBits(*lo, qh, static_cast<int>(4 * k));
+    *hi = AddFifthBits(*hi, qh, static_cast<int>(16 + 4 * k));
   }
 }
 
@@ -1489,8 +1514,8 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* 
       Q4KGroupSuperBlock<kM, T == QuantType::kQ5_K>(b, x, i, out);
     } else if constexpr (T == QuantType::kQ6_K) {
       Q6KGroupSuperBlock<kM>(b, x, i, out);
-    } else if constexpr (T == QuantType::kQ4_0) {
-      Q4_0GroupBlock<kM>(b, x, i, out);
+    } else if constexpr (T == QuantType::kQ4_0 || T == QuantType::kQ5_0) {
+      Q40Q50GroupBlock<kM, T == QuantType::kQ5_0>(b, x, i, out);
     } else if constexpr (T == QuantType::kQ4_1 || T == QuantType::kQ5_1) {
       Q41Q51GroupBlock<kM, T == QuantType::kQ5_1>(b, x, i, out);
     } else {
@@ -1499,24 +1524,32 @@ HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* 
   }
 }
 
+// How far a 32-block format's unsigned weight bytes in the group kernels stand above the
+// values they mean: Q8_0's w + 128, Q4_0's q (q - 8), Q5_0's q (q - 16); Q4_1 and Q5_1 mean
+// d q + m, their offset is m's term.
+template <QuantType T>
+constexpr int32_t GroupValueBias() {
+  return T == QuantType::kQ8_0 ? 128 : T == QuantType::kQ4_0 ? 8 : T == QuantType::kQ5_0 ? 16 : 0;
+}
+
 // The a.M activation rows at xq (xb bytes each) as the group kernel of T reads them; the
-// 32-blocks' offsets go to `block_offsets` (nb per row): -128 (Q8_0) or -8 (Q4_0) times
-// each block's sum (Q4_1 and Q5_1 have none: their values are unsigned).
+// 32-blocks' offsets (-GroupValueBias times each block's sum) go to `block_offsets`, nb
+// per row.
 template <QuantType T>
 void GroupActivations(const uint8_t* xq, size_t xb, size_t M, size_t K, std::vector<GroupAct<T>>& acts,
                       std::vector<int32_t>& block_offsets) {
   acts.resize(M);
   if constexpr (GroupBlockValues(T) == 32) {
     const size_t nb = K / 32;
-    block_offsets.resize(M * nb);
+    constexpr int32_t kBias = GroupValueBias<T>();
+    if (kBias != 0) block_offsets.resize(M * nb);
     for (size_t m = 0; m < M; ++m) {
       const ActQ8_0 row = ActQ8_0Row(xq + m * xb, K);
-      int32_t* sums = block_offsets.data() + m * nb;
-      constexpr bool kUnsigned = T == QuantType::kQ4_1 || T == QuantType::kQ5_1;
-      for (size_t i = 0; !kUnsigned && i < nb; ++i) {
-        sums[i] = 0;
-        for (size_t j = 0; j < 8; ++j) sums[i] += row.offsets[8 * i + j];
-        if constexpr (T == QuantType::kQ4_0) sums[i] /= 16;  // exact: a multiple of 128
+      int32_t* sums = kBias != 0 ? block_offsets.data() + m * nb : nullptr;
+      for (size_t i = 0; kBias != 0 && i < nb; ++i) {
+        int32_t offset = 0;  // -128 times the block's sum
+        for (size_t j = 0; j < 8; ++j) offset += row.offsets[8 * i + j];
+        sums[i] = offset / (128 / kBias);  // exact: a multiple of 128
       }
       acts[m] = {row.qs, row.d, sums, row.sums};
     }

@@ -101,7 +101,7 @@ bool QuantInt8Supported(QuantType type);
 
 // The rows per group of the interleaved layout (WeightView::interleave) that this
 // target's int8 kernel reads for `type`, or 1 where it reads row-major rows only: 16 for
-// Q4_K, Q6_K and Q8_0 on AVX512-VNNI (16 rows per register, lane r = row r: each activation
+// every block format on AVX512-VNNI (16 rows per register, lane r = row r: each activation
 // row's dot products with 16 weight rows in 64 vpdpbusd per super-block, no reduction). Every
 // kernel takes both layouts (interleaved weights elsewhere are copied back to row-major
 // rows a group at a time); rows of a batch equal the row alone in either.

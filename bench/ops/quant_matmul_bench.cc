@@ -78,6 +78,10 @@ void BM_GemvQuantInt8_Q4_1(benchmark::State& s) {
   RunGemv(s, QuantType::kQ4_1, QuantCompute::kInt8, ModelLayout(QuantType::kQ4_1));
 }
 void BM_GemvQuantInt8_Q4_1_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ4_1, QuantCompute::kInt8); }
+void BM_GemvQuantInt8_Q5_0(benchmark::State& s) {
+  RunGemv(s, QuantType::kQ5_0, QuantCompute::kInt8, ModelLayout(QuantType::kQ5_0));
+}
+void BM_GemvQuantInt8_Q5_0_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ5_0, QuantCompute::kInt8); }
 void BM_GemvQuantInt8_Q5_1(benchmark::State& s) {
   RunGemv(s, QuantType::kQ5_1, QuantCompute::kInt8, ModelLayout(QuantType::kQ5_1));
 }
@@ -92,14 +96,14 @@ BENCHMARK(BM_GemvQuantInt8_Q4_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_0_RowMajor)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_1)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_1_RowMajor)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q5_0)->Apply(GemvArgs)->UseRealTime();
+BENCHMARK(BM_GemvQuantInt8_Q5_0_RowMajor)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q5_1)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q5_1_RowMajor)->Apply(GemvArgs)->UseRealTime();
 void BM_GemvQuantInt8_Q6_K(benchmark::State& s) {
   RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8, ModelLayout(QuantType::kQ6_K));
 }
 void BM_GemvQuantInt8_Q6_K_RowMajor(benchmark::State& s) { RunGemv(s, QuantType::kQ6_K, QuantCompute::kInt8); }
-void BM_GemvQuantInt8_Q5_0(benchmark::State& s) { RunGemv(s, QuantType::kQ5_0, QuantCompute::kInt8); }
-BENCHMARK(BM_GemvQuantInt8_Q5_0)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_K)->Apply(GemvArgs)->UseRealTime();
 BENCHMARK(BM_GemvQuantInt8_Q4_K_RowMajor)->Apply(GemvArgs)->UseRealTime();
 void BM_GemvQuantInt8_Q5_K(benchmark::State& s) {
@@ -173,6 +177,8 @@ void BM_GemmQuantInt8_Q4_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_
 void BM_GemmQuantInt8_Q4_0_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_0, 1); }
 void BM_GemmQuantInt8_Q4_1(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_1, ModelLayout(QuantType::kQ4_1)); }
 void BM_GemmQuantInt8_Q4_1_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_1, 1); }
+void BM_GemmQuantInt8_Q5_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ5_0, ModelLayout(QuantType::kQ5_0)); }
+void BM_GemmQuantInt8_Q5_0_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ5_0, 1); }
 void BM_GemmQuantInt8_Q5_1(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ5_1, ModelLayout(QuantType::kQ5_1)); }
 void BM_GemmQuantInt8_Q5_1_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ5_1, 1); }
 void BM_GemmQuantInt8_Q4_K(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ4_K, ModelLayout(QuantType::kQ4_K)); }
@@ -187,6 +193,8 @@ BENCHMARK(BM_GemmQuantInt8_Q4_0)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_0_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_1)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_1_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q5_0)->Apply(GemmInt8Args)->UseRealTime();
+BENCHMARK(BM_GemmQuantInt8_Q5_0_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q5_1)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q5_1_RowMajor)->Apply(GemmInt8Args)->UseRealTime();
 BENCHMARK(BM_GemmQuantInt8_Q4_K)->Apply(GemmInt8Args)->UseRealTime();
