@@ -38,10 +38,12 @@ fi
 
 # "PP TG ROOFLINE" of one oko run; 0 for a test left out.
 oko_round() {
-  "$OKO" bench -m "$MODEL" -t "$THREADS" -p "$NP" -n "$NG" -r 2 --kv "$KV" --json | python3 -c '
+  local json
+  json=$("$OKO" bench -m "$MODEL" -t "$THREADS" -p "$NP" -n "$NG" -r 2 --kv "$KV" --json) || return 1
+  python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print(r.get("pp", {}).get("tok_s", 0), r.get("tg", {}).get("tok_s", 0), r.get("tg_roofline", 0))'
+print(r.get("pp", {}).get("tok_s", 0), r.get("tg", {}).get("tok_s", 0), r.get("tg_roofline", 0))' <<<"$json"
 }
 # "PP TG" of one llama.cpp run.
 llama_round() {
@@ -49,13 +51,14 @@ llama_round() {
     local tests=()
     ((NP > 0)) && tests+=(-p "$NP" -n 0)
     ((NG > 0)) && tests+=(-p 0 -n "$NG")
-    local pp=0 tg=0 line
+    local pp=0 tg=0 json line
     # One llama-bench per test: -p and -n given together would also run their cross product.
     for ((i = 0; i < ${#tests[@]}; i += 4)); do
-      line=$("$LLAMA_BENCH" -m "$GGUF" -t "$THREADS" "${tests[@]:i:4}" -r 2 -o json 2>/dev/null | python3 -c '
+      json=$("$LLAMA_BENCH" -m "$GGUF" -t "$THREADS" "${tests[@]:i:4}" -r 2 -o json 2>/dev/null) || return 1
+      line=$(python3 -c '
 import json, sys
 r = json.load(sys.stdin)[0]
-print(r["n_prompt"], r["avg_ts"])')
+print(r["n_prompt"], r["avg_ts"])' <<<"$json")
       if [[ ${line%% *} != 0 ]]; then pp=${line#* }; else tg=${line#* }; fi
     done
     echo "$pp $tg"
@@ -70,8 +73,11 @@ print(pp.group(1) if pp else 0, tg.group(1) if tg else 0)'
 
 echo "oko: $OKO, --kv $KV; $(basename "$GGUF"), $THREADS thread(s)"
 for ((r = 1; r <= ROUNDS; ++r)); do
-  read -r opp otg roof < <(oko_round)
-  read -r lpp ltg < <(llama_round)
+  # $(...) rather than < <(...): a failed run (its message already on stderr) stops here.
+  result=$(oko_round) || { echo "compare.sh: oko bench failed on $MODEL" >&2; exit 2; }
+  read -r opp otg roof <<<"$result"
+  result=$(llama_round) || { echo "compare.sh: llama.cpp failed on $GGUF" >&2; exit 2; }
+  read -r lpp ltg <<<"$result"
   python3 - "$r" "$NP" "$NG" "$opp" "$otg" "$roof" "$lpp" "$ltg" <<'EOF'
 import sys
 r, np_, ng = sys.argv[1:4]
