@@ -15,7 +15,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // kReadStreams parts of the range read side by side, as the GEMV reads its weight rows
-// (ops/matmul.cc kGemvStreams): one stream left the memory system idle between a
+// (ops/matmul.cc GemvStreams): one stream left the memory system idle between a
 // thread's few outstanding misses, and the probe then measured less than decode itself
 // streamed (Zen 2, 2 threads: 35.0 GB/s while decode read weights at 39.4, "114% of
 // the limit"; 1 thread 12.5 vs 6 streams 19.0 in bench/ops matmul_bench's read loop).

@@ -115,15 +115,25 @@ HWY_INLINE void MatMulBlock(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_
   }
 }
 
-// M = 1: kGemvStreams weight rows n, n + step, ... at once, each an independent stream
-// from memory (rows a part of the range apart: adjacent rows share pages and ran slower),
-// 2 accumulators each (FMA latency x throughput). One row at a time leaves the memory
+// M = 1: several weight rows n, n + step, ... at once, each an independent stream from
+// memory (rows a part of the range apart: adjacent rows share pages and ran slower), 2
+// accumulators each (FMA latency x throughput). One row at a time leaves the memory
 // system idle between a thread's few outstanding misses. bench/ops matmul_bench, Zen 2,
 // DRAM-cold bf16 K=1024 N=151936, 1 thread: 1 stream (MatMulTile<1, 4>) 11.4 GB/s, 2
 // streams 13.9, 3 15.5-16.5, 4 17.4-17.7, 6 19.0 (the plain one-stream read loop: 12.5).
 // `oko bench -m /tmp/q06 -p 0 -n 32 -t 1` (Qwen3-0.6B shape) tg32: 9.0 tok/s with one
 // stream, 11.6-12.0 with 2, 13.0-14.1 with 4, 14.1-14.9 with 6, 14.2-15.2 with 7.
-constexpr size_t kGemvStreams = 6;
+//
+// Zen 4 wants fewer streams while x stays in L1 beside them, more once it does not (each
+// step reloads x for every kR rows). matmul_bench, f16 and bf16, DRAM-cold, 1 thread,
+// GB/s, 4 / 5 / 6 / 7 streams, two rounds: K=1024 N=3072 36-37 / 35-36 / 35 / 31-32,
+// K=2048 N=6144 34-35 / 34 / 30-32 / 27-28, K=3072 N=1024 30-31 / 29 / 29-30 / 27-28,
+// K=6144 N=2048 (x 24 KiB) 25 / 26-27 / 28-29 / 27. `oko bench -t 1 -p 0 -n 32`, f16,
+// alternated, 6 streams -> 4 up to 12 KiB of x: Qwen3-1.7B shape 8.1 / 8.1 / 8.1 / 7.5 ->
+// 8.4 / 8.4 / 8.5 / 8.2 tok/s, 0.6B 21.1 / 21.1 / 21.6 -> 22.2 / 22.3 / 23.5.
+constexpr size_t kGemvStreamsShortRows = 4;
+constexpr size_t kGemvStreamsLongRows = 6;
+constexpr size_t kGemvShortRowMaxXBytes = 12 << 10;
 
 template <size_t kR, typename TW>
 HWY_INLINE void GemvBlock(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t n, size_t step) {
@@ -150,12 +160,18 @@ HWY_INLINE void GemvBlock(const MatMulArgs& a, const TW* HWY_RESTRICT w, size_t 
                         (a.bias != nullptr ? a.bias[n + r * step] : 0.0f);
 }
 
+template <size_t kStreams, typename TW>
+void GemvStreams(const MatMulArgs& a, const TW* w, size_t n_begin, size_t n_end) {
+  const size_t part = (n_end - n_begin) / kStreams;
+  for (size_t n = n_begin; n < n_begin + part; ++n) GemvBlock<kStreams>(a, w, n, part);
+  for (size_t n = n_begin + kStreams * part; n < n_end; ++n) MatMulTile<1, 4>(a, w, n, 0);
+}
+
 template <typename TW>
 void GemvTyped(const MatMulArgs& a, size_t n_begin, size_t n_end) {
   const TW* w = static_cast<const TW*>(a.w);
-  const size_t part = (n_end - n_begin) / kGemvStreams;
-  for (size_t n = n_begin; n < n_begin + part; ++n) GemvBlock<kGemvStreams>(a, w, n, part);
-  for (size_t n = n_begin + kGemvStreams * part; n < n_end; ++n) MatMulTile<1, 4>(a, w, n, 0);
+  if (a.K * sizeof(float) <= kGemvShortRowMaxXBytes) return GemvStreams<kGemvStreamsShortRows>(a, w, n_begin, n_end);
+  GemvStreams<kGemvStreamsLongRows>(a, w, n_begin, n_end);
 }
 
 // Activation rows per tile: kWideM rows x kWideU vectors of K = 16 accumulators on AVX3

@@ -46,6 +46,8 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
   for (int cold : {1, 0}) {
     b->Args({kHidden06, kInter06, cold, 1});  // 0.6B up/gate
     b->Args({kHidden17, kInter17, cold, 1});  // 1.7B up/gate
+    b->Args({kInter17, kHidden17, cold, 1});  // 1.7B down
+    b->Args({kInter06, kHidden06, cold, 1});  // 0.6B down
   }
   b->Args({kHidden06, kVocab, 1, 1});  // 0.6B lm_head
   b->Args({kHidden06, kInter06, 1, 2});
