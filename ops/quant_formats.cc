@@ -601,17 +601,20 @@ bool CanInterleave(const WeightView& w, size_t group) {
 namespace {
 // Visits the pieces of w's row-major rows [n_begin, n_end) with their offsets in the
 // interleaved layout of `group` rows: fn(row-major offset, interleaved offset, bytes).
-// A block's whole dwords, then (blocks of 4k + 2 bytes) its last two bytes, those of the
-// group's rows after its dwords.
+// A block's whole dwords, then (blocks of 4k + 2 bytes) its f16 d, those of the group's
+// rows after its dwords. Q8_0, Q4_0 and Q5_0 blocks start with d, so their dwords start
+// 2 bytes in; Q6_K's ends with it.
 template <typename Fn>
 void ForEachPiece(const WeightView& w, size_t group, size_t n_begin, size_t n_end, Fn fn) {
   const size_t rb = w.row_bytes(), bb = Info(w.type).block_bytes, dwords = bb / 4;
+  const bool d_first = bb % 4 != 0 && w.type != QuantType::kQ6_K;
+  const size_t dwords_at = d_first ? 2 : 0, d_at = d_first ? 0 : 4 * dwords;
   for (size_t r = n_begin; r < n_end; ++r) {
     const size_t lane = r % group;
     for (size_t i = 0; i < rb / bb; ++i) {
       const size_t from = r * rb + i * bb, to = r / group * group * rb + i * group * bb;
-      for (size_t k = 0; k < dwords; ++k) fn(from + 4 * k, to + (k * group + lane) * 4, 4);
-      if (bb % 4 != 0) fn(from + 4 * dwords, to + dwords * group * 4 + lane * 2, 2);
+      for (size_t k = 0; k < dwords; ++k) fn(from + dwords_at + 4 * k, to + (k * group + lane) * 4, 4);
+      if (bb % 4 != 0) fn(from + d_at, to + dwords * group * 4 + lane * 2, 2);
     }
   }
 }

@@ -112,9 +112,10 @@ void QuantizeActivationsQ8K(const float* x, BlockQ8K* out, size_t cols);  // col
 // them. interleave == G (> 1, InterleaveRows): the same bytes transposed dword by dword
 // within groups of G rows, for kernels that compute G rows per register (lane r = row r):
 // block i of the group's rows holds the dword k of its G blocks in turn, so the 64-byte
-// line k of that block (G = 16) is dword k of rows 0..15; blocks of 4k + 2 bytes (Q6_K's
-// ends in its f16 d) then hold the last two bytes of the G blocks. A pure permutation of
-// the bytes: nbytes stays rows * row_bytes().
+// line k of that block (G = 16) is dword k of rows 0..15; blocks of 4k + 2 bytes then
+// hold the G blocks' f16 d after their dwords (Q8_0's, Q4_0's and Q5_0's d leads the
+// block, so their dwords start 2 bytes in; Q6_K's ends it). A pure permutation of the
+// bytes: nbytes stays rows * row_bytes().
 struct WeightView {
   QuantType type = QuantType::kF32;
   const std::byte* data = nullptr;

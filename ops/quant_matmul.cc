@@ -1286,20 +1286,23 @@ HWY_INLINE void Q6KGroupSuperBlock(const uint8_t* HWY_RESTRICT b, const ActQ8K* 
   }
 }
 
-// Q8_0: a group block is 8 lines and 32 bytes. Blocks are 34 bytes (4k + 2), so line k
-// holds bytes 4k..4k+3 of the 16 rows' blocks: line 0 each row's f16 d and values 0, 1,
-// line k values 4k - 2..4k + 1; the last 32 bytes the rows' values 30, 31. The weights go
-// in as w + 128 (unsigned, the sign bit flipped; d's bytes zeroed), so each line meets
-// the activation dword that starts 2 bytes early (values 4k - 2..4k + 1, of which line 0
-// multiplies only 0, 1), the last one values 28..31 with the weights moved to bytes 2, 3;
-// the sum starts from -128 times the block's 32 activations (ActQ8_0Group): exactly
-// sum(w * x). Per block and activation row: 9 vpdpbusd, a convert, a multiply and an FMA
-// for 16 rows, where the row-major kernel pays a convert, multiply and FMA per row and pair
-// of blocks. bench/ops quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, from cache
-// GFLOP/s, row-major -> interleaved: GEMV 87 -> 167, 4 rows 103 -> 297, 8 rows 104 -> 304.
-// Decode of Qwen3-0.6B Q8_0 (tok/s, alternated with the row-major build): 1 thread
-// 40.4-42.0 -> 43.3-45.0, 2 threads 45.3-50.1 -> 51.5-61.3; 8 sequences on 2 threads 128
-// -> 231 (docs/PERFORMANCE.md). More prefetch distance (1088, 2176 bytes) did not help.
+// Q8_0: a group block is 8 lines and 32 bytes. Line k holds values 4k..4k + 3 of the 16
+// rows' blocks, the last 32 bytes the rows' f16 d (InterleaveRows puts the d that leads
+// each 34-byte block after its dwords). The weights go in as w + 128 (unsigned, the sign
+// bit flipped), line k meets the activation dword k, and the sum starts from -128 times
+// the block's 32 activations (ActQ8_0Group): exactly sum(w * x). Per block and activation
+// row: 8 vpdpbusd, a convert, a multiply and an FMA for 16 rows, where the row-major
+// kernel pays a convert, multiply and FMA per row and pair of blocks. bench/ops
+// quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, from cache GFLOP/s, row-major ->
+// interleaved: GEMV 87 -> 167, 4 rows 103 -> 297, 8 rows 104 -> 304. Decode of Qwen3-0.6B
+// Q8_0 (tok/s, alternated with the row-major build): 1 thread 40.4-42.0 -> 43.3-45.0, 2
+// threads 45.3-50.1 -> 51.5-61.3; 8 sequences on 2 threads 128 -> 231
+// (docs/PERFORMANCE.md). More prefetch distance (1088, 2176 bytes) did not help.
+// Until session 21 the d stayed in front (line 0: d and values 0, 1): each line met the
+// activation dword 2 bytes early, 9 vpdpbusd per block and row. d behind, GFLOP/s (best
+// of a run, 2 runs alternated): 8 rows from DRAM 298-300 -> 337-338, from cache 306 ->
+// 339-340; 4 rows from cache 294-295 -> 328-332; GEMV level (from DRAM 63-67 -> 68).
+// Qwen3-0.6B Q8_0, 1 thread, 8 sequences, tok/s, alternated: 200-203 -> 219-222.
 struct ActQ8_0Group {
   const int8_t* qs;
   const float* d;
@@ -1322,98 +1325,92 @@ HWY_INLINE __m512i DotU8BroadcastAt(__m512i acc, __m512i u, const int8_t* p) {
 template <size_t kM>
 HWY_INLINE void Q8_0GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i line0 = Load64(b);
-  const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(line0));
-  __m512i w[9];
-  // (line0 & values) ^ flip of the values: d's bytes zero, values 0, 1 + 128.
-  w[0] = _mm512_ternarylogic_epi32(line0, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)),
-                                   _mm512_set1_epi32(static_cast<int>(0x80800000u)), 0x6A);
-  for (size_t k = 1; k < 8; ++k) w[k] = _mm512_xor_si512(Load64(b + 64 * k), flip);
-  const __m512i tail = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 512)));
-  w[8] = _mm512_xor_si512(_mm512_slli_epi32(tail, 16), _mm512_set1_epi32(static_cast<int>(0x80800000u)));
+  __m512i w[8];
+  for (size_t k = 0; k < 8; ++k) w[k] = _mm512_xor_si512(Load64(b + 64 * k), flip);
+  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 64 * 8)));
   for (size_t m = 0; m < kM; ++m) {
     const int8_t* q = x[m].qs + 32 * i;
     __m512i sum = _mm512_set1_epi32(x[m].block_offsets[i]);
-    for (size_t k = 0; k < 8; ++k) sum = DotU8BroadcastAt(sum, w[k], q + 4 * k - 2);
-    sum = DotU8BroadcastAt(sum, w[8], q + 28);
+    for (size_t k = 0; k < 8; ++k) sum = DotU8BroadcastAt(sum, w[k], q + 4 * k);
     acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[m].d[i])), _mm512_cvtepi32_ps(sum), acc[m]);
   }
 }
 
-// Q4_0: a group block is 4 lines and 32 bytes. Blocks are 18 bytes (4k + 2), laid out as
-// Q8_0's: line 0 holds each row's f16 d and qs bytes 0, 1, line k qs bytes 4k - 2..4k + 1,
-// the last 32 bytes qs 14, 15. The low nibble of qs byte j is value j, the high one value
-// j + 16 (0..15, standing for q - 8), so each line gives two registers, low and high
-// nibbles, that meet the activation dwords 2 bytes early (as Q8_0's), the high ones 16
-// values on; the tail's bytes move to bytes 2, 3 and meet values 12..15 and 28..31. The
-// sum starts from -8 times the block's activations (ActQ8_0Group): exactly sum((q - 8) x).
-// Per block and activation row: 10 vpdpbusd, a convert, a multiply and an FMA for 16 rows.
-// bench/ops quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, GFLOP/s, row-major ->
+// Q4_0: a group block is 4 lines and 32 bytes. Line k holds qs bytes 4k..4k + 3 of the
+// 16 rows' blocks, the last 32 bytes their f16 d (InterleaveRows puts the d that leads
+// each 18-byte block after its dwords). The low nibble of qs byte j is value j, the high
+// one value j + 16 (0..15, standing for q - 8), so each line gives two registers, low and
+// high nibbles, that meet activation dwords k and k + 4. The sum starts from -8 times the
+// block's activations (ActQ8_0Group): exactly sum((q - 8) x). Per block and activation
+// row: 8 vpdpbusd, a convert, a multiply and an FMA for 16 rows. bench/ops
+// quant_matmul_bench, Zen 4, 1 thread, K = 1024 N = 3072, GFLOP/s, row-major ->
 // interleaved: GEMV from cache 67 -> 166, from DRAM 66 -> 97 (19 -> 28 GB/s: the row-major
 // kernel's reductions were the limit); 8 rows 85 -> 272 from cache, 79 -> 253 from DRAM.
 // Qwen3-0.6B Q4_0, tok/s, alternated: decode 1 thread 55.0-55.6 -> 71.1-74.0, 2 threads
 // 73.9-78.1 -> 77.3-79.9; 8 sequences 1 thread 83-84 -> 180-181, 2 threads 143-147 ->
 // 275-315; pp512 1 thread 174-181 -> 170-174 (the prefill copies groups back to rows).
-// Q5_0 (22 bytes: d, the qh dword, qs; 5 lines and 32 bytes): line 0 holds d and qh's low
-// half, line 1 qh's high half and qs bytes 0, 1, so the values sit as Q4_0's one line on;
-// the fifth bits come from qh put together from lines 0 and 1 (a vpshrdd) as Q5_1's do,
-// and the sum starts from -16 times the block's activations. quant_matmul_bench (medians
-// of 3), row-major -> interleaved: GEMV from cache 58 -> 118, from DRAM 54 -> 78; 8 rows 84
-// -> 242. Qwen3-0.6B Q5_0, tok/s, alternated: decode 1 thread 40.7-41.9 -> 59.4-60.2
-// (96-98% of the limit), 2 threads 70-78 -> 92-94; 8 sequences 1 thread 75-76 -> 167-168,
-// 2 threads 132-142 -> 238-239; pp512 1 thread 179-182 -> 176-177.
+// Q5_0 (22 bytes: d, the qh dword, qs; 5 lines and 32 bytes): line 0 holds the rows' qh
+// (bit j: the fifth bit of value j), lines 1-4 the qs bytes, the last 32 bytes d: Q5_1's
+// layout with d behind instead of d and m in front. The sum starts from -16 times the
+// block's activations. quant_matmul_bench (medians of 3), row-major -> interleaved: GEMV
+// from cache 58 -> 118, from DRAM 54 -> 78; 8 rows 84 -> 242. Qwen3-0.6B Q5_0, tok/s,
+// alternated: decode 1 thread 40.7-41.9 -> 59.4-60.2 (96-98% of the limit), 2 threads
+// 70-78 -> 92-94; 8 sequences 1 thread 75-76 -> 167-168, 2 threads 132-142 -> 238-239;
+// pp512 1 thread 179-182 -> 176-177.
+// Until session 21 the d stayed in front (line 0: d and qs bytes 0, 1), so each line met
+// the activation dwords 2 bytes early and the tail's two bytes took two more registers:
+// 10 vpdpbusd per block and row. d behind, GFLOP/s as Q8_0's: GEMV from cache Q4_0 181 ->
+// 211, Q5_0 122 -> 163-165; 8 rows from DRAM Q4_0 280 -> 339, Q5_0 253 -> 310; 4 rows
+// from DRAM Q4_0 268 -> 303, Q5_0 227 -> 273. Qwen3-0.6B, 1 thread, 8 sequences, tok/s:
+// Q4_0 183-187 -> 205-210, Q5_0 172-175 -> 192-199.
 //
-// nibbles + 16 in the bytes (of `keep`) whose fifth bit is set: byte p of each row's dword
-// holds value first + p, whose fifth bit is bit first + p of the row's qh dword. A qword
-// holds two rows' bytes and qh dwords, and vpshufbitqmb gives each byte the bit of its
-// qword that its control byte names.
-HWY_INLINE __m512i AddFifthBits(__m512i nibbles, __m512i qh, int first, __mmask64 keep = ~__mmask64{0}) {
+// nibbles + 16 in the bytes whose fifth bit is set: byte p of each row's dword holds
+// value first + p, whose fifth bit is bit first + p of the row's qh dword. A qword holds
+// two rows' bytes and qh dwords, and vpshufbitqmb gives each byte the bit of its qword
+// that its control byte names.
+HWY_INLINE __m512i AddFifthBits(__m512i nibbles, __m512i qh, int first) {
   uint64_t select = 0;
   for (int p = 0; p < 4; ++p) {
-    const auto bit = static_cast<uint64_t>((first + p) & 31);
+    const auto bit = static_cast<uint64_t>(first + p);
     select |= bit << (8 * p) | (bit + 32) << (8 * (p + 4));
   }
-  const __mmask64 set = keep & _mm512_bitshuffle_epi64_mask(qh, _mm512_set1_epi64(static_cast<long long>(select)));
+  const __mmask64 set = _mm512_bitshuffle_epi64_mask(qh, _mm512_set1_epi64(static_cast<long long>(select)));
   return _mm512_mask_add_epi8(nibbles, set, nibbles, _mm512_set1_epi8(0x10));
+}
+
+// A line of qs bytes 4k..4k + 3 of Q4_0, Q4_1, Q5_0 or Q5_1 as low and high nibbles,
+// values 4k..4k + 3 and 16 on of each row, with their fifth bits (kQ5, from the group
+// block's qh line).
+template <bool kQ5>
+HWY_INLINE void SplitNibbles(__m512i line, __m512i qh, size_t k, __m512i* lo, __m512i* hi) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  *lo = _mm512_and_si512(line, low4);
+  *hi = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
+  if constexpr (kQ5) {
+    *lo = AddFifthBits(*lo, qh, static_cast<int>(4 * k));
+    *hi = AddFifthBits(*hi, qh, static_cast<int>(16 + 4 * k));
+  }
+}
+
+// sum + the 16 rows' dots of the nibble registers lo, hi (values 4k.. and 16 + 4k.. of
+// a block's 32) with the block's activations q.
+HWY_INLINE __m512i NibbleDots(__m512i sum, const __m512i* lo, const __m512i* hi, const int8_t* q) {
+  for (size_t k = 0; k < 4; ++k) {
+    sum = DotU8BroadcastAt(sum, lo[k], q + 4 * k);
+    sum = DotU8BroadcastAt(sum, hi[k], q + 16 + 4 * k);
+  }
+  return sum;
 }
 
 template <size_t kM, bool kQ5>
 HWY_INLINE void Q40Q50GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
-  const __m512i low4 = _mm512_set1_epi8(0x0F), values23 = _mm512_set1_epi32(0x0F0F0000);
-  constexpr size_t kFirstQs = kQ5 ? 1 : 0;  // the line of qs bytes 0, 1 (in its bytes 2, 3)
-  const __m512i line0 = Load64(b), first = kQ5 ? Load64(b + 64) : line0;
-  const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(line0));
-  const __m512i tail = _mm512_slli_epi32(
-      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 64 * (kFirstQs + 4)))), 16);
-  __m512i lo[5], hi[5];
-  lo[0] = _mm512_and_si512(first, values23);  // d's (Q5_0: qh's) bytes zero
-  hi[0] = _mm512_and_si512(_mm512_srli_epi16(first, 4), values23);
-  for (size_t k = 1; k < 4; ++k) {
-    const __m512i line = Load64(b + 64 * (kFirstQs + k));
-    lo[k] = _mm512_and_si512(line, low4);
-    hi[k] = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
-  }
-  lo[4] = _mm512_and_si512(tail, values23);
-  hi[4] = _mm512_and_si512(_mm512_srli_epi16(tail, 4), values23);
-  if constexpr (kQ5) {
-    const __m512i qh = _mm512_shrdi_epi32(line0, first, 16);
-    const __mmask64 bytes23 = 0xCCCCCCCCCCCCCCCCull;  // registers 0 and 4 hold values in bytes 2, 3 only
-    for (int k = 0; k < 5; ++k) {
-      const int value = k < 4 ? 4 * k - 2 : 12;  // the value in byte 0
-      const __mmask64 keep = k == 0 || k == 4 ? bytes23 : ~__mmask64{0};
-      lo[k] = AddFifthBits(lo[k], qh, value, keep);
-      hi[k] = AddFifthBits(hi[k], qh, value + 16, keep);
-    }
-  }
+  constexpr size_t kFirstQs = kQ5 ? 1 : 0;  // the line of qs bytes 0..3
+  const __m512i qh = kQ5 ? Load64(b) : _mm512_setzero_si512();
+  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 64 * (kFirstQs + 4))));
+  __m512i lo[4], hi[4];
+  for (size_t k = 0; k < 4; ++k) SplitNibbles<kQ5>(Load64(b + 64 * (kFirstQs + k)), qh, k, &lo[k], &hi[k]);
   for (size_t m = 0; m < kM; ++m) {
-    const int8_t* q = x[m].qs + 32 * i;
-    __m512i sum = _mm512_set1_epi32(x[m].block_offsets[i]);
-    for (size_t k = 0; k < 4; ++k) {
-      sum = DotU8BroadcastAt(sum, lo[k], q + 4 * k - 2);
-      sum = DotU8BroadcastAt(sum, hi[k], q + 16 + 4 * k - 2);
-    }
-    sum = DotU8BroadcastAt(sum, lo[4], q + 12);
-    sum = DotU8BroadcastAt(sum, hi[4], q + 28);
+    const __m512i sum = NibbleDots(_mm512_set1_epi32(x[m].block_offsets[i]), lo, hi, x[m].qs + 32 * i);
     acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[m].d[i])), _mm512_cvtepi32_ps(sum), acc[m]);
   }
 }
@@ -1432,20 +1429,6 @@ HWY_INLINE void Q40Q50GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Gro
 // (the prefill copies groups back to rows). Q5_1, medians of 3 (the neighbour busy): GEMV
 // from cache 45 -> 116, from DRAM 34 -> 65, 8 rows 70 -> 247; Qwen3-0.6B Q5_1 1 thread:
 // decode 33-38 -> 51.4-51.5, 8 sequences 60-64 -> 165-171, pp512 177-180 -> 164-172.
-//
-// A Q4_1 / Q5_1 line of qs bytes 4k..4k + 3 (kQ5: and the group block's qh line) as low
-// and high nibbles, values 4k..4k + 3 and 16 on of each row, with their fifth bits (kQ5).
-template <bool kQ5>
-HWY_INLINE void SplitNibbles(__m512i line, __m512i qh, size_t k, __m512i* lo, __m512i* hi) {
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  *lo = _mm512_and_si512(line, low4);
-  *hi = _mm512_and_si512(_mm512_srli_epi16(line, 4), low4);
-  if constexpr (kQ5) {
-    *lo = AddFifthBits(*lo, qh, static_cast<int>(4 * k));
-    *hi = AddFifthBits(*hi, qh, static_cast<int>(16 + 4 * k));
-  }
-}
-
 template <size_t kM, bool kQ5>
 HWY_INLINE void Q41Q51GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Group* x, size_t i, __m512* acc) {
   const __m512i line0 = Load64(b);
@@ -1456,12 +1439,7 @@ HWY_INLINE void Q41Q51GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Gro
   __m512i lo[4], hi[4];
   for (size_t k = 0; k < 4; ++k) SplitNibbles<kQ5>(Load64(b + 64 * (kFirstQs + k)), qh, k, &lo[k], &hi[k]);
   for (size_t m = 0; m < kM; ++m) {
-    const int8_t* q = x[m].qs + 32 * i;
-    __m512i sum = _mm512_setzero_si512();
-    for (size_t k = 0; k < 4; ++k) {
-      sum = DotU8BroadcastAt(sum, lo[k], q + 4 * k);
-      sum = DotU8BroadcastAt(sum, hi[k], q + 16 + 4 * k);
-    }
+    const __m512i sum = NibbleDots(_mm512_setzero_si512(), lo, hi, x[m].qs + 32 * i);
     acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[m].d[i])), _mm512_cvtepi32_ps(sum), acc[m]);
     acc[m] = _mm512_fmadd_ps(mins, _mm512_set1_ps(x[m].sums[i]), acc[m]);
   }
@@ -1474,7 +1452,7 @@ HWY_INLINE void Q41Q51GroupBlock(const uint8_t* HWY_RESTRICT b, const ActQ8_0Gro
 // 35-37 / 118-124, 128 61-66 / 121-150, 256 59-67 / 127-149, 512 47-52 / 104-148, 1024
 // 42-53 / 92-129.
 constexpr size_t kGroupPrefetchBytes = 256;
-// A tile of 4-8 rows spends 4-8 times longer per block, memory sits idle, and lines a few
+// A tile of 5-8 rows spends 5-8 times longer per block, memory sits idle, and lines a few
 // blocks ahead were not asked for yet: each line then waited on memory. Such tiles ask
 // for the lines 512 columns ahead (2 super-blocks, 16 blocks of 32) into L2 (hint T1; T0
 // one block ahead gave 8 rows of Q4_K 213, T1 there 285). quant_matmul_bench from DRAM, 1
@@ -1483,8 +1461,11 @@ constexpr size_t kGroupPrefetchBytes = 256;
 // rows Q4_K 265 -> 277, Q8_0 168 -> 207, Q6_K 203 -> 193; 2 rows lost (Q4_K 185 -> 158)
 // and one row lost more (Q8_0 57 -> 38), so they keep the near distance. Batches of
 // Qwen3-0.6B, tok/s, 1 / 2 threads: Q4_K_M x8 144 -> 193 / 237 -> 316, Q8_0 x8 108 -> 197
-// / 206 -> 303.
-constexpr size_t kTiledPrefetchRows = 4;
+// / 206 -> 303. Tiles of 4 rows kept the near distance once the Q8_0, Q4_0 and Q5_0
+// kernels lost their misaligned dots (session 21; best of a run, 2 runs, far -> near):
+// Q8_0 199-215 -> 252-256, Q4_0 305-306 -> 327-330, Q6_K 200-202 -> 237-239, Q4_1 290 ->
+// 299-300, Q4_K 314-315 -> 319-320, Q5_0, Q5_1, Q5_K level.
+constexpr size_t kTiledPrefetchRows = 5;
 constexpr size_t kTiledPrefetchColumns = 512;
 
 template <QuantType T, size_t kM>
