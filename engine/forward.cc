@@ -222,7 +222,8 @@ void ForwardPass::RunFused(std::span<const Node> group) {
   for (const Node& n : group) {
     if (n.kind != OpKind::kMatMul) continue;
     calls[matmuls] = n.linear->PrepareRows(buf(n.in), g.BufWidth(n.in), rows_, buf(n.out),
-                                           g.BufWidth(n.out), phase_, &xq[matmuls]);
+                                           g.BufWidth(n.out), phase_, &xq[matmuls],
+                                           matmuls > 0 ? &calls[matmuls - 1] : nullptr);
     rows_total += static_cast<size_t>(n.linear->N());
     ++matmuls;
   }

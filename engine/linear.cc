@@ -173,20 +173,33 @@ void Linear::Forward(ThreadPool& pool, const float* x, size_t x_stride, size_t M
 bool Linear::RunsByRows(size_t M) const { return path(M) == LinearPath::kRows; }
 
 Linear::RowsCall Linear::PrepareRows(const float* x, size_t x_stride, size_t M, float* y,
-                                     size_t y_stride, Phase rows, std::vector<uint8_t>* xq) const {
+                                     size_t y_stride, Phase rows, std::vector<uint8_t>* xq,
+                                     const RowsCall* same_x) const {
   RowsCall call{x, x_stride, M, y, y_stride};
+  const bool lent = same_x != nullptr && same_x->xq != nullptr && same_x->x == x &&
+                    same_x->x_stride == x_stride && same_x->M == M;
   // Decode in the fast mode: int8 dot products on 8-bit activations where the kernel has
   // them (llama.cpp's arithmetic), x quantized once here rather than once per task; the
   // f32 mode and prefill stay exact on the dequantized weights.
   if (rows == Phase::kDecode && !IsPlain() && mode_ == ComputeMode::kBf16 &&
       QuantInt8Supported(w_.type)) {
     call.compute = QuantCompute::kInt8;
+    call.xq_for = w_.type;
+    if (lent && same_x->compute == QuantCompute::kInt8 && SameInt8Activations(same_x->xq_for, w_.type)) {
+      call.xq = same_x->xq;
+      return call;
+    }
     const size_t bytes = Int8ActivationBytes(w_.type, K_);
     uint8_t* rows = Int8ActivationRows(*xq, w_.type, K_, M);
     for (size_t m = 0; m < M; ++m) QuantizeInt8Activations(w_.type, x + m * x_stride, K_, rows + m * bytes);
     call.xq = rows;
   }
   if (UsesBf16Rows(w_.type, mode_, M, static_cast<size_t>(K_))) {
+    call.xq_for = QuantType::kBF16;
+    if (lent && same_x->compute == QuantCompute::kExact && same_x->xq_for == QuantType::kBF16) {
+      call.xq = same_x->xq;
+      return call;
+    }
     const size_t bytes = M * K_ * sizeof(uint16_t);
     if (xq->size() < bytes) xq->resize(bytes);
     RoundRowsToBf16(x, x_stride, M, K_, reinterpret_cast<uint16_t*>(xq->data()));

@@ -1921,6 +1921,11 @@ size_t Int8ActivationBytes(QuantType type, size_t K) {
                                  : 2 * K / 32 * sizeof(float) + K / 4 * sizeof(int32_t) + K;
 }
 
+bool SameInt8Activations(QuantType a, QuantType b) {
+  if (QuantBlock(a) != QuantBlock(b)) return false;
+  return QuantBlock(a) == 32 || (a == QuantType::kQ6_K) == (b == QuantType::kQ6_K);
+}
+
 uint8_t* Int8ActivationRows(std::vector<uint8_t>& buf, QuantType type, size_t K, size_t rows) {
   constexpr size_t kAlign = 64;
   const size_t bytes = rows * Int8ActivationBytes(type, K) + kAlign - 1;

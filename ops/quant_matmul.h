@@ -63,6 +63,9 @@ struct QuantMatMulArgs {
 // any address but the k-quants' run faster from a 64-byte boundary (Int8ActivationRows).
 size_t Int8ActivationBytes(QuantType type, size_t K);
 void QuantizeInt8Activations(QuantType type, const float* x, size_t K, void* out);
+// Whether QuantizeInt8Activations writes the same bytes for weights of type a and of type
+// b: the 32-block formats share one encoding, Q4_K and Q5_K another, Q6_K has its own.
+bool SameInt8Activations(QuantType a, QuantType b);
 
 // The k-quants' activations per 256 values: BlockQ8K's q, d and sums of 16 (the q of
 // Q4_K/Q5_K paired, below), and in dsums, d times the sums the weights' terms outside the

@@ -200,6 +200,21 @@ TEST_P(QuantMatMulTest, Int8ActivationsMatchScalarReferences) {
   }
 }
 
+// Matrices that read one x share its int8 encoding (engine/linear.cc PrepareRows) exactly
+// where SameInt8Activations says the bytes are the same.
+TEST_P(QuantMatMulTest, SameInt8ActivationsMeansSameBytes) {
+  const size_t K = 512;
+  const std::vector<float> x = RandomFloats(K, 23, 0, -2.0f, 3.0f).ToVector();
+  for (QuantType a : kInterleavable) {
+    for (QuantType b : kInterleavable) {
+      std::vector<uint8_t> xa(Int8ActivationBytes(a, K)), xb(Int8ActivationBytes(b, K));
+      QuantizeInt8Activations(a, x.data(), K, xa.data());
+      QuantizeInt8Activations(b, x.data(), K, xb.data());
+      EXPECT_EQ(SameInt8Activations(a, b), xa == xb) << QuantTypeName(a) << " " << QuantTypeName(b);
+    }
+  }
+}
+
 TEST(PairSubBlocks, PutsSubBlockJAtPairedPosition) {
   BlockQ8K b{};
   for (int v = 0; v < 256; ++v) b.qs[v] = static_cast<int8_t>(v / 32);
