@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -44,7 +45,7 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
       new MappedFile(path, static_cast<const std::byte*>(p), size));
 }
 
-std::shared_ptr<std::byte> AllocateWeightBytes(size_t bytes) {
+std::shared_ptr<std::byte> AllocateStreamedBytes(size_t bytes, size_t small_prefix) {
   if (bytes < kHugePageBytes) {
     void* mem = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (mem == nullptr) return nullptr;
@@ -58,7 +59,8 @@ std::shared_ptr<std::byte> AllocateWeightBytes(size_t bytes) {
   if (p == MAP_FAILED) return nullptr;
   const auto address = reinterpret_cast<uintptr_t>(p);
   auto* start = reinterpret_cast<std::byte*>((address + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes);
-  ::madvise(start, size - kHugePageBytes, MADV_HUGEPAGE);
+  const size_t small = std::min((small_prefix + 4095) / 4096 * 4096, size - kHugePageBytes);
+  ::madvise(start + small, size - kHugePageBytes - small, MADV_HUGEPAGE);
   return std::shared_ptr<std::byte>(start, [p, size](std::byte*) { ::munmap(p, size); });
 }
 

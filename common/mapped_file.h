@@ -37,12 +37,15 @@ class MappedFile {
 // not read again. Best effort.
 void ReleaseMappedPages(const void* p, size_t n);
 
-// `bytes` of memory for weights streamed at every token, 64-byte aligned, or nullptr when
-// memory runs out. Large ones are 2 MiB aligned and advised to huge pages, as mapped
-// weight files are (MappedFile::Open): with the kernel's transparent huge pages in
-// `madvise` mode, weights copied at load on 4 KiB pages decoded slower than the same
-// bytes mapped.
-std::shared_ptr<std::byte> AllocateWeightBytes(size_t bytes);
+// `bytes` of memory streamed at every token (weights, the KV cache), 64-byte aligned, or
+// nullptr when memory runs out. Large ones are 2 MiB aligned and advised to huge pages,
+// as mapped weight files are (MappedFile::Open): with the kernel's transparent huge pages
+// in `madvise` mode, weights copied at load on 4 KiB pages decoded slower than the same
+// bytes mapped, and decode attention read a KV cache on 4 KiB pages at 14 GB/s where huge
+// pages gave 22 (docs/PERFORMANCE.md, session 22). Untouched pages cost no memory; a
+// touched byte commits its whole 2 MiB, except in the first `small_prefix` bytes, which
+// stay on 4 KiB pages (for memory that is touched first and may be all that is used).
+std::shared_ptr<std::byte> AllocateStreamedBytes(size_t bytes, size_t small_prefix = 0);
 
 // Drops a file just written (and synced) from the page cache, so that its first mapping
 // reads it in huge folios (see MappedFile::Open) instead of keeping the small ones the

@@ -42,7 +42,11 @@ Result<std::unique_ptr<Context>> Context::Create(std::shared_ptr<const Model> mo
                   options.sink);
   if (options.max_batch < 1) return Errorf("the prefill chunk must be at least 1, got {}", options.max_batch);
   const EngineOptions resolved = Resolve(*model, *pool, options);
-  return std::unique_ptr<Context>(new Context(std::move(model), std::move(pool), resolved));
+  auto context = std::unique_ptr<Context>(new Context(std::move(model), std::move(pool), resolved));
+  if (!context->kv_.allocated())
+    return RuntimeErrorf("out of memory for a KV cache of {} positions ({} bytes)", resolved.ctx,
+                         context->kv_.bytes());
+  return context;
 }
 
 Context::Context(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool> pool,

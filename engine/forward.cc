@@ -333,7 +333,7 @@ void ForwardPass::AttendPosition(const Node& n, const Part& p, size_t t, size_t 
   const size_t num_spans = kv.VisibleSpans(pos, spans, positions);
   float* probs = ws_.attention_scratch_[worker].data();
   const size_t offset = (p.row0 + t) * q_dim + j * group * hd;
-  AttentionArgs a{buf(n.in) + offset, hd, group, kv.K(n.layer, j), kv.V(n.layer, j), hd,
+  AttentionArgs a{buf(n.in) + offset, hd, group, kv.K(n.layer, j), kv.V(n.layer, j), kv.rows(),
                   kv.dtype(), spans, num_spans, hd, 1.0f / std::sqrt(static_cast<float>(hd)),
                   probs, buf(n.out) + offset, hd};
   if (iv != nullptr) {
@@ -370,7 +370,7 @@ void ForwardPass::AttendBlock(const Node& n, const Part& p, size_t t0, size_t po
   const size_t offset = (p.row0 + t0) * q_dim + j * group * hd;
   float* block_probs = p.tracing ? ws_.block_probs_[worker].data() : nullptr;
   AttentionBlockArgs a{buf(n.in) + offset, q_dim, positions, group, kv.K(n.layer, j),
-                       kv.V(n.layer, j), hd, kv.dtype(), spans, num_spans, keys, hd,
+                       kv.V(n.layer, j), kv.rows(), kv.dtype(), spans, num_spans, keys, hd,
                        1.0f / std::sqrt(static_cast<float>(hd)), ws_.attention_scratch_[worker].data(),
                        buf(n.out) + offset, q_dim, block_probs};
   if (iv != nullptr) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "common/mapped_file.h"
 #include "ops/elementwise.h"
 
 namespace oko {
@@ -23,9 +24,17 @@ KvCache::KvCache(int64_t num_layers, int64_t kv_heads, int64_t head_dim, int64_t
   OKO_CHECK(dtype == DType::kF32 || dtype == DType::kF16, "KV dtype must be f32 or f16");
   ring_ = capacity_ - sink_ + slack_;
   slots_ = sink_ + ring_;
-  bytes_ = static_cast<size_t>(num_layers_ * kv_heads_ * slots_ * head_dim_) * DTypeSize(dtype_);
-  k_ = std::make_unique_for_overwrite<uint8_t[]>(bytes_);
-  v_ = std::make_unique_for_overwrite<uint8_t[]>(bytes_);
+  size_t chunk_log2 = 0;  // a small cache is one chunk of its slots, rounded up to a power of 2
+  while (chunk_log2 < kChunkSlotsLog2 && (int64_t{1} << chunk_log2) < slots_) ++chunk_log2;
+  const auto chunk_slots = int64_t{1} << chunk_log2;
+  const auto pieces = static_cast<size_t>(num_layers_ * kv_heads_);
+  const auto row = static_cast<size_t>(head_dim_);
+  rows_ = {row, chunk_log2, pieces * row << chunk_log2};
+  const auto chunks = static_cast<size_t>((slots_ + chunk_slots - 1) / chunk_slots);
+  bytes_ = chunks * rows_.chunk_stride * DTypeSize(dtype_);
+  const size_t first_chunk = rows_.chunk_stride * DTypeSize(dtype_);  // on small pages: see the header
+  k_ = AllocateStreamedBytes(bytes_, first_chunk);
+  v_ = AllocateStreamedBytes(bytes_, first_chunk);
 }
 
 size_t KvCache::bytes() const { return 2 * bytes_; }
@@ -38,7 +47,7 @@ void KvCache::Store(int64_t layer, int64_t pos0, int64_t T, const float* k, cons
     auto* kb = static_cast<uint8_t*>(K(layer, h));
     auto* vb = static_cast<uint8_t*>(V(layer, h));
     for (int64_t t = 0; t < T; ++t) {
-      const size_t off = static_cast<size_t>(Slot(pos0 + t) * head_dim_) * esize;
+      const size_t off = rows_.Offset(static_cast<size_t>(Slot(pos0 + t))) * esize;
       const float* ks = k + t * kv_dim + h * head_dim_;
       const float* vs = v + t * kv_dim + h * head_dim_;
       if (dtype_ == DType::kF32) {

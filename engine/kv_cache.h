@@ -5,13 +5,22 @@
 // sliding window over the last `capacity` positions, of which the first `sink` (the
 // StreamingLLM attention sinks) are never evicted.
 //
-// Physical layout: [layer][kv head][slot][head_dim], head-major so that one head's keys
-// are one contiguous stream for attention (1.7-2x faster at 4k context than slot-major,
-// measured in bench/ops/attention_bench). Slots: `sink` fixed, then a ring of
-// window + slack. The slack is
-// the largest batch written at once: a prefill chunk writes its keys before its queries
-// attend, and the chunk's first query must still see the keys the chunk's last writes
-// would otherwise overwrite.
+// Physical layout: chunks of up to kChunkSlots consecutive slots,
+// [chunk][layer][kv head][slot in chunk][head_dim]. Within a chunk each head's rows are
+// one contiguous run (64 KiB of f16 at head_dim 128), so attention streams a head's keys
+// in long runs (head-major was 1.7-2x faster at 4k context than slot-major in
+// bench/ops/attention_bench); chunks follow slot order, so memory is committed as
+// positions fill. The cache lives on huge pages (AllocateStreamedBytes), which read 1.5x
+// faster at depth 4096 than 4 KiB ones: a touched byte commits 2 MiB, which per head would
+// have made a fresh 4k-position cache wholly resident, but here commits one chunk row of
+// all heads ahead of use. The first chunk row stays on 4 KiB pages: a new context (a
+// short chat, each of 8 sequences decoded together) would otherwise clear all of it
+// (58 MiB for the 0.6B shape in f32) before its first token, and it is 256 positions of
+// thousands where depth makes the pages matter.
+// Slots: `sink` fixed, then a ring of window + slack. The slack is the largest batch
+// written at once: a prefill chunk writes its keys before its queries attend, and the
+// chunk's first query must still see the keys the chunk's last writes would otherwise
+// overwrite.
 #pragma once
 
 #include <algorithm>
@@ -26,6 +35,10 @@ namespace oko {
 
 class KvCache {
  public:
+  // 256 slots: 64 KiB runs of f16 at head_dim 128, which attention streams at the speed of
+  // one contiguous head (measured in session 22, docs/PERFORMANCE.md).
+  static constexpr size_t kChunkSlotsLog2 = 8;
+
   // window (<= capacity, 0 = capacity): how many positions a query attends, sinks
   // included. A smaller window than capacity is a sliding-window mask over a cache that
   // has not wrapped; tests compare it with a wrapped ring of capacity == window.
@@ -41,14 +54,16 @@ class KvCache {
   int64_t kv_dim() const { return kv_heads_ * head_dim_; }
   int64_t head_dim() const { return head_dim_; }
   size_t bytes() const;
+  bool allocated() const { return k_ != nullptr && v_ != nullptr; }  // false: out of memory
 
   // The physical slot of absolute position `pos`.
   int64_t Slot(int64_t pos) const {
     return pos < sink_ ? pos : sink_ + (pos - sink_) % ring_;
   }
-  // Element pointers to slot 0 of (layer, kv head); slot j is at + j * head_dim().
+  // Element pointers to slot 0 of (layer, kv head); slot j is at + rows().Offset(j).
   void* K(int64_t layer, int64_t head) { return Base(k_, layer, head); }
   void* V(int64_t layer, int64_t head) { return Base(v_, layer, head); }
+  KvRows rows() const { return rows_; }
   // Stores rows [T, kv_dim] of k and v (f32) at positions pos0 .. pos0+T-1 (T <= max_batch()).
   void Store(int64_t layer, int64_t pos0, int64_t T, const float* k, const float* v);
 
@@ -69,16 +84,17 @@ class KvCache {
   // Appends the spans of positions first..last (inclusive, all past the sinks), split
   // where the ring wraps; returns the new span count.
   size_t AddWindowSpans(int64_t first, int64_t last, SlotSpan* spans, size_t n) const;
-  void* Base(std::unique_ptr<uint8_t[]>& buf, int64_t layer, int64_t head) {
-    const int64_t index = ((layer * kv_heads_ + head) * slots_) * head_dim_;
-    return buf.get() + static_cast<size_t>(index) * DTypeSize(dtype_);
+  void* Base(const std::shared_ptr<std::byte>& buf, int64_t layer, int64_t head) const {
+    const size_t piece = static_cast<size_t>(layer * kv_heads_ + head) << rows_.chunk_log2;
+    return buf.get() + piece * rows_.stride * DTypeSize(dtype_);
   }
   int64_t num_layers_, kv_heads_, head_dim_, capacity_, window_, sink_, slack_, ring_, slots_;
   DType dtype_;
+  KvRows rows_{};
   size_t bytes_ = 0;  // of K, and of V
   // Left uninitialised: slots are written before they are read, and untouched pages of
   // a large allocation cost no memory, so a 32k-position cache only costs what is used.
-  std::unique_ptr<uint8_t[]> k_, v_;
+  std::shared_ptr<std::byte> k_, v_;
 };
 
 }  // namespace oko

@@ -55,7 +55,7 @@ Result<Quantized> Quantize(const ModelDir& m, const EngineOptions& options) {
 template <typename SourceRow>
 Result<OwnedWeight> CopyRows(const WeightView& w, SourceRow source_row, const std::string& name) {
   const size_t rb = w.row_bytes();
-  std::shared_ptr<std::byte> storage = AllocateWeightBytes(w.nbytes);
+  std::shared_ptr<std::byte> storage = AllocateStreamedBytes(w.nbytes);
   if (storage == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, w.nbytes);
   std::byte* dst = storage.get();
   for (size_t r = 0; r < w.rows; ++r) std::memcpy(dst + r * rb, w.data + source_row(r) * rb, rb);
@@ -108,7 +108,7 @@ DType StoredMatrixDType(const ModelDir& m) {
 
 // The weights whose format this CPU's int8 kernels read fastest with rows interleaved
 // (QuantInterleaveRows: every block format on AVX512-VNNI), copied into that layout over the
-// pool, all in one block of huge pages (AllocateWeightBytes; a 0.6B model's matrices are
+// pool, all in one block of huge pages (AllocateStreamedBytes; a 0.6B model's matrices are
 // 1-2 MiB each, too small for huge pages of their own). The bytes they came from leave memory (a mapped file's pages are
 // given back), so the resident size stays that of the format. Only where the kernels run
 // on 8-bit activations: the exact f32 path would copy the rows back a group at a time.
@@ -121,7 +121,7 @@ Status InterleaveForKernels(QuantizedWeights& weights, const ModelDir& m, Thread
   if (todo.empty()) return {};
   size_t total = 0;
   for (auto [w, group] : todo) total += (w->view.nbytes + 63) / 64 * 64;
-  const std::shared_ptr<std::byte> block = AllocateWeightBytes(total);
+  const std::shared_ptr<std::byte> block = AllocateStreamedBytes(total);
   if (block == nullptr) return RuntimeErrorf("out of memory ({} bytes for the interleaved weights)", total);
   std::vector<size_t> offsets(todo.size() + 1, 0);
   for (size_t i = 0; i < todo.size(); ++i) offsets[i + 1] = offsets[i] + (todo[i].first->view.nbytes + 63) / 64 * 64;

@@ -112,7 +112,7 @@ Result<OwnedWeight> ConvertWeight(const WeightView& src, QuantType type, const s
                   name, cols, QuantTypeName(type), QuantBlock(type));
   }
   const size_t rb = QuantRowBytes(type, cols), bytes = rows * rb;
-  std::shared_ptr<std::byte> storage = AllocateWeightBytes(bytes + 64);
+  std::shared_ptr<std::byte> storage = AllocateStreamedBytes(bytes + 64);
   if (storage == nullptr) return RuntimeErrorf("tensor '{}': out of memory ({} bytes)", name, bytes);
   auto* dst = reinterpret_cast<uint8_t*>(storage.get());
   const auto* in = reinterpret_cast<const uint8_t*>(src.data);

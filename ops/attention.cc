@@ -224,13 +224,13 @@ class SlotCursor {
 // the memory, sets its pace.
 template <bool kScores, typename TKV>
 HWY_INLINE void SlotPass(const QuerySet& qs, const SlotSpan* spans, size_t num_spans,
-                         const TKV* base, size_t kv_stride, size_t D, float scale) {
+                         const TKV* base, const KvRows& kv_rows, size_t D, float scale) {
   const size_t total = TotalSlots(spans, num_spans), part = total / kSlotBlock;
   const auto row_of = [&](SlotCursor& cursor) {
     bool ahead;
-    const TKV* row = base + cursor.Next(&ahead) * kv_stride;
-    if (ahead) PrefetchRow(row + kPrefetchSlots * kv_stride, D);
-    return row;
+    const size_t slot = cursor.Next(&ahead);
+    if (ahead) PrefetchRow(base + kv_rows.Offset(slot + kPrefetchSlots), D);
+    return base + kv_rows.Offset(slot);
   };
   if (part > 0) {
     SlotCursor streams[kSlotBlock] = {{spans, 0}, {spans, part}, {spans, 2 * part}, {spans, 3 * part}};
@@ -275,7 +275,7 @@ void AttentionTyped(const AttentionArgs& a) {
     qs.scores[g] = a.probs + g * total;
     qs.out[g] = a.out + g * a.out_stride;
   }
-  SlotPass<true>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.k), a.kv_stride,
+  SlotPass<true>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.k), a.rows,
                  a.head_dim, a.scale);
   if (a.key_bias != nullptr)
     for (size_t g = 0; g < a.num_queries; ++g) {
@@ -284,7 +284,7 @@ void AttentionTyped(const AttentionArgs& a) {
     }
   for (size_t g = 0; g < a.num_queries; ++g) SoftmaxRow(df, qs.scores[g], total);
   ZeroRows(qs, a.head_dim);
-  SlotPass<false>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.v), a.kv_stride,
+  SlotPass<false>(qs, a.spans, a.num_spans, static_cast<const TKV*>(a.v), a.rows,
                   a.head_dim, a.scale);
   if (a.head_scale != nullptr)
     for (size_t g = 0; g < a.num_queries; ++g)
@@ -319,10 +319,10 @@ static_assert(HWY_LANES(float) <= kQueryPad, "AttentionBlockScratch pads queries
 
 // The rows of columns [col0, col0 + n) of the spans, in column order.
 template <typename TKV>
-void GatherRows(const SlotSpan* spans, const TKV* base, size_t kv_stride, size_t col0, size_t n,
+void GatherRows(const SlotSpan* spans, const TKV* base, const KvRows& kv_rows, size_t col0, size_t n,
                 const TKV** rows) {
   SlotCursor cursor(spans, col0);
-  for (size_t c = 0; c < n; ++c) rows[c] = base + cursor.Next() * kv_stride;
+  for (size_t c = 0; c < n; ++c) rows[c] = base + kv_rows.Offset(cursor.Next());
 }
 
 // st[c][q0 + ...] = scale * k[c] · q for kC key columns and kQV vectors of queries.
@@ -368,7 +368,7 @@ void ScoreBlock(const AttentionBlockArgs& a, const float* qt, size_t nqp, size_t
   const float* k[kScoreCols];
   for (size_t col = 0; col < end; col += kScoreCols) {
     const size_t n = std::min(kScoreCols, end - col);
-    GatherRows(a.spans, static_cast<const TKV*>(a.k), a.kv_stride, col, n, rows);
+    GatherRows(a.spans, static_cast<const TKV*>(a.k), a.rows, col, n, rows);
     for (size_t c = 0; c < n; ++c) {
       if constexpr (std::is_same_v<TKV, float>) {
         k[c] = rows[c];
@@ -472,7 +472,7 @@ void AccumulateBlock(const AttentionBlockArgs& a, float* const* out, size_t nq, 
   const TKV* rows[kColumnBlock];
   for (size_t col0 = 0; col0 < end; col0 += kColumnBlock) {
     const size_t n = std::min(kColumnBlock, end - col0);
-    GatherRows(a.spans, static_cast<const TKV*>(a.v), a.kv_stride, col0, n, rows);
+    GatherRows(a.spans, static_cast<const TKV*>(a.v), a.rows, col0, n, rows);
     for (size_t i = 0, tile = 0; i < nq; i += kBlockTileQ, ++tile) {
       if (col0 >= tile_end[tile]) continue;
       const size_t cols = std::min(n, tile_end[tile] - col0);

@@ -8,7 +8,7 @@
 // of 0 ablates a head (p is still reported). Query g's bias row is
 // key_bias + g * key_bias_head_stride (0: one row for the whole group).
 // The engine turns its ring buffer + causal/window mask into at most a few contiguous
-// slot spans. Slot j of this KV head starts at k + j * kv_stride (elements), f32 or f16
+// slot spans. Slot j of this KV head starts at k + rows.Offset(j) (elements), f32 or f16
 // (f16 widened exactly). Any head_dim, num_queries <= kBlockQueries; total = sum of
 // span lengths.
 // total == 0 gives out = 0. Scores are max-subtracted before exp, so large scores do not
@@ -16,10 +16,11 @@
 // probs: [num_queries, total] scratch that receives p (the trace hook reads it).
 // out may alias q (same rows and stride): every score is computed before out is written.
 // Layout and speed: each K/V row is read once for all queries (tiles of up to 4 queries
-// x 4 slots). Head-major caches (kv_stride = head_dim, each head's K and V contiguous)
-// stream at the read-loop bandwidth; slot-major (kv_stride = kv_heads * head_dim, 256 B
-// pieces 2 KiB apart for f16) measured 1.7x (f16) / 2x (f32) slower from DRAM at ctx 4096
-// even with software prefetching (about 4x without).
+// x 4 slots). Head-major caches (rows.stride = head_dim, each head's K and V contiguous,
+// or contiguous per chunk of at least 64 KiB) stream at the read-loop bandwidth;
+// slot-major (stride = kv_heads * head_dim, 256 B pieces 2 KiB apart for f16) measured
+// 1.7x (f16) / 2x (f32) slower from DRAM at ctx 4096 even with software prefetching
+// (about 4x without).
 // Reference: HF eager_attention_forward (f32 softmax). Tolerance: probs 1e-5 rel, out
 // 1e-5 * sum_j |p_j v_j| abs.
 // Threads: distinct (query, head) groups may run concurrently. Allocates nothing.
@@ -38,13 +39,28 @@ struct SlotSpan {
   size_t begin, end;  // slots [begin, end)
 };
 
+// Where a KV head's slot rows are, in elements from slot 0: chunks of 2^chunk_log2
+// consecutive slots `stride` apart, chunk c at c * chunk_stride. One chunk (the default)
+// is a plain strided array. The engine's cache interleaves all heads' chunks so that its
+// memory is committed as positions fill (engine/kv_cache.h).
+struct KvRows {
+  size_t stride;
+  size_t chunk_log2 = 63;
+  size_t chunk_stride = 0;
+
+  size_t Offset(size_t slot) const {
+    const size_t in_chunk = slot & ((size_t{1} << chunk_log2) - 1);
+    return (slot >> chunk_log2) * chunk_stride + in_chunk * stride;
+  }
+};
+
 struct AttentionArgs {
   const float* q;     // [num_queries, head_dim], row stride q_stride
   size_t q_stride;
   size_t num_queries;
   const void* k;      // slot 0 of this KV head
   const void* v;
-  size_t kv_stride;   // elements between consecutive slots
+  KvRows rows;        // where each slot's K (from k) and V (from v) row is
   DType kv_dtype;     // kF32 or kF16
   const SlotSpan* spans;
   size_t num_spans;
@@ -95,7 +111,7 @@ struct AttentionBlockArgs {
   size_t group;
   const void* k;
   const void* v;
-  size_t kv_stride;
+  KvRows rows;
   DType kv_dtype;
   const SlotSpan* spans;
   size_t num_spans;

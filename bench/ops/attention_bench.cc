@@ -29,7 +29,7 @@ void RunAttention(benchmark::State& s, DType kv_dtype) {
   std::vector<float> q(G * D, 0.05f), probs(G * ctx), out(G * D);
   const SlotSpan span{0, ctx};
   Arena& arena = Arena::Get();
-  AttentionArgs a{q.data(), D, G, nullptr, nullptr, kv_stride, kv_dtype, &span, 1, D,
+  AttentionArgs a{q.data(), D, G, nullptr, nullptr, {kv_stride}, kv_dtype, &span, 1, D,
                   0.088f, probs.data(), out.data(), D};
   size_t layer = 0, head = 0;
   BestTime best;
@@ -72,14 +72,14 @@ void RunPrefill(benchmark::State& s, DType kv_dtype) {
     for (size_t t0 = 0; t0 < T; t0 += std::max<size_t>(block, 1)) {
       if (block == 0) {
         const SlotSpan span{0, t0 + 1};
-        AttentionQueries({q.data() + t0 * q_dim, D, G, k, v, D, kv_dtype, &span, 1, D, 0.088f,
+        AttentionQueries({q.data() + t0 * q_dim, D, G, k, v, {D}, kv_dtype, &span, 1, D, 0.088f,
                           scores.data(), out.data() + t0 * q_dim, D});
         continue;
       }
       const size_t n = std::min(block, T - t0);
       for (size_t t = 0; t < n; ++t) keys[t] = {t0 + t + 1, 0, 0};
       const SlotSpan span{0, t0 + n};
-      AttentionBlock({q.data() + t0 * q_dim, q_dim, n, G, k, v, D, kv_dtype, &span, 1,
+      AttentionBlock({q.data() + t0 * q_dim, q_dim, n, G, k, v, {D}, kv_dtype, &span, 1,
                       keys.data(), D, 0.088f, scores.data(), out.data() + t0 * q_dim, q_dim});
     }
     benchmark::DoNotOptimize(out.data());

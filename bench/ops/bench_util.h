@@ -23,7 +23,7 @@ constexpr size_t kHeadDim = 128, kHeads06 = 16, kKvHeads06 = 8;
 // 1 GiB filled with 0x3c00 half-words: finite as f32 (~0.0078), bf16 (0.0078) and f16
 // (1.0). "Cold" benchmarks take a different slice every iteration, so nothing stays in
 // cache (DEPS.md: 24 MiB already mostly falls out of this VM's cache). On huge pages, as
-// the model's weights are (AllocateWeightBytes): on 4 KiB pages the Q4_K GEMV from DRAM
+// the model's weights are (AllocateStreamedBytes): on 4 KiB pages the Q4_K GEMV from DRAM
 // read 78 GFLOP/s where the same code read 90 on huge pages.
 class Arena {
  public:

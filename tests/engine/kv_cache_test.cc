@@ -3,6 +3,7 @@
 // prefill == decode, and thread-count independence.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -43,6 +44,38 @@ TEST(KvCacheTest, VisibleSpansCoverTheWindowAndSinksInOrder) {
         std::set<int64_t> slot_owner;
         for (int64_t key : needed) slot_owner.insert(key / 1000);
         ASSERT_EQ(slot_owner.size(), needed.size()) << "two live positions share a slot at " << pos;
+      }
+    }
+  }
+}
+
+// Every (layer, head, slot) row lies inside the cache's bytes, no two overlap, and
+// slots fill the memory in order (chunk by chunk across all heads), so a cache holding a
+// few positions touches only its first chunk row; across chunk sizes and dtypes.
+TEST(KvCacheTest, RowsTileTheCacheInSlotOrder) {
+  for (DType dtype : {DType::kF32, DType::kF16}) {
+    for (int64_t capacity : {2, 5, 300, 1000}) {
+      const int64_t layers = 3, heads = 2, head_dim = 6;
+      KvCache kv(layers, heads, head_dim, capacity, 0, 0, 4, dtype);
+      const size_t row_bytes = head_dim * DTypeSize(dtype);
+      const auto* base = static_cast<const uint8_t*>(kv.K(0, 0));
+      std::vector<std::pair<size_t, size_t>> rows;  // (byte offset, slot)
+      for (int64_t l = 0; l < layers; ++l)
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t slot = 0; slot < capacity + 4; ++slot) {
+            const auto* row = static_cast<const uint8_t*>(kv.K(l, h)) + kv.rows().Offset(slot) * DTypeSize(dtype);
+            ASSERT_EQ(static_cast<const uint8_t*>(kv.V(l, h)) - static_cast<const uint8_t*>(kv.V(0, 0)),
+                      static_cast<const uint8_t*>(kv.K(l, h)) - base);
+            rows.emplace_back(row - base, slot);
+          }
+      std::sort(rows.begin(), rows.end());
+      for (size_t i = 0; i < rows.size(); ++i) {
+        ASSERT_LE(rows[i].first + row_bytes, kv.bytes() / 2) << "capacity " << capacity;
+        if (i == 0) continue;
+        ASSERT_GE(rows[i].first, rows[i - 1].first + row_bytes) << "rows overlap, capacity " << capacity;
+        // Memory order never goes back past a chunk: a later byte holds no slot of an
+        // earlier chunk.
+        ASSERT_GE(rows[i].second >> kv.rows().chunk_log2, rows[i - 1].second >> kv.rows().chunk_log2);
       }
     }
   }

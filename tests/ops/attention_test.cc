@@ -18,16 +18,34 @@ struct Case {
   size_t num_queries, head_dim, capacity;
   std::vector<SlotSpan> spans;
   std::vector<float> key_bias{}, head_scale{};  // empty: none
+  size_t chunk_log2 = 63;  // slots per chunk of the cache's rows, log2 (63: one chunk)
+};
+
+// A cache of `capacity` slots in chunks of 2^chunk_log2 (the engine's layout, with other
+// heads' rows between chunks): slot j's row is at element Row(j).
+struct ChunkedRows {
+  KvRows rows;
+  size_t elements;
+  ChunkedRows(size_t capacity, size_t stride, size_t chunk_log2) {
+    const size_t chunk_slots = chunk_log2 >= 63 ? capacity : size_t{1} << chunk_log2;
+    const size_t chunks = (capacity + chunk_slots - 1) / chunk_slots;
+    rows = {stride, chunk_log2, chunk_slots * stride + 3};
+    elements = chunks * rows.chunk_stride;
+  }
+  size_t Row(size_t slot) const {  // by division, as a check of KvRows::Offset's shifts
+    const size_t chunk_slots = size_t{1} << std::min<size_t>(rows.chunk_log2, 62);
+    return slot / chunk_slots * rows.chunk_stride + slot % chunk_slots * rows.stride;
+  }
 };
 
 void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
   const size_t D = c.head_dim, G = c.num_queries;
   // Two KV heads interleaved per slot, like the engine's cache; we attend with head 1.
-  const size_t kv_stride = 2 * D + 1;
+  const ChunkedRows layout(c.capacity, 2 * D + 1, c.chunk_log2);
   const size_t q_stride = D + 3, out_stride = D + 2;
   const test::Buffer<float> q = test::RandomFloats(G * q_stride, seed, 1, -2.0f, 2.0f);
-  std::vector<float> k = test::RandomFloats(c.capacity * kv_stride, seed + 1).ToVector();
-  std::vector<float> v = test::RandomFloats(c.capacity * kv_stride, seed + 2).ToVector();
+  std::vector<float> k = test::RandomFloats(layout.elements, seed + 1).ToVector();
+  std::vector<float> v = test::RandomFloats(layout.elements, seed + 2).ToVector();
   std::vector<uint16_t> k16(k.size()), v16(v.size());
   if (kv_dtype == DType::kF16) {  // the reference uses the values the kernel sees
     for (size_t i = 0; i < k.size(); ++i) {
@@ -50,7 +68,7 @@ void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
   a.num_queries = G;
   a.k = kv_dtype == DType::kF16 ? static_cast<const void*>(k16.data() + head) : k.data() + head;
   a.v = kv_dtype == DType::kF16 ? static_cast<const void*>(v16.data() + head) : v.data() + head;
-  a.kv_stride = kv_stride;
+  a.rows = layout.rows;
   a.kv_dtype = kv_dtype;
   a.spans = c.spans.data();
   a.num_spans = c.spans.size();
@@ -64,7 +82,8 @@ void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
   AttentionQueries(a);
 
   const std::string what = std::string(DTypeName(kv_dtype)) + " G=" + std::to_string(G) +
-                           " D=" + std::to_string(D) + " total=" + std::to_string(total);
+                           " D=" + std::to_string(D) + " total=" + std::to_string(total) +
+                           " chunk_log2=" + std::to_string(c.chunk_log2);
   for (size_t g = 0; g < G; ++g) {
     std::vector<size_t> slots;
     for (const SlotSpan& s : c.spans)
@@ -73,7 +92,7 @@ void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
     double max = -INFINITY, sum = 0.0;
     for (size_t t = 0; t < total; ++t) {
       double dot = 0.0;
-      for (size_t d = 0; d < D; ++d) dot += double{q[g * q_stride + d]} * k[slots[t] * kv_stride + head + d];
+      for (size_t d = 0; d < D; ++d) dot += double{q[g * q_stride + d]} * k[layout.Row(slots[t]) + head + d];
       p[t] = scale * dot + (c.key_bias.empty() ? 0.0 : c.key_bias[t]);
       max = std::max(max, p[t]);
     }
@@ -85,7 +104,7 @@ void RunCase(DType kv_dtype, const Case& c, uint32_t seed) {
     std::vector<double> want(D, 0.0), tol(D, 1e-6);
     for (size_t t = 0; t < total; ++t) {
       for (size_t d = 0; d < D; ++d) {
-        const double pv = head_scale * p[t] * v[slots[t] * kv_stride + head + d];
+        const double pv = head_scale * p[t] * v[layout.Row(slots[t]) + head + d];
         want[d] += pv;
         tol[d] += 1e-5 * std::fabs(pv);
       }
@@ -109,6 +128,16 @@ TEST_P(AttentionTest, MatchesReference) {
       }
     }
     RunCase(kv, {2, 128, 4100, {{0, 4096}}}, seed++);  // long context, Qwen3 head_dim
+    // The engine's chunked cache: spans across chunk boundaries, within one chunk, and
+    // rows prefetched ahead in the next chunk.
+    for (size_t chunk_log2 : {0, 2, 3, 8}) {
+      Case chunked{2, 17, 300, {{0, 4}, {100, 300}, {10, 90}}};
+      chunked.chunk_log2 = chunk_log2;
+      RunCase(kv, chunked, seed++);
+      chunked = {3, 128, 1100, {{0, 1030}}};
+      chunked.chunk_log2 = chunk_log2;
+      RunCase(kv, chunked, seed++);
+    }
     // A wrapped ring whose first span is shorter than a block of keys: blocks start
     // inside the later spans.
     for (size_t G : {1, 8}) RunCase(kv, {G, 64, 300, {{0, 4}, {100, 300}, {10, 90}}}, seed++);
@@ -133,7 +162,7 @@ TEST_P(AttentionTest, KeyBiasAndHeadScaleMatchReference) {
 TEST_P(AttentionTest, NoSlotsGivesZeroOutput) {
   std::vector<float> q(8, 1.0f), k(8, 1.0f), out(8, 5.0f), probs(1);
   const SlotSpan span{3, 3};
-  AttentionArgs a{q.data(), 8, 1, k.data(), k.data(), 8, DType::kF32, &span, 1, 8, 1.0f,
+  AttentionArgs a{q.data(), 8, 1, k.data(), k.data(), {8}, DType::kF32, &span, 1, 8, 1.0f,
                   probs.data(), out.data(), 8};
   AttentionQueries(a);
   for (float v : out) EXPECT_EQ(v, 0.0f);
@@ -146,7 +175,7 @@ TEST_P(AttentionTest, LargeScoresStayFinite) {
   for (size_t j = 0; j < 4; ++j)
     for (size_t d = 0; d < D; ++d) k[j * D + d] = j == 2 ? 1.0f : -1.0f, v[j * D + d] = float(j);
   const SlotSpan span{0, 4};
-  AttentionArgs a{q.data(), D, 1, k.data(), v.data(), D, DType::kF32, &span, 1, D, 1.0f,
+  AttentionArgs a{q.data(), D, 1, k.data(), v.data(), {D}, DType::kF32, &span, 1, D, 1.0f,
                   probs.data(), out.data(), D};
   AttentionQueries(a);
   EXPECT_EQ(probs[2], 1.0f);
@@ -161,7 +190,7 @@ TEST_P(AttentionTest, OutputMayAliasQ) {
   const std::vector<float> v = test::RandomFloats(slots * D, 7).ToVector();
   const SlotSpan span{0, slots};
   std::vector<float> probs(G * slots), out(G * D), inout = q;
-  AttentionArgs a{q.data(), D, G, k.data(), v.data(), D, DType::kF32, &span, 1, D, 0.2f,
+  AttentionArgs a{q.data(), D, G, k.data(), v.data(), {D}, DType::kF32, &span, 1, D, 0.2f,
                   probs.data(), out.data(), D};
   AttentionQueries(a);
   a.q = inout.data();
@@ -178,6 +207,7 @@ struct BlockCase {
   std::vector<SlotSpan> spans;  // the union, in column order
   std::vector<KeyColumns> keys;
   bool bias_and_scale = false;  // a key bias per position and column, a scale per head
+  size_t chunk_log2 = 63;       // as Case's
 };
 
 // The slots of the visible columns of `keys`, as spans of consecutive slots.
@@ -200,8 +230,9 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
   for (const SlotSpan& s : c.spans) capacity = std::max(capacity, s.end);
   const size_t q_pos_stride = 3 * G * D + 5;  // other KV heads' queries sit between positions
   const std::vector<float> q = test::RandomFloats(P * q_pos_stride, seed, 0, -2.0f, 2.0f).ToVector();
-  const std::vector<float> k = test::RandomFloats(capacity * D, seed + 1).ToVector();
-  const std::vector<float> v = test::RandomFloats(capacity * D, seed + 2).ToVector();
+  const ChunkedRows layout(capacity, D, c.chunk_log2);
+  const std::vector<float> k = test::RandomFloats(layout.elements, seed + 1).ToVector();
+  const std::vector<float> v = test::RandomFloats(layout.elements, seed + 2).ToVector();
   std::vector<uint16_t> k16(k.size()), v16(v.size());
   for (size_t i = 0; i < k.size(); ++i) k16[i] = F32ToF16(k[i]), v16[i] = F32ToF16(v[i]);
   const void* kp = kv_dtype == DType::kF16 ? static_cast<const void*>(k16.data()) : k.data();
@@ -216,7 +247,7 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
   for (size_t i = 0; i < key_bias.size(); ++i) key_bias[i] = i % 6 == 2 ? -INFINITY : 0.1f * (i % 9);
   for (size_t g = 0; g < G; ++g) head_scale[g] = 0.5f * g;
   const float scale = 0.3f;
-  AttentionBlockArgs args{q.data(), q_pos_stride, P, G, kp, vp, D, kv_dtype, c.spans.data(),
+  AttentionBlockArgs args{q.data(), q_pos_stride, P, G, kp, vp, layout.rows, kv_dtype, c.spans.data(),
                           c.spans.size(), c.keys.data(), D, scale, scratch.data(), out.data(),
                           q_pos_stride, block_probs.data()};
   if (c.bias_and_scale) {
@@ -240,7 +271,7 @@ void RunBlockCase(DType kv_dtype, const BlockCase& c, uint32_t seed) {
         if (col < kc.end && !(col >= kc.hole_begin && col < kc.hole_end))
           own_bias.push_back(key_bias[(t * G + g) * total + col]);
       }
-    AttentionArgs per_position{q.data() + t * q_pos_stride, D, G, kp, vp, D, kv_dtype, own.data(),
+    AttentionArgs per_position{q.data() + t * q_pos_stride, D, G, kp, vp, layout.rows, kv_dtype, own.data(),
                                own.size(), D, scale, probs.data(), want.data(), D};
     if (c.bias_and_scale) {
       per_position.key_bias = own_bias.data();
@@ -296,6 +327,12 @@ TEST_P(AttentionTest, BlockMatchesPerPosition) {
     }
   }
   RunBlockCase(DType::kF16, Causal(4, 128, 16, 300 - 16), seed++);  // 64 queries, many column blocks
+  for (size_t chunk_log2 : {0, 2, 8}) {  // the engine's chunked cache
+    for (BlockCase c : {Causal(2, 17, 8, 37), Sliding(3, 64, 5), Causal(4, 128, 16, 300 - 16)}) {
+      c.chunk_log2 = chunk_log2;
+      RunBlockCase(DType::kF16, c, seed++);
+    }
+  }
   for (DType kv : {DType::kF32, DType::kF16}) {
     for (BlockCase c : {Causal(3, 17, 8, 5), Sliding(2, 64, 5), Causal(1, 4, 1, 0)}) {
       c.bias_and_scale = true;
@@ -311,7 +348,7 @@ TEST_P(AttentionTest, BlockOutputMayAliasQ) {
   const std::vector<float> k = test::RandomFloats(11 * D, 6).ToVector();
   const std::vector<float> v = test::RandomFloats(11 * D, 7).ToVector();
   std::vector<float> scratch(AttentionBlockScratch(P * G, 11, D)), out(P * G * D), inout = q;
-  AttentionBlockArgs a{q.data(), G * D, P, G, k.data(), v.data(), D, DType::kF32,
+  AttentionBlockArgs a{q.data(), G * D, P, G, k.data(), v.data(), {D}, DType::kF32,
                        c.spans.data(), 1, c.keys.data(), D, 0.2f, scratch.data(), out.data(), G * D};
   AttentionBlock(a);
   a.q = inout.data();
