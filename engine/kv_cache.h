@@ -5,7 +5,7 @@
 // sliding window over the last `capacity` positions, of which the first `sink` (the
 // StreamingLLM attention sinks) are never evicted.
 //
-// Physical layout: chunks of up to kChunkSlots consecutive slots,
+// Physical layout: chunks of up to 2^kChunkSlotsLog2 consecutive slots,
 // [chunk][layer][kv head][slot in chunk][head_dim]. Within a chunk each head's rows are
 // one contiguous run (64 KiB of f16 at head_dim 128), so attention streams a head's keys
 // in long runs (head-major was 1.7-2x faster at 4k context than slot-major in
@@ -15,7 +15,7 @@
 // have made a fresh 4k-position cache wholly resident, but here commits one chunk row of
 // all heads ahead of use. The first chunk row stays on 4 KiB pages: a new context (a
 // short chat, each of 8 sequences decoded together) would otherwise clear all of it
-// (58 MiB for the 0.6B shape in f32) before its first token, and it is 256 positions of
+// (56 MiB for the 0.6B shape in f32) before its first token, and it is 256 positions of
 // thousands where depth makes the pages matter.
 // Slots: `sink` fixed, then a ring of window + slack. The slack is the largest batch
 // written at once: a prefill chunk writes its keys before its queries attend, and the
@@ -35,8 +35,9 @@ namespace oko {
 
 class KvCache {
  public:
-  // 256 slots: 64 KiB runs of f16 at head_dim 128, which attention streams at the speed of
-  // one contiguous head (measured in session 22, docs/PERFORMANCE.md).
+  // 256 slots (64 KiB runs of f16 at head_dim 128): chunks of 64, 256 and 1024 slots
+  // decoded level at depth 4096 (docs/PERFORMANCE.md, session 22); 256 keeps the runs long
+  // and the memory committed ahead of use small (28 MiB of f16 K and V for the 0.6B shape).
   static constexpr size_t kChunkSlotsLog2 = 8;
 
   // window (<= capacity, 0 = capacity): how many positions a query attends, sinks
