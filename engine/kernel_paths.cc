@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -45,6 +46,34 @@ std::vector<PathGroup> DescribePaths(std::span<const WeightSite> sites, size_t M
     out.push_back(std::move(p));
   }
   return out;
+}
+
+namespace {
+// GOP/s; 0 where not measured.
+double PeakGops(const MachineLimits& m, Arithmetic a) {
+  switch (a) {
+    case Arithmetic::kF32Fma: return m.f32_gflops;
+    case Arithmetic::kBf16Dot: return m.bf16_gflops;
+    case Arithmetic::kInt8Dot: return m.int8_gops;
+    case Arithmetic::kAmxBf16: return 0;
+  }
+  return 0;
+}
+}  // namespace
+
+ComputeRoofline DecodeComputeRoofline(std::span<const WeightSite> sites, size_t M, const MachineLimits& limits) {
+  double seconds = 0;  // per token
+  std::set<Arithmetic> used;
+  for (const WeightSite& s : sites) {
+    const LinearPath path = ChooseLinearPath(s.type, s.mode, M, s.cols);
+    const Arithmetic a = LinearArithmetic(path, s.type, s.mode, M, s.cols, Phase::kDecode);
+    const double peak = PeakGops(limits, a);
+    if (peak <= 0) return {};
+    seconds += 2.0 * static_cast<double>(s.rows) * static_cast<double>(s.cols) / (peak * 1e9);
+    used.insert(a);
+  }
+  if (seconds <= 0) return {};
+  return {1.0 / seconds, used.size() == 1 ? std::string(ArithmeticName(*used.begin())) : "mixed"};
 }
 
 nlohmann::ordered_json PathsToJson(const std::vector<PathGroup>& groups) {

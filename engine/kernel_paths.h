@@ -12,6 +12,7 @@
 
 #include "engine/graph.h"
 #include "engine/linear.h"
+#include "engine/machine_limits.h"
 
 namespace oko {
 
@@ -36,6 +37,16 @@ struct PathGroup {
 // M positions of a prompt), one group per kernel in graph order; an op that runs
 // different kernels in different layers (a mixed quantization) is counted in each.
 std::vector<PathGroup> DescribePaths(std::span<const WeightSite> sites, size_t M, Phase phase);
+// The compute roofline of decoding M sequences together: the aggregate tok/s if every
+// matrix's products ran at this machine's measured peak for its M-row kernel's arithmetic
+// (MachineLimits: f32 FMA, bf16 dot, int8 dot; attention and the vector ops left out).
+// tok_s 0 where a kernel's peak is not measured here (the int8 dot off AVX512-VNNI, AMX).
+struct ComputeRoofline {
+  double tok_s = 0;
+  std::string arithmetic;  // ArithmeticName of every matrix's kernel, or "mixed"
+};
+ComputeRoofline DecodeComputeRoofline(std::span<const WeightSite> sites, size_t M, const MachineLimits& limits);
+
 // {"kernel": [ops...], ...} in group order.
 nlohmann::ordered_json PathsToJson(const std::vector<PathGroup>& groups);
 // Lines "<kernel>: op, op, ...", the first after `label`, the rest indented to match.

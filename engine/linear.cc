@@ -124,19 +124,46 @@ LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K
   return M < kMinOnednnRows || !OnednnRuns(type, mode) ? LinearPath::kRows : LinearPath::kOnednn;
 }
 
+Arithmetic LinearArithmetic(LinearPath path, QuantType type, ComputeMode mode, size_t M, size_t K, Phase rows) {
+  switch (path) {
+    case LinearPath::kRows:
+      if (UsesBf16Rows(type, mode, M, K)) return Arithmetic::kBf16Dot;
+      if (!IsPlainType(type) && rows == Phase::kDecode && mode == ComputeMode::kBf16 && QuantInt8Supported(type))
+        return Arithmetic::kInt8Dot;
+      return Arithmetic::kF32Fma;
+    case LinearPath::kPackedBf16: return Arithmetic::kBf16Dot;
+    case LinearPath::kPackedF32: return Arithmetic::kF32Fma;
+    case LinearPath::kQuantSlabs: return QuantSlabsBf16(mode, K) ? Arithmetic::kBf16Dot : Arithmetic::kF32Fma;
+    case LinearPath::kOnednn:
+      if (mode != ComputeMode::kBf16) return Arithmetic::kF32Fma;
+      return OnednnAmxBf16Supported() ? Arithmetic::kAmxBf16 : Arithmetic::kBf16Dot;
+  }
+  return Arithmetic::kF32Fma;
+}
+
+std::string_view ArithmeticName(Arithmetic a) {
+  switch (a) {
+    case Arithmetic::kF32Fma: return "f32 FMA";
+    case Arithmetic::kBf16Dot: return "bf16 dot";
+    case Arithmetic::kInt8Dot: return "int8 dot";
+    case Arithmetic::kAmxBf16: return "AMX bf16";
+  }
+  return "?";
+}
+
 std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, size_t K,
                            Phase rows, size_t interleave) {
   const std::string_view t = QuantTypeName(type);
   switch (path) {
     case LinearPath::kRows: {
       const std::string shape = M == 1 ? "GEMV" : fmt::format("{}-row GEMV", M);
-      if (UsesBf16Rows(type, mode, M, K)) return fmt::format("{} {}, bf16 dot", t, shape);
-      if (IsPlainType(type)) return fmt::format("{} {}, f32 FMA", t, shape);
-      if (rows == Phase::kDecode && mode == ComputeMode::kBf16 && QuantInt8Supported(type)) {
+      const Arithmetic a = LinearArithmetic(path, type, mode, M, K, rows);  // never AMX here
+      if (a == Arithmetic::kBf16Dot) return fmt::format("{} {}, bf16 dot", t, shape);
+      if (a == Arithmetic::kInt8Dot) {
         const std::string layout = interleave > 1 ? fmt::format(", {} rows interleaved", interleave) : "";
         return fmt::format("{} {}, int8 dot on 8-bit x{}", t, shape, layout);
       }
-      return fmt::format("{} {}, dequantized to f32 FMA", t, shape);
+      return fmt::format("{} {}, {}f32 FMA", t, shape, IsPlainType(type) ? "" : "dequantized to ");
     }
     case LinearPath::kPackedBf16: return fmt::format("{} packed GEMM, bf16 dot", t);
     case LinearPath::kPackedF32: return fmt::format("{} packed GEMM, f32 FMA", t);

@@ -59,6 +59,12 @@ enum class LinearPath : uint8_t {
 };
 // Pure on its arguments and this CPU's features.
 LinearPath ChooseLinearPath(QuantType type, ComputeMode mode, size_t M, size_t K);
+// The arithmetic a path's products run in, so which of the machine's measured peaks
+// bounds it (engine/machine_limits.h).
+enum class Arithmetic : uint8_t { kF32Fma, kBf16Dot, kInt8Dot, kAmxBf16 };
+Arithmetic LinearArithmetic(LinearPath path, QuantType type, ComputeMode mode, size_t M, size_t K, Phase rows);
+// "f32 FMA", "bf16 dot", "int8 dot", "AMX bf16".
+std::string_view ArithmeticName(Arithmetic a);
 // "BF16 GEMV, f32 FMA", "Q4_K 4-row GEMV, int8 dot on 8-bit x", "BF16 packed GEMM, f32 FMA";
 // interleave: the weight's WeightView::interleave ("..., 16 rows interleaved").
 std::string LinearPathName(LinearPath path, QuantType type, ComputeMode mode, size_t M, size_t K,

@@ -136,8 +136,8 @@ fs::path CachePath() {
 // Bumped when a probe changes, so figures measured by an older probe are not reused
 // (version 2: the peak probes no longer overstate 8x; 3: keyed by CPU family and model,
 // with the probe's CPU share; 4: the read probe reads 6 streams at once; 5: the compute
-// rates include AMX).
-constexpr int kProbeVersion = 5;
+// rates include AMX; 6: the int8 dot's peak).
+constexpr int kProbeVersion = 6;
 
 std::string CacheKey(const std::string& cpu, int threads) {
   return cpu + " | threads " + std::to_string(threads) + " | probe " +
@@ -201,10 +201,12 @@ MachineLimits MeasureMachine(ThreadPool& pool) {
   const auto [read, read_share] = MeasureReadGbs(pool);
   const auto [f32, f32_share] = MeasurePeakGflops(pool, FmaF32Flops);
   const auto [bf16, bf16_share] = MeasurePeakGflops(pool, DotBf16Flops);
+  const auto [int8, int8_share] = MeasurePeakGflops(pool, DotInt8Ops);
   m.read_gbs = read;
   m.f32_gflops = f32;
   m.bf16_gflops = bf16;
-  m.cpu_share = std::min({read_share, f32_share, bf16_share});
+  m.int8_gops = int8;
+  m.cpu_share = std::min({read_share, f32_share, bf16_share, int8_share});
   return m;
 }
 
@@ -229,6 +231,7 @@ std::optional<MachineLimits> FromCache(const nlohmann::json& cache, const std::s
   m.read_gbs = e.value("read_gbs", 0.0);
   m.f32_gflops = e.value("f32_gflops", 0.0);
   m.bf16_gflops = e.value("bf16_gflops", 0.0);
+  m.int8_gops = e.value("int8_gops", 0.0);
   m.measured_at = e.value("measured_at", "");
   m.cpu_share = e.value("cpu_share", 1.0);
   if (m.read_gbs > 0 && m.f32_gflops > 0) return m;
@@ -261,7 +264,8 @@ MachineLimits LoadOrMeasureMachine(ThreadPool& pool, bool remeasure) {
   }
   const MachineLimits m = MeasureMachine(pool);
   cache[key] = {{"read_gbs", m.read_gbs},       {"f32_gflops", m.f32_gflops},
-                {"bf16_gflops", m.bf16_gflops}, {"measured_at", m.measured_at},
+                {"bf16_gflops", m.bf16_gflops}, {"int8_gops", m.int8_gops},
+                {"measured_at", m.measured_at},
                 {"cpu_share", m.cpu_share},     {"simd", m.simd}};
   WriteCache(path, cache);
   return m;

@@ -1,5 +1,6 @@
 // MachineLimits: what this machine can do, measured (never assumed): streaming read
-// bandwidth (decode is bound by it) and f32 / bf16 FMA peak (prefill is bound by it),
+// bandwidth (decode is bound by it), f32 / bf16 FMA peak (prefill is bound by it) and the
+// int8 dot's (decoding a batch of sequences on quantized weights can be),
 // for a given thread count. Cached per machine in ~/.cache/oko/machine.json.
 #pragma once
 
@@ -18,6 +19,7 @@ struct MachineLimits {
   double read_gbs = 0;     // GB/s (1e9 bytes) reading 512 MiB, 6 streams per thread
   double f32_gflops = 0;   // FMA peak
   double bf16_gflops = 0;  // vdpbf16ps peak; 0 without AVX512-BF16
+  double int8_gops = 0;    // vpdpbusd peak (2 ops per byte product); 0 off the AVX3_DL target
   std::string measured_at;  // local time of the probe, "2026-12-04 14:10"
   // The probes' threads got less than 90% of their wall time on a CPU (another process
   // ran): the figures are too low to trust, and are measured again next time.

@@ -43,10 +43,24 @@ double Seconds(const std::function<void()>& fn) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// A decode row's limit: the bandwidth's (weights and KV per step) or, where lower, the
+// compute roofline's (a batch of sequences on quantized weights can be bound by the dot
+// products rather than the memory).
+struct DecodeLimit {
+  double tok_s = 0;
+  std::string bound;  // "bandwidth", or the arithmetic ("int8 dot", ...)
+  std::string Describe() const { return fmt::format("{:.1f} tok/s {}", tok_s, bound); }
+};
+DecodeLimit LowerLimit(double bandwidth_tok_s, const ComputeRoofline& compute) {
+  if (compute.tok_s > 0 && compute.tok_s < bandwidth_tok_s) return {compute.tok_s, compute.arithmetic};
+  return {bandwidth_tok_s, "bandwidth"};
+}
+
 // why_now: why the probe ran in this command ("" where the cached figures were used).
 void PrintMachine(const MachineLimits& m, const std::string& why_now) {
-  fmt::print("machine  {} | {} | {} thread{} | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s\n",
-             m.cpu, m.simd, m.threads, m.threads == 1 ? "" : "s", m.read_gbs, m.f32_gflops, m.bf16_gflops);
+  fmt::print("machine  {} | {} | {} thread{} | read {:.1f} GB/s | f32 FMA {:.0f} GFLOP/s | bf16 dot {:.0f} GFLOP/s{}\n",
+             m.cpu, m.simd, m.threads, m.threads == 1 ? "" : "s", m.read_gbs, m.f32_gflops, m.bf16_gflops,
+             m.int8_gops > 0 ? fmt::format(" | int8 dot {:.0f} GOP/s", m.int8_gops) : "");
   fmt::print("probe    {} ({})\n", m.ProbeNote(),
              why_now.empty() ? "cached in ~/.cache/oko/machine.json; --machine re-measures" : why_now);
 }
@@ -152,13 +166,16 @@ Status RunBench(const BenchOptions& o) {
     const std::string why = RemeasureIfDecodeBeatsProbe(context->pool(), bytes + kv_bytes, tgs.mean, &limits);
     if (!why.empty()) probe_why = "now: " + why;
   }
-  const double tg_limit = limits.read_gbs * 1e9 / (bytes + kv_bytes);
-  // N sequences per step: the weights once, every sequence's KV.
-  const double par_limit = o.parallel * limits.read_gbs * 1e9 / (bytes + o.parallel * kv_bytes);
-  const double pp_gflops = pps.mean * MatMulFlopsPerToken(context->model().graph()) / 1e9;
   const Model& model = context->model();
-  const double peak = model.compute() == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   const std::vector<WeightSite> sites = WeightSites(model.graph());
+  const DecodeLimit tg_limit =
+      LowerLimit(limits.read_gbs * 1e9 / (bytes + kv_bytes), DecodeComputeRoofline(sites, 1, limits));
+  // N sequences per step: the weights once, every sequence's KV.
+  const ComputeRoofline par_compute = DecodeComputeRoofline(sites, o.parallel, limits);
+  const DecodeLimit par_limit =
+      LowerLimit(o.parallel * limits.read_gbs * 1e9 / (bytes + o.parallel * kv_bytes), par_compute);
+  const double pp_gflops = pps.mean * MatMulFlopsPerToken(context->model().graph()) / 1e9;
+  const double peak = model.compute() == ComputeMode::kBf16 ? limits.bf16_gflops : limits.f32_gflops;
   const size_t prefill_rows = static_cast<size_t>(std::min<int64_t>(o.prompt, options.max_batch));
   std::vector<std::pair<std::string, std::vector<PathGroup>>> paths;
   if (o.prompt > 0)
@@ -186,14 +203,17 @@ Status RunBench(const BenchOptions& o) {
         {"weight_bytes_per_token", bytes},
         {"kv_bytes_per_token", kv_bytes},
         {"read_bandwidth_gbs", limits.read_gbs},
-        {"tg_limit_tok_s", tg_limit},
-        {"tg_roofline", tg_limit > 0 ? tgs.mean / tg_limit : 0}};
+        {"tg_limit_tok_s", tg_limit.tok_s},
+        {"tg_bound", tg_limit.bound},
+        {"tg_roofline", tg_limit.tok_s > 0 ? tgs.mean / tg_limit.tok_s : 0}};
     if (const auto& iv = context->interventions()) j["interventions"] = iv->descriptions();
     for (const auto& [what, groups] : paths) j["paths"][what] = PathsToJson(groups);
     if (!m.parallel_tg.empty())
       j["parallel"] = {{"sequences", o.parallel}, {"tok_s", par.mean}, {"stddev", par.std},
                        {"speedup", tgs.mean > 0 ? par.mean / tgs.mean : 0},
-                       {"limit_tok_s", par_limit}, {"roofline", par_limit > 0 ? par.mean / par_limit : 0}};
+                       {"limit_tok_s", par_limit.tok_s}, {"bound", par_limit.bound},
+                       {"compute_limit_tok_s", par_compute.tok_s},
+                       {"roofline", par_limit.tok_s > 0 ? par.mean / par_limit.tok_s : 0}};
     fmt::print("{}\n", j.dump(2));
     return {};
   }
@@ -218,12 +238,10 @@ Status RunBench(const BenchOptions& o) {
                fmt::format("{:.0f} GFLOP/s peak", peak), pct(pp_gflops, peak));
   if (o.generate > 0)
     fmt::print(kRow, fmt::format("tg{}{}", o.generate, o.depth ? fmt::format("@d{}", o.depth) : ""),
-               fmt::format("{:.1f} ± {:.1f}", tgs.mean, tgs.std), fmt::format("{:.1f} tok/s bandwidth", tg_limit),
-               pct(tgs.mean, tg_limit));
+               fmt::format("{:.1f} ± {:.1f}", tgs.mean, tgs.std), tg_limit.Describe(), pct(tgs.mean, tg_limit.tok_s));
   if (!m.parallel_tg.empty())
     fmt::print(kRow, fmt::format("tg{}{} x{}", o.generate, o.depth ? fmt::format("@d{}", o.depth) : "", o.parallel),
-               fmt::format("{:.1f} ± {:.1f}", par.mean, par.std), fmt::format("{:.1f} tok/s bandwidth", par_limit),
-               pct(par.mean, par_limit));
+               fmt::format("{:.1f} ± {:.1f}", par.mean, par.std), par_limit.Describe(), pct(par.mean, par_limit.tok_s));
   if (!m.parallel_tg.empty() && tgs.mean > 0)
     fmt::print("\n{} sequences decoded together: {:.2f}x the tok/s of one\n", o.parallel, par.mean / tgs.mean);
   return {};

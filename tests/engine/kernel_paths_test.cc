@@ -63,6 +63,49 @@ TEST(KernelPaths, AMixedQuantizationCountsTheLayersOfEachKernel) {
   }
 }
 
+// The compute roofline adds each matrix's 2 N K ops at its kernel's peak: f32 weights in
+// the f32 mode run f32 FMAs at any M; without a measured peak there is no roofline.
+TEST(KernelPaths, ComputeRooflineTimesEveryMatrixAtItsKernelsPeak) {
+  MachineLimits limits;
+  limits.f32_gflops = 100;
+  limits.bf16_gflops = 200;
+  limits.int8_gops = 400;
+  std::vector<WeightSite> sites;
+  sites.push_back({Site::kQProj, 0, "q", QuantType::kF32, ComputeMode::kF32, 1000, 500});
+  sites.push_back({Site::kLmHead, -1, "lm_head.weight", QuantType::kF32, ComputeMode::kF32, 4000, 500});
+  const ComputeRoofline f32 = DecodeComputeRoofline(sites, 4, limits);
+  EXPECT_DOUBLE_EQ(f32.tok_s, 100e9 / (2.0 * 5000 * 500));  // 20000 tok/s
+  EXPECT_EQ(f32.arithmetic, "f32 FMA");
+  limits.f32_gflops = 0;
+  EXPECT_EQ(DecodeComputeRoofline(sites, 4, limits).tok_s, 0.0);
+}
+
+TEST(KernelPaths, ComputeRooflineOfAMixedQuantizationUsesTheInt8Peak) {
+  if (!QuantInt8Supported(QuantType::kQ4_K) || !QuantInt8Supported(QuantType::kQ6_K))
+    GTEST_SKIP() << "no int8 kernels on this target";
+  MachineLimits limits;
+  limits.f32_gflops = 100;
+  limits.int8_gops = 400;
+  const std::vector<WeightSite> sites = MixedSites(QuantType::kQ4_K, ComputeMode::kBf16);
+  double ops = 0;
+  for (const WeightSite& s : sites) ops += 2.0 * static_cast<double>(s.rows * s.cols);
+  const ComputeRoofline int8 = DecodeComputeRoofline(sites, 8, limits);
+  EXPECT_DOUBLE_EQ(int8.tok_s, 400e9 / ops);
+  EXPECT_EQ(int8.arithmetic, "int8 dot");
+  // The exact mode dequantizes to f32 FMAs.
+  const ComputeRoofline exact = DecodeComputeRoofline(MixedSites(QuantType::kQ4_K, ComputeMode::kF32), 8, limits);
+  EXPECT_DOUBLE_EQ(exact.tok_s, 100e9 / ops);
+  EXPECT_EQ(exact.arithmetic, "f32 FMA");
+  // bf16 q and down beside the int8 lm_head: each at its own peak.
+  std::vector<WeightSite> mixed = sites;
+  for (WeightSite& s : mixed)
+    if (s.site != Site::kLmHead) s.type = QuantType::kF32;
+  mixed[0].mode = mixed[1].mode = mixed[2].mode = mixed[3].mode = ComputeMode::kF32;
+  const ComputeRoofline both = DecodeComputeRoofline(mixed, 8, limits);
+  EXPECT_DOUBLE_EQ(both.tok_s, 1.0 / ((ops - 2.0 * 151936 * 1024) / 100e9 + 2.0 * 151936 * 1024 / 400e9));
+  EXPECT_EQ(both.arithmetic, "mixed");
+}
+
 TEST(KernelPaths, FormatsOneLinePerKernelUnderALabel) {
   const std::vector<PathGroup> groups{{"a", {"x", "y"}}, {"bb", {"z"}}};
   EXPECT_EQ(FormatPaths("decode ", groups), "decode a: x, y\n       bb: z\n");

@@ -27,6 +27,17 @@ TEST_P(MachineProbeTest, ReadChecksumIsTheSumOfEveryWord) {
   }
 }
 
+// The int8 peak probe counts 12 vpdpbusd of 64 byte products (2 ops each) per
+// iteration where the int8 kernels run vpdpbusd (AVX3_DL), and reports nothing elsewhere.
+TEST_P(MachineProbeTest, Int8ProbeCountsItsProductsOnlyWhereTheKernelsRunVnni) {
+  const double ops = DotInt8Ops(1000);
+  if (GetParam() == HWY_AVX3_DL) {
+    EXPECT_EQ(ops, 2.0 * 12 * 64 * 1000);
+  } else {
+    EXPECT_EQ(ops, 0.0);
+  }
+}
+
 OKO_INSTANTIATE_ON_ALL_TARGETS(MachineProbeTest);
 
 }  // namespace
