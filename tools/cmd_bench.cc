@@ -172,8 +172,8 @@ Status RunBench(const BenchOptions& o) {
   }
   const Model& model = context->model();
   const std::vector<WeightSite> sites = WeightSites(model.graph());
-  const DecodeLimit tg_limit =
-      LowerLimit(limits.read_gbs * 1e9 / (bytes + kv_bytes), DecodeComputeRoofline(sites, 1, limits));
+  const ComputeRoofline tg_compute = DecodeComputeRoofline(sites, 1, limits);
+  const DecodeLimit tg_limit = LowerLimit(limits.read_gbs * 1e9 / (bytes + kv_bytes), tg_compute);
   // N sequences per step: the weights once, every sequence's KV.
   const ComputeRoofline par_compute = DecodeComputeRoofline(sites, o.parallel, limits);
   const DecodeLimit par_limit =
@@ -209,6 +209,7 @@ Status RunBench(const BenchOptions& o) {
         {"read_bandwidth_gbs", limits.read_gbs},
         {"tg_limit_tok_s", tg_limit.tok_s},
         {"tg_bound", tg_limit.bound},
+        {"tg_compute_limit_tok_s", tg_compute.tok_s},
         {"tg_roofline", tg_limit.tok_s > 0 ? tgs.mean / tg_limit.tok_s : 0}};
     if (const auto& iv = context->interventions()) j["interventions"] = iv->descriptions();
     for (const auto& [what, groups] : paths) j["paths"][what] = PathsToJson(groups);
