@@ -117,10 +117,8 @@ double DotInt8OpsT(size_t iterations) {
           [a6] "+v"(a6), [a7] "+v"(a7), [a8] "+v"(a8), [a9] "+v"(a9), [a10] "+v"(a10), [a11] "+v"(a11)
         : [u] "v"(u), [s] "v"(s));
   }
-  const __m512i sum = _mm512_add_epi32(
-      _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
-                       _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7))),
-      _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
+  __m512i sum = _mm512_setzero_si512();
+  for (const __m512i& a : {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11}) sum = _mm512_add_epi32(sum, a);
   volatile int sink = _mm512_cvtsi512_si32(sum);
   (void)sink;
   return 2.0 * 12 * 64 * static_cast<double>(iterations);  // 64 byte products per vector
