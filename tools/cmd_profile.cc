@@ -72,7 +72,7 @@ Status RunProfile(const ProfileOptions& o) {
                         {"threads", context->options().threads},
                         {"machine", {{"cpu", limits.cpu}, {"simd", limits.simd},
                                      {"read_gbs", limits.read_gbs}, {"f32_gflops", limits.f32_gflops},
-                                     {"bf16_gflops", limits.bf16_gflops},
+                                     {"bf16_gflops", limits.bf16_gflops}, {"int8_gops", limits.int8_gops},
                                      {"measured_at", limits.measured_at}, {"cpu_share", limits.cpu_share},
                                      {"why_now", probe_why}}},
                         {"compute", ComputeModeName(context->model().compute())},
@@ -84,8 +84,9 @@ Status RunProfile(const ProfileOptions& o) {
     return {};
   }
   const int threads = context->options().threads;
-  fmt::print("machine: {} ({}), read {:.1f} GB/s, f32 {:.0f} GFLOP/s, bf16 {:.0f} GFLOP/s ({} thread{}; {})\n",
-             limits.cpu, limits.simd, limits.read_gbs, limits.f32_gflops, limits.bf16_gflops, threads,
+  fmt::print("machine: {} ({}), read {:.1f} GB/s, f32 {:.0f} GFLOP/s, bf16 {:.0f} GFLOP/s{} ({} thread{}; {})\n",
+             limits.cpu, limits.simd, limits.read_gbs, limits.f32_gflops, limits.bf16_gflops,
+             limits.int8_gops > 0 ? fmt::format(", int8 {:.0f} GOP/s", limits.int8_gops) : "", threads,
              threads == 1 ? "" : "s", limits.ProbeNote() + (probe_why.empty() ? "" : ", now: " + probe_why));
   fmt::print("compute: {} ({})\n", ComputeModeName(context->model().compute()),
              context->model().compute_reason());
