@@ -1465,13 +1465,20 @@ constexpr size_t kGroupPrefetchBytes = 256;
 // kernels lost their misaligned dots (session 21; best of a run, 2 runs, far -> near):
 // Q8_0 199-215 -> 252-256, Q4_0 305-306 -> 327-330, Q6_K 200-202 -> 237-239, Q4_1 290 ->
 // 299-300, Q4_K 314-315 -> 319-320, Q5_0, Q5_1, Q5_K level.
-constexpr size_t kTiledPrefetchRows = 5;
+// In the model the k-quants' 4-row tiles wait on memory with the near distance (perf: a
+// third of Q6_K's samples on the first loads of a super-block and on the prefetches), so
+// they take the far one: Qwen3-0.6B Q4_K_M, 4 sequences, tok/s, 1 thread, 2-4 rounds
+// alternated in each of four runs, near -> far (512, 1024 and 2048 columns level among
+// them): 129-141 -> 146-159, 121-131 -> 143-170, 141-150 -> 164-176, 155-167 -> 159-175;
+// 2 threads 225-246 -> 231-268. Q8_0's 4 rows stayed level (91-119 -> 103-124); 2 and 3
+// rows of Q4_K_M lost (3 rows 135-161 -> 135-144).
+constexpr size_t TiledPrefetchRows(QuantType type) { return IsKQuant(type) ? 4 : 5; }
 constexpr size_t kTiledPrefetchColumns = 512;
 
 template <QuantType T, size_t kM>
 HWY_INLINE void PrefetchAhead(const uint8_t* block) {
   constexpr size_t kBytes = GroupBlockBytes(T);
-  if constexpr (kM >= kTiledPrefetchRows) {
+  if constexpr (kM >= TiledPrefetchRows(T)) {
     constexpr size_t kAhead = kBytes * kTiledPrefetchColumns / GroupBlockValues(T);
     for (size_t line = 0; line < kBytes; line += 64)
       _mm_prefetch(reinterpret_cast<const char*>(block + kAhead + line), _MM_HINT_T1);
