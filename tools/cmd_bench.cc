@@ -1,6 +1,7 @@
 // oko bench -m DIR [-p 512] [-n 128] [-t N] [-r 3] [--depth D] [--parallel N] [--json]:
 // prompt processing (pp) and generation (tg) speed, as llama-bench measures them, against
-// this machine's measured limits; --parallel N adds tg of N sequences decoded together.
+// this machine's measured limits; --parallel N adds tg of N sequences decoded together
+// (its rounds alternate with one sequence's).
 // `oko bench --machine` re-measures those limits.
 #include <chrono>
 #include <cmath>
@@ -69,64 +70,102 @@ struct Measured {
   std::vector<double> pp, tg, parallel_tg;
 };
 
-// pp and tg of one sequence, `repetitions` times.
-void MeasureOneSequence(const BenchOptions& o, Context& context, Measured& m) {
-  const int64_t V = context.config().vocab_size;
-  const auto prompt = SyntheticIds(o.prompt, V);
-  const auto depth = SyntheticIds(o.depth, V, 1);
-  const auto decode = SyntheticIds(o.generate, V, 2);
-  std::vector<float> logits;
-  // Warm-up: page the weights in, create the oneDNN primitives.
-  context.Forward(SyntheticIds(std::max<int64_t>(std::min<int64_t>(o.prompt, 64), 1), V), Logits::kLast, &logits);
-  for (int64_t r = 0; r < o.repetitions; ++r) {
-    context.Reset();
-    if (o.prompt > 0) m.pp.push_back(o.prompt / Seconds([&] { context.Forward(prompt, Logits::kLast, &logits); }));
-    context.Reset();
-    if (o.depth > 0) context.Forward(depth, Logits::kNone, nullptr);
-    if (o.generate > 0)
-      m.tg.push_back(o.generate / Seconds([&] {
-                       for (int32_t id : decode)
-                         context.Forward(std::span<const int32_t>(&id, 1), Logits::kLast, &logits);
+// One sequence's rounds: pp and tg of `context`, after a warm-up that pages the weights
+// in and creates the oneDNN primitives.
+class OneSequence {
+ public:
+  OneSequence(const BenchOptions& o, Context& context)
+      : o_(o), context_(context), prompt_(Ids(o.prompt)), depth_(Ids(o.depth, 1)), decode_(Ids(o.generate, 2)) {
+    context_.Forward(Ids(std::max<int64_t>(std::min<int64_t>(o.prompt, 64), 1)), Logits::kLast, &logits_);
+  }
+  void Round(Measured& m) {
+    context_.Reset();
+    if (o_.prompt > 0) m.pp.push_back(o_.prompt / Seconds([&] { context_.Forward(prompt_, Logits::kLast, &logits_); }));
+    context_.Reset();
+    if (o_.depth > 0) context_.Forward(depth_, Logits::kNone, nullptr);
+    if (o_.generate > 0)
+      m.tg.push_back(o_.generate / Seconds([&] {
+                       for (int32_t id : decode_)
+                         context_.Forward(std::span<const int32_t>(&id, 1), Logits::kLast, &logits_);
                      }));
   }
-}
 
-// tg of o.parallel sequences decoding together (each at depth o.depth), aggregate tok/s.
-Status MeasureParallel(const BenchOptions& o, const Context& first, const EngineOptions& options,
-                       Measured& m) {
-  const int64_t V = first.config().vocab_size;
-  const size_t n = static_cast<size_t>(o.parallel);
-  const uint64_t bytes = EstimateMemory(first.config(), options).total() * n, ram = PhysicalMemoryBytes();
-  if (ram > 0 && bytes > ram)
-    return Errorf("--parallel {}: {} contexts of {} positions would need {}, more than this machine's {} of "
-                  "memory (lower --parallel or -d)", o.parallel, n, options.ctx, BytesAndHuman(bytes),
-                  BytesAndHuman(ram));
-  std::vector<std::unique_ptr<Context>> owned;
-  std::vector<Context*> contexts;
-  for (size_t i = 0; i < n; ++i) {
-    OKO_ASSIGN_OR_RETURN(auto c, Context::Create(first.shared_model(), first.shared_pool(), options));
-    c->set_interventions(first.interventions());
-    contexts.push_back(c.get());
-    owned.push_back(std::move(c));
+ private:
+  std::vector<int32_t> Ids(int64_t n, uint64_t seed = 0) const {
+    return SyntheticIds(n, context_.config().vocab_size, seed);
   }
-  BatchDecoder decoder(first.shared_model(), first.shared_pool(), n);
-  std::vector<float> logits;
-  std::vector<int32_t> ids(n);
-  // Warm-up, as for one sequence: a step of every sequence faults in the decoder's buffers
-  // and each cache's first pages, which the first round would otherwise pay.
-  for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 104729 + 1) % V);
-  decoder.Decode(contexts, ids, &logits);
-  for (int64_t r = 0; r < o.repetitions; ++r) {
+  const BenchOptions& o_;
+  Context& context_;
+  std::vector<int32_t> prompt_, depth_, decode_;
+  std::vector<float> logits_;
+};
+
+// o.parallel sequences decoding together (each at depth o.depth): contexts of first's
+// model and pool, warmed up as one sequence is.
+class Parallel {
+ public:
+  static Result<std::unique_ptr<Parallel>> Create(const BenchOptions& o, const Context& first,
+                                                  const EngineOptions& options) {
+    const size_t n = static_cast<size_t>(o.parallel);
+    const uint64_t bytes = EstimateMemory(first.config(), options).total() * n, ram = PhysicalMemoryBytes();
+    if (ram > 0 && bytes > ram)
+      return Errorf("--parallel {}: {} contexts of {} positions would need {}, more than this machine's {} of "
+                    "memory (lower --parallel or -d)", o.parallel, n, options.ctx, BytesAndHuman(bytes),
+                    BytesAndHuman(ram));
+    auto p = std::unique_ptr<Parallel>(new Parallel(o, first));
     for (size_t i = 0; i < n; ++i) {
-      contexts[i]->Reset();
-      if (o.depth > 0) contexts[i]->Forward(SyntheticIds(o.depth, V, 1 + i), Logits::kNone, nullptr);
+      OKO_ASSIGN_OR_RETURN(auto c, Context::Create(first.shared_model(), first.shared_pool(), options));
+      c->set_interventions(first.interventions());
+      p->contexts_.push_back(c.get());
+      p->owned_.push_back(std::move(c));
     }
-    m.parallel_tg.push_back(o.generate * o.parallel / Seconds([&] {
-      for (int64_t step = 0; step < o.generate; ++step) {
-        for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((step * 7919 + i * 104729 + 2) % V);
-        decoder.Decode(contexts, ids, &logits);
+    // Warm-up, as for one sequence: a step of every sequence faults in the decoder's
+    // buffers and each cache's first pages, which the first round would otherwise pay.
+    for (size_t i = 0; i < n; ++i) p->ids_[i] = static_cast<int32_t>((i * 104729 + 1) % p->V_);
+    p->decoder_.Decode(p->contexts_, p->ids_, &p->logits_);
+    return p;
+  }
+  // One round: aggregate tok/s of o.generate steps.
+  void Round(Measured& m) {
+    const size_t n = contexts_.size();
+    for (size_t i = 0; i < n; ++i) {
+      contexts_[i]->Reset();
+      if (o_.depth > 0) contexts_[i]->Forward(SyntheticIds(o_.depth, V_, 1 + i), Logits::kNone, nullptr);
+    }
+    m.parallel_tg.push_back(o_.generate * o_.parallel / Seconds([&] {
+      for (int64_t step = 0; step < o_.generate; ++step) {
+        for (size_t i = 0; i < n; ++i) ids_[i] = static_cast<int32_t>((step * 7919 + i * 104729 + 2) % V_);
+        decoder_.Decode(contexts_, ids_, &logits_);
       }
     }));
+  }
+
+ private:
+  Parallel(const BenchOptions& o, const Context& first)
+      : o_(o), V_(first.config().vocab_size), decoder_(first.shared_model(), first.shared_pool(),
+                                                        static_cast<size_t>(o.parallel)),
+        ids_(static_cast<size_t>(o.parallel)) {}
+  const BenchOptions& o_;
+  const int64_t V_;
+  BatchDecoder decoder_;
+  std::vector<std::unique_ptr<Context>> owned_;
+  std::vector<Context*> contexts_;
+  std::vector<int32_t> ids_;
+  std::vector<float> logits_;
+};
+
+// Every round of one sequence, each followed by a round of the batch (--parallel): the two
+// alternate, so a neighbour's load that comes and goes moves both alike and their ratio
+// holds.
+Status Measure(const BenchOptions& o, Context& context, const EngineOptions& options, Measured& m) {
+  OneSequence one(o, context);
+  std::unique_ptr<Parallel> batch;
+  if (o.parallel > 1 && o.generate > 0) {
+    OKO_ASSIGN_OR_RETURN(batch, Parallel::Create(o, context, options));
+  }
+  for (int64_t r = 0; r < o.repetitions; ++r) {
+    one.Round(m);
+    if (batch != nullptr) batch->Round(m);
   }
   return {};
 }
@@ -159,8 +198,7 @@ Status RunBench(const BenchOptions& o) {
   MachineLimits limits = LoadOrMeasureMachine(context->pool(), o.machine);
   std::string probe_why = o.machine ? "now" : "";
   Measured m;
-  MeasureOneSequence(o, *context, m);
-  if (o.parallel > 1 && o.generate > 0) OKO_RETURN_IF_ERROR(MeasureParallel(o, *context, options, m));
+  OKO_RETURN_IF_ERROR(Measure(o, *context, options, m));
 
   const MeanStd pps = Summarize(m.pp), tgs = Summarize(m.tg), par = Summarize(m.parallel_tg);
   const double bytes = WeightBytesPerToken(context->model().graph());
