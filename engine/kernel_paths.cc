@@ -59,18 +59,24 @@ double PeakGops(const MachineLimits& m, Arithmetic a) {
   }
   return 0;
 }
+
+Arithmetic DecodeArithmetic(const WeightSite& s, size_t M) {
+  return LinearArithmetic(ChooseLinearPath(s.type, s.mode, M, s.cols), s.type, s.mode, M, s.cols, Phase::kDecode);
+}
 }  // namespace
+
+double DecodePeakGops(const WeightSite& site, size_t M, const MachineLimits& limits) {
+  return PeakGops(limits, DecodeArithmetic(site, M));
+}
 
 ComputeRoofline DecodeComputeRoofline(std::span<const WeightSite> sites, size_t M, const MachineLimits& limits) {
   double seconds = 0;  // per token
   std::set<Arithmetic> used;
   for (const WeightSite& s : sites) {
-    const LinearPath path = ChooseLinearPath(s.type, s.mode, M, s.cols);
-    const Arithmetic a = LinearArithmetic(path, s.type, s.mode, M, s.cols, Phase::kDecode);
-    const double peak = PeakGops(limits, a);
+    const double peak = DecodePeakGops(s, M, limits);
     if (peak <= 0) return {};
     seconds += 2.0 * static_cast<double>(s.rows) * static_cast<double>(s.cols) / (peak * 1e9);
-    used.insert(a);
+    used.insert(DecodeArithmetic(s, M));
   }
   if (seconds <= 0) return {};
   return {1.0 / seconds, used.size() == 1 ? std::string(ArithmeticName(*used.begin())) : "mixed"};

@@ -46,6 +46,9 @@ struct ComputeRoofline {
   std::string arithmetic;  // ArithmeticName of every matrix's kernel, or "mixed"
 };
 ComputeRoofline DecodeComputeRoofline(std::span<const WeightSite> sites, size_t M, const MachineLimits& limits);
+// The measured peak (GOP/s) of the arithmetic that site's kernel runs on when M sequences
+// decode together; 0 where this machine's probe has no figure for it.
+double DecodePeakGops(const WeightSite& site, size_t M, const MachineLimits& limits);
 
 // {"kernel": [ops...], ...} in group order.
 nlohmann::ordered_json PathsToJson(const std::vector<PathGroup>& groups);

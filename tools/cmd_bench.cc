@@ -8,11 +8,11 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/batch_decoder.h"
 #include "engine/kernel_paths.h"
 #include "engine/machine_limits.h"
 #include "tools/bench_util.h"
 #include "tools/command.h"
+#include "tools/decode_batch.h"
 #include "tools/engine_flags.h"
 #include "tools/flags.h"
 #include "tools/resources.h"
@@ -91,7 +91,7 @@ class OneSequence {
   }
 
  private:
-  std::vector<int32_t> Ids(int64_t n, uint64_t seed = 0) const {
+  std::vector<int32_t> Ids(int64_t n, int64_t seed = 0) const {
     return SyntheticIds(n, context_.config().vocab_size, seed);
   }
   const BenchOptions& o_;
@@ -100,72 +100,20 @@ class OneSequence {
   std::vector<float> logits_;
 };
 
-// o.parallel sequences decoding together (each at depth o.depth): contexts of first's
-// model and pool, warmed up as one sequence is.
-class Parallel {
- public:
-  static Result<std::unique_ptr<Parallel>> Create(const BenchOptions& o, const Context& first,
-                                                  const EngineOptions& options) {
-    const size_t n = static_cast<size_t>(o.parallel);
-    const uint64_t bytes = EstimateMemory(first.config(), options).total() * n, ram = PhysicalMemoryBytes();
-    if (ram > 0 && bytes > ram)
-      return Errorf("--parallel {}: {} contexts of {} positions would need {}, more than this machine's {} of "
-                    "memory (lower --parallel or -d)", o.parallel, n, options.ctx, BytesAndHuman(bytes),
-                    BytesAndHuman(ram));
-    auto p = std::unique_ptr<Parallel>(new Parallel(o, first));
-    for (size_t i = 0; i < n; ++i) {
-      OKO_ASSIGN_OR_RETURN(auto c, Context::Create(first.shared_model(), first.shared_pool(), options));
-      c->set_interventions(first.interventions());
-      p->contexts_.push_back(c.get());
-      p->owned_.push_back(std::move(c));
-    }
-    // Warm-up, as for one sequence: a step of every sequence faults in the decoder's
-    // buffers and each cache's first pages, which the first round would otherwise pay.
-    for (size_t i = 0; i < n; ++i) p->ids_[i] = static_cast<int32_t>((i * 104729 + 1) % p->V_);
-    p->decoder_.Decode(p->contexts_, p->ids_, &p->logits_);
-    return p;
-  }
-  // One round: aggregate tok/s of o.generate steps.
-  void Round(Measured& m) {
-    const size_t n = contexts_.size();
-    for (size_t i = 0; i < n; ++i) {
-      contexts_[i]->Reset();
-      if (o_.depth > 0) contexts_[i]->Forward(SyntheticIds(o_.depth, V_, 1 + i), Logits::kNone, nullptr);
-    }
-    m.parallel_tg.push_back(o_.generate * o_.parallel / Seconds([&] {
-      for (int64_t step = 0; step < o_.generate; ++step) {
-        for (size_t i = 0; i < n; ++i) ids_[i] = static_cast<int32_t>((step * 7919 + i * 104729 + 2) % V_);
-        decoder_.Decode(contexts_, ids_, &logits_);
-      }
-    }));
-  }
-
- private:
-  Parallel(const BenchOptions& o, const Context& first)
-      : o_(o), V_(first.config().vocab_size), decoder_(first.shared_model(), first.shared_pool(),
-                                                        static_cast<size_t>(o.parallel)),
-        ids_(static_cast<size_t>(o.parallel)) {}
-  const BenchOptions& o_;
-  const int64_t V_;
-  BatchDecoder decoder_;
-  std::vector<std::unique_ptr<Context>> owned_;
-  std::vector<Context*> contexts_;
-  std::vector<int32_t> ids_;
-  std::vector<float> logits_;
-};
-
 // Every round of one sequence, each followed by a round of the batch (--parallel): the two
 // alternate, so a neighbour's load that comes and goes moves both alike and their ratio
 // holds.
 Status Measure(const BenchOptions& o, Context& context, const EngineOptions& options, Measured& m) {
   OneSequence one(o, context);
-  std::unique_ptr<Parallel> batch;
+  std::unique_ptr<DecodeBatch> batch;
   if (o.parallel > 1 && o.generate > 0) {
-    OKO_ASSIGN_OR_RETURN(batch, Parallel::Create(o, context, options));
+    OKO_ASSIGN_OR_RETURN(batch, DecodeBatch::Create(context, options, static_cast<size_t>(o.parallel)));
   }
   for (int64_t r = 0; r < o.repetitions; ++r) {
     one.Round(m);
-    if (batch != nullptr) batch->Round(m);
+    if (batch == nullptr) continue;
+    batch->Reset(o.depth);
+    m.parallel_tg.push_back(o.generate * o.parallel / batch->Decode(o.generate));
   }
   return {};
 }

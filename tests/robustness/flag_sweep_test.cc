@@ -42,7 +42,7 @@ const std::vector<Subcommand>& Subcommands() {
       {"chat", "chat -m $M -n 1", Join(Join(Join(kEngineFlags, kInterventionFlags), kSamplingFlags), {"-n"}), "hi\n"},
       {"bench", "bench -m $M -p 1 -n 1 -r 1 -t 1",
        Join(Join(kEngineFlags, kInterventionFlags), {"-p", "-n", "-d", "-r", "--parallel"})},
-      {"profile", "profile -m $M -p 1 -n 1 -t 1", Join(kEngineFlags, {"-p", "-n"})},
+      {"profile", "profile -m $M -p 1 -n 1 -t 1", Join(kEngineFlags, {"-p", "-n", "--parallel"})},
       {"trace", "trace -m $M --ids 1,2 --out $O.st --logit-lens -t 1",
        Join(Join(kEngineFlags, kInterventionFlags), {"--emphasize-text", "--drift", "-n", "--layer", "--head", "--lens-k", "--max-bytes", "--layers", "--heads", "--queries",
                            "--ids"})},
