@@ -15,7 +15,6 @@
 #include "tools/decode_batch.h"
 #include "tools/engine_flags.h"
 #include "tools/flags.h"
-#include "tools/resources.h"
 
 namespace oko {
 namespace {
