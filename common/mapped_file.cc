@@ -64,6 +64,13 @@ std::shared_ptr<std::byte> AllocateStreamedBytes(size_t bytes, size_t small_pref
   return std::shared_ptr<std::byte>(start, [p, size](std::byte*) { ::munmap(p, size); });
 }
 
+void CommitPages(std::byte* p, size_t bytes) {
+  if (bytes == 0) return;
+  const auto begin = reinterpret_cast<uintptr_t>(p) / 4096 * 4096;
+  const auto end = reinterpret_cast<uintptr_t>(p) + bytes;
+  (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+}
+
 MappedFile::~MappedFile() {
   if (size_ > 0) ::munmap(const_cast<std::byte*>(data_), size_);
 }

@@ -46,6 +46,9 @@ void ReleaseMappedPages(const void* p, size_t n);
 // touched byte commits its whole 2 MiB, except in the first `small_prefix` bytes, which
 // stay on 4 KiB pages (for memory that is touched first and may be all that is used).
 std::shared_ptr<std::byte> AllocateStreamedBytes(size_t bytes, size_t small_prefix = 0);
+// Faults in every page of [p, p + bytes) as a write would, contents unchanged, so that a
+// later timed run does not pay their first touch. Advisory: kernels before 5.14 ignore it.
+void CommitPages(std::byte* p, size_t bytes);
 
 // Drops a file just written (and synced) from the page cache, so that its first mapping
 // reads it in huge folios (see MappedFile::Open) instead of keeping the small ones the

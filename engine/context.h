@@ -50,6 +50,9 @@ class Context {
   const std::vector<int32_t>& tokens() const { return tokens_; }
   // Forgets every position (the cache is overwritten from position 0).
   void Reset();
+  // Commits the cache's memory for positions [0, n) now (KvCache::Commit): benchmarks
+  // time runs without their first touch of it.
+  void CommitCache(int64_t n) { kv_.Commit(n); }
   // Drops positions >= n, when they are still in the cache (chat prefix reuse).
   bool Rewind(int64_t n);
   // Keeps the longest prefix of tokens() that `prompt` starts with and that is still in

@@ -39,6 +39,16 @@ KvCache::KvCache(int64_t num_layers, int64_t kv_heads, int64_t head_dim, int64_t
 
 size_t KvCache::bytes() const { return 2 * bytes_; }
 
+void KvCache::Commit(int64_t n) {
+  const int64_t slots = std::min(n, slots_);
+  if (slots <= 0 || !allocated()) return;
+  const int64_t chunk_slots = int64_t{1} << rows_.chunk_log2;
+  const auto chunks = static_cast<size_t>((slots + chunk_slots - 1) / chunk_slots);
+  const size_t bytes = std::min(bytes_, chunks * rows_.chunk_stride * DTypeSize(dtype_));
+  CommitPages(k_.get(), bytes);
+  CommitPages(v_.get(), bytes);
+}
+
 void KvCache::Store(int64_t layer, int64_t pos0, int64_t T, const float* k, const float* v) {
   OKO_CHECK(T <= slack_, "batch {} exceeds the KV slack {}", T, slack_);
   const size_t esize = DTypeSize(dtype_);

@@ -70,11 +70,12 @@ struct Measured {
 };
 
 // One sequence's rounds: pp and tg of `context`, after a warm-up that pages the weights
-// in and creates the oneDNN primitives.
+// in, creates the oneDNN primitives and commits the cache's memory.
 class OneSequence {
  public:
   OneSequence(const BenchOptions& o, Context& context)
       : o_(o), context_(context), prompt_(Ids(o.prompt)), depth_(Ids(o.depth, 1)), decode_(Ids(o.generate, 2)) {
+    context_.CommitCache(std::max(o.prompt, o.depth + o.generate));
     context_.Forward(Ids(std::max<int64_t>(std::min<int64_t>(o.prompt, 64), 1)), Logits::kLast, &logits_);
   }
   void Round(Measured& m) {
@@ -106,7 +107,8 @@ Status Measure(const BenchOptions& o, Context& context, const EngineOptions& opt
   OneSequence one(o, context);
   std::unique_ptr<DecodeBatch> batch;
   if (o.parallel > 1 && o.generate > 0) {
-    OKO_ASSIGN_OR_RETURN(batch, DecodeBatch::Create(context, options, static_cast<size_t>(o.parallel)));
+    OKO_ASSIGN_OR_RETURN(batch, DecodeBatch::Create(context, options, static_cast<size_t>(o.parallel),
+                                                    o.depth + o.generate));
   }
   for (int64_t r = 0; r < o.repetitions; ++r) {
     one.Round(m);

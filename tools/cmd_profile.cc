@@ -49,7 +49,8 @@ Status RunProfile(const ProfileOptions& o) {
   // of the same length; the prefill profiled is the first sequence's.
   std::unique_ptr<DecodeBatch> batch;
   if (o.parallel > 1 && o.generate > 0) {
-    OKO_ASSIGN_OR_RETURN(batch, DecodeBatch::Create(*context, options, static_cast<size_t>(o.parallel)));
+    OKO_ASSIGN_OR_RETURN(batch, DecodeBatch::Create(*context, options, static_cast<size_t>(o.parallel),
+                                                    static_cast<int64_t>(prompt.size()) + o.generate));
   }
   const auto decode_seconds = [&] {
     if (batch == nullptr) return Decode(*context, decode);
@@ -57,7 +58,9 @@ Status RunProfile(const ProfileOptions& o) {
     return batch->Decode(o.generate);
   };
 
-  // Warm-up, and the decode speed without the profiler, to report its overhead.
+  // Warm-up (the cache's memory committed, as the batch's is), and the decode speed
+  // without the profiler, to report its overhead.
+  context->CommitCache(static_cast<int64_t>(prompt.size()) + o.generate);
   context->Forward(prompt, Logits::kLast, &logits);
   const double plain = decode_seconds();
   context->Reset();

@@ -15,12 +15,14 @@ namespace oko {
 class DecodeBatch {
  public:
   // n contexts of first's model, pool and interventions (each of options' size), warmed
-  // up by one step of every sequence, as one sequence is: the first round would otherwise
-  // pay the decoder's buffers and each cache's first pages. Refused where n caches would
-  // not fit in this machine's memory.
-  static Result<std::unique_ptr<DecodeBatch>> Create(const Context& first, const EngineOptions& options, size_t n);
+  // up by one step of every sequence, as one sequence is, with each cache's memory for
+  // `positions` committed: the first round would otherwise pay the decoder's buffers and
+  // each cache's pages. Refused where n caches would not fit in this machine's memory.
+  static Result<std::unique_ptr<DecodeBatch>> Create(const Context& first, const EngineOptions& options, size_t n,
+                                                     int64_t positions);
 
-  // Every sequence reset, then (depth > 0) prefilled with `depth` synthetic ids of its own.
+  // Every sequence back to `depth` synthetic ids of its own: prefilled, or (still in its
+  // cache from an earlier call) kept, its last id run again.
   void Reset(int64_t depth);
   // `steps` decode steps of every sequence; the seconds they took.
   double Decode(int64_t steps);

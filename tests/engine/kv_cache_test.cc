@@ -2,6 +2,7 @@
 // past the wrap point (ring of capacity W == full cache with a sliding-window mask of W),
 // prefill == decode, and thread-count independence.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -79,6 +80,41 @@ TEST(KvCacheTest, RowsTileTheCacheInSlotOrder) {
       }
     }
   }
+}
+
+// How many of the 4 KiB pages of [p, p + bytes) are resident.
+size_t ResidentPages(const void* p, size_t bytes) {
+  const auto begin = reinterpret_cast<uintptr_t>(p) / 4096 * 4096;
+  const size_t pages = (reinterpret_cast<uintptr_t>(p) + bytes - begin + 4095) / 4096;
+  std::vector<unsigned char> in(pages);
+  if (mincore(reinterpret_cast<void*>(begin), pages * 4096, in.data()) != 0) return 0;
+  return static_cast<size_t>(std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; }));
+}
+
+// Commit faults in the chunks the positions use, K and V, and no further; the rows
+// already written keep their values.
+TEST(KvCacheTest, CommitFaultsInThePositionsChunksAndKeepsTheirRows) {
+  const int64_t layers = 2, heads = 8, head_dim = 128, capacity = 2048;  // 2 MiB chunks of f32
+  KvCache kv(layers, heads, head_dim, capacity, 0, 0, 1, DType::kF32);
+  ASSERT_TRUE(kv.allocated());
+  const size_t chunk_bytes = kv.rows().chunk_stride * sizeof(float);
+  ASSERT_EQ(chunk_bytes, size_t{2} << 20);
+  std::vector<float> k(heads * head_dim), v(heads * head_dim);
+  for (size_t i = 0; i < k.size(); ++i) k[i] = 0.5f + static_cast<float>(i), v[i] = -k[i];
+  kv.Store(1, 0, 1, k.data(), v.data());
+  const auto* k0 = static_cast<const std::byte*>(kv.K(0, 0));
+  const auto* v0 = static_cast<const std::byte*>(kv.V(0, 0));
+  for (const auto* base : {k0, v0}) ASSERT_EQ(ResidentPages(base + chunk_bytes, 3 * chunk_bytes), 0u);
+  kv.Commit(3 * 256 + 1);  // chunks 0-3
+  for (const auto* base : {k0, v0}) {
+    EXPECT_EQ(ResidentPages(base, 4 * chunk_bytes), 4 * chunk_bytes / 4096);
+    EXPECT_EQ(ResidentPages(base + 4 * chunk_bytes, 4 * chunk_bytes), 0u);
+  }
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t d = 0; d < head_dim; ++d) {
+      ASSERT_EQ(static_cast<const float*>(kv.K(1, h))[d], k[h * head_dim + d]);
+      ASSERT_EQ(static_cast<const float*>(kv.V(1, h))[d], v[h * head_dim + d]);
+    }
 }
 
 // A prefill block's union of keys, with each position's columns of it, gives every
