@@ -1472,13 +1472,13 @@ constexpr size_t kGroupPrefetchBytes = 256;
 // them): 129-141 -> 146-159, 121-131 -> 143-170, 141-150 -> 164-176, 155-167 -> 159-175;
 // 2 threads 225-246 -> 231-268. Q8_0's 4 rows stayed level (91-119 -> 103-124); 2 and 3
 // rows of Q4_K_M lost (3 rows 135-161 -> 135-144).
-// Q6_K's 4-row tiles went back to the near distance (session 25; measured apart from Q4_K's
-// this time, which keep the far one; why Q6_K differs, with its 53-line super-block against
-// Q4_K's 36, is not known). quant_matmul_bench from
-// DRAM, 1 thread, best of 3 in each of 3 alternated rounds, far -> near: K = 1024 N = 3072
-// 194-196 -> 228-230 GFLOP/s, K = 3072 N = 1024 179-185 -> 171-174. Qwen3-0.6B Q4_K_M (Q6_K
-// lm_head), 4 sequences, 1 thread, `oko profile -p 1 -n 32 --parallel 4`, alternated twice:
-// lm_head 220 -> 193-194 ms, down_proj level (117-119 ms), decode 173-174 -> 180-181 tok/s.
+// Q6_K's 4-row tiles went back to the near distance (session 25, measured apart from Q4_K's,
+// which keep the far one; why Q6_K differs, with its 53-line super-block against Q4_K's
+// 36, is not known). quant_matmul_bench from DRAM, 1 thread, best of 3 in each of 3
+// alternated rounds, far -> near: K = 1024 N = 3072 194-196 -> 228-230 GFLOP/s, K = 3072
+// N = 1024 179-185 -> 171-174. Qwen3-0.6B Q4_K_M (Q6_K lm_head), 4 sequences, 1 thread,
+// `oko profile -p 1 -n 32 --parallel 4`, alternated twice: lm_head 220 -> 193-194 ms,
+// down_proj level (117-119 ms), decode 173-174 -> 180-181 tok/s.
 constexpr size_t TiledPrefetchRows(QuantType type) {
   return type == QuantType::kQ4_K || type == QuantType::kQ5_K ? 4 : 5;
 }
