@@ -1819,6 +1819,24 @@ HWY_INLINE float AbsMax(const float* HWY_RESTRICT x, size_t n) {
   return hn::GetLane(hn::MaxOfLanes(df, amax));
 }
 
+// offsets[k] = -128 times the sum of the values qs[4k .. 4k + 3], k < K / 4 (K a multiple
+// of 32). A pass of its
+// own after the row's blocks: read back right after their stores, the bytes waited on
+// store forwarding (a quarter of the quantization's samples, perf, Zen 5).
+HWY_INLINE void Q8_0Offsets(const int8_t* HWY_RESTRICT qs, size_t K, int32_t* HWY_RESTRICT offsets) {
+#ifdef OKO_QUANT_INT8
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (size_t j = 0; j < K; j += 32) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + j));
+    const __m256i sums = DotU8I8(_mm256_setzero_si256(), ones, q);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(offsets + j / 4),
+                        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 7)));
+  }
+#else
+  for (size_t j = 0; j < K; j += 4) offsets[j / 4] = -128 * (qs[j] + qs[j + 1] + qs[j + 2] + qs[j + 3]);
+#endif
+}
+
 // As QuantizeRow(kQ8_0) (ggml's quantize_row_q8_0_ref: d = max|x|/127 rounded to f16,
 // q = roundf(x / d)), in the layout of Int8ActivationBytes: each block's d as f32,
 // d * sum(q), the offsets, the values.
@@ -1841,8 +1859,8 @@ void QuantizeActivationsQ8_0(const float* HWY_RESTRICT x, size_t K, uint8_t* HWY
     }
     d[b] = F16ToF32(F32ToF16(scale));
     sums[b] = d[b] * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
-    for (size_t j = 0; j < 32; j += 4) *offsets++ = -128 * (qs[j] + qs[j + 1] + qs[j + 2] + qs[j + 3]);
   }
+  Q8_0Offsets(qs - K, K, offsets);
 }
 
 // As QuantizeActivationsQ8K (ties to even, clamped to [-127, 127]).
