@@ -1820,9 +1820,9 @@ HWY_INLINE float AbsMax(const float* HWY_RESTRICT x, size_t n) {
 }
 
 // offsets[k] = -128 times the sum of the values qs[4k .. 4k + 3], k < K / 4 (K a multiple
-// of 32). A pass of its
-// own after the row's blocks: read back right after their stores, the bytes waited on
-// store forwarding (a quarter of the quantization's samples, perf, Zen 5).
+// of 32). A pass of its own after the row's blocks: read back right after their stores,
+// the bytes waited on store forwarding. perf of `oko bench -t 2 --parallel 8`, Qwen3-0.6B
+// Q8_0, Zen 5: the quantization 2.22% -> 1.40% of the samples.
 HWY_INLINE void Q8_0Offsets(const int8_t* HWY_RESTRICT qs, size_t K, int32_t* HWY_RESTRICT offsets) {
 #ifdef OKO_QUANT_INT8
   const __m256i ones = _mm256_set1_epi8(1);
