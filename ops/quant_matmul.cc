@@ -1863,6 +1863,35 @@ void QuantizeActivationsQ8_0(const float* HWY_RESTRICT x, size_t K, uint8_t* HWY
   Q8_0Offsets(qs - K, K, offsets);
 }
 
+// sums[g] = the sum of the values qs[16g .. 16g + 15], g < 16: in a pass after the
+// super-block's values, 8 groups a register, where a horizontal sum per group took most of
+// the quantization's samples. perf of `oko bench -t 1 --parallel 8`, Qwen3-0.6B Q4_K_M,
+// Zen 5: QuantizeActivationsQ8KT 1.14% -> 0.75% of the samples.
+HWY_INLINE void Q8KGroupSums(const int8_t* HWY_RESTRICT qs, int16_t* HWY_RESTRICT sums) {
+#ifdef OKO_QUANT_INT8
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (size_t h = 0; h < 2; ++h, qs += 128, sums += 8) {
+    __m256i fours[4];  // sums of each 4 values of 32
+    for (size_t k = 0; k < 4; ++k) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * k));
+      fours[k] = DotU8I8(_mm256_setzero_si256(), ones, q);
+    }
+    // Within each 128-bit lane, two horizontal adds leave the groups in the order 0 2 4 6 | 1 3 5 7.
+    const __m256i pairs01 = _mm256_hadd_epi32(fours[0], fours[1]), pairs23 = _mm256_hadd_epi32(fours[2], fours[3]);
+    const __m256i groups = _mm256_hadd_epi32(pairs01, pairs23);
+    const __m256i ordered = _mm256_permutevar8x32_epi32(groups, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(ordered), _mm256_extracti128_si256(ordered, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(sums), packed);
+  }
+#else
+  for (size_t g = 0; g < 16; ++g) {
+    int sum = 0;
+    for (size_t j = 0; j < 16; ++j) sum += qs[16 * g + j];
+    sums[g] = static_cast<int16_t>(sum);
+  }
+#endif
+}
+
 // As QuantizeActivationsQ8K (ties to even, clamped to [-127, 127]).
 void QuantizeActivationsQ8KT(const float* HWY_RESTRICT x, size_t K, ActQ8K* HWY_RESTRICT out) {
   const DF df;
@@ -1873,16 +1902,12 @@ void QuantizeActivationsQ8KT(const float* HWY_RESTRICT x, size_t K, ActQ8K* HWY_
     const float amax = AbsMax(x, 256);
     out[i].d = amax / 127.0f;
     const auto inv = hn::Set(df, amax > 0.0f ? 127.0f / amax : 0.0f);
-    for (size_t g = 0; g < 16; ++g) {
-      auto sum = hn::Zero(di);
-      for (size_t j = 16 * g; j < 16 * g + 16; j += hn::Lanes(df)) {
-        const auto r = hn::Round(hn::Mul(hn::LoadU(df, x + j), inv));
-        const auto q = hn::Min(hn::Max(hn::ConvertTo(di, r), lo), hi);
-        sum = hn::Add(sum, q);
-        hn::StoreU(hn::DemoteTo(di8, q), di8, out[i].qs + j);
-      }
-      out[i].sums[g] = static_cast<int16_t>(hn::GetLane(hn::SumOfLanes(di, sum)));
+    for (size_t j = 0; j < 256; j += hn::Lanes(df)) {
+      const auto r = hn::Round(hn::Mul(hn::LoadU(df, x + j), inv));
+      const auto q = hn::Min(hn::Max(hn::ConvertTo(di, r), lo), hi);
+      hn::StoreU(hn::DemoteTo(di8, q), di8, out[i].qs + j);
     }
+    Q8KGroupSums(out[i].qs, out[i].sums);
   }
 }
 
