@@ -1847,8 +1847,9 @@ void QuantizeActivationsQ8_0(const float* HWY_RESTRICT x, size_t K, uint8_t* HWY
   float* sums = reinterpret_cast<float*>(out);
   float* d = sums + K / 32;
   int32_t* offsets = reinterpret_cast<int32_t*>(d + K / 32);
-  int8_t* qs = reinterpret_cast<int8_t*>(offsets + K / 4);
-  for (size_t b = 0; b < K / 32; ++b, x += 32, qs += 32) {
+  int8_t* const values = reinterpret_cast<int8_t*>(offsets + K / 4);
+  for (size_t b = 0; b < K / 32; ++b, x += 32) {
+    int8_t* qs = values + 32 * b;
     const float scale = AbsMax(x, 32) / 127.0f;
     const auto inv = hn::Set(df, scale != 0.0f ? 1.0f / scale : 0.0f);
     auto sum = hn::Zero(di);
@@ -1860,13 +1861,13 @@ void QuantizeActivationsQ8_0(const float* HWY_RESTRICT x, size_t K, uint8_t* HWY
     d[b] = F16ToF32(F32ToF16(scale));
     sums[b] = d[b] * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
   }
-  Q8_0Offsets(qs - K, K, offsets);
+  Q8_0Offsets(values, K, offsets);
 }
 
 // sums[g] = the sum of the values qs[16g .. 16g + 15], g < 16: in a pass after the
-// super-block's values, 8 groups a register, where a horizontal sum per group took most of
+// row's values (as Q8_0Offsets), 8 groups a register, where a horizontal sum per group took most of
 // the quantization's samples. perf of `oko bench -t 1 --parallel 8`, Qwen3-0.6B Q4_K_M,
-// Zen 5: QuantizeActivationsQ8KT 1.14% -> 0.75% of the samples.
+// Zen 5: QuantizeActivationsQ8KT 1.14% -> 0.66-0.77% of the samples.
 HWY_INLINE void Q8KGroupSums(const int8_t* HWY_RESTRICT qs, int16_t* HWY_RESTRICT sums) {
 #ifdef OKO_QUANT_INT8
   const __m256i ones = _mm256_set1_epi8(1);
@@ -1907,8 +1908,8 @@ void QuantizeActivationsQ8KT(const float* HWY_RESTRICT x, size_t K, ActQ8K* HWY_
       const auto q = hn::Min(hn::Max(hn::ConvertTo(di, r), lo), hi);
       hn::StoreU(hn::DemoteTo(di8, q), di8, out[i].qs + j);
     }
-    Q8KGroupSums(out[i].qs, out[i].sums);
   }
+  for (size_t i = 0; i < K / 256; ++i) Q8KGroupSums(out[i].qs, out[i].sums);
 }
 
 void QuantizeInt8ActivationsT(QuantType type, const float* x, size_t K, void* out) {
