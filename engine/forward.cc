@@ -135,6 +135,13 @@ void ForwardPass::Embed() {
     for (size_t t = 0; t < p.ids.size(); ++t) model_.graph().EmbedRow(p.ids[t], buf(Buf::kX) + (p.row0 + t) * H);
 }
 
+// Fewer rows are normalized on the caller: a job costs more than their arithmetic, and
+// half the rows would come from the other core's cache. 8 sequences on 2 threads, `oko
+// profile -t 2 -p 1 -n 32 --parallel 8` (Q4_K_M, Zen 5), attn_norm and mlp_norm over the
+// pool -> on the caller: 3.7-4.3 -> 1.0-1.2 ms each (~1.5 us per 8 rows alone, ~3.7 us
+// more as a job: the break-even is near 40 rows); decode 440-447 -> 448-458 tok/s.
+constexpr size_t kParallelNormRows = 32;
+
 void ForwardPass::RunNode(const Node& n) {
   const ModelConfig& c = model_.config();
   const LayerGraph& g = model_.graph();
@@ -147,13 +154,18 @@ void ForwardPass::RunNode(const Node& n) {
       const size_t w = g.BufWidth(n.in);
       const RmsNormArgs a{buf(n.in), w, n.norm_weight, buf(n.out), w, 0, size_t(n.cols),
                           static_cast<float>(c.rms_norm_eps)};
-      pool_.ParallelFor(T, 1, [&](size_t r0, size_t r1, int) {
+      const auto rows = [&](size_t r0, size_t r1, int) {
         RmsNormArgs part = a;
         part.x += r0 * w;
         part.y += r0 * w;
         part.rows = r1 - r0;
         RmsNormRows(part);
-      });
+      };
+      if (T < kParallelNormRows) {
+        rows(0, T, 0);
+      } else {
+        pool_.ParallelFor(T, 1, rows);
+      }
       break;
     }
     case OpKind::kHeadNorm: {
@@ -170,10 +182,23 @@ void ForwardPass::RunNode(const Node& n) {
       Rope(n);
       break;
     case OpKind::kKvStore: {
-      const size_t kv_dim = c.kv_dim();
-      for (const Part& p : parts_)
-        p.context->kv_.Store(n.layer, p.pos0, p.T, buf(n.in) + p.row0 * kv_dim,
-                             buf(n.in2) + p.row0 * kv_dim);
+      // The sequences' kv heads split among the workers (one job, one range each: a task
+      // per head and sequence cost more than it saved, 14.8 -> 25 ms). 8 sequences on 2
+      // threads, f16 KV, `oko profile -t 2 -p 1 -n 32 --parallel 8`: kv_store 14.5-14.8 ->
+      // 9.4-12.6 ms. One row is stored faster than a job is handed out.
+      const size_t kv_dim = c.kv_dim(), heads = c.num_kv_heads;
+      const auto store = [&](size_t b, size_t e, int) {  // items: sequence x kv head
+        for (size_t i = b; i < e; ++i) {
+          const Part& p = parts_[i / heads];
+          p.context->kv_.StoreHead(n.layer, static_cast<int64_t>(i % heads), p.pos0, p.T,
+                                   buf(n.in) + p.row0 * kv_dim, buf(n.in2) + p.row0 * kv_dim);
+        }
+      };
+      if (T == 1) {
+        store(0, heads, 0);
+      } else {
+        pool_.ParallelFor(parts_.size() * heads, 1, store);
+      }
       break;
     }
     case OpKind::kAttention:

@@ -50,23 +50,25 @@ void KvCache::Commit(int64_t n) {
 }
 
 void KvCache::Store(int64_t layer, int64_t pos0, int64_t T, const float* k, const float* v) {
+  for (int64_t h = 0; h < kv_heads_; ++h) StoreHead(layer, h, pos0, T, k, v);
+}
+
+void KvCache::StoreHead(int64_t layer, int64_t head, int64_t pos0, int64_t T, const float* k, const float* v) {
   OKO_CHECK(T <= slack_, "batch {} exceeds the KV slack {}", T, slack_);
   const size_t esize = DTypeSize(dtype_);
   const int64_t kv_dim = kv_heads_ * head_dim_;
-  for (int64_t h = 0; h < kv_heads_; ++h) {
-    auto* kb = static_cast<uint8_t*>(K(layer, h));
-    auto* vb = static_cast<uint8_t*>(V(layer, h));
-    for (int64_t t = 0; t < T; ++t) {
-      const size_t off = rows_.Offset(static_cast<size_t>(Slot(pos0 + t))) * esize;
-      const float* ks = k + t * kv_dim + h * head_dim_;
-      const float* vs = v + t * kv_dim + h * head_dim_;
-      if (dtype_ == DType::kF32) {
-        std::memcpy(kb + off, ks, head_dim_ * 4);
-        std::memcpy(vb + off, vs, head_dim_ * 4);
-      } else {
-        F32ToF16Row(ks, reinterpret_cast<uint16_t*>(kb + off), head_dim_);
-        F32ToF16Row(vs, reinterpret_cast<uint16_t*>(vb + off), head_dim_);
-      }
+  auto* kb = static_cast<uint8_t*>(K(layer, head));
+  auto* vb = static_cast<uint8_t*>(V(layer, head));
+  for (int64_t t = 0; t < T; ++t) {
+    const size_t off = rows_.Offset(static_cast<size_t>(Slot(pos0 + t))) * esize;
+    const float* ks = k + t * kv_dim + head * head_dim_;
+    const float* vs = v + t * kv_dim + head * head_dim_;
+    if (dtype_ == DType::kF32) {
+      std::memcpy(kb + off, ks, head_dim_ * 4);
+      std::memcpy(vb + off, vs, head_dim_ * 4);
+    } else {
+      F32ToF16Row(ks, reinterpret_cast<uint16_t*>(kb + off), head_dim_);
+      F32ToF16Row(vs, reinterpret_cast<uint16_t*>(vb + off), head_dim_);
     }
   }
 }

@@ -70,6 +70,9 @@ class KvCache {
   KvRows rows() const { return rows_; }
   // Stores rows [T, kv_dim] of k and v (f32) at positions pos0 .. pos0+T-1 (T <= max_batch()).
   void Store(int64_t layer, int64_t pos0, int64_t T, const float* k, const float* v);
+  // The same for one kv head's part of each row (heads are independent: tasks may store
+  // different heads at once).
+  void StoreHead(int64_t layer, int64_t head, int64_t pos0, int64_t T, const float* k, const float* v);
 
   // The slot spans a query at absolute position `pos` attends (causal, window, sinks),
   // oldest first. Returns their count (<= 3); `positions` (optional) receives the
