@@ -81,6 +81,9 @@ int Run(CLI::App& app, const std::vector<oko::Subcommand>& commands, std::vector
 int main(int argc, char** argv) {
   CLI::App app{"oko: a CPU inference engine for transformer language models", "oko"};
   app.require_subcommand(1);
+  // A flag given twice takes its last value, as in llama.cpp and most Unix tools (a script
+  // can append an override); the repeatable flags (--lora, --ablate, ...) say TakeAll.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", "oko 0.1 (" OKO_GIT_COMMIT ")");
   app.footer("\noko help SUBCOMMAND (or oko SUBCOMMAND --help) lists its flags; docs/CLI.md has them all.");
   std::vector<oko::Subcommand> commands = {

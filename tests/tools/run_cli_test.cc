@@ -57,6 +57,16 @@ TEST(RunCliTest, BadInputIsExitTwoAndUsageIsExitOne) {
   EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
 }
 
+TEST(RunCliTest, AFlagGivenTwiceTakesItsLastValue) {
+  const std::string base = "run -m '" + Stories() + "' --temp 0 -t 1 ";
+  const auto once = test::RunOko(base + "-p 'Once upon a time' -n 6");
+  const auto twice = test::RunOko(base + "-p 'The dog' -n 2 -p 'Once upon a time' -n 6");
+  ASSERT_EQ(once.exit_code, 0) << once.err;
+  ASSERT_EQ(twice.exit_code, 0) << twice.err;
+  EXPECT_EQ(twice.out, once.out);
+  EXPECT_NE(twice.err.find("generated 6 tokens"), std::string::npos) << twice.err;
+}
+
 TEST(RunCliTest, ComputeBf16NeedsTheCpuForIt) {
   const auto r = test::RunOko("run -m '" + Stories() + "' -p hi -n 2 --seed 1 --compute bf16");
   if (OnednnBf16Supported()) {
