@@ -1,6 +1,7 @@
 // AttentionQueries for one Qwen3-0.6B KV head (2 query heads per KV head, head_dim 128)
-// at context 512 and 4096. cold:1 walks through the KV caches of all 28 layers x 8 KV
-// heads (as decode does), taking them from a 1 GiB arena, so K/V come from DRAM.
+// at context 32 (a batch of short chats), 512 and 4096. cold:1 walks through the KV
+// caches of all 28 layers x 8 KV heads (as decode does), taking them from a 1 GiB arena,
+// so K/V come from DRAM.
 // layout:0 is slot-major ([slot][kv_head][D], kv_stride = kv_heads * head_dim: each head's
 // rows are 256-512 B pieces 2-4 KiB apart); layout:1 is head-major ([kv_head][slot][D],
 // kv_stride = head_dim: each head's K and V are contiguous).
@@ -52,7 +53,7 @@ void BM_Attention_F16(benchmark::State& s) { RunAttention(s, DType::kF16); }
 
 void AttentionArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"ctx", "cold", "layout"});
-  for (int ctx : {512, 4096})
+  for (int ctx : {32, 512, 4096})
     for (int cold : {1, 0})
       for (int layout : {0, 1}) b->Args({ctx, cold, layout});
 }

@@ -171,6 +171,7 @@ void GemmInt8Args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"M", "K", "N", "cold"});
   for (int64_t M : {2, 4, 8}) b->Args({M, kHidden06, kInter06, 1})->Args({M, kHidden06, kInter06, 0});
   b->Args({4, kInter06, kHidden06, 1});  // 0.6B down, DRAM
+  b->Args({8, kHidden06, kVocab, 1});    // 0.6B lm_head of a batch of 8 (Q6_K in Q4_K_M files), DRAM
 }
 void BM_GemmQuantInt8_Q8_0(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0, ModelLayout(QuantType::kQ8_0)); }
 void BM_GemmQuantInt8_Q8_0_RowMajor(benchmark::State& s) { RunGemmInt8(s, QuantType::kQ8_0, 1); }
