@@ -79,6 +79,7 @@ class ForwardPass {
   void Rope(const Node& n);
   void Attention(const Node& n);
   void AttendPosition(const Node& n, const Part& p, size_t t, size_t kv_head, int worker);
+  void PrefetchDecodeKv(const Node& n, size_t task) const;
   void AttendBlock(const Node& n, const Part& p, size_t t0, size_t positions, size_t kv_head,
                    int worker);
   void AddSteering(int64_t layer);

@@ -67,6 +67,8 @@ class KvCache {
   // Element pointers to slot 0 of (layer, kv head); slot j is at + rows().Offset(j).
   void* K(int64_t layer, int64_t head) { return Base(k_, layer, head); }
   void* V(int64_t layer, int64_t head) { return Base(v_, layer, head); }
+  const void* K(int64_t layer, int64_t head) const { return Base(k_, layer, head); }
+  const void* V(int64_t layer, int64_t head) const { return Base(v_, layer, head); }
   KvRows rows() const { return rows_; }
   // Stores rows [T, kv_dim] of k and v (f32) at positions pos0 .. pos0+T-1 (T <= max_batch()).
   void Store(int64_t layer, int64_t pos0, int64_t T, const float* k, const float* v);

@@ -76,6 +76,15 @@ struct AttentionArgs {
 
 void AttentionQueries(const AttentionArgs& a);
 
+// Asks for the K and V rows of the first kAttentionPrefetchSlots slots of the spans, the
+// ones AttentionQueries reads before its own prefetching (that many slots ahead) reaches
+// them, so that a caller running short attentions one after another (decode: one per
+// sequence and KV head) overlaps the next one's first loads with the current one's work.
+// Arguments as in AttentionArgs; reads no memory (prefetches do not fault).
+inline constexpr size_t kAttentionPrefetchSlots = 16;
+void PrefetchAttentionKv(const void* k, const void* v, const KvRows& rows, DType kv_dtype, size_t head_dim,
+                         const SlotSpan* spans, size_t num_spans);
+
 // The keys one query position of a block sees, as columns of the block's spans: every
 // column in [0, end) except those in [hole_begin, hole_end) (keys that slid out of a
 // window between the block's first position and this one; sinks stay before the hole).
