@@ -349,9 +349,9 @@ void ForwardPass::Attention(const Node& n) {
 // A decode task reads a few KB of one sequence's cache at short depths, from DRAM (the
 // weights streamed through since the layer before), before the kernel's own prefetching
 // (ops/attention.h) starts. Asked for one task ahead: 8 sequences of Qwen3-0.6B Q4_K_M at
-// depth 1-33, 1 thread, `oko profile -p 1 -n 32 --parallel 8 --kv f16`, Zen 5, 3
-// alternated rounds: attention 71.5-74.6 -> 55.4-57.7 ms (8, 32 or 64 rows ahead the same
-// within the noise); at depth 512 level (the kernel's own prefetching has the rows).
+// depth 1-33, `oko profile -p 1 -n 32 --parallel 8 --kv f16`, Zen 5, 3 alternated rounds:
+// attention 73-78 -> 60-62 ms on 1 thread, 49-56 -> 43-46 on 2 (8, 32 or 64 rows ahead
+// the same within the noise); at depth 512 level (the kernel's own prefetching has them).
 void ForwardPass::PrefetchDecodeKv(const Node& n, size_t task) const {
   const AttentionTask& next = attention_tasks_[task];
   const Part& p = parts_[next.part];
