@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/attention.cc"
@@ -201,16 +202,53 @@ class SlotCursor {
     while (slot_ == spans_[sp_].end) slot_ = spans_[++sp_].begin;
     return slot_++;
   }
-  // The same, and whether the slot kPrefetchSlots further is in its span.
-  size_t Next(bool* ahead_in_span) {
-    const size_t slot = Next();
-    *ahead_in_span = slot + kPrefetchSlots < spans_[sp_].end;
-    return slot;
+  // The slots from the next one to the end of its span or of its chunk of `rows` (where
+  // the rows lie at a fixed stride): the first and how many.
+  std::pair<size_t, size_t> NextRun(const KvRows& rows) {
+    while (slot_ == spans_[sp_].end) slot_ = spans_[++sp_].begin;
+    const size_t chunk_end = ((slot_ >> rows.chunk_log2) + 1) << rows.chunk_log2;
+    const size_t first = slot_;
+    slot_ = std::min(spans_[sp_].end, chunk_end);
+    return {first, slot_ - first};
   }
 
  private:
   const SlotSpan* spans_;
   size_t sp_ = 0, slot_ = 0;
+};
+
+// The K or V rows of the spans' slots in column order, from column `col` on, walked by
+// pointer within a run of slots at one stride (KvRows::Offset once per run, not per row),
+// each asking for the row kPrefetchSlots further along when the run reaches it. The
+// scalar work of finding each row (SlotCursor::Next, Offset's shift, mask and multiply)
+// was about 28% of the f16 kernel's samples at ctx 512 from cache (docs/PERFORMANCE.md,
+// session 28).
+template <typename TKV>
+class RowCursor {
+ public:
+  RowCursor(const SlotSpan* spans, size_t col, const TKV* base, const KvRows& rows, size_t D)
+      : slots_(spans, col), base_(base), rows_(rows), D_(D) {}
+
+  const TKV* Next() {
+    if (left_ == 0) {
+      const auto [first, count] = slots_.NextRun(rows_);
+      row_ = base_ + rows_.Offset(first);
+      left_ = count;
+    }
+    const TKV* row = row_;
+    if (left_ > kPrefetchSlots) PrefetchRow(row + kPrefetchSlots * rows_.stride, D_);
+    row_ += rows_.stride;
+    --left_;
+    return row;
+  }
+
+ private:
+  SlotCursor slots_;
+  const TKV* base_;
+  const TKV* row_ = nullptr;
+  size_t left_ = 0;  // rows left in the run from row_
+  KvRows rows_;
+  size_t D_;
 };
 
 // One pass over the slots of all spans: scores from K (kScores) or output from V. The
@@ -226,30 +264,27 @@ template <bool kScores, typename TKV>
 HWY_INLINE void SlotPass(const QuerySet& qs, const SlotSpan* spans, size_t num_spans,
                          const TKV* base, const KvRows& kv_rows, size_t D, float scale) {
   const size_t total = TotalSlots(spans, num_spans), part = total / kSlotBlock;
-  const auto row_of = [&](SlotCursor& cursor) {
-    bool ahead;
-    const size_t slot = cursor.Next(&ahead);
-    if (ahead) PrefetchRow(base + kv_rows.Offset(slot + kPrefetchSlots), D);
-    return base + kv_rows.Offset(slot);
-  };
   if (part > 0) {
-    SlotCursor streams[kSlotBlock] = {{spans, 0}, {spans, part}, {spans, 2 * part}, {spans, 3 * part}};
+    RowCursor<TKV> streams[kSlotBlock] = {{spans, 0, base, kv_rows, D},
+                                          {spans, part, base, kv_rows, D},
+                                          {spans, 2 * part, base, kv_rows, D},
+                                          {spans, 3 * part, base, kv_rows, D}};
     static_assert(kSlotBlock == 4);
     for (size_t t = 0; t < part; ++t) {
       const TKV* rows[kSlotBlock];
       size_t cols[kSlotBlock];
       for (size_t s = 0; s < kSlotBlock; ++s) {
-        rows[s] = row_of(streams[s]);
+        rows[s] = streams[s].Next();
         cols[s] = s * part + t;
       }
       ForQueryGroups<kScores, kSlotBlock>(qs, D, scale, rows, cols, kSlotBlock);
     }
   }
   if (kSlotBlock * part == total) return;
-  SlotCursor rest(spans, kSlotBlock * part);
+  RowCursor<TKV> rest(spans, kSlotBlock * part, base, kv_rows, D);
   for (size_t col = kSlotBlock * part; col < total; ++col) {
     const TKV* rows[kSlotBlock];
-    rows[0] = row_of(rest);
+    rows[0] = rest.Next();
     if constexpr (kScores) {
       for (size_t s = 1; s < kSlotBlock; ++s) rows[s] = rows[0];  // computed, not stored
       ForQueryGroups<true, kSlotBlock>(qs, D, scale, rows, &col, 1);
