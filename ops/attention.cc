@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <type_traits>
-#include <utility>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/attention.cc"
@@ -203,13 +202,16 @@ class SlotCursor {
     return slot_++;
   }
   // The slots from the next one to the end of its span or of its chunk of `rows` (where
-  // the rows lie at a fixed stride): the first and how many.
-  std::pair<size_t, size_t> NextRun(const KvRows& rows) {
+  // the rows lie at a fixed stride).
+  struct Run {
+    size_t first, count, span_end;
+  };
+  Run NextRun(const KvRows& rows) {
     while (slot_ == spans_[sp_].end) slot_ = spans_[++sp_].begin;
     const size_t chunk_end = ((slot_ >> rows.chunk_log2) + 1) << rows.chunk_log2;
     const size_t first = slot_;
     slot_ = std::min(spans_[sp_].end, chunk_end);
-    return {first, slot_ - first};
+    return {first, slot_ - first, spans_[sp_].end};
   }
 
  private:
@@ -219,7 +221,7 @@ class SlotCursor {
 
 // The K or V rows of the spans' slots in column order, from column `col` on, walked by
 // pointer within a run of slots at one stride (KvRows::Offset once per run, not per row),
-// each asking for the row kPrefetchSlots further along when the run reaches it. The
+// each asking for the row kPrefetchSlots further along when its span reaches it. The
 // scalar work of finding each row (SlotCursor::Next, Offset's shift, mask and multiply)
 // was about 28% of the f16 kernel's samples at ctx 512 from cache (docs/PERFORMANCE.md,
 // session 28).
@@ -231,13 +233,20 @@ class RowCursor {
 
   const TKV* Next() {
     if (left_ == 0) {
-      const auto [first, count] = slots_.NextRun(rows_);
-      row_ = base_ + rows_.Offset(first);
-      left_ = count;
+      const SlotCursor::Run run = slots_.NextRun(rows_);
+      slot_ = run.first;
+      left_ = run.count;
+      span_end_ = run.span_end;
+      row_ = base_ + rows_.Offset(slot_);
     }
     const TKV* row = row_;
-    if (left_ > kPrefetchSlots) PrefetchRow(row + kPrefetchSlots * rows_.stride, D_);
+    if (left_ > kPrefetchSlots) {
+      PrefetchRow(row + kPrefetchSlots * rows_.stride, D_);
+    } else if (slot_ + kPrefetchSlots < span_end_) {  // in the next chunk
+      PrefetchRow(base_ + rows_.Offset(slot_ + kPrefetchSlots), D_);
+    }
     row_ += rows_.stride;
+    ++slot_;
     --left_;
     return row;
   }
@@ -245,10 +254,10 @@ class RowCursor {
  private:
   SlotCursor slots_;
   const TKV* base_;
-  const TKV* row_ = nullptr;
-  size_t left_ = 0;  // rows left in the run from row_
   KvRows rows_;
   size_t D_;
+  const TKV* row_ = nullptr;  // slot_'s row
+  size_t slot_ = 0, left_ = 0, span_end_ = 0;  // left_: slots left in the run from slot_
 };
 
 // One pass over the slots of all spans: scores from K (kScores) or output from V. The
