@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   CLI::App app{"oko: a CPU inference engine for transformer language models", "oko"};
   app.require_subcommand(1);
   // A flag given twice takes its last value, as in llama.cpp and most Unix tools (a script
-  // can append an override); the repeatable flags (--lora, --ablate, ...) say TakeAll.
+  // can append an override). The repeatable flags still add up: --lora says TakeAll, and
+  // vector options (--ablate, --knockout, --steer) keep every value anyway.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", "oko 0.1 (" OKO_GIT_COMMIT ")");
   app.footer("\noko help SUBCOMMAND (or oko SUBCOMMAND --help) lists its flags; docs/CLI.md has them all.");
