@@ -1,5 +1,7 @@
 #include "ops/quant_matmul.h"
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -1472,22 +1474,26 @@ constexpr size_t kGroupPrefetchBytes = 256;
 // them): 129-141 -> 146-159, 121-131 -> 143-170, 141-150 -> 164-176, 155-167 -> 159-175;
 // 2 threads 225-246 -> 231-268. Q8_0's 4 rows stayed level (91-119 -> 103-124); 2 and 3
 // rows of Q4_K_M lost (3 rows 135-161 -> 135-144).
-// Q6_K's 4-row tiles went back to the near distance (session 25, measured apart from Q4_K's,
-// which keep the far one; why Q6_K differs, with its 53-line super-block against Q4_K's
-// 36, is not known). quant_matmul_bench from DRAM, 1 thread, best of 3 in each of 3
-// alternated rounds, far -> near: K = 1024 N = 3072 194-196 -> 228-230 GFLOP/s, K = 3072
-// N = 1024 179-185 -> 171-174. Qwen3-0.6B Q4_K_M (Q6_K lm_head), 4 sequences, 1 thread,
-// `oko profile -p 1 -n 32 --parallel 4`, alternated twice: lm_head 220 -> 193-194 ms,
-// down_proj level (117-119 ms), decode 173-174 -> 180-181 tok/s.
+// Q6_K's 4-row tiles take the far distance too, except on Zen 4 (OnZen4 below): there
+// the near one read faster (session 25: why Q6_K differs there, with its 53-line
+// super-block against Q4_K's 36, is not known). quant_matmul_bench from DRAM, 1 thread,
+// far -> near: Zen 4, best of 3 in each of 3 alternated rounds, K = 1024 N = 3072 194-196
+// -> 228-230 GFLOP/s, K = 3072 N = 1024 179-185 -> 171-174; Qwen3-0.6B Q4_K_M (Q6_K
+// lm_head), 4 sequences, 1 thread, `oko profile -p 1 -n 32 --parallel 4`, alternated
+// twice: lm_head 220 -> 193-194 ms, decode 173-174 -> 180-181 tok/s. Zen 5 (the 512-bit
+// datapaths go through a block in about half the time), medians of 3 in 2 alternated
+// rounds, GB/s: K = 1024 N = 3072 26.3-27.7 -> 22.3-23.3, K = 3072 N = 1024 26.0-27.5 ->
+// 17.0-17.1; the profile above, 3 alternated rounds: lm_head 141-160 -> 149-173 ms,
+// down_proj 72-80 -> 81-86, decode 235-261 -> 222-251 tok/s.
 constexpr size_t TiledPrefetchRows(QuantType type) {
-  return type == QuantType::kQ4_K || type == QuantType::kQ5_K ? 4 : 5;
+  return type == QuantType::kQ4_K || type == QuantType::kQ5_K || type == QuantType::kQ6_K ? 4 : 5;
 }
 constexpr size_t kTiledPrefetchColumns = 512;
 
-template <QuantType T, size_t kM>
+template <QuantType T, size_t kM, bool kFar = (kM >= TiledPrefetchRows(T))>
 HWY_INLINE void PrefetchAhead(const uint8_t* block) {
   constexpr size_t kBytes = GroupBlockBytes(T);
-  if constexpr (kM >= TiledPrefetchRows(T)) {
+  if constexpr (kFar) {
     constexpr size_t kAhead = kBytes * kTiledPrefetchColumns / GroupBlockValues(T);
     for (size_t line = 0; line < kBytes; line += 64)
       _mm_prefetch(reinterpret_cast<const char*>(block + kAhead + line), _MM_HINT_T1);
@@ -1496,17 +1502,31 @@ HWY_INLINE void PrefetchAhead(const uint8_t* block) {
   }
 }
 
+// AMD family 19h with AVX-512 (the group kernels' target): Zen 4, whose 512-bit operations
+// take two passes through 256-bit datapaths.
+HWY_INLINE bool OnZen4() {
+  static const bool zen4 = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(0, &a, &b, &c, &d) == 0) return false;
+    const bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  // "AuthenticAMD"
+    if (!amd || __get_cpuid(1, &a, &b, &c, &d) == 0) return false;
+    const unsigned family = (a >> 8 & 0xF) + (a >> 20 & 0xFF);  // base + extended (base 0xF)
+    return family == 0x19;
+  }();
+  return zen4;
+}
+
 // An activation row as a group kernel of format T reads it.
 template <QuantType T>
 using GroupAct = std::conditional_t<GroupBlockValues(T) == 32, ActQ8_0Group, const ActQ8K*>;
 
 // out[m][r] = row r of the group at `group` times activation row x[m], m < kM.
-template <QuantType T, size_t kM>
+template <QuantType T, size_t kM, bool kFar = (kM >= TiledPrefetchRows(T))>
 HWY_INLINE void GroupDots(const uint8_t* HWY_RESTRICT group, const GroupAct<T>* x, size_t nb, __m512* out) {
   for (size_t m = 0; m < kM; ++m) out[m] = _mm512_setzero_ps();
   for (size_t i = 0; i < nb; ++i) {
     const uint8_t* b = group + i * GroupBlockBytes(T);
-    PrefetchAhead<T, kM>(b);
+    PrefetchAhead<T, kM, kFar>(b);
     if constexpr (T == QuantType::kQ4_K || T == QuantType::kQ5_K) {
       Q4KGroupSuperBlock<kM, T == QuantType::kQ5_K>(b, x, i, out);
     } else if constexpr (T == QuantType::kQ6_K) {
@@ -1574,7 +1594,13 @@ void GemmInterleaved(const QuantMatMulArgs& a, const uint8_t* xq, size_t xb, siz
       const size_t rows = std::min(kTile, a.M - m0);
       const GroupAct<T>* x = acts.data() + m0;
       __m512 dots[kTile];
-      WithRows<kTile>(rows, [&](auto m) { GroupDots<T, decltype(m)::value>(group, x, nb, dots); });
+      WithRows<kTile>(rows, [&](auto m) {
+        constexpr size_t kM = decltype(m)::value;
+        if constexpr (T == QuantType::kQ6_K && kM == TiledPrefetchRows(T)) {
+          if (OnZen4()) return GroupDots<T, kM, false>(group, x, nb, dots);
+        }
+        GroupDots<T, kM>(group, x, nb, dots);
+      });
       for (size_t m = 0; m < rows; ++m)
         _mm512_mask_storeu_ps(a.y + (m0 + m) * a.y_stride + g, keep, _mm512_add_ps(dots[m], bias));
     }
