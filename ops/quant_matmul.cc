@@ -1102,6 +1102,7 @@ HWY_INLINE __m512i DotI16Broadcast(__m512i acc, __m512i a, const int32_t* x) {
 // 3072, medians of 3, 2 alternated rounds, copies -> zero idiom: 8 rows Q4_K 532-548 ->
 // 549-568 GFLOP/s, Q6_K 346-358 -> 361-363; 4 rows level. A loop of dots and copies alone
 // runs as fast as the dots, so the gain is in how the kernel schedules, not the copies.
+// volatile: GCC would otherwise merge the identical statements into one register again.
 HWY_INLINE __m512i FreshZero() {
   __m512i z;
   asm volatile("vpxord %0, %0, %0" : "=v"(z));
